@@ -1,0 +1,303 @@
+"""Pure-JAX helpers shared by the grid-world environments (Stag-Hunt, Snowdrift).
+
+Conventions (both envs):
+
+- A position is ``(row, col)`` int32; row 0 is the top of the grid.
+- Movement actions: 0 up (row-1), 1 down (row+1), 2 left (col-1), 3 right (col+1), 4 stay.
+  A move is available only if the target cell is inside the grid and not a wall. Players may
+  share cells.
+- Walls are built from ``num_walls`` straight pieces (horizontal or vertical segments of 1 to
+  ``wall_max_len`` cells, pieces may overlap). A layout is accepted only if the free cells form
+  one 4-connected region and leave room for all entities plus at least one cell for players;
+  otherwise it is re-sampled (up to ``WALL_MAX_TRIES`` times, then the grid has no walls).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+UP, DOWN, LEFT, RIGHT, STAY = 0, 1, 2, 3, 4
+NUM_MOVES = 5  # up, down, left, right, stay
+WALL_MAX_TRIES = 64
+
+# (d_row, d_col) of the five movement actions.
+MOVE_DELTAS = jnp.array([[-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]], dtype=jnp.int32)
+
+EMPTY_COLOR = (235, 235, 235)
+GRID_LINE_COLOR = (200, 200, 200)
+WALL_COLOR = (70, 70, 70)
+# Distinct player colours (cycled if there are more players).
+PLAYER_COLORS = (
+    (220, 40, 40),  # red
+    (30, 90, 220),  # blue
+    (30, 170, 60),  # green
+    (240, 150, 0),  # orange
+    (150, 60, 200),  # purple
+    (0, 190, 200),  # cyan
+    (230, 60, 170),  # magenta
+    (120, 120, 0),  # olive
+)
+
+
+def _coords(height: int, width: int) -> tuple[jax.Array, jax.Array]:
+    rows = jnp.arange(height, dtype=jnp.int32)[:, None] * jnp.ones((1, width), jnp.int32)
+    cols = jnp.ones((height, 1), jnp.int32) * jnp.arange(width, dtype=jnp.int32)[None, :]
+    return rows, cols
+
+
+def one_hot_cells(pos: jax.Array, present: jax.Array, height: int, width: int) -> jax.Array:
+    """[K, 2] positions, [K] present -> [K, H, W] bool grids (one cell per entity)."""
+    rows, cols = _coords(height, width)
+    hit = (rows[None] == pos[:, 0, None, None]) & (cols[None] == pos[:, 1, None, None])
+    return hit & present[:, None, None]
+
+
+def _shift_or(m: jax.Array) -> jax.Array:
+    """m OR its four 4-neighbour shifts (no wrap-around)."""
+    f = jnp.zeros_like(m)
+    up = f.at[:-1, :].set(m[1:, :])
+    down = f.at[1:, :].set(m[:-1, :])
+    left = f.at[:, :-1].set(m[:, 1:])
+    right = f.at[:, 1:].set(m[:, :-1])
+    return m | up | down | left | right
+
+
+def free_space_connected(free: jax.Array) -> jax.Array:
+    """[H, W] bool -> [] bool: all free cells form a single 4-connected region."""
+    flat = free.reshape(-1)
+    seed = jnp.zeros_like(flat).at[jnp.argmax(flat)].set(True) & flat
+    seed = seed.reshape(free.shape)
+
+    def cond(c):
+        return c[1]
+
+    def body(c):
+        reach, _ = c
+        new = _shift_or(reach) & free
+        return new, jnp.any(new != reach)
+
+    reach, _ = lax.while_loop(cond, body, (seed, jnp.array(True)))
+    return jnp.all(reach == free)
+
+
+def _gumbel(u: jax.Array) -> jax.Array:
+    """Standard Gumbel noise from uniforms in [0, 1)."""
+    tiny = jnp.finfo(jnp.float32).tiny
+    return -jnp.log(-jnp.log(jnp.clip(u, tiny, 1.0 - 1e-7)))
+
+
+def sample_walls(
+    uniforms: jax.Array,
+    height: int,
+    width: int,
+    num_walls: int,
+    wall_max_len: int,
+    min_free: int,
+) -> jax.Array:
+    """[WALL_MAX_TRIES, 4, num_walls] uniforms -> [H, W] bool wall mask (see the module
+    docstring for the rule). All tries' numbers are drawn up front by the caller: XLA's CPU
+    compile time grows quickly with PRNG calls inside loops."""
+    if num_walls == 0:
+        return jnp.zeros((height, width), bool)
+    rows, cols = _coords(height, width)
+
+    def draw(u):
+        r = jnp.minimum((u[0] * height).astype(jnp.int32), height - 1)
+        c = jnp.minimum((u[1] * width).astype(jnp.int32), width - 1)
+        vertical = u[2] < 0.5
+        length = 1 + jnp.minimum((u[3] * wall_max_len).astype(jnp.int32), wall_max_len - 1)
+        r_, c_, v_, l_ = (x[:, None, None] for x in (r, c, vertical, length))
+        horiz = (rows[None] == r_) & (cols[None] >= c_) & (cols[None] < c_ + l_)
+        vert = (cols[None] == c_) & (rows[None] >= r_) & (rows[None] < r_ + l_)
+        return jnp.any(jnp.where(v_, vert, horiz), axis=0)
+
+    def cond(c):
+        _, ok, tries = c
+        return (~ok) & (tries < WALL_MAX_TRIES)
+
+    def body(c):
+        _, _, tries = c
+        walls = draw(uniforms[tries])
+        free = ~walls
+        ok = free_space_connected(free) & (jnp.sum(free) >= min_free)
+        return walls, ok, tries + 1
+
+    init = (jnp.zeros((height, width), bool), jnp.array(False), jnp.int32(0))
+    walls, ok, _ = lax.while_loop(cond, body, init)
+    return jnp.where(ok, walls, jnp.zeros_like(walls))
+
+
+def sample_cells_without_replacement(
+    uniforms: jax.Array, allowed: jax.Array, count: int
+) -> jax.Array:
+    """[H*W] uniforms, [H, W] bool allowed -> [count, 2] int32 distinct allowed cells
+    (uniform without replacement: Gumbel top-k)."""
+    height, width = allowed.shape
+    if count == 0:
+        return jnp.zeros((0, 2), jnp.int32)
+    scores = jnp.where(allowed.reshape(-1), _gumbel(uniforms), -jnp.inf)
+    _, idx = lax.top_k(scores, count)
+    return jnp.stack([idx // width, idx % width], axis=-1).astype(jnp.int32)
+
+
+def sample_cells_with_replacement(
+    uniforms: jax.Array, allowed: jax.Array, count: int
+) -> jax.Array:
+    """[count, H*W] uniforms, [H, W] bool allowed -> [count, 2] int32 allowed cells, i.i.d.
+    uniform (Gumbel argmax)."""
+    height, width = allowed.shape
+    scores = jnp.where(allowed.reshape(-1)[None], _gumbel(uniforms), -jnp.inf)
+    idx = jnp.argmax(scores, axis=-1)
+    return jnp.stack([idx // width, idx % width], axis=-1).astype(jnp.int32)
+
+
+def sample_layout(
+    key: jax.Array,
+    height: int,
+    width: int,
+    num_walls: int,
+    wall_max_len: int,
+    num_entities: int,
+    num_agents: int,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Reset layout -> (walls [H, W] bool, entity cells [E, 2], player cells [N, 2]).
+
+    Walls first (connected free space, room for the entities plus one cell), then the entities
+    on distinct free cells, then each player uniformly on a free cell without an entity
+    (players may share cells).
+    """
+    cells = height * width
+    n_wall_u = WALL_MAX_TRIES * 4 * num_walls
+    u = jax.random.uniform(key, (n_wall_u + (num_agents + 1) * cells,))  # one PRNG call
+    walls = sample_walls(
+        u[:n_wall_u].reshape(WALL_MAX_TRIES, 4, num_walls),
+        height,
+        width,
+        num_walls,
+        wall_max_len,
+        num_entities + 1,
+    )
+    u = u[n_wall_u:]
+    ent = sample_cells_without_replacement(u[:cells], ~walls, num_entities)
+    ent_grid = jnp.any(
+        one_hot_cells(ent, jnp.ones((num_entities,), bool), height, width), axis=0
+    )
+    players = sample_cells_with_replacement(
+        u[cells:].reshape(num_agents, cells), ~walls & ~ent_grid, num_agents
+    )
+    return walls, ent, players
+
+
+def move_avail(positions: jax.Array, walls: jax.Array) -> jax.Array:
+    """[N, 2] positions -> [N, 5] bool availability of up/down/left/right/stay."""
+    height, width = walls.shape
+    target = positions[:, None, :] + MOVE_DELTAS[None, :, :]  # [N, 5, 2]
+    inside = (
+        (target[..., 0] >= 0)
+        & (target[..., 0] < height)
+        & (target[..., 1] >= 0)
+        & (target[..., 1] < width)
+    )
+    r = jnp.clip(target[..., 0], 0, height - 1)
+    c = jnp.clip(target[..., 1], 0, width - 1)
+    return inside & ~walls[r, c]
+
+
+def sanitize_actions(actions: jax.Array, avail: jax.Array) -> jax.Array:
+    """Unavailable or out-of-range actions become STAY."""
+    num_actions = avail.shape[-1]
+    a = jnp.asarray(actions, jnp.int32)
+    in_range = (a >= 0) & (a < num_actions)
+    a_c = jnp.clip(a, 0, num_actions - 1)
+    ok = in_range & jnp.take_along_axis(avail, a_c[:, None], axis=1)[:, 0]
+    return jnp.where(ok, a_c, STAY)
+
+
+def apply_moves(positions: jax.Array, actions: jax.Array) -> jax.Array:
+    """Moves players by already-sanitised actions (interact actions do not move)."""
+    is_move = actions < NUM_MOVES
+    delta = MOVE_DELTAS[jnp.clip(actions, 0, NUM_MOVES - 1)]
+    return positions + jnp.where(is_move[:, None], delta, 0)
+
+
+def build_obs(
+    positions: jax.Array,
+    alive: jax.Array,
+    extra: jax.Array,
+    t: jax.Array,
+    max_steps: int,
+    time_channel: bool,
+) -> jax.Array:
+    """Per-agent observations [N, H, W, C].
+
+    Channels for agent i: players i, i+1, ..., i+N-1 (mod N) - own position first - then the
+    ``extra`` channels [H, W, K] (walls, entities), then (if ``time_channel``) a constant
+    t / max_steps plane. Dead players are absent from every grid; a dead agent's obs is zeros.
+    """
+    n = positions.shape[0]
+    height, width, _ = extra.shape
+    players = one_hot_cells(positions, alive, height, width).astype(jnp.float32)  # [N,H,W]
+    order = (jnp.arange(n)[:, None] + jnp.arange(n)[None, :]) % n  # [N, N]
+    per_agent = jnp.moveaxis(players[order], 1, -1)  # [N, H, W, N]
+    parts = [per_agent, jnp.broadcast_to(extra.astype(jnp.float32), (n,) + extra.shape)]
+    if time_channel:
+        frac = jnp.asarray(t, jnp.float32) / jnp.float32(max_steps)
+        parts.append(jnp.full((n, height, width, 1), frac, jnp.float32))
+    obs = jnp.concatenate(parts, axis=-1)
+    return obs * alive[:, None, None, None].astype(jnp.float32)
+
+
+def render_grid(
+    cell_colors: jax.Array,
+    positions: jax.Array,
+    alive: jax.Array,
+    cell: int,
+) -> jax.Array:
+    """uint8 [H*cell, W*cell, 3]: cell background colours plus one square per live player.
+
+    Every player has its own slot inside a cell (a k x k layout, k = ceil(sqrt(N))), so players
+    sharing a cell stay visible; thin grid lines separate cells.
+    """
+    height, width, _ = cell_colors.shape
+    n = positions.shape[0]
+    img = jnp.repeat(jnp.repeat(cell_colors.astype(jnp.int32), cell, 0), cell, 1)
+    py = jnp.arange(height * cell)[:, None]
+    px = jnp.arange(width * cell)[None, :]
+    cy, cx = py // cell, px // cell
+    sy, sx = py % cell, px % cell
+    k = 1
+    while k * k < n:
+        k += 1
+    slot = max(cell // k, 1)
+    margin = max(slot // 6, 1) if slot > 3 else 0
+    for i in range(n):
+        color = jnp.array(PLAYER_COLORS[i % len(PLAYER_COLORS)], jnp.int32)
+        oy, ox = (i // k) * slot, (i % k) * slot
+        inside = (
+            (cy == positions[i, 0])
+            & (cx == positions[i, 1])
+            & (sy >= oy + margin)
+            & (sy < oy + slot - margin)
+            & (sx >= ox + margin)
+            & (sx < ox + slot - margin)
+            & alive[i]
+        )
+        img = jnp.where(inside[..., None], color, img)
+    line = (sy == 0) | (sx == 0)
+    img = jnp.where(line[..., None], jnp.array(GRID_LINE_COLOR, jnp.int32), img)
+    return img.astype(jnp.uint8)
+
+
+def check_overrides(cls, overrides: dict) -> None:
+    """Raise ValueError naming any unknown override key and listing the valid ones."""
+    import dataclasses
+
+    valid = [f.name for f in dataclasses.fields(cls)]
+    for key in overrides:
+        if key not in valid:
+            raise ValueError(
+                f"unknown parameter {key!r} for {cls.__name__}; valid parameters: "
+                + ", ".join(valid)
+            )

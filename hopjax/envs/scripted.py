@@ -1,0 +1,169 @@
+"""Scripted co-players of the HOP code (REFERENCES.md, "Scripted co-players"), in pure JAX.
+
+Every policy has the signature::
+
+    policy(key, obs, state, params, agent_idx) -> action
+
+- ``key``: PRNG key; ``obs``: that agent's observation ``[H, W, C]`` (unused by these rule
+  policies, kept so learned and scripted policies are interchangeable); ``state`` / ``params``:
+  the env state and params; ``agent_idx``: [] int32 seat (may be traced).
+- returns a [] int32 action that is always available (a dead agent gets STAY).
+
+They are jittable and vmappable, e.g. over agents
+``jax.vmap(policy, in_axes=(0, 0, None, None, 0))(keys, obs, state, params, jnp.arange(N))``
+and, around that, over envs.
+
+Policies (``SCRIPTED[env_name][policy_name]``):
+
+- ``random``: uniform over the available actions.
+- ``fix``: uniform over the available non-interact actions (moves and stay) - the "no target"
+  behaviour.
+- chasers (``stag``/``hare`` in Stag-Hunt, ``cleaner`` in Snowdrift): pick the nearest live
+  target by Manhattan distance (ties broken at random), step along an available move that
+  reduces the distance (ties broken at random; if none exists, act like ``fix``), and interact
+  when standing on the target. A stag chaser on its stag whose hunt is not yet available
+  (no partner on the cell) waits with STAY. With no target left they act like ``fix``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from hopjax.envs import _grid
+from hopjax.envs import snowdrift as _sd
+from hopjax.envs import stag_hunt as _sh
+
+Policy = Callable[[jax.Array, jax.Array, Any, Any, jax.Array], jax.Array]
+
+_STAG_HUNT = _sh.StagHunt()
+_SNOWDRIFT = _sd.Snowdrift()
+
+
+def _sample_masked(u: jax.Array, mask: jax.Array) -> jax.Array:
+    """Uniform index among True entries of ``mask`` (STAY if none), given uniforms ``u`` of
+    the mask's shape (random argmax; one PRNG call per policy keeps compiles fast)."""
+    choice = jnp.argmax(jnp.where(mask, u, -1.0))
+    return jnp.where(jnp.any(mask), choice, _grid.STAY).astype(jnp.int32)
+
+
+def _fix_mask(avail_row: jax.Array) -> jax.Array:
+    return avail_row.at[_grid.NUM_MOVES :].set(False)
+
+
+def _chase(
+    key: jax.Array,
+    avail_row: jax.Array,
+    pos: jax.Array,
+    target_pos: jax.Array,
+    target_alive: jax.Array,
+    interact: int,
+) -> jax.Array:
+    """Move toward / interact with the nearest live target (see module docstring)."""
+    num_actions, num_targets = avail_row.shape[0], target_pos.shape[0]
+    u = jax.random.uniform(key, (num_targets + 2 * num_actions,))
+    u_tie, u_move, u_fix = u[:num_targets], u[num_targets:-num_actions], u[-num_actions:]
+    dist = jnp.sum(jnp.abs(target_pos - pos[None, :]), axis=-1)  # [K]
+    noisy = dist.astype(jnp.float32) + 0.5 * u_tie
+    noisy = jnp.where(target_alive, noisy, jnp.inf)
+    j = jnp.argmin(noisy)
+    has_target = jnp.any(target_alive)
+    tgt = target_pos[j]
+    d0 = dist[j]
+    new = pos[None, :] + _grid.MOVE_DELTAS[:4]  # [4, 2]
+    d_new = jnp.sum(jnp.abs(new - tgt[None, :]), axis=-1)
+    closer = (d_new < d0) & avail_row[:4]
+    closer_mask = jnp.concatenate([closer, jnp.zeros(num_actions - 4, bool)])
+    move = _sample_masked(u_move, closer_mask)
+    fix = _sample_masked(u_fix, _fix_mask(avail_row))
+    on_target = d0 == 0
+    at_target = jnp.where(avail_row[interact], interact, _grid.STAY)
+    chase = jnp.where(on_target, at_target, jnp.where(jnp.any(closer), move, fix))
+    return jnp.where(has_target, chase, fix).astype(jnp.int32)
+
+
+def _finish(state: Any, agent_idx: jax.Array, action: jax.Array) -> jax.Array:
+    return jnp.where(state.alive[agent_idx], action, _grid.STAY).astype(jnp.int32)
+
+
+def _make_random(env) -> Policy:
+    def random_policy(key, obs, state, params, agent_idx):
+        avail = env.avail_actions(state, params)[agent_idx]
+        u = jax.random.uniform(key, avail.shape)
+        return _finish(state, agent_idx, _sample_masked(u, avail))
+
+    return random_policy
+
+
+def _make_fix(env) -> Policy:
+    def fix_policy(key, obs, state, params, agent_idx):
+        avail = env.avail_actions(state, params)[agent_idx]
+        u = jax.random.uniform(key, avail.shape)
+        return _finish(state, agent_idx, _sample_masked(u, _fix_mask(avail)))
+
+    return fix_policy
+
+
+def stag_chaser(key, obs, state, params, agent_idx):
+    """Stag-Hunt: nearest-stag chaser (hunt-stag when on a stag and the hunt is available)."""
+    avail = _STAG_HUNT.avail_actions(state, params)[agent_idx]
+    a = _chase(
+        key, avail, state.positions[agent_idx], state.stag_pos, state.stag_alive, _sh.HUNT_STAG
+    )
+    return _finish(state, agent_idx, a)
+
+
+def hare_chaser(key, obs, state, params, agent_idx):
+    """Stag-Hunt: nearest-hare chaser (hunt-hare when on a hare)."""
+    avail = _STAG_HUNT.avail_actions(state, params)[agent_idx]
+    a = _chase(
+        key, avail, state.positions[agent_idx], state.hare_pos, state.hare_alive, _sh.HUNT_HARE
+    )
+    return _finish(state, agent_idx, a)
+
+
+def drift_cleaner(key, obs, state, params, agent_idx):
+    """Snowdrift: nearest-drift cleaner (shovel when on a drift)."""
+    avail = _SNOWDRIFT.avail_actions(state, params)[agent_idx]
+    a = _chase(
+        key, avail, state.positions[agent_idx], state.drift_pos, state.drift_alive, _sd.SHOVEL
+    )
+    return _finish(state, agent_idx, a)
+
+
+SCRIPTED: dict[str, dict[str, Policy]] = {
+    "stag_hunt": {
+        "random": _make_random(_STAG_HUNT),
+        "fix": _make_fix(_STAG_HUNT),
+        "stag": stag_chaser,
+        "hare": hare_chaser,
+    },
+    "snowdrift": {
+        "random": _make_random(_SNOWDRIFT),
+        "fix": _make_fix(_SNOWDRIFT),
+        "cleaner": drift_cleaner,
+    },
+}
+
+
+def team_policy(env_name: str, names: Sequence[str]) -> Callable[..., jax.Array]:
+    """Seat i plays ``SCRIPTED[env_name][names[i]]``: ``fn(key, obs, state, params) -> [N]``.
+
+    ``obs`` is ``[N, H, W, C]``; jittable and vmappable over envs.
+    """
+    table = SCRIPTED[env_name]
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown scripted policies {unknown}; known: {sorted(table)}")
+    fns = [table[n] for n in names]
+
+    def act(key, obs, state, params):
+        keys = jax.random.split(key, len(fns))
+        return jnp.stack(
+            [f(keys[i], obs[i], state, params, jnp.int32(i)) for i, f in enumerate(fns)]
+        )
+
+    return act

@@ -1,0 +1,215 @@
+"""Markov Snowdrift (MSG), the HOP paper's second mixed-motive grid world, in pure JAX.
+
+Rules (source: REFERENCES.md's reading of the HOP code ``msg_code/``):
+
+- ``num_agents`` players and ``num_drifts`` snowdrifts on a ``height x width`` grid with
+  optional wall pieces. Drifts do not move and do not respawn.
+- Actions: 0 up (row-1), 1 down (row+1), 2 left (col-1), 3 right (col+1), 4 stay, 5 shovel.
+  Moves are available when the target cell is in the grid and not a wall; shovel only on a
+  cell holding a drift. An unavailable or out-of-range action is executed as stay.
+- Step: all moves first (shovellers do not move), then shovels: the players shovelling the same
+  drift form one group; each removed drift gives every player ``drift_reward`` and costs each
+  group member ``drift_cost / group size``.
+- No player leaves early. The episode terminates when no drift is left and is truncated at
+  ``max_steps`` otherwise.
+- Goals (``goal_names``): ``drift_0..drift_{D-1}``; ``info["goal"][i]`` is the drift agent i
+  helped remove this step, -1 otherwise.
+
+Observation of agent i: float32 ``[H, W, N + 2 (+1)]`` - channel k < N is player (i + k) mod N
+(channel 0 is "me"), then walls, drifts, and (``time_channel=True``) a constant plane
+``t / max_steps``.
+
+Reset: walls (connected free space, see ``hopjax.envs._grid``), drifts on distinct free cells,
+then each player uniformly on a free cell without a drift (players may share cells).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from hopjax.envs import _grid
+from hopjax.envs.base import Dones, Environment
+
+UP, DOWN, LEFT, RIGHT, STAY, SHOVEL = range(6)
+NUM_ACTIONS = 6
+ACTION_NAMES = ("up", "down", "left", "right", "stay", "shovel")
+
+DRIFT_COLOR = (150, 200, 240)
+
+
+@struct.dataclass
+class SnowdriftParams:
+    # grid size 8x8: REFERENCES.md (original code)
+    height: int = struct.field(pytree_node=False, default=8)
+    width: int = struct.field(pytree_node=False, default=8)
+    # 4 players: REFERENCES.md (original code) / paper (4 seats)
+    num_agents: int = struct.field(pytree_node=False, default=4)
+    # 6 snowdrifts: REFERENCES.md (original code)
+    num_drifts: int = struct.field(pytree_node=False, default=6)
+    # walls are optional in the original (count not recorded): off by default, our choice
+    num_walls: int = struct.field(pytree_node=False, default=0)
+    # wall piece length 1..3: our choice (piece shape not recorded in REFERENCES.md)
+    wall_max_len: int = struct.field(pytree_node=False, default=3)
+    # t_max = 50: REFERENCES.md (original code)
+    max_steps: int = struct.field(pytree_node=False, default=50)
+    # constant t/max_steps channel: our choice (original nets take time as an extra input)
+    time_channel: bool = struct.field(pytree_node=False, default=True)
+    # +6 to every player per removed drift: REFERENCES.md (original code)
+    drift_reward: float = 6.0
+    # cost 4 per drift, split by the clearing group: REFERENCES.md (original code)
+    drift_cost: float = 4.0
+
+
+@struct.dataclass
+class SnowdriftState:
+    positions: jax.Array  # [N, 2] int32 (row, col)
+    alive: jax.Array  # [N] bool (always True: nobody leaves early)
+    walls: jax.Array  # [H, W] bool
+    drift_pos: jax.Array  # [D, 2] int32
+    drift_alive: jax.Array  # [D] bool
+    t: jax.Array  # [] int32
+
+
+class Snowdrift(Environment):
+    """Markov Snowdrift. Stateless; equal to (and hashes like) any other instance."""
+
+    name = "snowdrift"
+    params_cls = SnowdriftParams
+    state_cls = SnowdriftState
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __repr__(self) -> str:
+        return "Snowdrift()"
+
+    def default_params(self, **overrides: Any) -> SnowdriftParams:
+        _grid.check_overrides(SnowdriftParams, overrides)
+        p = SnowdriftParams(**overrides)
+        if p.height < 1 or p.width < 1 or p.num_agents < 1:
+            raise ValueError("height, width and num_agents must be >= 1")
+        if p.num_drifts < 0 or p.num_walls < 0 or p.max_steps < 1:
+            raise ValueError("entity counts must be >= 0 and max_steps >= 1")
+        if p.num_drifts + 1 > p.height * p.width:
+            raise ValueError("grid too small for the drifts plus one cell for players")
+        if p.wall_max_len < 1:
+            raise ValueError("wall_max_len must be >= 1")
+        return p
+
+    def observation_shape(self, params: SnowdriftParams) -> tuple[int, ...]:
+        return (params.height, params.width, params.num_agents + 2 + int(params.time_channel))
+
+    def num_actions(self, params: SnowdriftParams) -> int:
+        return NUM_ACTIONS
+
+    def num_agents(self, params: SnowdriftParams) -> int:
+        return params.num_agents
+
+    def goal_names(self, params: SnowdriftParams) -> tuple[str, ...]:
+        return tuple(f"drift_{j}" for j in range(params.num_drifts))
+
+    def action_names(self, params: SnowdriftParams | None = None) -> tuple[str, ...]:
+        return ACTION_NAMES
+
+    def reset(self, key: jax.Array, params: SnowdriftParams) -> tuple[jax.Array, SnowdriftState]:
+        walls, drifts, positions = _grid.sample_layout(
+            key,
+            params.height,
+            params.width,
+            params.num_walls,
+            params.wall_max_len,
+            params.num_drifts,
+            params.num_agents,
+        )
+        state = SnowdriftState(
+            positions=positions,
+            alive=jnp.ones((params.num_agents,), bool),
+            walls=walls,
+            drift_pos=drifts,
+            drift_alive=jnp.ones((params.num_drifts,), bool),
+            t=jnp.int32(0),
+        )
+        return self.get_obs(state, params), state
+
+    def _on_drift(self, state: SnowdriftState) -> jax.Array:
+        same = jnp.all(state.positions[:, None, :] == state.drift_pos[None, :, :], axis=-1)
+        return same & state.alive[:, None] & state.drift_alive[None, :]  # [N, D]
+
+    def avail_actions(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        moves = _grid.move_avail(state.positions, state.walls) & state.alive[:, None]
+        moves = moves.at[:, STAY].set(True)
+        shovel = jnp.any(self._on_drift(state), axis=1)
+        return jnp.concatenate([moves, shovel[:, None]], axis=1)
+
+    def alive(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        return state.alive
+
+    def get_obs(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        h, w = params.height, params.width
+        drifts = jnp.any(_grid.one_hot_cells(state.drift_pos, state.drift_alive, h, w), axis=0)
+        extra = jnp.stack([state.walls, drifts], axis=-1)
+        return _grid.build_obs(
+            state.positions, state.alive, extra, state.t, params.max_steps, params.time_channel
+        )
+
+    def step(
+        self,
+        key: jax.Array,
+        state: SnowdriftState,
+        actions: jax.Array,
+        params: SnowdriftParams,
+    ) -> tuple[jax.Array, SnowdriftState, jax.Array, Dones, dict[str, jax.Array]]:
+        del key  # the dynamics are deterministic
+        a = _grid.sanitize_actions(actions, self.avail_actions(state, params))
+        positions = _grid.apply_moves(state.positions, a)
+
+        shovellers = self._on_drift(state) & (a == SHOVEL)[:, None]  # [N, D]
+        group = jnp.sum(shovellers, axis=0)
+        removed = group >= 1
+        share = params.drift_cost / jnp.maximum(group, 1).astype(jnp.float32)
+        n_removed = jnp.sum(removed).astype(jnp.float32)
+        rewards = params.drift_reward * n_removed - jnp.sum(
+            jnp.where(shovellers, share[None], 0.0), axis=1
+        )
+        rewards = jnp.where(state.alive, rewards, 0.0)
+        did = jnp.any(shovellers, axis=1)
+        goal = jnp.where(did, jnp.argmax(shovellers, axis=1), -1).astype(jnp.int32)
+
+        drift_alive = state.drift_alive & ~removed
+        t = state.t + 1
+        new_state = SnowdriftState(
+            positions=positions,
+            alive=state.alive,
+            walls=state.walls,
+            drift_pos=state.drift_pos,
+            drift_alive=drift_alive,
+            t=t,
+        )
+        terminated = ~jnp.any(drift_alive)
+        truncated = (t >= params.max_steps) & ~terminated
+        dones = Dones(
+            agents=~state.alive | terminated, terminated=terminated, truncated=truncated
+        )
+        info = {
+            "goal": goal,
+            "avail_actions": self.avail_actions(new_state, params),
+            "alive": state.alive,
+        }
+        return self.get_obs(new_state, params), new_state, rewards.astype(jnp.float32), dones, info
+
+    def render(self, state: SnowdriftState, params: SnowdriftParams, cell: int = 24) -> jax.Array:
+        """uint8 [H*cell, W*cell, 3]: walls dark grey, drifts light blue, players coloured
+        squares (player i in slot i of its cell: red, blue, green, orange, ...)."""
+        h, w = params.height, params.width
+        drifts = jnp.any(_grid.one_hot_cells(state.drift_pos, state.drift_alive, h, w), axis=0)
+        colors = jnp.broadcast_to(jnp.array(_grid.EMPTY_COLOR, jnp.int32), (h, w, 3))
+        colors = jnp.where(state.walls[..., None], jnp.array(_grid.WALL_COLOR), colors)
+        colors = jnp.where(drifts[..., None], jnp.array(DRIFT_COLOR), colors)
+        return _grid.render_grid(colors, state.positions, state.alive, cell)

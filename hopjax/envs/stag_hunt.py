@@ -1,0 +1,266 @@
+"""Markov Stag-Hunt (MSH), the HOP paper's first mixed-motive grid world, in pure JAX.
+
+Rules (source: REFERENCES.md's reading of the HOP code ``msh_code/``, whose env file was not
+found and is reconstructed there; the paper's appendix text was not reachable when this was
+written, so no paper value overrides them. Rules marked "our choice" are hopjax decisions):
+
+- ``num_agents`` players, ``num_stags`` stags and ``num_hares`` hares on a ``height x width``
+  grid with optional wall pieces. Stags and hares do not move and do not respawn.
+- Actions: 0 up (row-1), 1 down (row+1), 2 left (col-1), 3 right (col+1), 4 stay,
+  5 hunt-hare, 6 hunt-stag. Moves are available when the target cell is in the grid and not a
+  wall; hunt-hare only on a cell holding a live hare; hunt-stag only on a cell holding a live
+  stag together with at least ``stag_min_hunters`` live players (the player included).
+  An unavailable or out-of-range action is executed as stay. A dead agent may only stay.
+- Step: availability is judged on the state the agents observed; all moves happen first
+  (hunters do not move). Then, per stag, the live players that chose hunt-stag on its cell form
+  the hunting group: if the group has at least ``stag_min_hunters`` members the stag is
+  captured and each member gets ``stag_reward / group size``; otherwise nothing happens to them
+  (our choice: the failed hunt acts as stay - this happens when a partner walked away or
+  did not hunt in the same step). Per hare, the players that chose hunt-hare on its cell
+  split ``hare_reward``.
+- A player whose hunt succeeded is removed from the grid and is done (asynchronous
+  termination); the others play on. The episode terminates when every player is done or (our
+  addition, unreachable with the defaults) no stag/hare is left, and is truncated at
+  ``max_steps`` otherwise. At termination every agent's ``dones.agents`` is True; ``alive``
+  stays True for players still on the grid.
+- Goals (``goal_names``): ``stag_0..stag_{S-1}, hare_0..hare_{R-1}``; ``info["goal"][i]`` is
+  the index of the animal agent i captured this step, -1 otherwise.
+
+Observation of agent i: float32 ``[H, W, N + 3 (+1)]`` - channel k < N is player (i + k) mod N
+(so channel 0 is always "me"), then walls, stags, hares, and (``time_channel=True``) a
+constant plane ``t / max_steps`` (the original networks receive the time step next to the
+grid). Captured animals and removed players disappear from the grids; a dead agent's
+observation is all zeros.
+
+Reset: walls (see ``hopjax.envs._grid``: connected free space), then the animals on distinct
+free cells, then each player uniformly on a free cell not holding an animal (players may
+share cells).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from hopjax.envs import _grid
+from hopjax.envs.base import Dones, Environment
+
+UP, DOWN, LEFT, RIGHT, STAY, HUNT_HARE, HUNT_STAG = range(7)
+NUM_ACTIONS = 7
+ACTION_NAMES = ("up", "down", "left", "right", "stay", "hunt_hare", "hunt_stag")
+
+STAG_COLOR = (139, 69, 19)
+HARE_COLOR = (215, 190, 120)
+
+
+@struct.dataclass
+class StagHuntParams:
+    # grid size 8x8: REFERENCES.md (read from the original code)
+    height: int = struct.field(pytree_node=False, default=8)
+    width: int = struct.field(pytree_node=False, default=8)
+    # 4 players: REFERENCES.md / paper (4 seats, focal agent in 1 or 3 of them)
+    num_agents: int = struct.field(pytree_node=False, default=4)
+    # 1 stag (REFERENCES.md; one code comment and a later reimplementation say 2)
+    num_stags: int = struct.field(pytree_node=False, default=1)
+    # 4 hares: REFERENCES.md (original code)
+    num_hares: int = struct.field(pytree_node=False, default=4)
+    # up to 5 wall pieces: REFERENCES.md (original code); we always draw 5 (pieces may overlap)
+    num_walls: int = struct.field(pytree_node=False, default=5)
+    # wall piece length 1..3: our choice (piece shape not recorded in REFERENCES.md)
+    wall_max_len: int = struct.field(pytree_node=False, default=3)
+    # t_max = 35: REFERENCES.md (original code)
+    max_steps: int = struct.field(pytree_node=False, default=35)
+    # hunting group of size >= 2 for a stag: REFERENCES.md (original code)
+    stag_min_hunters: int = struct.field(pytree_node=False, default=2)
+    # constant t/max_steps channel: our choice (original nets take time as an extra input)
+    time_channel: bool = struct.field(pytree_node=False, default=True)
+    # stag reward 10, split equally among the group: REFERENCES.md (original code)
+    stag_reward: float = 10.0
+    # hare reward 1, split among co-hunters: REFERENCES.md (original code)
+    hare_reward: float = 1.0
+
+
+@struct.dataclass
+class StagHuntState:
+    positions: jax.Array  # [N, 2] int32 (row, col); a dead player keeps its last cell
+    alive: jax.Array  # [N] bool
+    walls: jax.Array  # [H, W] bool
+    stag_pos: jax.Array  # [S, 2] int32
+    stag_alive: jax.Array  # [S] bool
+    hare_pos: jax.Array  # [R, 2] int32
+    hare_alive: jax.Array  # [R] bool
+    t: jax.Array  # [] int32, steps taken
+
+
+class StagHunt(Environment):
+    """Markov Stag-Hunt. Stateless; equal to (and hashes like) any other instance."""
+
+    name = "stag_hunt"
+    params_cls = StagHuntParams
+    state_cls = StagHuntState
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __repr__(self) -> str:
+        return "StagHunt()"
+
+    # ------------------------------------------------------------------ params / sizes
+    def default_params(self, **overrides: Any) -> StagHuntParams:
+        _grid.check_overrides(StagHuntParams, overrides)
+        p = StagHuntParams(**overrides)
+        if p.height < 1 or p.width < 1 or p.num_agents < 1:
+            raise ValueError("height, width and num_agents must be >= 1")
+        if p.num_stags < 0 or p.num_hares < 0 or p.num_walls < 0 or p.max_steps < 1:
+            raise ValueError("entity counts must be >= 0 and max_steps >= 1")
+        if p.num_stags + p.num_hares + 1 > p.height * p.width:
+            raise ValueError("grid too small for the animals plus one cell for players")
+        if p.wall_max_len < 1 or p.stag_min_hunters < 1:
+            raise ValueError("wall_max_len and stag_min_hunters must be >= 1")
+        return p
+
+    def observation_shape(self, params: StagHuntParams) -> tuple[int, ...]:
+        c = params.num_agents + 3 + int(params.time_channel)
+        return (params.height, params.width, c)
+
+    def num_actions(self, params: StagHuntParams) -> int:
+        return NUM_ACTIONS
+
+    def num_agents(self, params: StagHuntParams) -> int:
+        return params.num_agents
+
+    def goal_names(self, params: StagHuntParams) -> tuple[str, ...]:
+        return tuple(f"stag_{j}" for j in range(params.num_stags)) + tuple(
+            f"hare_{j}" for j in range(params.num_hares)
+        )
+
+    def action_names(self, params: StagHuntParams | None = None) -> tuple[str, ...]:
+        return ACTION_NAMES
+
+    # ------------------------------------------------------------------ dynamics
+    def reset(self, key: jax.Array, params: StagHuntParams) -> tuple[jax.Array, StagHuntState]:
+        n_ent = params.num_stags + params.num_hares
+        walls, ent, positions = _grid.sample_layout(
+            key,
+            params.height,
+            params.width,
+            params.num_walls,
+            params.wall_max_len,
+            n_ent,
+            params.num_agents,
+        )
+        state = StagHuntState(
+            positions=positions,
+            alive=jnp.ones((params.num_agents,), bool),
+            walls=walls,
+            stag_pos=ent[: params.num_stags],
+            stag_alive=jnp.ones((params.num_stags,), bool),
+            hare_pos=ent[params.num_stags :],
+            hare_alive=jnp.ones((params.num_hares,), bool),
+            t=jnp.int32(0),
+        )
+        return self.get_obs(state, params), state
+
+    def _on(self, positions, alive, ent_pos, ent_alive) -> jax.Array:
+        """[N, K] bool: live player i stands on live entity k."""
+        same = jnp.all(positions[:, None, :] == ent_pos[None, :, :], axis=-1)
+        return same & alive[:, None] & ent_alive[None, :]
+
+    def avail_actions(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
+        alive = state.alive
+        moves = _grid.move_avail(state.positions, state.walls) & alive[:, None]
+        moves = moves.at[:, STAY].set(True)
+        on_hare = jnp.any(self._on(state.positions, alive, state.hare_pos, state.hare_alive), 1)
+        on_stag = self._on(state.positions, alive, state.stag_pos, state.stag_alive)  # [N, S]
+        players_on_stag = jnp.sum(on_stag, axis=0)  # [S]
+        can_stag = jnp.any(on_stag & (players_on_stag >= params.stag_min_hunters)[None], 1)
+        return jnp.concatenate([moves, on_hare[:, None], can_stag[:, None]], axis=1)
+
+    def alive(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
+        return state.alive
+
+    def get_obs(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
+        h, w = params.height, params.width
+        stags = jnp.any(_grid.one_hot_cells(state.stag_pos, state.stag_alive, h, w), axis=0)
+        hares = jnp.any(_grid.one_hot_cells(state.hare_pos, state.hare_alive, h, w), axis=0)
+        extra = jnp.stack([state.walls, stags, hares], axis=-1)
+        return _grid.build_obs(
+            state.positions, state.alive, extra, state.t, params.max_steps, params.time_channel
+        )
+
+    def step(
+        self,
+        key: jax.Array,
+        state: StagHuntState,
+        actions: jax.Array,
+        params: StagHuntParams,
+    ) -> tuple[jax.Array, StagHuntState, jax.Array, Dones, dict[str, jax.Array]]:
+        del key  # the dynamics are deterministic
+        alive = state.alive
+        a = _grid.sanitize_actions(actions, self.avail_actions(state, params))
+        positions = _grid.apply_moves(state.positions, a)
+
+        # Stag hunts: hunters did not move, so their cell is the one they observed.
+        on_stag = self._on(state.positions, alive, state.stag_pos, state.stag_alive)
+        stag_hunters = on_stag & (a == HUNT_STAG)[:, None]  # [N, S]
+        n_stag = jnp.sum(stag_hunters, axis=0)
+        stag_taken = n_stag >= params.stag_min_hunters
+        stag_win = stag_hunters & stag_taken[None]
+        stag_share = params.stag_reward / jnp.maximum(n_stag, 1).astype(jnp.float32)
+
+        on_hare = self._on(state.positions, alive, state.hare_pos, state.hare_alive)
+        hare_hunters = on_hare & (a == HUNT_HARE)[:, None]  # [N, R]
+        n_hare = jnp.sum(hare_hunters, axis=0)
+        hare_taken = n_hare >= 1
+        hare_share = params.hare_reward / jnp.maximum(n_hare, 1).astype(jnp.float32)
+
+        rewards = jnp.sum(jnp.where(stag_win, stag_share[None], 0.0), axis=1) + jnp.sum(
+            jnp.where(hare_hunters, hare_share[None], 0.0), axis=1
+        )
+        wins = jnp.concatenate([stag_win, hare_hunters], axis=1)  # [N, G]
+        hunted = jnp.any(wins, axis=1)
+        goal = jnp.where(hunted, jnp.argmax(wins, axis=1), -1).astype(jnp.int32)
+
+        new_alive = alive & ~hunted
+        stag_alive = state.stag_alive & ~stag_taken
+        hare_alive = state.hare_alive & ~hare_taken
+        t = state.t + 1
+        new_state = StagHuntState(
+            positions=positions,
+            alive=new_alive,
+            walls=state.walls,
+            stag_pos=state.stag_pos,
+            stag_alive=stag_alive,
+            hare_pos=state.hare_pos,
+            hare_alive=hare_alive,
+            t=t,
+        )
+        terminated = ~jnp.any(new_alive) | ~(jnp.any(stag_alive) | jnp.any(hare_alive))
+        truncated = (t >= params.max_steps) & ~terminated
+        dones = Dones(agents=~new_alive | terminated, terminated=terminated, truncated=truncated)
+        info = {
+            "goal": goal,
+            "avail_actions": self.avail_actions(new_state, params),
+            "alive": new_alive,
+        }
+        obs = self.get_obs(new_state, params)
+        return obs, new_state, rewards.astype(jnp.float32), dones, info
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, state: StagHuntState, params: StagHuntParams, cell: int = 24) -> jax.Array:
+        """uint8 [H*cell, W*cell, 3]: walls dark grey, stags brown, hares tan, players coloured
+        squares (player i in slot i of its cell: red, blue, green, orange, ...)."""
+        h, w = params.height, params.width
+        stags = jnp.any(_grid.one_hot_cells(state.stag_pos, state.stag_alive, h, w), axis=0)
+        hares = jnp.any(_grid.one_hot_cells(state.hare_pos, state.hare_alive, h, w), axis=0)
+        colors = jnp.broadcast_to(jnp.array(_grid.EMPTY_COLOR, jnp.int32), (h, w, 3))
+        colors = jnp.where(state.walls[..., None], jnp.array(_grid.WALL_COLOR), colors)
+        colors = jnp.where(stags[..., None], jnp.array(STAG_COLOR), colors)
+        colors = jnp.where(hares[..., None], jnp.array(HARE_COLOR), colors)
+        return _grid.render_grid(colors, state.positions, state.alive, cell)
