@@ -1,0 +1,188 @@
+"""Multi-policy PPO: config, masked clipped loss and the minibatch update.
+
+Every mean in the loss runs over *valid* entries only (env filled x agent alive x agent is a
+learner), so padded steps of finished episodes and dead agents change nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from hopjax.buffers.masked import masked_mean
+from hopjax.config import ConfigError
+from hopjax.models.policy import MultiPolicy, masked_categorical
+
+LEARNER = "learner"
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Everything one PPO run needs. Units: an env step is one step of one env (all agents)."""
+
+    name: str = "ppo"
+    env: str = "stag_hunt"
+    env_kwargs: dict = dataclasses.field(default_factory=dict)
+    # One entry per seat: "learner" or the name of a scripted co-player of the env
+    # (hopjax.envs.scripted). Empty: every seat is a learner (self-play).
+    agents: tuple[str, ...] = ()
+    shared_params: bool = False
+    seed: int = 0
+    total_steps: int = 200_000
+    num_envs: int = 16
+    # Steps per rollout. 0: one whole episode per rollout (every env reset at the start, envs
+    # that finish early are padded with filled=0). >0: fixed-length segments that run across
+    # episode boundaries with auto-reset and bootstrapping at truncation.
+    rollout_length: int = 0
+    num_epochs: int = 4
+    num_minibatches: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.01
+    lr: float = 2.5e-4
+    anneal_lr: bool = True
+    max_grad_norm: float = 0.5
+    normalize_advantages: bool = True
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    gru_size: int = 0
+    activation: str = "tanh"
+    # Updates per jitted chunk: metrics, progress and checkpoints happen between chunks.
+    chunk_updates: int = 10
+    checkpoint_every_chunks: int = 1
+
+    def validate(self) -> None:
+        positive = ("total_steps", "num_envs", "num_epochs", "num_minibatches", "chunk_updates",
+                    "checkpoint_every_chunks")
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
+        for key in ("rollout_length", "gru_size", "ent_coef", "vf_coef", "max_grad_norm"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(self, key)}")
+        for key in ("gamma", "gae_lambda"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"config key {key!r} must lie in [0, 1], got {getattr(self, key)}")
+        if self.lr <= 0 or self.clip_eps <= 0:
+            raise ConfigError("config keys 'lr' and 'clip_eps' must be positive")
+        if self.num_envs % self.num_minibatches:
+            raise ConfigError(
+                f"config key 'num_minibatches' ({self.num_minibatches}) must divide "
+                f"'num_envs' ({self.num_envs}): minibatches hold whole env sequences"
+            )
+        if self.activation not in ("tanh", "relu", "gelu"):
+            raise ConfigError(f"config key 'activation' must be tanh, relu or gelu, got {self.activation!r}")
+        if any(h <= 0 for h in self.hidden_sizes):
+            raise ConfigError("config key 'hidden_sizes' must hold positive sizes")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    clip_eps: float
+    vf_coef: float
+    ent_coef: float
+    normalize_advantages: bool
+
+
+def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: dict[str, jax.Array]):
+    """Masked clipped PPO loss over a minibatch of whole sequences, time axis first.
+
+    mb: hidden0 [B, N, H], obs [T, B, N, *obs], reset [T, B], avail [T, B, N, A],
+    actions/log_prob/value/advantages/returns/mask [T, B, N] (+ extra [T, B, N, X]).
+    -> (loss, aux metrics); entries with mask=0 contribute nothing to loss or gradient.
+    """
+    mask = mb["mask"]
+    logits, value = policy.unroll(params, mb["hidden0"], mb["obs"], mb["reset"], mb.get("extra"))
+    dist = masked_categorical(logits, mb["avail"])
+    log_prob = dist.log_prob(mb["actions"])
+    entropy = dist.entropy()
+
+    adv = mb["advantages"]
+    if cfg.normalize_advantages:
+        mu = masked_mean(adv, mask)
+        var = masked_mean(jnp.square(adv - mu), mask)
+        adv = (adv - mu) / (jnp.sqrt(var) + 1e-8)
+    # Padded entries may hold anything (even old-policy garbage): zero them before the ratio.
+    log_ratio = jnp.where(mask, log_prob - mb["log_prob"], 0.0)
+    ratio = jnp.exp(log_ratio)
+    pg1 = ratio * adv
+    pg2 = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps) * adv
+    pg_loss = -masked_mean(jnp.minimum(pg1, pg2), mask)
+
+    v_clipped = mb["value"] + jnp.clip(value - mb["value"], -cfg.clip_eps, cfg.clip_eps)
+    v_loss = 0.5 * masked_mean(
+        jnp.maximum(jnp.square(value - mb["returns"]), jnp.square(v_clipped - mb["returns"])), mask
+    )
+    ent = masked_mean(jnp.where(mask, entropy, 0.0), mask)
+    loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent
+    aux = {
+        "loss": loss,
+        "pg_loss": pg_loss,
+        "value_loss": v_loss,
+        "entropy": ent,
+        "approx_kl": masked_mean((ratio - 1.0) - log_ratio, mask),
+        "clip_frac": masked_mean((jnp.abs(ratio - 1.0) > cfg.clip_eps).astype(jnp.float32), mask),
+        "ratio_mean": masked_mean(ratio, mask),
+    }
+    return loss, aux
+
+
+def make_optimizer(cfg: PPOConfig, num_updates: int) -> optax.GradientTransformation:
+    """Adam with global-norm clipping and optional linear LR annealing over all minibatch steps."""
+    steps = num_updates * cfg.num_epochs * cfg.num_minibatches
+    lr = optax.linear_schedule(cfg.lr, 0.0, steps) if cfg.anneal_lr else cfg.lr
+    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(lr, eps=1e-5))
+
+
+def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.GradientTransformation):
+    """-> step(params, opt_state, mb) -> (params, opt_state, aux).
+
+    Independent agents: the loss, gradient clipping and optimiser are vmapped over the agent
+    axis, so each agent's clip and Adam state are its own and agent i's loss sees only its
+    own data. Shared parameters: one loss over all agents' valid entries.
+    """
+    lcfg = LossConfig(cfg.clip_eps, cfg.vf_coef, cfg.ent_coef, cfg.normalize_advantages)
+
+    if policy.shared:
+        grad_fn = jax.value_and_grad(lambda p, mb: ppo_loss(policy, lcfg, p, mb), has_aux=True)
+
+        def step(params, opt_state, mb):
+            (_, aux), grads = grad_fn(params, mb)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, aux
+
+        return step
+
+    single = MultiPolicy(**{**dataclasses.asdict(policy), "num_agents": 1})
+
+    def agent_loss(p, mb):
+        # mb arrays carry the agent axis with size 1 (time/batch axes first).
+        p1 = jax.tree.map(lambda x: x[None], p)
+        return ppo_loss(single, lcfg, p1, mb)
+
+    grad_fn = jax.value_and_grad(agent_loss, has_aux=True)
+
+    def one_agent(p, o, mb):
+        (_, aux), g = grad_fn(p, mb)
+        u, o = optimizer.update(g, o, p)
+        return optax.apply_updates(p, u), o, aux
+
+    def step(params, opt_state, mb):
+        n = policy.num_agents
+        def split(k, v):
+            # [T, B, N, ...] -> [N, T, B, 1, ...]: one agent per leading index, agent axis kept.
+            if k == "reset":
+                return jnp.broadcast_to(v, (n, *v.shape))
+            ax = 1 if k == "hidden0" else 2
+            return jnp.expand_dims(jnp.moveaxis(v, ax, 0), ax + 1)
+
+        per_agent = {k: split(k, v) for k, v in mb.items()}
+        params, opt_state, aux = jax.vmap(one_agent)(params, opt_state, per_agent)
+        return params, opt_state, aux
+
+    return step

@@ -1,0 +1,160 @@
+"""Actor-critic networks and the multi-policy wrapper.
+
+``ActorCritic`` is one agent's network for one time step: flattened observation (plus optional
+extra features, e.g. an agent id or an inferred subgoal) -> MLP torso -> optional GRU ->
+masked categorical policy and a scalar value. ``MultiPolicy`` applies N agents' networks with
+``jax.vmap`` over a leading agent axis of stacked parameters, or one shared parameter set with
+an agent-id input, so that the rest of the trainer never branches on which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Masked logits use a large finite negative rather than -inf so that entropies and
+# log-probabilities of masked actions stay finite (their probability is exactly 0 in float32).
+MASKED_LOGIT = -1e9
+
+_ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
+
+
+def masked_categorical(logits: jax.Array, avail: jax.Array) -> distrax.Categorical:
+    """Categorical over actions with unavailable ones removed. logits, avail: [..., A]."""
+    return distrax.Categorical(logits=jnp.where(avail, logits, MASKED_LOGIT))
+
+
+class ActorCritic(nn.Module):
+    """One agent's network for one time step.
+
+    __call__(hidden [..., H], x [..., D], reset [...]) -> (hidden [..., H], logits [..., A],
+    value [...]). ``reset`` zeroes the hidden state before the step (episode start). Without a
+    GRU, ``hidden`` passes through unchanged (it has size 1).
+    """
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    gru_size: int = 0
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, hidden: jax.Array, x: jax.Array, reset: jax.Array):
+        act = _ACTIVATIONS[self.activation]
+        init = nn.initializers.orthogonal
+        for size in self.hidden_sizes:
+            x = act(nn.Dense(size, kernel_init=init(np.sqrt(2)))(x))
+        if self.gru_size > 0:
+            hidden = jnp.where(reset[..., None], jnp.zeros_like(hidden), hidden)
+            hidden, x = nn.GRUCell(self.gru_size)(hidden, x)
+        logits = nn.Dense(self.num_actions, kernel_init=init(0.01))(x)
+        value = nn.Dense(1, kernel_init=init(1.0))(x)[..., 0]
+        return hidden, logits, value
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiPolicy:
+    """N agents' actor-critics with independent (stacked) or shared parameters.
+
+    Independent: every parameter leaf has a leading axis [N]. Shared: one parameter set and a
+    one-hot agent id appended to each agent's input. ``extra_dim`` extra features (subgoal or
+    opponent-model embeddings) may be appended to the observation.
+    """
+
+    num_agents: int
+    obs_shape: tuple[int, ...]
+    num_actions: int
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    gru_size: int = 0
+    activation: str = "tanh"
+    shared: bool = False
+    extra_dim: int = 0
+
+    @property
+    def net(self) -> ActorCritic:
+        return ActorCritic(self.num_actions, self.hidden_sizes, self.gru_size, self.activation)
+
+    @property
+    def hidden_size(self) -> int:
+        return max(self.gru_size, 1)
+
+    @property
+    def obs_dim(self) -> int:
+        return int(np.prod(self.obs_shape))
+
+    @property
+    def input_dim(self) -> int:
+        return self.obs_dim + self.extra_dim + (self.num_agents if self.shared else 0)
+
+    def init(self, key: jax.Array):
+        """-> parameters (leaves [N, ...] when independent)."""
+        h = jnp.zeros((self.hidden_size,))
+        x = jnp.zeros((self.input_dim,))
+        r = jnp.zeros((), bool)
+        if self.shared:
+            return self.net.init(key, h, x, r)
+        keys = jax.random.split(key, self.num_agents)
+        return jax.vmap(lambda k: self.net.init(k, h, x, r))(keys)
+
+    def initial_hidden(self, batch_shape: tuple[int, ...]) -> jax.Array:
+        """Zero hidden state [*batch_shape, N, H]."""
+        return jnp.zeros((*batch_shape, self.num_agents, self.hidden_size))
+
+    def _inputs(self, obs: jax.Array, extra: jax.Array | None) -> jax.Array:
+        """obs [..., N, *obs_shape] -> network input [..., N, input_dim]."""
+        lead = obs.shape[: obs.ndim - len(self.obs_shape)]
+        if obs.shape[len(lead) :] != self.obs_shape or not lead or lead[-1] != self.num_agents:
+            raise ValueError(
+                f"observation of shape {obs.shape} is not [..., N={self.num_agents}, "
+                f"*{self.obs_shape}]"
+            )
+        parts = [obs.reshape(*lead, -1).astype(jnp.float32)]
+        if self.extra_dim:
+            if extra is None or extra.shape[-1] != self.extra_dim:
+                raise ValueError(f"this policy expects {self.extra_dim} extra input features")
+            parts.append(extra.astype(jnp.float32))
+        if self.shared:
+            eye = jnp.eye(self.num_agents, dtype=jnp.float32)
+            parts.append(jnp.broadcast_to(eye, (*lead, self.num_agents)))
+        return jnp.concatenate(parts, axis=-1)
+
+    def apply(self, params, hidden, obs, reset, extra=None):
+        """One step for all agents.
+
+        hidden [..., N, H], obs [..., N, *obs_shape], reset [...] bool (episode start),
+        extra [..., N, extra_dim] -> (hidden [..., N, H], logits [..., N, A], value [..., N]).
+        """
+        x = self._inputs(obs, extra)
+        reset = jnp.broadcast_to(reset[..., None], x.shape[:-1])
+        if self.shared:
+            return self.net.apply(params, hidden, x, reset)
+        # Independent parameters: move the agent axis first and vmap the network over it.
+        ax = x.ndim - 2
+        h, logits, value = jax.vmap(self.net.apply)(
+            params, jnp.moveaxis(hidden, ax, 0), jnp.moveaxis(x, ax, 0), jnp.moveaxis(reset, ax, 0)
+        )
+        return jnp.moveaxis(h, 0, ax), jnp.moveaxis(logits, 0, ax), jnp.moveaxis(value, 0, ax)
+
+    def unroll(self, params, hidden0, obs, reset, extra=None):
+        """Replay a sequence, time axis first.
+
+        hidden0 [B, N, H], obs [T, B, N, *obs_shape], reset [T, B] ->
+        (logits [T, B, N, A], value [T, B, N]).
+        """
+        if self.gru_size == 0:
+            hidden = jnp.broadcast_to(hidden0, (obs.shape[0], *hidden0.shape))
+            _, logits, value = self.apply(params, hidden, obs, reset, extra)
+            return logits, value
+
+        def step(h, inp):
+            o, r, e = inp
+            h, logits, value = self.apply(params, h, o, r, e)
+            return h, (logits, value)
+
+        _, (logits, value) = jax.lax.scan(step, hidden0, (obs, reset, extra))
+        return logits, value

@@ -1,0 +1,223 @@
+"""``make_train(config) -> train(key)``: the whole PPO training loop as one jittable function.
+
+``train`` runs ``num_updates`` updates of: rollout -> EpisodeBatch -> masked GAE -> epochs of
+minibatch PPO steps, inside ``lax.scan``; ``jax.vmap(train)(keys)`` is a seed sweep. For long
+runs, :class:`Trainer` exposes the same update as jitted *chunks* of ``chunk_updates`` updates,
+so the host can log, draw progress and checkpoint between chunks; running the chunks one after
+another, with or without a checkpoint/restore in between, gives bit-identical results.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from hopjax import envs
+from hopjax.algos.gae import gae
+from hopjax.algos.ppo import LEARNER, PPOConfig, make_grad_step, make_optimizer
+from hopjax.buffers.episode import valid_mask
+from hopjax.config import ConfigError
+from hopjax.models.policy import MultiPolicy
+from hopjax.rollout import EnvCarry, Rollout
+
+
+@struct.dataclass
+class RunnerState:
+    """Everything a run needs to continue: checkpoint this and training resumes exactly."""
+
+    params: Any
+    opt_state: Any
+    env: EnvCarry
+    key: jax.Array
+    update: jax.Array  # int32 [] updates done so far
+
+
+def scripted_names(env_name: str) -> tuple[str, ...]:
+    """Names of the scripted co-players of an env."""
+    from hopjax.envs.scripted import SCRIPTED
+
+    return tuple(SCRIPTED.get(env_name, {}))
+
+
+def scripted_policy(env_name: str, name: str) -> Callable:
+    """The scripted co-player ``name`` of env ``env_name``; ConfigError listing the known ones."""
+    from hopjax.envs.scripted import SCRIPTED
+
+    known = scripted_names(env_name)
+    if name not in known:
+        raise ConfigError(
+            f"config key 'agents': {name!r} is neither 'learner' nor a scripted co-player of "
+            f"{env_name!r} (known: {', '.join(known)})"
+        )
+    return SCRIPTED[env_name][name]
+
+
+def _seat_policies(cfg: PPOConfig, env_name: str, n: int) -> dict[int, Callable]:
+    seats = cfg.agents or (LEARNER,) * n
+    if len(seats) != n:
+        raise ConfigError(f"config key 'agents' lists {len(seats)} seats, the env has {n} agents")
+    if LEARNER not in seats:
+        raise ConfigError("config key 'agents' must contain at least one 'learner'")
+    scripted = {}
+    for i, name in enumerate(seats):
+        if name != LEARNER:
+            scripted[i] = scripted_policy(env_name, name)
+    return scripted
+
+
+class Trainer:
+    """The pure pieces of one PPO run, built (and validated) from a config without compiling.
+
+    Attributes: env, env_params, policy, rollout, num_updates, steps_per_update.
+    Methods: ``init(key) -> RunnerState``, ``update(runner) -> (runner, metrics)``,
+    ``chunk(runner) -> (runner, metrics [chunk_updates])`` (jitted once), ``train(key)``.
+    """
+
+    def __init__(self, cfg: PPOConfig):
+        cfg.validate()
+        self.cfg = cfg
+        try:
+            self.env, self.env_params = envs.make(cfg.env, **cfg.env_kwargs)
+        except ValueError as e:
+            raise ConfigError(f"config keys 'env'/'env_kwargs': {e}") from None
+        p = self.env_params
+        n = self.env.num_agents(p)
+        self.policy = MultiPolicy(
+            num_agents=n,
+            obs_shape=tuple(self.env.observation_shape(p)),
+            num_actions=self.env.num_actions(p),
+            hidden_sizes=tuple(cfg.hidden_sizes),
+            gru_size=cfg.gru_size,
+            activation=cfg.activation,
+            shared=cfg.shared_params,
+        )
+        scripted = _seat_policies(cfg, cfg.env, n)
+        self.rollout = Rollout(self.env, p, self.policy, cfg.num_envs, cfg.rollout_length, scripted)
+        self.steps_per_update = cfg.num_envs * self.rollout.T
+        self.num_updates = max(1, cfg.total_steps // self.steps_per_update)
+        # Whole chunks only, so that every chunk is the same compiled function.
+        self.num_chunks = -(-self.num_updates // cfg.chunk_updates)
+        self.num_updates = self.num_chunks * cfg.chunk_updates
+        self.optimizer = make_optimizer(cfg, self.num_updates)
+        self.grad_step = make_grad_step(self.policy, cfg, self.optimizer)
+        self.goal_names = self.env.goal_names(p)
+        self.chunk = jax.jit(self._chunk)
+        self._compiled = None
+        self.compile_seconds = 0.0
+
+    def compiled_chunk(self, runner: RunnerState):
+        """The chunk function compiled ahead of time, once per Trainer (timed)."""
+        if self._compiled is None:
+            t0 = time.perf_counter()
+            self._compiled = self.chunk.lower(runner).compile()
+            self.compile_seconds = time.perf_counter() - t0
+        return self._compiled
+
+    # -- pure functions -------------------------------------------------------------------
+    def init(self, key: jax.Array) -> RunnerState:
+        k_params, k_env, key = jax.random.split(key, 3)
+        params = self.policy.init(k_params)
+        if self.policy.shared:
+            opt_state = self.optimizer.init(params)
+        else:
+            opt_state = jax.vmap(self.optimizer.init)(params)
+        return RunnerState(params, opt_state, self.rollout.reset(k_env), key, jnp.zeros((), jnp.int32))
+
+    def update(self, runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """One PPO update: rollout, GAE, ``num_epochs`` x ``num_minibatches`` grad steps."""
+        cfg, ro = self.cfg, self.rollout
+        key, k_reset, k_roll, k_epochs = jax.random.split(runner.key, 4)
+        carry = ro.reset(k_reset) if ro.episode_mode else runner.env
+        carry, batch, stats = ro.run(k_roll, runner.params, carry)
+
+        T = ro.T
+        d = {k: jnp.swapaxes(v, 0, 1) for k, v in batch.data.items() if k != "hidden0"}  # [T+1, E, ...]
+        valid = jnp.swapaxes(valid_mask(batch), 0, 1)[:T]  # [T, E, N]
+        mask = valid & ro.learner_mask
+        adv, ret = gae(
+            d["reward"][:T], d["value"], d["terminated"][:T], d["episode_end"][:T, :, None],
+            d["bootstrap_value"][:T], valid, cfg.gamma, cfg.gae_lambda,
+        )
+        data = {
+            "hidden0": batch.data["hidden0"],  # [E, N, H]
+            "obs": d["obs"][:T],
+            "reset": d["reset"][:T],
+            "avail": d["avail_actions"][:T],
+            "actions": d["actions"][:T],
+            "log_prob": d["log_prob"][:T],
+            "value": d["value"][:T],
+            "advantages": adv,
+            "returns": ret,
+            "mask": mask,
+        }
+        mb_size = cfg.num_envs // cfg.num_minibatches
+
+        def epoch(state, key):
+            params, opt_state = state
+            perm = jax.random.permutation(key, cfg.num_envs)
+
+            def minibatch(state, idx):
+                params, opt_state = state
+                mb = {k: (v[idx] if k == "hidden0" else v[:, idx]) for k, v in data.items()}
+                params, opt_state, aux = self.grad_step(params, opt_state, mb)
+                return (params, opt_state), aux
+
+            idxs = perm.reshape(cfg.num_minibatches, mb_size)
+            return jax.lax.scan(minibatch, (params, opt_state), idxs)
+
+        (params, opt_state), aux = jax.lax.scan(
+            epoch, (runner.params, runner.opt_state), jax.random.split(k_epochs, cfg.num_epochs)
+        )
+        metrics = self._metrics(stats, aux, ro.learner_mask)
+        runner = RunnerState(params, opt_state, carry, key, runner.update + 1)
+        return runner, metrics
+
+    def _metrics(self, stats, aux, learner_mask) -> dict[str, jax.Array]:
+        episodes = jnp.maximum(stats["episodes"], 1.0)
+        m = {
+            "episode_return": stats["returns_sum"] / episodes,  # [N] per agent
+            "episode_length": stats["length_sum"] / episodes,
+            "episodes": stats["episodes"],
+            "goals_per_episode": stats["goal_counts"].sum(0) / episodes,  # [G]
+        }
+        m["mean_return"] = m["episode_return"].mean()
+        m["learner_return"] = (m["episode_return"] * learner_mask).sum() / learner_mask.sum()
+        for k, v in aux.items():
+            # [epochs, minibatches] (shared) or [epochs, minibatches, N] (independent):
+            # report the last epoch's mean over minibatches and learning agents.
+            last = v[-1]
+            if last.ndim == 2:
+                last = (last * learner_mask).sum(-1) / learner_mask.sum()
+            m[k] = last.mean()
+        # The ratio on the very first minibatch of the first epoch must be exactly 1: a check
+        # that rollout and replay see the same policy inputs (recurrent state, masks).
+        first = aux["ratio_mean"][0, 0]
+        m["first_ratio"] = first if first.ndim == 0 else (first * learner_mask).sum() / learner_mask.sum()
+        return m
+
+    def _chunk(self, runner: RunnerState):
+        def body(r, _):
+            return self.update(r)
+
+        return jax.lax.scan(body, runner, None, self.cfg.chunk_updates)
+
+    def train(self, key: jax.Array):
+        """-> (final RunnerState, metrics with a leading [num_updates] axis). Jittable, vmappable."""
+        runner = self.init(key)
+
+        def body(r, _):
+            return self._chunk(r)
+
+        runner, metrics = jax.lax.scan(body, runner, None, self.num_chunks)
+        metrics = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), metrics)
+        return runner, metrics
+
+
+def make_train(cfg: PPOConfig) -> Callable[[jax.Array], tuple[RunnerState, dict[str, jax.Array]]]:
+    """``train(key) -> (runner_state, metrics)``: jit it, or ``jax.jit(jax.vmap(train))(keys)``."""
+    return Trainer(cfg).train
