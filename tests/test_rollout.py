@@ -1,0 +1,98 @@
+"""The rollout's EpisodeBatch equals replaying the recorded actions through the env by hand."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hopjax import envs
+from hopjax.buffers.episode import max_t_filled, valid_mask
+from hopjax.models.policy import MultiPolicy
+from hopjax.rollout import Rollout
+from hopjax.train import scripted_policy
+
+E = 6
+
+
+@pytest.fixture(scope="module")
+def setup():
+    env, p = envs.make("stag_hunt", height=4, width=4, num_walls=0, max_steps=10)
+    pol = MultiPolicy(4, env.observation_shape(p), env.num_actions(p), (16,))
+    seats = {1: scripted_policy("stag_hunt", "stag"), 2: scripted_policy("stag_hunt", "stag"),
+             3: scripted_policy("stag_hunt", "hare")}
+    params = pol.init(jax.random.PRNGKey(0))
+    return env, p, pol, seats, params
+
+
+def test_episode_mode_matches_manual_replay(setup):
+    env, p, pol, seats, params = setup
+    ro = Rollout(env, p, pol, E, 0, seats)
+    carry0 = ro.reset(jax.random.PRNGKey(1))
+    _, batch, stats = jax.jit(ro.run)(jax.random.PRNGKey(2), params, carry0)
+    d = jax.device_get(batch.data)
+    filled, alive = np.asarray(batch.filled), np.asarray(batch.alive)
+    T = ro.T
+    step = jax.jit(env.step)
+    total_return = np.zeros(4)
+    n_episodes = 0
+    for b in range(E):
+        state = jax.tree.map(lambda x: x[b], carry0.env_state)
+        obs = np.asarray(carry0.obs[b])
+        live = np.ones(4, bool)
+        ret = np.zeros(4)
+        ended = False
+        for t in range(T):
+            assert filled[b, t] == (not ended), (b, t)
+            if ended:
+                assert not alive[b, t].any() and (d["reward"][b, t] == 0).all()
+                continue
+            np.testing.assert_array_equal(alive[b, t], live)
+            np.testing.assert_allclose(d["obs"][b, t], obs)
+            np.testing.assert_array_equal(d["avail_actions"][b, t], np.asarray(env.avail_actions(state, p)))
+            a = d["actions"][b, t]
+            assert all(d["avail_actions"][b, t, i, a[i]] for i in range(4))
+            obs2, state, r, dones, info = step(jax.random.PRNGKey(0), state, jnp.asarray(a), p)
+            r = np.where(live, np.asarray(r), 0.0)
+            np.testing.assert_allclose(d["reward"][b, t], r)
+            np.testing.assert_array_equal(d["goal"][b, t], np.where(live, np.asarray(info["goal"]), -1))
+            term = live & (np.asarray(dones.agents) | bool(dones.terminated))
+            np.testing.assert_array_equal(d["terminated"][b, t], term)
+            assert d["episode_end"][b, t] == bool(dones.episode)
+            ret += r
+            live = np.asarray(info["alive"])
+            obs = np.asarray(obs2)
+            if bool(dones.episode):
+                ended = True
+                n_episodes += 1
+                total_return += ret
+        # index T holds the last observation only if the episode ran to the time limit
+        assert filled[b, T] == (not ended or bool(d["truncated"][b, T - 1]))
+    assert n_episodes == stats["episodes"] == E
+    np.testing.assert_allclose(stats["returns_sum"], total_return, rtol=1e-6)
+    # masks: dead agents and finished envs are padding, never trimmed
+    assert batch.filled.shape == (E, T + 1)
+    assert int(max_t_filled(batch)) == int(filled.sum(1).max())
+    assert np.asarray(valid_mask(batch))[:, :T].sum() < E * T * 4  # somebody left early
+
+
+def test_segment_mode_crosses_episode_boundaries(setup):
+    env, p, pol, seats, params = setup
+    ro = Rollout(env, p, pol, E, 7, seats)
+    carry = ro.reset(jax.random.PRNGKey(3))
+    run = jax.jit(ro.run)
+    ends = 0
+    for k in range(4):
+        carry, batch, stats = run(jax.random.PRNGKey(10 + k), params, carry)
+        d = jax.device_get(batch.data)
+        assert np.asarray(batch.filled).all()  # segments are never padded
+        ends += int(d["episode_end"][:, :7].sum())
+        # after an episode end the next step starts a new episode: hidden reset, all alive
+        e_idx, t_idx = np.nonzero(d["episode_end"][:, :6])
+        assert d["reset"][e_idx, t_idx + 1].all()
+        assert np.asarray(batch.alive)[e_idx, t_idx + 1].all()
+        # a dead agent stays dead until its episode ends
+        al = np.asarray(batch.alive)[:, :7]
+        died = al[:, :-1] & ~al[:, 1:]
+        assert (d["terminated"][:, :6] >= died).all()
+    assert ends >= E  # 28 steps of 10-step episodes: every env finished at least one
+    assert run._cache_size() == 1
