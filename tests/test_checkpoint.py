@@ -9,7 +9,7 @@ import pytest
 
 from hopjax import checkpoint, experiment
 from hopjax.checkpoint import CheckpointError
-from tests.test_train import TINY
+from tests.conftest import TINY
 
 
 def test_round_trip_and_latest(tmp_path):
@@ -65,10 +65,8 @@ class FaultyTrainer:
 
 
 @pytest.mark.parametrize("fault", ["nan", "interrupt"])
-def test_faults_leave_last_good_checkpoint(tmp_path, capsys, fault):
-    from hopjax.train import Trainer
-
-    tr = FaultyTrainer(Trainer(TINY), fault)
+def test_faults_leave_last_good_checkpoint(tmp_path, capsys, fault, tiny_trainer):
+    tr = FaultyTrainer(tiny_trainer, fault)
     res = experiment.train(TINY, tmp_path, progress=False, plot=False, trainer=tr)
     out = capsys.readouterr().out
     assert res.stopped == ("nan" if fault == "nan" else "interrupted")

@@ -13,16 +13,12 @@ from hopjax.config import ConfigError
 from hopjax.rollout import Rollout
 from hopjax.train import Trainer, make_train, scripted_policy
 
-TINY_ENV = dict(height=4, width=4, num_walls=0, max_steps=10)
-TINY = PPOConfig(
-    name="tiny", env_kwargs=TINY_ENV, num_envs=8, num_minibatches=2, hidden_sizes=(32,),
-    total_steps=8 * 10 * 8, chunk_updates=2, lr=3e-3, anneal_lr=False,
-)
+from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")
-def trainer():
-    return Trainer(TINY)
+def trainer(tiny_trainer):
+    return tiny_trainer
 
 
 def run_chunks(trainer, n, seed=0):
