@@ -1,0 +1,115 @@
+"""Helpers shared by the benchmark scripts: machine description, timing, tables, JSON."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+import jax  # noqa: E402
+
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+
+
+def machine() -> dict[str, Any]:
+    """Device, CPU model, core count, library versions and the date of this run."""
+    import flax
+    import numpy as np
+    import optax
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    dev = jax.devices()[0]
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "backend": jax.default_backend(),
+        "device": getattr(dev, "device_kind", str(dev)),
+        "num_devices": jax.device_count(),
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "numpy": np.__version__,
+        "load_avg_1min": load(),
+    }
+
+
+def print_machine(info: dict[str, Any]) -> None:
+    print(f"{info['date']}  backend={info['backend']} device={info['device']} x{info['num_devices']}  "
+          f"cpu={info['cpu']} ({info['cpu_cores']} cores)  jax {info['jax']}, flax {info['flax']}")
+
+
+def block(x: Any) -> Any:
+    return jax.block_until_ready(x)
+
+
+def timeit(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Wall seconds of ``fn()`` including waiting for its device results."""
+    t0 = time.perf_counter()
+    out = block(fn())
+    return time.perf_counter() - t0, out
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: ...`` -> ``sw.wall`` and ``sw.cpu`` seconds (CPU time of all
+    threads of this process: less sensitive than wall time to other processes on the machine)."""
+
+    def __enter__(self) -> "Stopwatch":
+        self._w, self._c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self._w
+        self.cpu = time.process_time() - self._c
+
+
+def load() -> float:
+    """1-minute load average (other processes share this machine's cores)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def compile_timed(jitted, *args) -> tuple[Any, float]:
+    """Ahead-of-time compile ``jitted`` for ``args`` -> (compiled, seconds)."""
+    t0 = time.perf_counter()
+    compiled = jitted.lower(*args).compile()
+    return compiled, time.perf_counter() - t0
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> None:
+    """columns: (key, header, format spec) -> a fixed-width text table on stdout."""
+    cells = [[format(r[k], f) if r.get(k) is not None else "-" for k, _, f in columns] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h, _) in enumerate(columns)]
+    print("  ".join(h.rjust(w) for (_, h, _), w in zip(columns, widths)))
+    for c in cells:
+        print("  ".join(x.rjust(w) for x, w in zip(c, widths)))
+
+
+def parser(description: str, name: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--json", default=str(RESULTS_DIR / f"{name}.json"),
+                   help="where to write the results (default: %(default)s)")
+    return p
+
+
+def write_json(path: str | Path, payload: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {path}")
