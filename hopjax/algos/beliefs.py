@@ -1,0 +1,153 @@
+"""HOP's beliefs over co-players' goals: hindsight labels, intra-OM and inter-OM updates.
+
+All functions are pure and shape-polymorphic over leading axes. A belief row has ``G + 1``
+entries: the env's ``G`` goals (``goal_names``) and a last "no target" entry. Beliefs are kept
+as **log-probabilities** (``-inf`` for impossible goals) so that long products of small
+likelihoods never underflow. The agent keeps ``[N-1, G+1]`` rows (one per co-player); in
+self-play every observer sees the same history, so hopjax stores one row per seat, ``[N, G+1]``,
+and each agent reads the rows of its co-players.
+
+Rules and where they come from:
+
+- **Goals and labels** (paper: a goal is a set of states; an agent's goal is known once its
+  trajectory enters one; REFERENCES.md, HOP code): the goal label of step ``t`` is the target of
+  the agent's next successful interaction at or after ``t`` (``info["goal"]``); steps after its
+  last one have no goal (label ``-1``) - dropped from goal-model training, and counted as "no
+  target" by inter-OM and by the belief-accuracy metric.
+- **Intra-OM** (paper, Bayes' rule within an episode; REFERENCES.md, HOP code):
+  ``b'(g) ∝ b(g) * pi(a | o, g) ** (1 / temperature)`` for goals still present, 0 for removed
+  ones; if every goal gets probability 0 the row is reset to the prior over present goals
+  (the code resets to uniform over present goals; with the default uniform prior the two
+  agree). ``temperature = 1`` is exact Bayes (the original); other values temper the
+  likelihood (a hopjax config knob).
+- **Inter-OM** (paper: a prior summarised from past episodes; REFERENCES.md, HOP code: an EMA
+  with decay 0.98 (Snowdrift) / 0.995 (Stag-Hunt) of how often a co-player interacts per
+  episode, giving the probability that it has any target at all). hopjax keeps the EMA over the
+  whole ``G + 1`` row: ``prior' = decay * prior + (1 - decay) * freq``, where ``freq`` is the
+  fraction of the co-player's alive steps of the last episode spent on each goal label ("no
+  target" for steps after its last interaction). ``1 - prior'[none]`` is then the EMA of the
+  probability of having a target, as in the code; the per-goal part is our reading (the
+  paper's exact formula could not be read from the stored copies). Goal indices of the same
+  kind are exchangeable across episodes (layouts are re-drawn), so the prior effectively
+  learns the kind (stag vs hare).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from hopjax.envs.snowdrift import SnowdriftState
+from hopjax.envs.stag_hunt import StagHuntState
+
+
+def present_goals(state: Any) -> jax.Array:
+    """Goals still reachable in ``state``: [..., G] bool (Stag-Hunt: live stags then hares;
+    Snowdrift: live drifts), in ``goal_names`` order."""
+    if isinstance(state, StagHuntState):
+        return jnp.concatenate([state.stag_alive, state.hare_alive], axis=-1)
+    if isinstance(state, SnowdriftState):
+        return state.drift_alive
+    raise ValueError(f"HOP beliefs: no goal definition for env state {type(state).__name__}")
+
+
+def with_none(present: jax.Array) -> jax.Array:
+    """[..., G] -> [..., G+1]: the "no target" option is always possible."""
+    return jnp.concatenate([present, jnp.ones(present.shape[:-1] + (1,), bool)], axis=-1)
+
+
+def log_normalize(logits: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Normalise log-weights over the True entries of ``mask`` (last axis).
+
+    -> (log-probabilities, ``-inf`` outside ``mask``; ok [...] bool: some entry had mass).
+    Rows without mass come back all ``-inf`` with ``ok = False``.
+    """
+    x = jnp.where(mask, logits, -jnp.inf)
+    m = jnp.max(x, axis=-1, keepdims=True)
+    ok = jnp.isfinite(m)
+    m = jnp.where(ok, m, 0.0)
+    lse = m + jnp.log(jnp.sum(jnp.exp(x - m), axis=-1, keepdims=True))
+    ok = ok & jnp.isfinite(lse)
+    out = jnp.where(mask & ok, x - jnp.where(ok, lse, 0.0), -jnp.inf)
+    return out, ok[..., 0]
+
+
+def initial_beliefs(prior: jax.Array, present: jax.Array) -> jax.Array:
+    """Episode-start beliefs: the (inter-OM) prior restricted to present goals.
+
+    prior [..., G+1] probabilities, present [..., G+1] bool -> log-beliefs [..., G+1]. A prior
+    with no mass on any present goal falls back to uniform over present goals."""
+    log_prior = jnp.log(jnp.maximum(prior, 0.0))
+    b, ok = log_normalize(log_prior, present)
+    uniform, _ = log_normalize(jnp.zeros_like(prior), present)
+    return jnp.where(ok[..., None], b, uniform)
+
+
+def intra_update(
+    log_b: jax.Array,
+    log_lik: jax.Array,
+    present: jax.Array,
+    acted: jax.Array,
+    prior: jax.Array,
+    temperature: float = 1.0,
+) -> jax.Array:
+    """One within-episode Bayes step.
+
+    log_b [..., G+1]: current log-beliefs; log_lik [..., G+1]: log pi(a_t | o_t, g) of the
+    observed action under every goal; present [..., G+1] bool: goals still present after the
+    step; acted [...] bool: the co-player was alive and acted (others keep their row, only
+    restricted to present goals); prior [..., G+1]: reset target if no goal explains the action.
+    -> log-beliefs [..., G+1].
+    """
+    post, ok = log_normalize(log_b + log_lik / temperature, present)
+    reset = initial_beliefs(prior, present)
+    new = jnp.where(ok[..., None], post, reset)
+    kept, kept_ok = log_normalize(log_b, present)
+    kept = jnp.where(kept_ok[..., None], kept, reset)
+    return jnp.where(acted[..., None], new, kept)
+
+
+def hindsight_labels(goal: jax.Array, valid: jax.Array, axis: int = 1) -> jax.Array:
+    """Goal label of every step: the next goal the agent achieves at or after it.
+
+    goal [..., T, ...] int (``info["goal"]``, -1 for none), valid (same shape) bool ->
+    labels (same shape) int32, -1 where no goal follows (steps after the last interaction or
+    invalid steps). ``axis`` is the time axis.
+    """
+    g = jnp.moveaxis(jnp.where(valid, goal, -1), axis, 0)
+
+    def back(nxt, gt):
+        lab = jnp.where(gt >= 0, gt, nxt)
+        return lab, lab
+
+    _, labels = jax.lax.scan(back, jnp.full(g.shape[1:], -1, g.dtype), g, reverse=True)
+    labels = jnp.where(jnp.moveaxis(valid, axis, 0), labels, -1)
+    return jnp.moveaxis(labels, 0, axis).astype(jnp.int32)
+
+
+def label_with_none(labels: jax.Array, num_goals: int) -> jax.Array:
+    """-1 labels -> ``num_goals`` (the "no target" index)."""
+    return jnp.where(labels < 0, num_goals, labels)
+
+
+def inter_update(prior: jax.Array, labels: jax.Array, valid: jax.Array, decay: float,
+                 axis: int = 0) -> jax.Array:
+    """Across-episode prior update (EMA of the goal-label frequencies of the last episode).
+
+    prior [..., G+1]; labels / valid: the last episode's hindsight labels and validity with a
+    time axis at ``axis`` (shape of ``prior`` without its last axis, plus time). Co-players
+    without any valid step keep their prior. -> prior [..., G+1].
+    """
+    g1 = prior.shape[-1]
+    onehot = jax.nn.one_hot(label_with_none(labels, g1 - 1), g1) * valid[..., None]
+    counts = jnp.sum(onehot, axis=axis)
+    total = jnp.sum(counts, axis=-1, keepdims=True)
+    freq = counts / jnp.maximum(total, 1.0)
+    return jnp.where(total > 0, decay * prior + (1.0 - decay) * freq, prior)
+
+
+def mass_on(log_b: jax.Array, target: jax.Array) -> jax.Array:
+    """Probability the beliefs give to ``target`` (int [...], in [0, G]): [...]."""
+    return jnp.exp(jnp.take_along_axis(log_b, target[..., None], axis=-1)[..., 0])

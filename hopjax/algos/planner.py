@@ -1,0 +1,172 @@
+"""HOP's planning module: batched MCTS (``mctx``) with the environment's own ``step`` as the model.
+
+For every env ``e`` and focal seat ``f`` the planner grows ``num_trees`` trees. Each tree
+samples one goal per co-player from the current beliefs at its root and keeps it for the whole
+tree; every node expansion samples the co-players' actions from the goal-conditioned policy
+under those goals (so a node's outcome is drawn once, when it is first expanded) and steps the
+real env. The focal agent's planner network gives priors and leaf values. All trees of all envs
+and seats form one ``mctx`` batch ``B = E * F * num_trees``.
+
+Constants and rules (REFERENCES.md, "Planning", read from the HOP code; the paper gives the
+scheme, not these constants):
+
+- PUCT selection with ``Q = W / (1 + N)`` and ``U = c_puct * sqrt(N_parent) * P / (1 + N)``:
+  mctx's ``muzero_action_selection`` with ``pb_c_init = c_puct``, ``pb_c_base`` so large that
+  its log term vanishes, and :func:`_shrunk_q` as the Q transform (mctx's Q is the mean ``W/N``).
+  ``c_puct`` 1 (Stag-Hunt) / 15 (Snowdrift); no Dirichlet noise.
+- 5 trees of 200 simulations each, backup discount ``gamma = 0.95``.
+- Root: the trees' Q values are averaged and the agent acts by ``softmax(q_temperature * Q)``
+  (``q_temperature = 2``); that distribution is also the planner net's policy target.
+- The focal agent's reward is the env reward; a node where the focal agent is done (or the
+  episode is over) is terminal: its value and later rewards are 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import mctx
+from flax import struct
+
+from hopjax.envs.base import Environment
+from hopjax.models.goal_policy import GoalPolicy, PlannerNet
+from hopjax.models.policy import MASKED_LOGIT
+
+_PB_C_BASE = 1e30  # log((N + base + 1) / base) == 0 in float32: plain PUCT with c = pb_c_init
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    num_simulations: int = 200
+    num_trees: int = 5
+    c_puct: float = 1.0
+    gamma: float = 0.95
+    q_temperature: float = 2.0
+
+
+@struct.dataclass
+class Node:
+    """One tree node's embedding (unbatched): env state, each seat's goal for this tree
+    ([N] int32, ``G`` = no target), the focal seat ([] int32) and whether the focal agent's
+    episode is over ([] bool)."""
+
+    state: Any
+    goals: jax.Array
+    focal: jax.Array
+    done: jax.Array
+
+
+@struct.dataclass
+class PlanOutput:
+    """action [E, F] int32, policy [E, F, A] (softmax of the tree-averaged Q; zero on
+    unavailable actions), q [E, F, A] tree-averaged Q, value [E, F] planner-net root value,
+    visits [E, F, A] summed root visit counts."""
+
+    action: jax.Array
+    policy: jax.Array
+    q: jax.Array
+    value: jax.Array
+    visits: jax.Array
+
+
+def _shrunk_q(tree: mctx.Tree, node_index: jax.Array) -> jax.Array:
+    """The HOP code's ``Q = W / (1 + N)`` (0 for unvisited children)."""
+    n = tree.children_visits[node_index].astype(jnp.float32)
+    return tree.qvalues(node_index) * n / (1.0 + n)
+
+
+class Planner:
+    """Builds ``plan(key, params, states, log_beliefs, focal_seats) -> PlanOutput``.
+
+    ``params`` is ``{"goal": GoalPolicy params, "planner": PlannerNet params}``.
+    """
+
+    def __init__(self, env: Environment, env_params: Any, goal_policy: GoalPolicy,
+                 planner_net: PlannerNet, cfg: SearchConfig):
+        if not hasattr(env, "get_obs"):
+            raise ValueError(f"HOP planning needs env.get_obs(state, params); {env!r} has none")
+        self.env, self.env_params = env, env_params
+        self.goal_policy, self.planner_net, self.cfg = goal_policy, planner_net, cfg
+        self.num_actions = env.num_actions(env_params)
+        self.num_goals = env.num_goals(env_params)
+
+    # -- the model inside the tree ----------------------------------------------------------
+    def _expand_one(self, params, key, action, node: Node):
+        env, p, cfg = self.env, self.env_params, self.cfg
+        obs = env.get_obs(node.state, p)  # [N, *obs]
+        avail = env.avail_actions(node.state, p)  # [N, A]
+        k_co, k_env = jax.random.split(key)
+        logp = self.goal_policy.log_probs(params["goal"], obs, avail, node.goals)  # [N, A]
+        actions = jax.random.categorical(k_co, logp).astype(jnp.int32)
+        actions = actions.at[node.focal].set(action.astype(jnp.int32))
+        obs2, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
+        reward = jnp.where(node.done, 0.0, rewards[node.focal])
+        done = node.done | dones.agents[node.focal] | dones.episode
+        logits, value = self.planner_net.apply(
+            params["planner"], obs2[node.focal], info["avail_actions"][node.focal]
+        )
+        out = mctx.RecurrentFnOutput(
+            reward=reward,
+            discount=jnp.where(done, 0.0, cfg.gamma),
+            prior_logits=logits,
+            value=jnp.where(done, 0.0, value),
+        )
+        return out, Node(state2, node.goals, node.focal, done)
+
+    def recurrent_fn(self, params, key, action, embedding: Node):
+        """mctx's recurrent function: :meth:`_expand_one` over the batch."""
+        keys = jax.random.split(key, action.shape[0])
+        return jax.vmap(self._expand_one, in_axes=(None, 0, 0, 0))(params, keys, action, embedding)
+
+    # -- one decision for every env and focal seat ----------------------------------------
+    def plan(self, key: jax.Array, params, states: Any, log_beliefs: jax.Array,
+             focal_seats: tuple[int, ...]) -> PlanOutput:
+        """states: env states [E, ...]; log_beliefs [E, N, G+1] (rows of every seat; the
+        focal seat's own row is ignored); focal_seats: static seat indices (F of them)."""
+        env, p, cfg = self.env, self.env_params, self.cfg
+        e = log_beliefs.shape[0]
+        f, k = len(focal_seats), cfg.num_trees
+        focal = jnp.asarray(focal_seats, jnp.int32)
+        k_goal, k_search, k_act = jax.random.split(key, 3)
+
+        obs = jax.vmap(env.get_obs, in_axes=(0, None))(states, p)  # [E, N, *obs]
+        avail = jax.vmap(env.avail_actions, in_axes=(0, None))(states, p)  # [E, N, A]
+        alive = jax.vmap(env.alive, in_axes=(0, None))(states, p)  # [E, N]
+        f_obs, f_avail = obs[:, focal], avail[:, focal]  # [E, F, ...]
+        logits, value = self.planner_net.apply(params["planner"], f_obs, f_avail)  # [E, F, A]
+
+        # Goals per tree: one draw per seat from the beliefs. [E, F, K, N]
+        goals = jax.random.categorical(k_goal, log_beliefs[:, None, None], axis=-1,
+                                       shape=(e, f, k, log_beliefs.shape[1])).astype(jnp.int32)
+        b = e * f * k
+
+        def tile(x):  # [E, ...] -> [B, ...]
+            return jnp.broadcast_to(x[:, None, None], (e, f, k, *x.shape[1:])).reshape(b, *x.shape[1:])
+
+        def per_tree(x):  # [E, F, ...] -> [B, ...]
+            return jnp.broadcast_to(x[:, :, None], (e, f, k, *x.shape[2:])).reshape(b, *x.shape[2:])
+
+        node = Node(
+            state=jax.tree.map(tile, states),
+            goals=goals.reshape(b, -1),
+            focal=per_tree(jnp.broadcast_to(focal, (e, f))),
+            done=per_tree(~jnp.take_along_axis(alive, jnp.broadcast_to(focal, (e, f)), 1)),
+        )
+        root = mctx.RootFnOutput(prior_logits=per_tree(logits), value=per_tree(value), embedding=node)
+        out = mctx.muzero_policy(
+            params, k_search, root, self.recurrent_fn, cfg.num_simulations,
+            invalid_actions=~per_tree(f_avail),
+            qtransform=_shrunk_q, dirichlet_fraction=0.0,
+            pb_c_init=cfg.c_puct, pb_c_base=_PB_C_BASE,
+        )
+        tree = out.search_tree
+        root_idx = jnp.full((b,), mctx.Tree.ROOT_INDEX)
+        q = jax.vmap(_shrunk_q)(tree, root_idx).reshape(e, f, k, -1).mean(2)  # [E, F, A]
+        visits = tree.children_visits[:, mctx.Tree.ROOT_INDEX].reshape(e, f, k, -1).sum(2)
+        act_logits = jnp.where(f_avail, cfg.q_temperature * q, MASKED_LOGIT)
+        policy = jax.nn.softmax(act_logits, axis=-1)
+        action = jax.random.categorical(k_act, act_logits).astype(jnp.int32)
+        return PlanOutput(action=action, policy=policy, q=q, value=value, visits=visits)

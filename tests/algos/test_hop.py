@@ -1,0 +1,229 @@
+"""HOP: MCTS on a known state, goal-model learning + belief concentration on scripted
+co-players, the adaptation loop (jits once, vmaps over seeds), and the self-play trainer."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from hopjax import adaptation
+from hopjax.algos import beliefs as bl
+from hopjax.algos.hop import HOPConfig, HOPTrainer, goal_loss, replay_beliefs
+from hopjax.buffers.episode import EpisodeBatch
+from hopjax.config import ConfigError, load_config
+from hopjax.envs import stag_hunt as sh
+
+TINY_HOP = HOPConfig(
+    name="tiny_hop", env_kwargs=dict(height=4, width=4, num_walls=0, max_steps=8), num_envs=4,
+    num_simulations=4, num_trees=1, hidden_sizes=(32,), buffer_episodes=16, batch_episodes=8,
+    sgd_steps=2, chunk_updates=2, total_steps=4 * 8 * 4, lr=3e-3,
+)
+KINDS = adaptation.COPLAYERS["stag_hunt"]  # stag, hare, random, fix
+# Functions that compile big (a tree search inside) but run little in these tests: XLA's
+# cheaper backend optimisation halves the compile and changes no result they check.
+QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    return HOPTrainer(TINY_HOP)
+
+
+# ------------------------------------------------------------------ MCTS on a known state
+def _state(focal_pos, hare_pos):
+    """4x4, no walls: the focal agent at ``focal_pos``, one hare at ``hare_pos``, the other
+    hares and the stag in the far corner region, co-players far away."""
+    return sh.StagHuntState(
+        positions=jnp.array([focal_pos, (3, 3), (3, 3), (3, 2)], jnp.int32),
+        alive=jnp.ones(4, bool), walls=jnp.zeros((4, 4), bool),
+        stag_pos=jnp.array([[3, 0]], jnp.int32), stag_alive=jnp.ones(1, bool),
+        hare_pos=jnp.array([hare_pos, (2, 3), (3, 1), (2, 2)], jnp.int32),
+        hare_alive=jnp.array([True, False, False, False]), t=jnp.int32(0),
+    )
+
+
+def test_mcts_picks_the_known_best_action(trainer):
+    """State A: the focal agent stands on a hare -> hunt it now (+1). State B: the hare is one
+    step to the right -> move right (+1 one step later needs a 2-step lookahead). Co-players
+    have no target; the planner net is zero (uniform prior, zero values), so only search decides."""
+    planner = dataclasses.replace(trainer.runner.planner.cfg, num_simulations=32, num_trees=2)
+    from hopjax.algos.planner import Planner
+
+    pl = Planner(trainer.env, trainer.env_params, trainer.goal_policy, trainer.planner_net, planner)
+    states = jax.tree.map(lambda a, b: jnp.stack([a, b]), _state((0, 0), (0, 0)), _state((0, 0), (0, 1)))
+    g1 = trainer.env.num_goals(trainer.env_params) + 1
+    log_b = jnp.log(jax.nn.one_hot(jnp.full((2, 4), g1 - 1), g1))  # everyone: "no target"
+    params = trainer.init(jax.random.PRNGKey(0)).params
+    params = {"goal": params["goal"], "planner": jax.tree.map(jnp.zeros_like, params["planner"])}
+    plan = jax.jit(pl.plan, static_argnums=4, compiler_options=QUICK_COMPILE)
+    out = plan(jax.random.PRNGKey(1), params, states, log_b, (0,))
+    policy, q = np.asarray(out.policy[:, 0]), np.asarray(out.q[:, 0])
+    assert np.argmax(policy[0]) == sh.HUNT_HARE and np.argmax(q[0]) == sh.HUNT_HARE
+    assert np.argmax(policy[1]) == sh.RIGHT and np.argmax(q[1]) == sh.RIGHT
+    # Q = W / (1 + N): hunting now returns exactly 1 per visit
+    n = np.asarray(out.visits[0, 0, sh.HUNT_HARE]) / 2  # two trees, same deterministic outcome
+    np.testing.assert_allclose(q[0, sh.HUNT_HARE], n / (1 + n), rtol=1e-5)
+    assert np.all(policy[:, sh.UP] == 0) and np.all(policy[:, sh.LEFT] == 0)  # off-grid moves
+
+
+# ------------------------------------------------------------------ the adaptation loop
+SEEDS, ENVS = 2, 64
+
+
+@pytest.fixture(scope="module")
+def adapt(trainer):
+    """The K-episode adaptation loop (HOP in seat 0, 3 scripted co-players of one kind),
+    vmapped over co-player kinds and evaluation seeds, jitted once, returning every episode."""
+    fn = adaptation.hop_adaptation(trainer, episodes=2, num_envs=ENVS, num_focal=1, coplayers=KINDS,
+                                   with_episodes=True)
+    return jax.jit(jax.vmap(jax.vmap(fn, in_axes=(0, None, 0)), in_axes=(0, None, None)))
+
+
+def _keys(seed):
+    return jax.random.split(jax.random.PRNGKey(seed), SEEDS * len(KINDS)).reshape(SEEDS, len(KINDS), -1)
+
+
+def _flatten_episodes(batch: EpisodeBatch) -> EpisodeBatch:
+    lead = batch.filled.ndim - 1  # [S, C, K, E, T+1] -> [S*C*K*E, T+1]
+    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[lead:]), batch)
+
+
+@pytest.fixture(scope="module")
+def trained(trainer, adapt):
+    """Goal model trained (masked cross-entropy on hindsight labels) on the episodes of one run
+    of the adaptation loop (1024 episodes, 768 of them with scripted co-players of each kind
+    in turn); then the loop runs again with it, on fresh keys."""
+    params0 = trainer.init(jax.random.PRNGKey(5)).params
+    m0, (batch0, trace0) = adapt(_keys(0), params0, jnp.arange(len(KINDS)))
+    data = _flatten_episodes(batch0)
+    opt = optax.adam(3e-3)
+    gp = trainer.goal_policy
+
+    @jax.jit
+    def fit(p):
+        def step(c, _):
+            p, s = c
+            (_, aux), g = jax.value_and_grad(lambda q: goal_loss(gp, q, data), has_aux=True)(p)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), aux
+
+        (p, _), aux = jax.lax.scan(step, (p, opt.init(p)), None, 300)
+        return p, aux
+
+    goal_params, aux = fit(params0["goal"])
+    params1 = {"goal": goal_params, "planner": params0["planner"]}
+    m1, (batch1, trace1) = adapt(_keys(1), params1, jnp.arange(len(KINDS)))
+    return dict(m0=jax.device_get(m0), m1=jax.device_get(m1), batch0=batch0, trace0=trace0,
+                batch1=batch1, trace1=trace1, aux=jax.device_get(aux), params1=params1)
+
+
+def _mass_on_true_goal(trainer, batch, log_beliefs):
+    """Probability on the hindsight goal [S, C, K, E, T, N], and the labels."""
+    T = trainer.runner.T
+    labels = np.asarray(batch.data["goal_label"])[..., :T, :]
+    g = trainer.env.num_goals(trainer.env_params)
+    mass = np.asarray(bl.mass_on(jnp.asarray(log_beliefs), bl.label_with_none(jnp.asarray(labels), g)))
+    return mass, labels
+
+
+def test_goal_model_learns_scripted_behaviour(trained):
+    aux = trained["aux"]
+    assert aux["goal_loss"][-1] < 0.7 * aux["goal_loss"][0]
+    assert aux["goal_acc"][-1] > 0.6
+
+
+def test_beliefs_concentrate_on_a_stag_chasers_goal(trainer, trained):
+    """Co-players chasing the stag: from step 3 on, the beliefs (prior 1/6) put most mass on
+    the stag - with the trained goal model, not with the untrained one."""
+    stag = KINDS.index("stag")
+    means = {}
+    for key in ("0", "1"):
+        mass, labels = _mass_on_true_goal(trainer, trained["batch" + key], trained["trace" + key].log_beliefs)
+        sel = (labels == 0)[:, stag, :, :, 3:, 1:]  # co-players that go on to hunt the stag
+        assert sel.sum() > 100
+        means[key] = mass[:, stag, :, :, 3:, 1:][sel].mean()
+    assert means["0"] < 0.3, means  # untrained: near the uniform prior
+    assert means["1"] > 0.5, means  # trained: concentrated
+    acc = trained["m1"]["belief_accuracy"]  # [S, C, K]
+    assert acc[:, stag].mean() > trained["m0"]["belief_accuracy"][:, stag].mean() + 0.15
+
+
+def test_replayed_beliefs_equal_the_online_ones(trainer, trained):
+    """Beliefs recomputed from the stored episodes (goal presence read from the batch) equal
+    those the agent held online (presence read from the env state)."""
+    batch = _flatten_episodes(trained["batch1"])
+    online = np.asarray(trained["trace1"].log_beliefs).reshape(-1, *trained["trace1"].log_beliefs.shape[-3:])
+    g1 = online.shape[-1]
+    prior = jnp.full((batch.batch_size, 4, g1), 1.0 / g1)
+    replay = jax.jit(lambda p, b: replay_beliefs(trainer.goal_policy, p, b, prior))(trained["params1"]["goal"], batch)
+    # first of the K=2 episodes of each run (the prior is still uniform there)
+    idx = np.arange(batch.batch_size).reshape(SEEDS * len(KINDS), 2, ENVS)[:, 0].reshape(-1)
+    np.testing.assert_allclose(np.exp(np.asarray(replay)[idx]), np.exp(online[idx]), atol=2e-5)
+
+
+def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained):
+    m = trained["m1"]
+    assert m["focal_return"].shape == (SEEDS, len(KINDS), 2)  # [seeds, kinds, K]
+    assert all(np.all(np.isfinite(v)) for v in m.values())
+    # Swapping the seeds' keys swaps the results: seeds are independent lanes of one program.
+    m_sw = jax.device_get(adapt(_keys(1)[::-1], trained["params1"], jnp.arange(len(KINDS)))[0])
+    for k in m:
+        np.testing.assert_allclose(m_sw[k][::-1], m[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert adapt._cache_size() == 1
+    # inter-OM: the prior moves toward "no target" for co-players that never interact (fix)
+    fix = KINDS.index("fix")
+    assert np.all(m["p_none"][:, fix] > 1 / (trainer.runner.G + 1))
+
+
+# ------------------------------------------------------------------ self-play training
+def test_trainer_compiles_once(trainer):
+    """Self-play training chunks (play -> replay buffer -> SGD on both networks) trace and
+    compile once; the same function as ``trainer.chunk``, compiled with QUICK_COMPILE."""
+    chunk = jax.jit(trainer._chunk, compiler_options=QUICK_COMPILE)
+    st = trainer.init(jax.random.PRNGKey(0))
+    out = []
+    for _ in range(3):
+        st, m = chunk(st)
+        out.append(jax.device_get(m))
+    assert chunk._cache_size() == 1
+    m = {k: np.concatenate([o[k] for o in out]) for k in out[0]}
+    assert m["episode_return"].shape == (6, 4) and m["goals_per_episode"].shape == (6, 5)
+    assert all(np.all(np.isfinite(v)) for v in m.values())
+    assert int(st.update) == 6 and int(st.buffer.episodes_in_buffer) == 16  # 6 x 4 episodes, ring of 16
+    assert np.all(m["value_loss"] >= 0) and np.all(m["goal_loss"] > 0)
+    np.testing.assert_allclose(np.asarray(st.prior).sum(-1), 1.0, rtol=1e-5)  # inter-OM rows
+
+
+def test_bad_config_is_rejected_before_compiling(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("num_simulations: 0\n")
+    with pytest.raises(ConfigError, match="num_simulations"):
+        load_config(HOPConfig, path)
+    path.write_text("inter_om_decay: 1.5\n")
+    with pytest.raises(ConfigError, match="inter_om_decay"):
+        load_config(HOPConfig, path)
+    with pytest.raises(ConfigError, match="focal"):
+        adaptation.adaptation_table(TINY_HOP, {}, num_focal=4)
+
+
+def test_baselines_are_read_next_to_the_config_on_hops_env(tmp_path, capsys):
+    from pathlib import Path
+
+    from hopjax.cli import main
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    (tmp_path / "stag_hunt_ppo.yaml").write_text((root / "stag_hunt_ppo.yaml").read_text())
+    specs = adaptation.baseline_specs(TINY_HOP, tmp_path, steps=1000)
+    assert list(specs) == ["PPO"]  # no _omg / _moa configs in this folder
+    assert specs["PPO"].env_kwargs == TINY_HOP.env_kwargs and specs["PPO"].total_steps == 1000
+    run = tmp_path / "ppo_run"
+    run.mkdir()
+    specs = adaptation.baseline_specs(TINY_HOP, tmp_path, [f"mine={run}"])
+    assert specs == {"mine": run}
+    with pytest.raises(ConfigError, match="NAME="):
+        adaptation.baseline_specs(TINY_HOP, tmp_path, ["no-equals-sign"])
+    assert main(["adapt", str(root / "stag_hunt_hop.yaml"), "--focal", "4"]) == 2
+    assert "--focal" in capsys.readouterr().err

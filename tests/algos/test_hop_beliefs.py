@@ -1,0 +1,116 @@
+"""HOP beliefs: intra-OM / inter-OM updates and hindsight labels against NumPy references."""
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+import pytest
+
+from hopjax.algos import beliefs as bl
+from hopjax.models.goal_policy import none_log_probs
+
+intra = jax.jit(bl.intra_update, static_argnums=5)
+
+
+def bayes_reference(b, lik, present, acted, prior, temperature):
+    """One Bayes step on probabilities (float64 loops): b(g) ∝ b(g) lik(g)^(1/T) on present
+    goals; if nothing survives, the prior restricted to present goals (or uniform over them);
+    rows that did not act are only restricted to present goals."""
+    out = np.zeros_like(b)
+    for j in range(b.shape[0]):
+        def restricted(w):
+            w = np.where(present[j], w, 0.0)
+            return w / w.sum() if w.sum() > 0 else None
+
+        fallback = restricted(prior[j])
+        if fallback is None:
+            fallback = restricted(np.ones_like(prior[j]))
+        if acted[j]:
+            post = restricted(b[j] * lik[j] ** (1.0 / temperature))
+        else:
+            post = restricted(b[j])
+        out[j] = post if post is not None else fallback
+    return out
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 3.0])
+def test_intra_update_equals_numpy_bayes(temperature):
+    rng = np.random.default_rng(0)
+    m, g1, steps = 5, 6, 12
+    prior = rng.dirichlet(np.ones(g1), size=m)
+    present = np.ones((m, g1), bool)
+    b_np = prior.copy()
+    log_b = bl.initial_beliefs(jnp.asarray(prior), jnp.asarray(present))
+    for t in range(steps):
+        lik = rng.uniform(0.0, 1.0, (m, g1)) * (rng.uniform(size=(m, g1)) > 0.2)
+        if t == 5:
+            lik[0] = 0.0  # nothing explains row 0's action: reset to the prior
+        if t in (3, 8):  # a goal disappears (captured by someone)
+            present[:, t % (g1 - 1)] = False
+        acted = rng.uniform(size=m) > 0.2
+        b_np = bayes_reference(b_np, lik, present, acted, prior, temperature)
+        with np.errstate(divide="ignore"):
+            log_lik = np.log(lik)
+        log_b = intra(log_b, jnp.asarray(log_lik, jnp.float32), jnp.asarray(present),
+                                jnp.asarray(acted), jnp.asarray(prior, jnp.float32), temperature)
+        np.testing.assert_allclose(np.exp(np.asarray(log_b)), b_np, rtol=2e-5, atol=1e-6, err_msg=f"t={t}")
+        assert np.all(np.exp(np.asarray(log_b))[~present] == 0.0)
+
+
+def test_intra_update_is_stable_for_long_products():
+    """200 steps of likelihoods around 1e-30: probabilities would underflow, log space does not."""
+    rng = np.random.default_rng(1)
+    g1 = 4
+    log_lik = np.log(1e-30) + rng.normal(0, 1.0, (200, 2, g1))
+    log_b = bl.initial_beliefs(jnp.full((2, g1), 1 / g1), jnp.ones((2, g1), bool))
+    for t in range(200):
+        log_b = intra(log_b, jnp.asarray(log_lik[t], jnp.float32), jnp.ones((2, g1), bool),
+                      jnp.ones((2,), bool), jnp.full((2, g1), 1 / g1), 1.0)
+    # reference: the normalised sum of log-likelihoods (float64)
+    s = log_lik.sum(0)
+    ref = np.exp(s - s.max(-1, keepdims=True))
+    ref /= ref.sum(-1, keepdims=True)
+    np.testing.assert_allclose(np.exp(np.asarray(log_b)), ref, rtol=1e-3, atol=1e-6)
+    assert np.all(np.isfinite(np.asarray(log_b)))
+
+
+def test_inter_update_equals_numpy_ema():
+    rng = np.random.default_rng(2)
+    t, n, g = 9, 3, 4
+    labels = rng.integers(-1, g, (t, n))
+    valid = rng.uniform(size=(t, n)) > 0.3
+    valid[:, 2] = False  # a co-player with no valid step keeps its prior
+    prior = rng.dirichlet(np.ones(g + 1), size=n)
+    out = np.asarray(bl.inter_update(jnp.asarray(prior, jnp.float32), jnp.asarray(labels),
+                                     jnp.asarray(valid), 0.9, axis=0))
+    for j in range(n):
+        counts = np.zeros(g + 1)
+        for s in range(t):
+            if valid[s, j]:
+                counts[labels[s, j] if labels[s, j] >= 0 else g] += 1
+        want = prior[j] if counts.sum() == 0 else 0.9 * prior[j] + 0.1 * counts / counts.sum()
+        np.testing.assert_allclose(out[j], want, rtol=1e-6)
+        assert abs(out[j].sum() - 1) < 1e-5
+
+
+def test_hindsight_labels_equal_numpy_loop():
+    rng = np.random.default_rng(3)
+    b, t, n = 4, 11, 3
+    goal = np.where(rng.uniform(size=(b, t, n)) < 0.15, rng.integers(0, 5, (b, t, n)), -1)
+    valid = np.ones((b, t, n), bool)
+    valid[1, 6:] = False
+    out = np.asarray(bl.hindsight_labels(jnp.asarray(goal), jnp.asarray(valid), axis=1))
+    for i in range(b):
+        for j in range(n):
+            nxt = -1
+            for s in reversed(range(t)):
+                if valid[i, s, j] and goal[i, s, j] >= 0:
+                    nxt = goal[i, s, j]
+                assert out[i, s, j] == (nxt if valid[i, s, j] else -1), (i, s, j)
+
+
+def test_none_policy_is_uniform_over_available_moves():
+    avail = jnp.array([[True, False, True, True, True, True, False],
+                       [False, False, False, False, True, False, True]])
+    p = np.exp(np.asarray(none_log_probs(avail)))
+    np.testing.assert_allclose(p[0], [0.25, 0, 0.25, 0.25, 0.25, 0, 0])
+    np.testing.assert_allclose(p[1], [0, 0, 0, 0, 1, 0, 0])
