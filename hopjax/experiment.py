@@ -18,6 +18,7 @@ import yaml
 from hopjax import checkpoint
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import to_dict
+from hopjax.distributed import MeshTrainer, sweep_trainer
 from hopjax.train import RunnerState, Trainer
 
 
@@ -66,6 +67,13 @@ def _truncate_csv(path: Path, upto_update: int) -> None:
     _write_csv(path, rows, append=False)
 
 
+def _process_dir(name: str) -> str:
+    """Multi-host runs: process 0 writes ``name``; the others write the same files (their
+    share of orbax's collective checkpoint saves) under a hidden ``.name.process<i>``."""
+    i = jax.process_index()
+    return name if i == 0 else f".{name}.process{i}"
+
+
 class TrainResult:
     def __init__(self, run_dir: Path, runner: RunnerState, rows: list[dict[str, float]],
                  last_checkpoint: Path | None, stopped: str | None):
@@ -86,17 +94,22 @@ def train(cfg: PPOConfig, out: str | Path = "runs", resume: str | Path | None = 
     Ctrl-C saves a checkpoint of the last completed chunk; a chunk whose metrics hold NaN is
     discarded and the run stops at the last good checkpoint. Both say where it is.
     """
-    trainer = trainer or Trainer(cfg)
-    run_dir = Path(out) / cfg.name
+    trainer = trainer or MeshTrainer(cfg)  # env batch split over cfg.devices (hopjax.distributed)
+    mesh = isinstance(trainer, MeshTrainer)
+    place = trainer.place if mesh else (lambda r: r)
+    run_dir = Path(out) / _process_dir(cfg.name)
+    if mesh:
+        print(f"mesh: {trainer.describe()}")
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = run_dir / "checkpoints"
     (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     csv_path = run_dir / "metrics.csv"
 
-    runner = trainer.init(jax.random.PRNGKey(cfg.seed))
+    runner = place(trainer.init(jax.random.PRNGKey(cfg.seed)))
     start_chunk = 0
     if resume is not None:
         runner, meta = checkpoint.restore(resume, runner)
+        runner = place(runner)
         start_chunk = int(meta["chunk"])
         _truncate_csv(csv_path, int(meta["update"]))
         print(f"resumed from {meta.get('path', resume)} at update {meta['update']}")
@@ -106,7 +119,7 @@ def train(cfg: PPOConfig, out: str | Path = "runs", resume: str | Path | None = 
     def save(r: RunnerState, chunk: int) -> Path:
         meta = {"update": int(r.update), "chunk": chunk, "env_steps": int(r.update) * trainer.steps_per_update,
                 "config": to_dict(cfg)}
-        return checkpoint.save(ckpt_dir, r, meta)
+        return checkpoint.save(ckpt_dir, trainer.gather(r) if mesh else r, meta)
 
     last_ckpt = None
     stopped = None
@@ -171,16 +184,18 @@ def train(cfg: PPOConfig, out: str | Path = "runs", resume: str | Path | None = 
 
 def sweep(cfg: PPOConfig, seeds: int, out: str | Path = "runs", plot: bool = True):
     """Train ``seeds`` seeds in one vmapped compile. -> (run_dir, metrics [S, U, ...])."""
-    trainer = Trainer(cfg)
+    trainer = sweep_trainer(cfg, seeds)  # seeds split over devices (hopjax.distributed)
+    print(f"mesh: {trainer.describe()}")
     keys = jax.random.split(jax.random.PRNGKey(cfg.seed), seeds)
+    runners = trainer.start_seeds(keys)  # = vmap(init)(keys): train(key) is run(init(key))
     t0 = time.perf_counter()
-    fn = jax.jit(jax.vmap(trainer.train)).lower(keys).compile()
+    fn = trainer.sweep_fn().lower(runners).compile()
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _, metrics = fn(keys)
+    _, metrics = fn(runners)
     metrics = jax.device_get(metrics)
     run_s = time.perf_counter() - t0
-    run_dir = Path(out) / f"{cfg.name}_sweep{seeds}"
+    run_dir = Path(out) / _process_dir(f"{cfg.name}_sweep{seeds}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     steps = (np.arange(trainer.num_updates) + 1) * trainer.steps_per_update
@@ -221,15 +236,17 @@ def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0
         if name != "self-play":
             fn = scripted_policy(cfg.env, name)
             scripted = {i: fn for i in range(n) if i != focal}
-        ro = Rollout(trainer.env, trainer.env_params, trainer.policy, episodes, 0, scripted)
+        ro = Rollout(trainer.env, trainer.env_params, trainer.policy, episodes, 0, scripted,
+                     om_hook=trainer.rollout.om_hook)
 
         @jax.jit
-        def run(key, params):
+        def run(key, params, om_params):
             carry = ro.reset(key)
-            _, _, stats = ro.run(jax.random.fold_in(key, 1), params, carry)
+            _, _, stats = ro.run(jax.random.fold_in(key, 1), params, carry, om_params=om_params)
             return stats
 
-        stats = jax.device_get(run(jax.random.PRNGKey(seed), runner.params))
+        om_params = None if runner.om is None else runner.om.params
+        stats = jax.device_get(run(jax.random.PRNGKey(seed), runner.params, om_params))
         eps = max(float(stats["episodes"]), 1.0)
         ret = stats["returns_sum"] / eps
         others = [i for i in range(n) if i != focal]

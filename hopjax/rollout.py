@@ -38,6 +38,7 @@ class EnvCarry:
     hidden: [E, N, H] recurrent state          reset: [E] bool (next step starts an episode)
     active: [E] bool (episode mode: episode still running)
     ep_return: [E, N] running return           ep_length: [E] int32 running length
+    om: the opponent model's recurrent rollout state (``OMCarry`` [E, ...]) or None
     """
 
     env_state: Any
@@ -49,13 +50,22 @@ class EnvCarry:
     active: jax.Array
     ep_return: jax.Array
     ep_length: jax.Array
+    om: Any = None
 
 
-def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int) -> Scheme:
-    """The episode scheme the PPO rollout writes: [E, T+1, ...] per field."""
+def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
+               extra_fields: dict[str, Field] | None = None) -> Scheme:
+    """The episode scheme the PPO rollout writes: [E, T+1, ...] per field.
+
+    A policy with ``extra_dim`` inputs adds ``extra`` [X] (what it saw); ``extra_fields`` (e.g.
+    OMG's ``subgoal``) are added as given.
+    """
     n = env.num_agents(params)
     a = env.num_actions(params)
     ag = "agents"
+    more = dict(extra_fields or {})
+    if policy.extra_dim:
+        more["extra"] = Field((policy.extra_dim,), jnp.float32, ag)
     return Scheme.create(
         {
             "obs": Field(tuple(env.observation_shape(params)), jnp.float32, ag),
@@ -71,6 +81,7 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int) -> Sc
             "truncated": Field((), jnp.bool_),
             "reset": Field((), jnp.bool_),
             "hidden0": Field((policy.hidden_size,), jnp.float32, ag, episode_const=True),
+            **more,
         },
         {ag: n},
         T,
@@ -85,10 +96,14 @@ class Rollout:
 
     ``scripted`` maps a seat index to a scripted policy ``(key, obs, state, params, agent) ->
     action`` (see :mod:`hopjax.envs.scripted`); the other seats act from the policy network.
+    ``om_hook`` (episode mode only) is an opponent model (:mod:`hopjax.algos.opponent`) whose
+    ``pre``/``post`` steps run next to the policy and give it its ``extra`` input; its state
+    rides in ``EnvCarry.om`` and its parameters are ``run``'s ``om_params``.
     """
 
     def __init__(self, env: Environment, env_params: Any, policy: MultiPolicy, num_envs: int,
-                 rollout_length: int = 0, scripted: dict[int, ScriptedFn] | None = None):
+                 rollout_length: int = 0, scripted: dict[int, ScriptedFn] | None = None,
+                 om_hook: Any = None, extra_fields: dict[str, Field] | None = None):
         self.base_env = env
         self.episode_mode = rollout_length == 0
         self.env = env if self.episode_mode else AutoReset(env)
@@ -99,7 +114,12 @@ class Rollout:
         self.scripted = dict(scripted or {})
         self.n = env.num_agents(env_params)
         self.learner_mask = jnp.array([i not in self.scripted for i in range(self.n)])
-        self.scheme = ppo_scheme(env, env_params, policy, self.T)
+        if om_hook is not None and not self.episode_mode:
+            raise ValueError("an opponent-model hook needs episode mode (rollout_length 0)")
+        if om_hook is not None and om_hook.extra_dim != policy.extra_dim:
+            raise ValueError(f"opponent model gives {om_hook.extra_dim} features, the policy takes {policy.extra_dim}")
+        self.om_hook = om_hook
+        self.scheme = ppo_scheme(env, env_params, policy, self.T, extra_fields)
 
     # -- env helpers -------------------------------------------------------------------
     def reset(self, key: jax.Array) -> EnvCarry:
@@ -118,6 +138,7 @@ class Rollout:
             active=jnp.ones((e,), bool),
             ep_return=jnp.zeros((e, n)),
             ep_length=jnp.zeros((e,), jnp.int32),
+            om=None if self.om_hook is None else self.om_hook.carry_init(e),
         )
 
     def act(self, key, params, carry: EnvCarry, extra=None):
@@ -135,8 +156,11 @@ class Rollout:
         return hidden, actions, dist.log_prob(actions), value
 
     # -- the rollout ---------------------------------------------------------------------
-    def run(self, key: jax.Array, params: Any, carry: EnvCarry, extra_fn=None):
+    def run(self, key: jax.Array, params: Any, carry: EnvCarry, extra_fn=None, om_params=None):
         """-> (carry, batch [E, T+1, ...], stats).
+
+        ``extra_fn(carry) -> extra [E, N, X]``: stateless extra policy inputs; with an
+        ``om_hook`` the opponent model (parameters ``om_params``) provides them instead.
 
         stats: returns_sum [N], episodes [] (completed episodes), goal_counts [N, G],
         length_sum [] - sums over the episodes that ended in this rollout.
@@ -155,8 +179,14 @@ class Rollout:
         def step(state, t):
             carry, batch, stats, key = state
             key, k_act, k_env = jax.random.split(key, 3)
-            extra = None if extra_fn is None else extra_fn(carry)
+            om_c = carry.om
+            if self.om_hook is not None:
+                om_c, extra = self.om_hook.pre(om_params, om_c, carry.obs, carry.reset)
+            else:
+                extra = None if extra_fn is None else extra_fn(carry)
             hidden, actions, log_prob, value = self.act(k_act, params, carry, extra)
+            if self.om_hook is not None:
+                om_c = self.om_hook.post(om_params, om_c, carry.obs, actions, carry.reset)
             keys = jax.random.split(k_env, self.num_envs)
             obs, env_state, reward, dones, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 keys, carry.env_state, actions, p
@@ -189,9 +219,11 @@ class Rollout:
                 next_alive = info["alive"]
                 next_active = active
             goal = jnp.where(valid, info["goal"], -1)
+            more = {} if extra is None else {"extra": extra}
             batch = write(
                 batch,
                 {
+                    **more,
                     "obs": carry.obs,
                     "avail_actions": carry.avail,
                     "actions": actions,
@@ -229,6 +261,7 @@ class Rollout:
                 active=next_active,
                 ep_return=jnp.where(end[:, None], 0.0, ep_return),
                 ep_length=jnp.where(end, 0, ep_length),
+                om=om_c,
             )
             return (carry, batch, stats, key), None
 
@@ -238,13 +271,17 @@ class Rollout:
         # Index T: the observation after the last step. It is the bootstrap for a cut segment
         # (segment mode) or for a truncated episode (episode mode, where the time limit can only
         # fall on the last step and the recurrent state carries on into the final observation).
-        extra = None if extra_fn is None else extra_fn(carry)
         reset_T = jnp.zeros_like(carry.reset) if self.episode_mode else carry.reset
+        if self.om_hook is not None:  # features of the final observation; the state is not kept
+            _, extra = self.om_hook.pre(om_params, carry.om, carry.obs, reset_T)
+        else:
+            extra = None if extra_fn is None else extra_fn(carry)
         _, _, last_value = pol.apply(params, carry.hidden, carry.obs, reset_T, extra)
         reached_end = batch.filled[:, self.T - 1]
+        more = {} if extra is None else {"extra": extra}
         batch = write(
             batch,
-            {"obs": carry.obs, "avail_actions": carry.avail, "value": last_value, "reset": carry.reset},
+            {**more, "obs": carry.obs, "avail_actions": carry.avail, "value": last_value, "reset": carry.reset},
             self.T,
             filled=reached_end,
             alive=carry.alive,

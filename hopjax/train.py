@@ -5,6 +5,10 @@ minibatch PPO steps, inside ``lax.scan``; ``jax.vmap(train)(keys)`` is a seed sw
 runs, :class:`Trainer` exposes the same update as jitted *chunks* of ``chunk_updates`` updates,
 so the host can log, draw progress and checkpoint between chunks; running the chunks one after
 another, with or without a checkpoint/restore in between, gives bit-identical results.
+
+With ``opponent_model: omg | moa`` each update also runs the opponent model next to the policy,
+annotates the fresh episodes, stores them in a replay buffer and trains the model under
+``lax.cond(can_sample(...))`` (:mod:`hopjax.algos.opponent`); still one compiled function.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from flax import struct
 
 from hopjax import envs
 from hopjax.algos.gae import gae
+from hopjax.algos.opponent import OMState, make_opponent_model
 from hopjax.algos.ppo import LEARNER, PPOConfig, make_grad_step, make_optimizer
 from hopjax.buffers.episode import valid_mask
 from hopjax.config import ConfigError
@@ -35,6 +40,7 @@ class RunnerState:
     env: EnvCarry
     key: jax.Array
     update: jax.Array  # int32 [] updates done so far
+    om: OMState | None = None  # opponent model params, optimiser state, episode buffer
 
 
 def scripted_names(env_name: str) -> tuple[str, ...]:
@@ -87,6 +93,10 @@ class Trainer:
             raise ConfigError(f"config keys 'env'/'env_kwargs': {e}") from None
         p = self.env_params
         n = self.env.num_agents(p)
+        scripted = _seat_policies(cfg, cfg.env, n)
+        T = self.env.episode_length(p) if cfg.rollout_length == 0 else cfg.rollout_length
+        self.om = make_opponent_model(cfg, self.env, p, [i not in scripted for i in range(n)], T)
+        extra_dim = self.om.extra_dim if self.om is not None and cfg.om_policy_input else 0
         self.policy = MultiPolicy(
             num_agents=n,
             obs_shape=tuple(self.env.observation_shape(p)),
@@ -95,9 +105,15 @@ class Trainer:
             gru_size=cfg.gru_size,
             activation=cfg.activation,
             shared=cfg.shared_params,
+            extra_dim=extra_dim,
         )
-        scripted = _seat_policies(cfg, cfg.env, n)
-        self.rollout = Rollout(self.env, p, self.policy, cfg.num_envs, cfg.rollout_length, scripted)
+        hook, fields = None, None
+        if self.om is not None:
+            self.om.bind(self.policy)
+            hook = self.om if extra_dim else None
+            fields = self.om.batch_fields()
+        self.rollout = Rollout(self.env, p, self.policy, cfg.num_envs, cfg.rollout_length, scripted,
+                               om_hook=hook, extra_fields=fields)
         self.steps_per_update = cfg.num_envs * self.rollout.T
         self.num_updates = max(1, cfg.total_steps // self.steps_per_update)
         # Whole chunks only, so that every chunk is the same compiled function.
@@ -107,6 +123,7 @@ class Trainer:
         self.grad_step = make_grad_step(self.policy, cfg, self.optimizer)
         self.goal_names = self.env.goal_names(p)
         self.chunk = jax.jit(self._chunk)
+        self.trace_count = 0  # times the chunk function was traced (compiles once: 1)
         self._compiled = None
         self.compile_seconds = 0.0
 
@@ -126,21 +143,29 @@ class Trainer:
             opt_state = self.optimizer.init(params)
         else:
             opt_state = jax.vmap(self.optimizer.init)(params)
-        return RunnerState(params, opt_state, self.rollout.reset(k_env), key, jnp.zeros((), jnp.int32))
+        # The opponent model draws from its own fold of the seed: PPO-only runs are unchanged.
+        om = None if self.om is None else self.om.init(jax.random.fold_in(k_params, 1))
+        return RunnerState(params, opt_state, self.rollout.reset(k_env), key, jnp.zeros((), jnp.int32), om)
 
     def update(self, runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
         """One PPO update: rollout, GAE, ``num_epochs`` x ``num_minibatches`` grad steps."""
         cfg, ro = self.cfg, self.rollout
         key, k_reset, k_roll, k_epochs = jax.random.split(runner.key, 4)
         carry = ro.reset(k_reset) if ro.episode_mode else runner.env
-        carry, batch, stats = ro.run(k_roll, runner.params, carry)
+        om_params = None if self.om is None else runner.om.params
+        carry, batch, stats = ro.run(k_roll, runner.params, carry, om_params=om_params)
+        extra, bonus, om_metrics = None, None, {}
+        if self.om is not None:
+            k_ann, k_om = jax.random.split(jax.random.fold_in(runner.key, 1))
+            batch, extra, bonus, om_metrics = self.om.annotate(om_params, runner.params, batch, k_ann, runner.update)
 
         T = ro.T
         d = {k: jnp.swapaxes(v, 0, 1) for k, v in batch.data.items() if k != "hidden0"}  # [T+1, E, ...]
         valid = jnp.swapaxes(valid_mask(batch), 0, 1)[:T]  # [T, E, N]
         mask = valid & ro.learner_mask
+        reward = d["reward"][:T] if bonus is None else d["reward"][:T] + bonus
         adv, ret = gae(
-            d["reward"][:T], d["value"], d["terminated"][:T], d["episode_end"][:T, :, None],
+            reward, d["value"], d["terminated"][:T], d["episode_end"][:T, :, None],
             d["bootstrap_value"][:T], valid, cfg.gamma, cfg.gae_lambda,
         )
         data = {
@@ -155,6 +180,8 @@ class Trainer:
             "returns": ret,
             "mask": mask,
         }
+        if self.policy.extra_dim:
+            data["extra"] = extra if extra is not None else d["extra"][:T]
         mb_size = cfg.num_envs // cfg.num_minibatches
 
         def epoch(state, key):
@@ -174,7 +201,11 @@ class Trainer:
             epoch, (runner.params, runner.opt_state), jax.random.split(k_epochs, cfg.num_epochs)
         )
         metrics = self._metrics(stats, aux, ro.learner_mask)
-        runner = RunnerState(params, opt_state, carry, key, runner.update + 1)
+        om = None
+        if self.om is not None:
+            om, train_metrics = self.om.update(runner.om, params, batch, runner.update, k_om)
+            metrics.update({**om_metrics, **train_metrics})
+        runner = RunnerState(params, opt_state, carry, key, runner.update + 1, om)
         return runner, metrics
 
     def _metrics(self, stats, aux, learner_mask) -> dict[str, jax.Array]:
@@ -201,6 +232,8 @@ class Trainer:
         return m
 
     def _chunk(self, runner: RunnerState):
+        self.trace_count += 1
+
         def body(r, _):
             return self.update(r)
 

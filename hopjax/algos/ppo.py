@@ -55,6 +55,34 @@ class PPOConfig:
     # Updates per jitted chunk: metrics, progress and checkpoints happen between chunks.
     chunk_updates: int = 10
     checkpoint_every_chunks: int = 1
+    # Opponent model trained inside the jitted loop (hopjax.algos.opponent): "none", "omg"
+    # (subgoal inference, Yu et al. 2024) or "moa" (Jaques et al. 2019). Needs rollout_length 0:
+    # whole episodes go into a replay buffer of om_buffer_capacity episodes; every
+    # om_train_every updates, once om_min_episodes are stored, om_train_steps gradient steps
+    # run on om_batch_episodes sampled episodes.
+    opponent_model: str = "none"
+    om_policy_input: bool = True  # append the model's features (subgoals / action predictions)
+    om_hidden: int = 128  # OMG code: hidden units
+    om_gru: int = 96  # OMG code: history GRU (hidden // 4 * 3)
+    om_lr: float = 5e-4
+    om_buffer_capacity: int = 256
+    om_min_episodes: int = 128  # OMG code: 32 x n_agents episodes (4 agents) before training
+    om_batch_episodes: int = 32  # OMG code: batch of 32 episodes
+    om_train_every: int = 1  # K
+    om_train_steps: int = 4  # M
+    omg_subgoal_dim: int = 64  # OMG code
+    omg_horizon: int = 5  # H: subgoals among the co-player's next H states (paper: H <= 5)
+    omg_mode: str = "optimistic"  # optimistic (cooperative games) | conservative (general-sum)
+    omg_kl_weight: float = 1.0  # OMG ELBO: mean squared reconstruction + weight x KL(q || prior)
+    omg_prior_kl_weight: float = 1e-3  # the prior VAE's KL weight (small: keeps it informative)
+    omg_eps_start: float = 0.0  # P(policy sees the selected instead of the inferred subgoal)
+    omg_eps_updates: int = 0  # ... annealed linearly to 0 over this many updates
+    moa_influence_coef: float = 0.0  # > 0: add the social-influence reward (MOA only)
+    # Device mesh (hopjax.distributed): results do not depend on it, up to float rounding.
+    # devices: how many devices to use, 0 = all visible (on every host). seed_devices: how many
+    # of them a sweep spreads seeds over, 0 = automatic; the rest split each seed's env batch.
+    devices: int = 0
+    seed_devices: int = 0
 
     def validate(self) -> None:
         positive = ("total_steps", "num_envs", "num_epochs", "num_minibatches", "chunk_updates",
@@ -62,7 +90,8 @@ class PPOConfig:
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
-        for key in ("rollout_length", "gru_size", "ent_coef", "vf_coef", "max_grad_norm"):
+        for key in ("rollout_length", "gru_size", "ent_coef", "vf_coef", "max_grad_norm", "devices",
+                    "seed_devices"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(self, key)}")
         for key in ("gamma", "gae_lambda"):
@@ -79,6 +108,40 @@ class PPOConfig:
             raise ConfigError(f"config key 'activation' must be tanh, relu or gelu, got {self.activation!r}")
         if any(h <= 0 for h in self.hidden_sizes):
             raise ConfigError("config key 'hidden_sizes' must hold positive sizes")
+        self._validate_opponent_model()
+
+    def _validate_opponent_model(self) -> None:
+        models = ("none", "omg", "moa")
+        if self.opponent_model not in models:
+            raise ConfigError(f"config key 'opponent_model' must be one of {list(models)}, got {self.opponent_model!r}")
+        if self.omg_mode not in ("optimistic", "conservative"):
+            raise ConfigError(f"config key 'omg_mode' must be optimistic or conservative, got {self.omg_mode!r}")
+        for key in ("om_hidden", "om_gru", "om_buffer_capacity", "om_min_episodes", "om_batch_episodes",
+                    "om_train_every", "om_train_steps", "omg_subgoal_dim", "omg_horizon"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
+        if self.om_lr <= 0:
+            raise ConfigError(f"config key 'om_lr' must be positive, got {self.om_lr}")
+        for key in ("omg_kl_weight", "omg_prior_kl_weight", "omg_eps_updates", "moa_influence_coef"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(self, key)}")
+        if not 0.0 <= self.omg_eps_start <= 1.0:
+            raise ConfigError(f"config key 'omg_eps_start' must lie in [0, 1], got {self.omg_eps_start}")
+        if self.opponent_model == "none":
+            return
+        if self.rollout_length != 0:
+            raise ConfigError("config key 'rollout_length' must be 0 with an opponent model: "
+                              "whole episodes go into its replay buffer")
+        if not self.om_batch_episodes <= self.om_min_episodes <= self.om_buffer_capacity:
+            raise ConfigError(
+                "config keys 'om_batch_episodes' <= 'om_min_episodes' <= 'om_buffer_capacity' must "
+                f"hold (got {self.om_batch_episodes}, {self.om_min_episodes}, {self.om_buffer_capacity})"
+            )
+        if self.opponent_model == "omg" and not self.om_policy_input:
+            raise ConfigError("config key 'om_policy_input' must be true for omg: subgoal selection "
+                              "scores candidates with the policy's value of them")
+        if self.moa_influence_coef > 0 and self.opponent_model != "moa":
+            raise ConfigError("config key 'moa_influence_coef' needs opponent_model: moa")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,435 @@
+"""Opponent models (OMG, MOA) inside the one compiled PPO training function.
+
+Per PPO update (all traced, no Python branching on data):
+
+1. **rollout hook** - the model runs step by step next to the policy (``pre`` before acting
+   gives the policy's ``extra`` input, ``post`` after acting sees the joint action); its
+   recurrent state rides in ``EnvCarry.om``.
+2. **annotate** the fresh episodes with the current model: OMG picks each step's hindsight
+   subgoal (written to the batch's ``subgoal`` field, for logging) and may swap the policy's
+   inferred subgoal for it with an annealed probability epsilon; MOA may add the social-influence
+   reward. Accuracy metrics are measured here, on episodes the model has not trained on.
+3. **train**: the episodes go into the ReplayBuffer held in the RunnerState; every ``K``
+   updates, ``lax.cond(can_sample(buffer, min_episodes), train, skip)`` runs ``M`` gradient
+   steps on sampled episodes.
+
+``OMState`` (params, Adam state, buffer) lives in the RunnerState, so checkpoints and resume
+cover the model and its data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from hopjax.buffers.episode import EpisodeBatch, Field, Scheme, valid_mask
+from hopjax.buffers.masked import masked_mean
+from hopjax.buffers.replay import ReplayBufferState, can_sample, init_buffer, insert, sample
+from hopjax.models import moa as moa_lib
+from hopjax.models import omg as omg_lib
+from hopjax.models.policy import MultiPolicy, masked_categorical
+
+
+@struct.dataclass
+class OMState:
+    """The opponent model's training state (part of the RunnerState)."""
+
+    params: Any
+    opt_state: Any
+    buffer: ReplayBufferState  # whole episodes [C, T+1, ...]
+
+
+@struct.dataclass
+class OMCarry:
+    """Rollout-time model state, leading env axis E.
+
+    OMG: h [E, N, N-1, GRU] inference GRU per (focal, co-player slot); prev [E, N] int32 the
+    actions of the previous step (-1 at an episode start).
+    MOA: h [E, N, GRU]; prev [E, N, N-1, A] predicted distribution of the co-players' actions
+    at the current step.
+    """
+
+    h: jax.Array
+    prev: jax.Array
+
+
+def time_major(batch: EpisodeBatch) -> dict[str, jax.Array]:
+    """Time fields of ``batch`` as [T+1, B, ...] plus ``valid`` [T+1, B, N]."""
+    d = {k: jnp.swapaxes(v, 0, 1) for k, v in batch.data.items()
+         if not batch.scheme.field(k).episode_const}
+    d["valid"] = jnp.swapaxes(valid_mask(batch), 0, 1)
+    return d
+
+
+class OpponentModel:
+    """Shared machinery; subclasses define the network, hooks, annotation and loss."""
+
+    kind = "none"
+
+    def __init__(self, cfg, env, env_params, learner_mask: np.ndarray, T: int):
+        self.cfg = cfg
+        self.n = env.num_agents(env_params)
+        self.num_actions = env.num_actions(env_params)
+        self.num_goals = env.num_goals(env_params)
+        self.obs_shape = tuple(env.observation_shape(env_params))
+        self.obs_dim = int(np.prod(self.obs_shape))
+        self.T = T
+        self.learner_mask = jnp.asarray(learner_mask)
+        self.optimizer = optax.adam(cfg.om_lr)
+        self.policy: MultiPolicy | None = None
+        fields = {
+            "obs": Field(self.obs_shape, jnp.float32, "agents"),
+            "actions": Field((), jnp.int32, "agents"),
+            "goal": Field((), jnp.int32, "agents"),
+            **self.batch_fields(),
+        }
+        self.buffer_scheme = Scheme.create(fields, {"agents": self.n}, T)
+
+    # -- to override ------------------------------------------------------------------
+    extra_dim: int = 0
+
+    def batch_fields(self) -> dict[str, Field]:
+        """Extra EpisodeBatch fields this model writes (rollout scheme and buffer)."""
+        return {}
+
+    def init_params(self, key):
+        raise NotImplementedError
+
+    def carry_init(self, num_envs: int) -> OMCarry:
+        raise NotImplementedError
+
+    def pre(self, params, c: OMCarry, obs, reset):
+        """Before acting: (carry, extra [E, N, X]). obs [E, N, *obs_shape], reset [E]."""
+        raise NotImplementedError
+
+    def post(self, params, c: OMCarry, obs, actions, reset) -> OMCarry:
+        """After acting with ``actions`` [E, N]."""
+        raise NotImplementedError
+
+    def annotate(self, params, policy_params, batch: EpisodeBatch, key, update):
+        """-> (batch, PPO extra [T, E, N, X] or None, reward bonus [T, E, N] or None, metrics)."""
+        raise NotImplementedError
+
+    def loss(self, params, policy_params, ep: EpisodeBatch, key):
+        """-> (loss, metrics) on sampled episodes."""
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------
+    def bind(self, policy: MultiPolicy) -> None:
+        self.policy = policy
+
+    def flat(self, obs: jax.Array) -> jax.Array:
+        return obs.reshape(*obs.shape[: obs.ndim - len(self.obs_shape)], self.obs_dim)
+
+    def init(self, key) -> OMState:
+        params = self.init_params(key)
+        return OMState(params, self.optimizer.init(params), init_buffer(self.buffer_scheme, self.cfg.om_buffer_capacity))
+
+    def to_buffer(self, batch: EpisodeBatch) -> EpisodeBatch:
+        names = self.buffer_scheme.field_names
+        return EpisodeBatch({k: batch.data[k] for k in names}, batch.filled, batch.alive, self.buffer_scheme)
+
+    def train_rounds(self, params, opt_state, buffer, policy_params, key):
+        """``M`` gradient steps, each on ``om_batch_episodes`` episodes sampled from the buffer."""
+
+        grad_fn = jax.value_and_grad(self.loss, has_aux=True)
+
+        def one(state, k):
+            p, o = state
+            k_s, k_l = jax.random.split(k)
+            ep = sample(buffer, k_s, self.cfg.om_batch_episodes)
+            (_, aux), g = grad_fn(p, policy_params, ep, k_l)
+            u, o = self.optimizer.update(g, o, p)
+            return (optax.apply_updates(p, u), o), aux
+
+        (params, opt_state), aux = jax.lax.scan(one, (params, opt_state),
+                                                jax.random.split(key, self.cfg.om_train_steps))
+        return params, opt_state, jax.tree.map(lambda x: x.mean(0), aux)
+
+    def update(self, om: OMState, policy_params, batch: EpisodeBatch, update, key):
+        """Insert the fresh episodes; every K updates and once the buffer can be sampled, train.
+        -> (OMState, metrics). ``update``: traced int, updates done before this one."""
+        cfg = self.cfg
+        buffer = insert(om.buffer, self.to_buffer(batch))
+        gate = ((update % cfg.om_train_every) == 0) & can_sample(buffer, cfg.om_min_episodes)
+
+        def train(args):
+            p, o, k = args
+            return self.train_rounds(p, o, buffer, policy_params, k)
+
+        def skip(args):
+            p, o, k = args
+            aux = jax.eval_shape(train, args)[2]
+            return p, o, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), aux)
+
+        params, opt_state, aux = jax.lax.cond(gate, train, skip, (om.params, om.opt_state, key))
+        metrics = dict(aux)
+        metrics["om_trained"] = gate.astype(jnp.float32)
+        metrics["om_buffer_episodes"] = buffer.episodes_in_buffer.astype(jnp.float32)
+        return OMState(params, opt_state, buffer), metrics
+
+    def focal(self, valid: jax.Array) -> jax.Array:
+        """valid [..., N] -> focal mask: valid and a learner."""
+        return valid & self.learner_mask
+
+
+# ====================================================================================== OMG
+class OMGModel(OpponentModel):
+    """OMG subgoal inference + OMG_AM + goal probe (see :mod:`hopjax.models.omg`)."""
+
+    kind = "omg"
+
+    def __init__(self, cfg, env, env_params, learner_mask, T):
+        super().__init__(cfg, env, env_params, learner_mask, T)
+        self.spec = omg_lib.OMGSpec(self.n, self.obs_dim, self.num_actions, self.num_goals,
+                                    cfg.om_hidden, cfg.om_gru, cfg.omg_subgoal_dim)
+        self.extra_dim = self.spec.extra_dim
+        self.net = omg_lib.OMGNet(self.spec)
+
+    def batch_fields(self):
+        # Chosen subgoal per (focal, co-player slot, step): absolute step index, -1 for none.
+        return {"subgoal": Field((self.n - 1,), jnp.int32, "agents")}
+
+    def init_params(self, key):
+        return omg_lib.init_omg(self.spec, key)
+
+    def carry_init(self, num_envs):
+        n = self.n
+        return OMCarry(jnp.zeros((num_envs, n, n - 1, self.spec.gru)), jnp.full((num_envs, n), -1, jnp.int32))
+
+    def pre(self, params, c, obs, reset):
+        n, e = self.n, obs.shape[0]
+        prev = jnp.where(reset[:, None], -1, c.prev)
+        o = jnp.broadcast_to(self.flat(obs)[:, :, None], (e, n, n - 1, self.obs_dim))
+        slot = jnp.broadcast_to(jnp.arange(n - 1), (e, n, n - 1))
+        r = jnp.broadcast_to(reset[:, None, None], slot.shape)
+        h, mu, _ = self.net.apply(params, c.h, o, omg_lib.pair_take(prev, n, 1), slot, r,
+                                  method=omg_lib.OMGNet.infer)
+        return OMCarry(h, prev), mu.reshape(e, n, self.extra_dim)
+
+    def post(self, params, c, obs, actions, reset):
+        return OMCarry(c.h, actions.astype(jnp.int32))
+
+    # -- selection ----------------------------------------------------------------------
+    def policy_values(self, policy_params, obs, extras, cands):
+        """Focal values under candidate subgoal inputs.
+
+        obs [T, B, N, *obs_shape]; extras [T, B, N, X] (what the policy saw, sets the recurrent
+        state); cands [C, T, B, N, X] -> values [C, T, B, N]. Episodes start at t = 0.
+        """
+        pol = self.policy
+        t, b = obs.shape[:2]
+        reset = jnp.broadcast_to((jnp.arange(t) == 0)[:, None], (t, b))
+        if pol.gru_size == 0:
+            h = pol.initial_hidden((t, b))
+        else:
+            def step(hh, inp):
+                o, r, x = inp
+                return pol.apply(policy_params, hh, o, r, x)[0], hh
+
+            _, h = jax.lax.scan(step, pol.initial_hidden((b,)), (obs, reset, extras))
+        return jax.lax.map(lambda x: pol.apply(policy_params, h, obs, reset, x)[2], cands)
+
+    def select(self, params, policy_params, d, base):
+        """Hindsight subgoals for every (step, focal, co-player slot) of time-major episodes.
+
+        d: time-major fields; base [T, B, N, N-1, D] the subgoal inputs the policy saw.
+        -> dict offset/found [T, B, N, N-1], prior mu/logvar [T, B, N, N-1, D] of the
+        co-player's observation at the chosen step (the subgoal state).
+        """
+        n, T, H = self.n, self.T, self.cfg.omg_horizon
+        obs_j = omg_lib.pair_take(self.flat(d["obs"]), n, 2)  # [T+1, B, N, N-1, S]
+        pm, plv = self.net.apply(params, obs_j, method=omg_lib.OMGNet.prior)
+        valid_j = omg_lib.pair_take(d["valid"], n, 2)  # co-player valid at each step
+        cand_valid = omg_lib.future_candidates(valid_j, H)  # [T, H, B, N, N-1]
+        pad = jnp.zeros((H, *pm.shape[1:]), pm.dtype)
+        pm_pad = jnp.concatenate([pm, pad], 0)
+        fut = jnp.stack([pm_pad[1 + k : T + 1 + k] for k in range(H)], 0)  # [H, T, B, N, N-1, D]
+        eye = jnp.eye(n - 1, dtype=bool)
+
+        def cand(kr):
+            k, r = kr
+            g = jnp.take(jnp.take(fut, k, axis=0), r, axis=3)  # [T, B, N, D]
+            x = jnp.where(eye[r][:, None], g[..., None, :], base)
+            return x.reshape(*base.shape[:3], self.extra_dim)
+
+        ks, rs = np.meshgrid(np.arange(H), np.arange(n - 1), indexing="ij")
+        kr = (jnp.asarray(ks.reshape(-1)), jnp.asarray(rs.reshape(-1)))
+        cands = jax.vmap(cand)(kr)  # [H*(N-1), T, B, N, X]
+        v = self.policy_values(policy_params, d["obs"][:T], base.reshape(*base.shape[:3], -1), cands)
+        v = v.reshape(H, n - 1, *v.shape[1:])  # [H, N-1, T, B, N]
+        values = jnp.transpose(v, (2, 0, 3, 4, 1))  # [T, H, B, N, N-1]
+        offset, found = omg_lib.select_subgoal(values, cand_valid, self.cfg.omg_mode)
+        return {
+            "offset": offset,
+            "found": found,
+            "prior_mu": omg_lib.gather_future(pm, offset),
+            "prior_logvar": omg_lib.gather_future(plv, offset),
+        }
+
+    def _masks(self, d):
+        T, n = self.T, self.n
+        focal = self.focal(d["valid"][:T])  # [T, B, N]
+        coplayer = omg_lib.pair_take(d["valid"][:T], n, 2)  # [T, B, N, N-1]
+        return focal[..., None] & coplayer
+
+    def _heads(self, params, d, mu, mask):
+        """OMG_AM and goal-probe losses/accuracies on stop-gradient subgoals."""
+        T, n = self.T, self.n
+        g = jax.lax.stop_gradient(mu)
+        obs_pair = jnp.broadcast_to(self.flat(d["obs"][:T])[:, :, :, None], (*mu.shape[:-1], self.obs_dim))
+        am_logits = self.net.apply(params, obs_pair, g, method=omg_lib.OMGNet.agent_model)
+        am_target = omg_lib.pair_take(d["actions"][:T], n, 2)
+        goal = jnp.where(d["valid"][:T], d["goal"][:T], -1)  # padding holds no goals
+        labels = omg_lib.pair_take(omg_lib.next_goal_labels(goal, self.num_goals), n, 2)
+        probe_logits = self.net.apply(params, obs_pair, g, method=omg_lib.OMGNet.probe)
+        am_loss, am_acc = omg_lib.masked_xent(am_logits, am_target, mask)
+        pr_loss, pr_acc = omg_lib.masked_xent(probe_logits, labels, mask)
+        return am_loss, am_acc, pr_loss, pr_acc, am_target, labels
+
+    def loss(self, params, policy_params, ep, key):
+        cfg, T = self.cfg, self.T
+        d = time_major(ep)
+        obs_f = self.flat(d["obs"])
+        hs, mu, lv = omg_lib.unroll_inference(self.spec, params, obs_f[:T], d["actions"][:T])
+        mask = self._masks(d)
+        sel = jax.lax.stop_gradient(self.select(params, policy_params, d, jax.lax.stop_gradient(mu)))
+        k1, k2 = jax.random.split(key)
+        g = mu + jnp.exp(0.5 * lv) * omg_lib.flat_random(jax.random.normal, k1, mu.shape)
+        recon = self.net.apply(params, g, hs, method=omg_lib.OMGNet.decode)
+        m = mask & sel["found"]
+        # Reconstruct the co-player's current state; the selected subgoal enters through the prior.
+        current = omg_lib.pair_take(obs_f[:T], self.n, 2)
+        elbo, nll, kl = omg_lib.elbo_terms(mu, lv, recon, current, sel["prior_mu"],
+                                           sel["prior_logvar"], m, cfg.omg_kl_weight)
+        # The prior VAE: its own ELBO on every valid observation.
+        pmu, plv = self.net.apply(params, obs_f, method=omg_lib.OMGNet.prior)
+        z = pmu + jnp.exp(0.5 * plv) * omg_lib.flat_random(jax.random.normal, k2, pmu.shape)
+        prec = self.net.apply(params, z, method=omg_lib.OMGNet.prior_decode)
+        zeros = jnp.zeros_like(pmu)
+        prior_loss, _, _ = omg_lib.elbo_terms(pmu, plv, prec, obs_f, zeros, zeros, d["valid"],
+                                              cfg.omg_prior_kl_weight)
+        am_loss, am_acc, pr_loss, pr_acc, _, _ = self._heads(params, d, mu, mask)
+        total = elbo + prior_loss + am_loss + pr_loss
+        return total, {
+            "omg_loss": total, "omg_recon": nll, "omg_kl": kl, "omg_prior_loss": prior_loss,
+            "omg_am_loss": am_loss, "omg_probe_loss": pr_loss,
+        }
+
+    def epsilon(self, update):
+        cfg = self.cfg
+        if cfg.omg_eps_start <= 0.0:
+            return jnp.zeros(())
+        frac = 1.0 - update.astype(jnp.float32) / max(cfg.omg_eps_updates, 1)
+        return cfg.omg_eps_start * jnp.clip(frac, 0.0, 1.0)
+
+    def annotate(self, params, policy_params, batch, key, update):
+        T, n, D = self.T, self.n, self.spec.subgoal_dim
+        d = time_major(batch)
+        base = d["extra"][:T]
+        base = base.reshape(*base.shape[:3], n - 1, D)  # [T, E, N, N-1, D]
+        sel = self.select(params, policy_params, d, base)
+        mask = self._masks(d)
+        # Logging: the chosen subgoal step (absolute index; -1 none), written to the batch.
+        step = jnp.arange(T).reshape(T, 1, 1, 1) + sel["offset"]
+        chosen = jnp.where(mask & sel["found"], step, -1).astype(jnp.int32)
+        chosen = jnp.concatenate([chosen, jnp.full((1, *chosen.shape[1:]), -1, jnp.int32)], 0)
+        data = dict(batch.data)
+        data["subgoal"] = jnp.swapaxes(chosen, 0, 1)
+        batch = batch.replace(data=data)
+        # Epsilon-mixing: the policy sees the selected subgoal instead of the inferred one.
+        eps = self.epsilon(update)
+        swap = (omg_lib.flat_random(jax.random.uniform, key, mask.shape) < eps) & mask & sel["found"]
+        mixed = jnp.where(swap[..., None], sel["prior_mu"], base)
+        # Accuracy on these (not yet trained on) episodes; the policy saw `base` (inferred mean).
+        _, am_acc, _, pr_acc, am_t, labels = self._heads(params, d, base, mask)
+        found_m = mask & sel["found"]
+        metrics = {
+            "omg_goal_acc": pr_acc,
+            "omg_goal_baseline": omg_lib.majority_baseline(labels, mask, self.num_goals + 1),
+            "omg_am_acc": am_acc,
+            "omg_am_baseline": omg_lib.majority_baseline(am_t, mask, self.num_actions),
+            "omg_subgoal_found": masked_mean(sel["found"].astype(jnp.float32), mask),
+            "omg_subgoal_offset": masked_mean(sel["offset"].astype(jnp.float32), found_m),
+            "omg_epsilon": eps,
+        }
+        return batch, mixed.reshape(*base.shape[:3], self.extra_dim), None, metrics
+
+
+# ====================================================================================== MOA
+class MOAModel(OpponentModel):
+    """MOA next-action prediction + optional social-influence reward (:mod:`hopjax.models.moa`)."""
+
+    kind = "moa"
+
+    def __init__(self, cfg, env, env_params, learner_mask, T):
+        super().__init__(cfg, env, env_params, learner_mask, T)
+        self.spec = moa_lib.MOASpec(self.n, self.obs_dim, self.num_actions, cfg.om_hidden, cfg.om_gru)
+        self.extra_dim = self.spec.extra_dim
+        self.net = moa_lib.MOANet(self.spec)
+
+    def init_params(self, key):
+        return moa_lib.init_moa(self.spec, key)
+
+    def carry_init(self, num_envs):
+        n, a = self.n, self.num_actions
+        return OMCarry(jnp.zeros((num_envs, n, self.spec.gru), jnp.float32),
+                       jnp.full((num_envs, n, n - 1, a), 1.0 / a, jnp.float32))
+
+    def pre(self, params, c, obs, reset):
+        a = self.num_actions
+        h = jnp.where(reset[:, None, None], 0.0, c.h)
+        probs = jnp.where(reset[:, None, None, None], 1.0 / a, c.prev)
+        return OMCarry(h, probs), probs.reshape(obs.shape[0], self.n, self.extra_dim)
+
+    def post(self, params, c, obs, actions, reset):
+        h, logits = self.net.apply(params, c.h, self.flat(obs), actions.astype(jnp.int32))
+        return OMCarry(h, jax.nn.softmax(logits))
+
+    def _unroll(self, params, d):
+        T = self.T
+        h_prev, logits = moa_lib.unroll_moa(self.spec, params, self.flat(d["obs"][:T]), d["actions"][:T])
+        targets, mask = moa_lib.moa_targets(d["actions"][:T], d["valid"][:T], self.n)
+        mask = mask & self.learner_mask[:, None]
+        return h_prev, logits, targets, mask
+
+    def loss(self, params, policy_params, ep, key):
+        _, logits, targets, mask = self._unroll(params, time_major(ep))
+        loss, _ = moa_lib.moa_loss(logits, targets, mask)
+        return loss, {"moa_loss": loss}
+
+    def annotate(self, params, policy_params, batch, key, update):
+        T = self.T
+        d = time_major(batch)
+        h_prev, logits, targets, mask = self._unroll(params, d)
+        _, acc = moa_lib.moa_loss(logits, targets, mask)
+        metrics = {"moa_acc": acc, "moa_baseline": omg_lib.majority_baseline(targets, mask, self.num_actions)}
+        bonus = None
+        if self.cfg.moa_influence_coef > 0:
+            pol = self.policy
+            reset = d["reset"][:T]
+            extra = d["extra"][:T] if pol.extra_dim else None
+            pl, _ = pol.unroll(policy_params, batch.data["hidden0"], d["obs"][:T], reset, extra)
+            probs = jax.nn.softmax(masked_categorical(pl, d["avail_actions"][:T]).logits)
+            infl = moa_lib.social_influence(self.spec, params, h_prev, self.flat(d["obs"][:T]),
+                                            d["actions"][:T], probs, mask)
+            focal = self.focal(d["valid"][:T])
+            bonus = self.cfg.moa_influence_coef * jnp.where(focal, infl, 0.0)
+            metrics["moa_influence"] = masked_mean(infl, focal)
+        extra = d["extra"][:T] if "extra" in d else None
+        return batch, extra, bonus, metrics
+
+
+MODELS = {"omg": OMGModel, "moa": MOAModel}
+
+
+def make_opponent_model(cfg, env, env_params, learner_mask, T) -> OpponentModel | None:
+    """The configured opponent model (``cfg.opponent_model``), or None for ``"none"``."""
+    if cfg.opponent_model == "none":
+        return None
+    return MODELS[cfg.opponent_model](cfg, env, env_params, learner_mask, T)

@@ -1,0 +1,140 @@
+"""MOA: a Model of Other Agents (Jaques et al., ICML 2019, "Social Influence as Intrinsic
+Motivation for Multi-Agent Deep RL"), fixed-shape JAX.
+
+For every focal agent ``i`` a recurrent model reads its own observation ``o^i_t`` and the joint
+action ``a_t`` (in egocentric order: own action first, then co-player slots ``r = 1..N-1``,
+seat ``(i + r) mod N``) and predicts each co-player's *next* action ``a^j_{t+1}``. It is trained
+by masked cross-entropy (a target exists only where the co-player acts at ``t + 1``).
+
+Policy features: at step ``t`` the policy may see the predicted distributions of the co-players'
+actions at ``t`` (made at ``t - 1``; uniform at an episode start), ``(N-1) * A`` numbers.
+
+Social influence (optional intrinsic reward): with counterfactual own actions ``c``,
+``influence_t = sum_j KL(p(a^j_{t+1} | a^i_t, o_t) || sum_c pi(c | o_t) p(a^j_{t+1} | c, o_t))``,
+the focal agent's causal influence on its co-players' next actions (MOA variant of the paper,
+the marginal taken under the focal policy ``pi``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hopjax.models.omg import dense, lecun_uniform_flat, masked_xent, pair_take
+
+
+@dataclasses.dataclass(frozen=True)
+class MOASpec:
+    """Static sizes of the MOA network."""
+
+    num_agents: int
+    obs_dim: int
+    num_actions: int
+    hidden: int = 128
+    gru: int = 96
+
+    @property
+    def extra_dim(self) -> int:
+        """Policy input features: predicted action distribution of each co-player."""
+        return (self.num_agents - 1) * self.num_actions
+
+
+def egocentric(n: int) -> np.ndarray:
+    """``[N, N]`` int: seat of focal ``i``'s ``r``-th agent, ``(i + r) mod N`` (r = 0 is i)."""
+    return (np.arange(n)[:, None] + np.arange(n)[None]) % n
+
+
+class MOANet(nn.Module):
+    """MOA network. ``step(h, obs, joint) -> (h, logits)``:
+
+    h [..., N, GRU]; obs [..., N, S] (each focal agent's flattened observation); joint
+    [..., N] int actions of all seats (< 0: none, e.g. a counterfactual placeholder) ->
+    logits [..., N, N-1, A] over each co-player slot's next action.
+    """
+
+    spec: MOASpec
+
+    @nn.compact
+    def __call__(self, h, obs, joint, own=None):
+        """``own`` [..., N] int, if given, replaces each focal agent's own action (counterfactual)."""
+        s = self.spec
+        n, a = s.num_agents, s.num_actions
+        ego = jnp.take(joint, jnp.asarray(egocentric(n)), axis=-1)  # [..., N(focal), N]
+        if own is not None:
+            ego = ego.at[..., 0].set(own)
+        act = jax.nn.one_hot(ego, a).reshape(*ego.shape[:-1], n * a)
+        e = nn.relu(dense(max(s.hidden // 4, 1))(obs))
+        gru = nn.GRUCell(s.gru, kernel_init=lecun_uniform_flat, recurrent_kernel_init=lecun_uniform_flat)
+        h, _ = gru(h, jnp.concatenate([e, act], -1))
+        z = nn.relu(dense(s.hidden)(h))
+        logits = dense((n - 1) * a)(z).reshape(*z.shape[:-1], n - 1, a)
+        return h, logits
+
+
+def init_moa(spec: MOASpec, key: jax.Array):
+    n = spec.num_agents
+    return MOANet(spec).init(key, jnp.zeros((n, spec.gru)), jnp.zeros((n, spec.obs_dim)),
+                             jnp.zeros((n,), jnp.int32))
+
+
+def unroll_moa(spec: MOASpec, params, obs: jax.Array, actions: jax.Array):
+    """Run MOA over whole stored episodes (start at t=0), time axis first.
+
+    obs [T, B, N, S], actions [T, B, N] -> (h_prev [T, B, N, GRU] (state before step t),
+    logits [T, B, N, N-1, A] (prediction of the co-players' actions at t + 1)).
+    """
+    net = MOANet(spec)
+    b, n = obs.shape[1], spec.num_agents
+
+    def step(h, inp):
+        o, a = inp
+        h_new, logits = net.apply(params, h, o, a)
+        return h_new, (h, logits)
+
+    _, (h_prev, logits) = jax.lax.scan(step, jnp.zeros((b, n, spec.gru)), (obs, actions))
+    return h_prev, logits
+
+
+def moa_targets(actions: jax.Array, valid: jax.Array, n: int):
+    """Next-action targets, time axis first.
+
+    actions [T, B, N]; valid [T, B, N] (step filled, agent alive and acting) ->
+    (targets [T, B, N, N-1]: co-player's action at t + 1, mask [T, B, N, N-1]: the focal agent
+    acts at t and the co-player at t + 1 (never true at the last step)).
+    """
+    nxt_a = jnp.concatenate([actions[1:], jnp.zeros_like(actions[:1])], 0)
+    nxt_v = jnp.concatenate([valid[1:], jnp.zeros_like(valid[:1])], 0)
+    targets = pair_take(nxt_a, n, axis=2)
+    mask = valid[..., None] & pair_take(nxt_v, n, axis=2)
+    return targets, mask
+
+
+def moa_loss(logits, targets, mask):
+    """Masked cross-entropy -> (loss, accuracy). logits [..., A], targets/mask [...]."""
+    return masked_xent(logits, targets, mask)
+
+
+def social_influence(spec: MOASpec, params, h_prev, obs, actions, policy_probs, mask_next):
+    """Counterfactual influence of each focal agent on its co-players' next actions.
+
+    h_prev [..., N, GRU] (MOA state before the step), obs [..., N, S], actions [..., N],
+    policy_probs [..., N, A] (focal policy at the step), mask_next [..., N, N-1] (co-player acts
+    at t + 1) -> influence [..., N] (sum over co-players of the KL, nats).
+    """
+    net = MOANet(spec)
+    a = spec.num_actions
+
+    def cf(c):
+        own = jnp.full(actions.shape, c, actions.dtype)
+        return jax.nn.log_softmax(net.apply(params, h_prev, obs, actions, own)[1])
+
+    logp_cf = jax.vmap(cf)(jnp.arange(a))  # [A, ..., N, N-1, A]
+    logp_act = jax.nn.log_softmax(net.apply(params, h_prev, obs, actions)[1])
+    w = jnp.moveaxis(policy_probs, -1, 0)[..., None, None]  # [A, ..., N, 1, 1]
+    marginal = jnp.sum(w * jnp.exp(logp_cf), axis=0)
+    kl = jnp.sum(jnp.exp(logp_act) * (logp_act - jnp.log(jnp.maximum(marginal, 1e-30))), -1)
+    return jnp.sum(jnp.where(mask_next, kl, 0.0), -1)

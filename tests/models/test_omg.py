@@ -1,0 +1,169 @@
+"""OMG pieces against hand-built cases and NumPy references: subgoal selection never picks a
+padded or dead step, the masked ELBO / cross-entropies ignore padding, hindsight goal labels,
+and the rollout hook replays exactly as the training-time unroll."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hopjax.models import omg
+
+H = 3
+
+
+def select_ref(values, valid, horizon, mode):
+    """NumPy loop: values [T, H], valid [T+1] (co-player valid at each step) -> chosen step or -1."""
+    t1 = valid.shape[0]
+    out = []
+    for t in range(t1 - 1):
+        best, best_v = -1, None
+        for k in range(1, horizon + 1):
+            s = t + k
+            if s >= t1 or not valid[s]:
+                continue
+            v = values[t, k - 1]
+            better = best_v is None or (v > best_v if mode == "optimistic" else v < best_v)
+            if better:
+                best, best_v = s, v
+        out.append(best)
+    return np.array(out)
+
+
+def run_select(values, valid, mode):
+    cand = omg.future_candidates(jnp.asarray(valid), H)
+    offset, found = omg.select_subgoal(jnp.asarray(values), cand, mode)
+    step = np.arange(len(values)) + np.asarray(offset)
+    return np.where(np.asarray(found), step, -1)
+
+
+def test_selection_on_a_hand_built_episode():
+    # T = 6 steps (+ final index 6). The co-player dies after step 3 (alive False from 4), so
+    # steps 4..6 are invalid; step 6 is also padding. Invalid steps carry extreme values.
+    valid = np.array([1, 1, 1, 1, 0, 0, 0], bool)
+    values = np.array(
+        # candidate k = 1, 2, 3 is step t + k
+        [[1.0, 5.0, 2.0],    # t=0: steps 1,2,3 -> max at 2, min at 1
+         [3.0, 0.5, 99.0],   # t=1: steps 2,3,(4 dead) -> max 2, min 3
+         [-7.0, 99.0, 99.0],  # t=2: steps 3,(4),(5) -> only 3
+         [99.0, 99.0, 99.0],  # t=3: 4,5,6 all invalid -> none
+         [99.0, -99.0, 0.0],
+         [0.0, 0.0, 0.0]],
+        np.float32,
+    )
+    np.testing.assert_array_equal(run_select(values, valid, "optimistic"), [2, 2, 3, -1, -1, -1])
+    np.testing.assert_array_equal(run_select(values, valid, "conservative"), [1, 3, 3, -1, -1, -1])
+    # extremes sitting on invalid steps (dead / padded) are never chosen
+    values2 = values.copy()
+    values2[1, 2] = -99.0
+    np.testing.assert_array_equal(run_select(values2, valid, "conservative"), [1, 3, 3, -1, -1, -1])
+    with pytest.raises(ValueError, match="mode"):
+        omg.select_subgoal(jnp.asarray(values), omg.future_candidates(jnp.asarray(valid), H), "greedy")
+
+
+@pytest.mark.parametrize("mode", omg.MODES)
+def test_selection_matches_numpy_on_random_episodes(mode):
+    rng = np.random.default_rng(0)
+    t1, b = 9, 16
+    values = rng.normal(size=(t1 - 1, H, b)).astype(np.float32)
+    # episodes of random length (filled) with a random death time (alive)
+    length = rng.integers(1, t1 + 1, b)
+    death = rng.integers(0, t1 + 1, b)
+    t = np.arange(t1)[:, None]
+    valid = (t < length) & (t < death)
+    cand = omg.future_candidates(jnp.asarray(valid), H)
+    offset, found = omg.select_subgoal(jnp.asarray(values), cand, mode)
+    got = np.where(np.asarray(found), np.arange(t1 - 1)[:, None] + np.asarray(offset), -1)
+    for e in range(b):
+        ref = select_ref(values[:, :, e], valid[:, e], H, mode)
+        np.testing.assert_array_equal(got[:, e], ref, err_msg=f"episode {e}")
+        chosen = got[:, e][got[:, e] >= 0]
+        assert valid[chosen, e].all()  # never a padded or dead step
+    # gather_future picks x[t + offset]
+    x = rng.normal(size=(t1, b, 2)).astype(np.float32)
+    g = np.asarray(omg.gather_future(jnp.asarray(x), offset))
+    idx = np.minimum(np.arange(t1 - 1)[:, None] + np.asarray(offset), t1 - 1)
+    np.testing.assert_array_equal(g, x[idx, np.arange(b)[None]])
+
+
+def test_masked_elbo_equals_numpy_and_ignores_padding():
+    rng = np.random.default_rng(1)
+    shape, d, s = (5, 4, 3), 6, 10
+    mask = rng.random(shape) < 0.6
+    arrs = {k: rng.normal(size=(*shape, d)).astype(np.float32) for k in ("mu", "lv", "mp", "lp")}
+    recon = rng.normal(size=(*shape, s)).astype(np.float32)
+    target = rng.normal(size=(*shape, s)).astype(np.float32)
+    beta = 0.3
+
+    def loss(a, r, tg):
+        return [float(x) for x in omg.elbo_terms(a["mu"], a["lv"], r, tg, a["mp"], a["lp"], mask, beta)]
+
+    # NumPy reference: loop over valid entries only
+    nll, kl = [], []
+    for i in zip(*np.nonzero(mask)):
+        nll.append(np.mean((target[i] - recon[i]) ** 2))
+        mu, lv, mp, lp = (arrs[k][i].astype(np.float64) for k in ("mu", "lv", "mp", "lp"))
+        kl.append(0.5 * np.sum(lp - lv + (np.exp(lv) + (mu - mp) ** 2) / np.exp(lp) - 1))
+    ref = [np.mean(nll) + beta * np.mean(kl), np.mean(nll), np.mean(kl)]
+    np.testing.assert_allclose(loss(arrs, recon, target), ref, rtol=1e-5)
+    # garbage (NaN/inf) in padded entries changes nothing
+    pad = ~mask
+    dirty = {k: np.where(pad[..., None], np.nan, v) for k, v in arrs.items()}
+    r2 = np.where(pad[..., None], np.inf, recon)
+    np.testing.assert_allclose(loss(dirty, r2, target), ref, rtol=1e-5)
+
+
+def test_masked_cross_entropy_and_majority_baseline():
+    rng = np.random.default_rng(2)
+    k = 5
+    logits = rng.normal(size=(7, 3, k)).astype(np.float32)
+    labels = rng.integers(0, k, (7, 3))
+    mask = rng.random((7, 3)) < 0.7
+    labels_dirty = np.where(mask, labels, -5)  # padded labels out of range
+    loss, acc = omg.masked_xent(jnp.asarray(logits), jnp.asarray(labels_dirty), jnp.asarray(mask))
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = [-lp[i, j, labels[i, j]] for i, j in zip(*np.nonzero(mask))]
+    hit = [np.argmax(logits[i, j]) == labels[i, j] for i, j in zip(*np.nonzero(mask))]
+    np.testing.assert_allclose(float(loss), np.mean(nll), rtol=1e-5)
+    np.testing.assert_allclose(float(acc), np.mean(hit), rtol=1e-6)
+    counts = np.bincount(labels[mask], minlength=k)
+    base = omg.majority_baseline(jnp.asarray(labels_dirty), jnp.asarray(mask), k)
+    np.testing.assert_allclose(float(base), counts.max() / counts.sum(), rtol=1e-6)
+
+
+def test_next_goal_labels():
+    goal = np.array([[-1, 2], [-1, -1], [1, -1], [-1, 0], [-1, -1]])  # [T, agents]
+    got = np.asarray(omg.next_goal_labels(jnp.asarray(goal), 3))
+    np.testing.assert_array_equal(got, [[1, 2], [1, 0], [1, 0], [3, 0], [3, 3]])
+
+
+def test_coplayer_slots():
+    np.testing.assert_array_equal(omg.coplayers(3), [[1, 2], [2, 0], [0, 1]])
+    x = jnp.arange(3)[None] * 10  # [1, N]
+    np.testing.assert_array_equal(omg.pair_take(x, 3, 1)[0], [[10, 20], [20, 0], [0, 10]])
+
+
+def test_rollout_hook_replays_as_the_training_unroll():
+    """Stepping the inference GRU online (as the rollout hook does) == the training-time scan."""
+    spec = omg.OMGSpec(num_agents=3, obs_dim=5, num_actions=4, num_goals=2, hidden=16, gru=8, subgoal_dim=4)
+    params = omg.init_omg(spec, jax.random.PRNGKey(0))
+    rng = np.random.default_rng(3)
+    t, b, n = 6, 2, 3
+    obs = jnp.asarray(rng.normal(size=(t, b, n, 5)), jnp.float32)
+    actions = jnp.asarray(rng.integers(0, 4, (t, b, n)), jnp.int32)
+    _, mu, _ = jax.jit(omg.unroll_inference, static_argnums=0)(spec, params, obs, actions)
+    net = omg.OMGNet(spec)
+    slot = jnp.broadcast_to(jnp.arange(n - 1), (b, n, n - 1))
+
+    @jax.jit
+    def step(h, o, prev, first):
+        o = jnp.broadcast_to(o[:, :, None], (b, n, n - 1, 5))
+        return net.apply(params, h, o, omg.pair_take(prev, n, 1), slot, jnp.broadcast_to(first, slot.shape),
+                         method=omg.OMGNet.infer)
+
+    h = jnp.zeros((b, n, n - 1, 8))
+    prev = jnp.full((b, n), -1)
+    for s in range(t):
+        h, m, _ = step(h, obs[s], prev, jnp.asarray(s == 0))
+        np.testing.assert_allclose(m, mu[s], rtol=1e-5, atol=1e-6)
+        prev = actions[s]
