@@ -148,7 +148,8 @@ class Trainer:
         return RunnerState(params, opt_state, self.rollout.reset(k_env), key, jnp.zeros((), jnp.int32), om)
 
     def update(self, runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
-        """One PPO update: rollout, GAE, ``num_epochs`` x ``num_minibatches`` grad steps."""
+        """One PPO update: rollout, GAE, ``num_epochs`` x ``num_minibatches`` grad steps (with
+        an opponent model: annotate the fresh episodes, then insert them and maybe train it)."""
         cfg, ro = self.cfg, self.rollout
         key, k_reset, k_roll, k_epochs = jax.random.split(runner.key, 4)
         carry = ro.reset(k_reset) if ro.episode_mode else runner.env

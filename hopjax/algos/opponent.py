@@ -69,8 +69,6 @@ def time_major(batch: EpisodeBatch) -> dict[str, jax.Array]:
 class OpponentModel:
     """Shared machinery; subclasses define the network, hooks, annotation and loss."""
 
-    kind = "none"
-
     def __init__(self, cfg, env, env_params, learner_mask: np.ndarray, T: int):
         self.cfg = cfg
         self.n = env.num_agents(env_params)
@@ -181,8 +179,6 @@ class OpponentModel:
 # ====================================================================================== OMG
 class OMGModel(OpponentModel):
     """OMG subgoal inference + OMG_AM + goal probe (see :mod:`hopjax.models.omg`)."""
-
-    kind = "omg"
 
     def __init__(self, cfg, env, env_params, learner_mask, T):
         super().__init__(cfg, env, env_params, learner_mask, T)
@@ -299,8 +295,9 @@ class OMGModel(OpponentModel):
         hs, mu, lv = omg_lib.unroll_inference(self.spec, params, obs_f[:T], d["actions"][:T])
         mask = self._masks(d)
         sel = jax.lax.stop_gradient(self.select(params, policy_params, d, jax.lax.stop_gradient(mu)))
-        k1, k2 = jax.random.split(key)
-        g = mu + jnp.exp(0.5 * lv) * omg_lib.flat_random(jax.random.normal, k1, mu.shape)
+        # One flat draw for both reparameterisations (each threefry call site costs compile time).
+        noise = jax.random.normal(key, (mu.size + obs_f.shape[0] * mu.shape[1] * self.n * mu.shape[-1],))
+        g = mu + jnp.exp(0.5 * lv) * noise[: mu.size].reshape(mu.shape)
         recon = self.net.apply(params, g, hs, method=omg_lib.OMGNet.decode)
         m = mask & sel["found"]
         # Reconstruct the co-player's current state; the selected subgoal enters through the prior.
@@ -309,7 +306,7 @@ class OMGModel(OpponentModel):
                                            sel["prior_logvar"], m, cfg.omg_kl_weight)
         # The prior VAE: its own ELBO on every valid observation.
         pmu, plv = self.net.apply(params, obs_f, method=omg_lib.OMGNet.prior)
-        z = pmu + jnp.exp(0.5 * plv) * omg_lib.flat_random(jax.random.normal, k2, pmu.shape)
+        z = pmu + jnp.exp(0.5 * plv) * noise[mu.size :].reshape(pmu.shape)
         prec = self.net.apply(params, z, method=omg_lib.OMGNet.prior_decode)
         zeros = jnp.zeros_like(pmu)
         prior_loss, _, _ = omg_lib.elbo_terms(pmu, plv, prec, obs_f, zeros, zeros, d["valid"],
@@ -364,8 +361,6 @@ class OMGModel(OpponentModel):
 # ====================================================================================== MOA
 class MOAModel(OpponentModel):
     """MOA next-action prediction + optional social-influence reward (:mod:`hopjax.models.moa`)."""
-
-    kind = "moa"
 
     def __init__(self, cfg, env, env_params, learner_mask, T):
         super().__init__(cfg, env, env_params, learner_mask, T)

@@ -74,7 +74,7 @@ class PPOConfig:
     omg_horizon: int = 5  # H: subgoals among the co-player's next H states (paper: H <= 5)
     omg_mode: str = "optimistic"  # optimistic (cooperative games) | conservative (general-sum)
     omg_kl_weight: float = 1.0  # OMG ELBO: mean squared reconstruction + weight x KL(q || prior)
-    omg_prior_kl_weight: float = 1e-3  # the prior VAE's KL weight (small: keeps it informative)
+    omg_prior_kl_weight: float = 1e-4  # the prior VAE's KL weight (small: keeps it informative)
     omg_eps_start: float = 0.0  # P(policy sees the selected instead of the inferred subgoal)
     omg_eps_updates: int = 0  # ... annealed linearly to 0 over this many updates
     moa_influence_coef: float = 0.0  # > 0: add the social-influence reward (MOA only)

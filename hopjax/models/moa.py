@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hopjax.models.omg import dense, lecun_uniform_flat, masked_xent, pair_take
+from hopjax.models.omg import init_from_one_draw, masked_xent, pair_take
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,17 +67,16 @@ class MOANet(nn.Module):
         if own is not None:
             ego = ego.at[..., 0].set(own)
         act = jax.nn.one_hot(ego, a).reshape(*ego.shape[:-1], n * a)
-        e = nn.relu(dense(max(s.hidden // 4, 1))(obs))
-        gru = nn.GRUCell(s.gru, kernel_init=lecun_uniform_flat, recurrent_kernel_init=lecun_uniform_flat)
-        h, _ = gru(h, jnp.concatenate([e, act], -1))
-        z = nn.relu(dense(s.hidden)(h))
-        logits = dense((n - 1) * a)(z).reshape(*z.shape[:-1], n - 1, a)
+        e = nn.relu(nn.Dense(max(s.hidden // 4, 1))(obs))
+        h, _ = nn.GRUCell(s.gru)(h, jnp.concatenate([e, act], -1))
+        z = nn.relu(nn.Dense(s.hidden)(h))
+        logits = nn.Dense((n - 1) * a)(z).reshape(*z.shape[:-1], n - 1, a)
         return h, logits
 
 
 def init_moa(spec: MOASpec, key: jax.Array):
     n = spec.num_agents
-    return MOANet(spec).init(key, jnp.zeros((n, spec.gru)), jnp.zeros((n, spec.obs_dim)),
+    return init_from_one_draw(MOANet(spec), key, jnp.zeros((n, spec.gru)), jnp.zeros((n, spec.obs_dim)),
                              jnp.zeros((n,), jnp.int32))
 
 

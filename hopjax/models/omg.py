@@ -16,8 +16,10 @@ The networks (:class:`OMGNet`, sizes from the original: hidden 128, subgoal 64, 
   opponent training; hopjax trains it online from the same replay buffer with its own ELBO and
   never lets the OMG loss move it (stop-gradient), so it acts as the fixed prior it is meant
   to be.
-- **decoder** ``p_theta(s_bar | g_hat, h_t)``: reconstructs the *selected subgoal state*
-  (the co-player's own observation at the step picked by :func:`select_subgoal`).
+- **decoder** ``p_theta(s_t | g_hat, h_t)``: reconstructs the co-player's *current* state (its
+  own observation at ``t``), the likelihood of the paper's ELBO as REFERENCES.md reports it.
+  The selected subgoal state ``s_bar`` enters only through the KL to its prior embedding
+  ``p_psi(. | s_bar)``, which makes ``g_hat`` a prediction of where the co-player is heading.
 - **agent model (OMG_AM)**: ``pi(a^j_t | s_t, g_hat)``, the co-player's action given the focal
   observation and the (stop-gradient) inferred subgoal. In the OMG code the "AM" is the plug-in
   that gives each algorithm of a mixed team its own opponent model; in HOP+ the opponent model
@@ -35,11 +37,13 @@ focal agent the highest value ``V(s_t, g)`` (``optimistic``, the paper's mode fo
 games) or the lowest (``conservative``, general-sum games). ``E_{g~p_psi(.|s)} V`` is taken at
 the prior mean. Padded or dead future steps are never candidates.
 
-Loss (per focal/slot/step, masked): ``mean_S (s_bar - dec(g_hat, h))^2 + beta * KL(q || p_psi(.|s_bar))``
-(the original code's mean-squared reconstruction next to a KL summed over the latent, weighted
-by ``beta``; a large ``beta`` collapses both VAEs onto their priors on these sparse grids), plus
-the prior's own ELBO (same form, KL to N(0, I)), the OMG_AM cross-entropy and the probe
-cross-entropy.
+Loss (per focal/slot/step, masked where the focal agent and the co-player act and a subgoal
+exists): ``mean_S (s_t - dec(g_hat, h))^2 + beta * KL(q || p_psi(. | s_bar))`` (the original
+code's mean-squared reconstruction next to a KL summed over the latent; ``beta`` =
+``omg_kl_weight``, 1 by default), plus the prior VAE's own loss (same form, KL to N(0, I)
+weighted by ``omg_prior_kl_weight``, 1e-4 by default: with a large weight the prior collapses
+onto N(0, I) on these sparse grids and its embeddings carry no subgoal), the OMG_AM
+cross-entropy and the goal-head cross-entropy.
 """
 
 from __future__ import annotations
@@ -75,16 +79,23 @@ def flat_random(fn, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return fn(key, (int(np.prod(shape)),)).reshape(shape)
 
 
-def lecun_uniform_flat(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
-    """LeCun-uniform kernel init (variance 1 / fan_in) drawn flat: same distribution family as
-    flax's default, without its multi-second compile of rank-2 draws on CPU."""
-    fan_in = int(np.prod(shape[:-1]))
-    lim = np.sqrt(3.0 / max(fan_in, 1))
-    return flat_random(lambda k, s: jax.random.uniform(k, s, dtype, -lim, lim), key, tuple(shape))
-
-
-def dense(features: int) -> nn.Dense:
-    return nn.Dense(features, kernel_init=lecun_uniform_flat)
+def init_from_one_draw(module: nn.Module, key: jax.Array, *args, **kwargs):
+    """``module.init`` with every kernel drawn LeCun-uniform (variance 1 / fan_in) from ONE flat
+    uniform draw and every bias zero. Each separate threefry draw costs about a second of XLA:CPU
+    compile time; flax's per-parameter initialisers would make a dozen of them."""
+    abstract = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), *args, **kwargs))
+    leaves, tree = jax.tree_util.tree_flatten_with_path(abstract)
+    sizes = [int(np.prod(x.shape)) for _, x in leaves]
+    u = jax.random.uniform(key, (sum(sizes),), jnp.float32, -1.0, 1.0)
+    out, off = [], 0
+    for (path, x), size in zip(leaves, sizes):
+        if str(getattr(path[-1], "key", "")) == "bias":
+            out.append(jnp.zeros(x.shape, x.dtype))
+        else:
+            fan_in = int(np.prod(x.shape[:-1])) or 1
+            out.append((u[off : off + size] * np.sqrt(3.0 / fan_in)).reshape(x.shape).astype(x.dtype))
+        off += size
+    return jax.tree_util.tree_unflatten(tree, out)
 
 
 def gaussian_kl(mu, logvar, mu_p, logvar_p) -> jax.Array:
@@ -200,8 +211,9 @@ class OMGNet(nn.Module):
 
     def setup(self):
         s = self.spec
+        dense = nn.Dense
         self.q_obs = dense(max(s.hidden // 4, 1))
-        self.q_gru = nn.GRUCell(s.gru, kernel_init=lecun_uniform_flat, recurrent_kernel_init=lecun_uniform_flat)
+        self.q_gru = nn.GRUCell(s.gru)
         self.q_hidden = dense(s.hidden)
         self.q_mu, self.q_logvar = dense(s.subgoal_dim), dense(s.subgoal_dim)
         self.p_enc = dense(s.hidden)
@@ -256,8 +268,7 @@ class OMGNet(nn.Module):
 
 def init_omg(spec: OMGSpec, key: jax.Array):
     """-> OMGNet parameters."""
-    net = OMGNet(spec)
-    return net.init(key, jnp.zeros((spec.gru,)), jnp.zeros((spec.obs_dim,)), jnp.zeros((), jnp.int32),
+    return init_from_one_draw(OMGNet(spec), key, jnp.zeros((spec.gru,)), jnp.zeros((spec.obs_dim,)), jnp.zeros((), jnp.int32),
                     jnp.zeros((), jnp.int32), jnp.zeros((), bool))
 
 

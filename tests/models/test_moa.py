@@ -9,6 +9,7 @@ from hopjax.models import moa
 
 N, A, S, GRU = 3, 4, 5, 8
 SPEC = moa.MOASpec(num_agents=N, obs_dim=S, num_actions=A, hidden=16, gru=GRU)
+INIT = jax.jit(moa.init_moa, static_argnums=0)
 
 
 def random_episodes(rng, t=6, b=4):
@@ -25,7 +26,7 @@ def test_targets_and_loss_equal_numpy_with_padding():
     rng = np.random.default_rng(0)
     obs, actions, valid, length = random_episodes(rng)
     t, b = actions.shape[:2]
-    params = moa.init_moa(SPEC, jax.random.PRNGKey(1))
+    params = INIT(SPEC, jax.random.PRNGKey(1))
 
     @jax.jit
     def loss_and_grad(o, a):
@@ -66,7 +67,7 @@ def test_targets_and_loss_equal_numpy_with_padding():
 def test_social_influence_equals_numpy():
     rng = np.random.default_rng(1)
     b = 5
-    params = moa.init_moa(SPEC, jax.random.PRNGKey(2))
+    params = INIT(SPEC, jax.random.PRNGKey(2))
     h = jnp.asarray(rng.normal(size=(b, N, GRU)), jnp.float32)
     obs = jnp.asarray(rng.normal(size=(b, N, S)), jnp.float32)
     actions = jnp.asarray(rng.integers(0, A, (b, N)), jnp.int32)
@@ -94,7 +95,7 @@ def test_social_influence_equals_numpy():
 def test_online_steps_equal_the_unroll():
     rng = np.random.default_rng(2)
     obs, actions, _, _ = random_episodes(rng)
-    params = moa.init_moa(SPEC, jax.random.PRNGKey(3))
+    params = INIT(SPEC, jax.random.PRNGKey(3))
     _, logits = jax.jit(moa.unroll_moa, static_argnums=0)(SPEC, params, obs, actions)
     step = jax.jit(moa.MOANet(SPEC).apply)
     h = jnp.zeros((obs.shape[1], N, GRU))

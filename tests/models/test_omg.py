@@ -146,7 +146,7 @@ def test_coplayer_slots():
 def test_rollout_hook_replays_as_the_training_unroll():
     """Stepping the inference GRU online (as the rollout hook does) == the training-time scan."""
     spec = omg.OMGSpec(num_agents=3, obs_dim=5, num_actions=4, num_goals=2, hidden=16, gru=8, subgoal_dim=4)
-    params = omg.init_omg(spec, jax.random.PRNGKey(0))
+    params = jax.jit(omg.init_omg, static_argnums=0)(spec, jax.random.PRNGKey(0))
     rng = np.random.default_rng(3)
     t, b, n = 6, 2, 3
     obs = jnp.asarray(rng.normal(size=(t, b, n, 5)), jnp.float32)

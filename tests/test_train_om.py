@@ -1,0 +1,137 @@
+"""PPO + opponent model (OMG / MOA) end to end: the model trains inside the one compiled chunk,
+gated by can_sample under lax.cond; subgoals logged in the buffer are valid future steps;
+resume is bit-identical; on a tiny Stag-Hunt with scripted co-players of two kinds (stag and
+hare chasers) goal / action prediction beat their majority-class baselines."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from hopjax import experiment
+from hopjax.algos.ppo import PPOConfig
+from hopjax.config import ConfigError, from_dict, to_dict
+from hopjax.models.omg import coplayers
+from hopjax.train import Trainer
+
+E, STEPS, CHUNK = 16, 10, 5
+TINY_ENV = dict(height=4, width=4, num_walls=0, num_hares=1, max_steps=STEPS)
+OMG = PPOConfig(
+    name="tiny_omg", env_kwargs=TINY_ENV, agents=("learner", "stag", "hare", "stag"),
+    num_envs=E, num_minibatches=2, hidden_sizes=(32,), lr=3e-3, anneal_lr=False,
+    total_steps=E * STEPS * CHUNK * 16, chunk_updates=CHUNK,
+    opponent_model="omg", om_hidden=64, om_gru=32, omg_subgoal_dim=16, om_lr=3e-3, omg_horizon=3,
+    # the first chunk (5 updates x 16 episodes = 80) stays below can_sample(96)
+    om_buffer_capacity=96, om_min_episodes=96, om_batch_episodes=16, om_train_steps=8,
+)
+MOA = dataclasses.replace(OMG, name="tiny_moa", opponent_model="moa", moa_influence_coef=0.05,
+                          om_min_episodes=32, total_steps=E * STEPS * CHUNK * 6)
+
+
+def run(cfg, chunks):
+    tr = Trainer(cfg)
+    runners = [tr.init(jax.random.PRNGKey(cfg.seed))]
+    fn = tr.compiled_chunk(runners[0])
+    out = []
+    for _ in range(chunks):
+        r, m = fn(runners[-1])
+        runners.append(r)
+        out.append(jax.device_get(m))
+    return tr, runners, {k: np.concatenate([o[k] for o in out]) for k in out[0]}
+
+
+@pytest.fixture(scope="module")
+def omg_run():
+    return run(OMG, 16)
+
+
+def last(m, k, n=15):
+    return float(np.mean(m[k][-n:]))
+
+
+def test_trigger_gates_training_and_compiles_once(omg_run):
+    tr, runners, m = omg_run
+    r0, r1, r2 = runners[:3]
+    np.testing.assert_array_equal(m["om_buffer_episodes"][:7], [16, 32, 48, 64, 80, 96, 96])
+    np.testing.assert_array_equal(m["om_trained"][:CHUNK], 0.0)  # below can_sample
+    assert np.all(m["om_trained"][CHUNK:] == 1.0)
+    # below can_sample the model and its optimiser are untouched; above they change
+    jax.tree.map(np.testing.assert_array_equal, r0.om.params, r1.om.params)
+    jax.tree.map(np.testing.assert_array_equal, r0.om.opt_state, r1.om.opt_state)
+    assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, r1.om.params, r2.om.params)))
+    assert np.all(m["omg_loss"][:CHUNK] == 0.0) and np.all(m["omg_loss"][CHUNK:] > 0.0)
+    assert tr.trace_count == 1  # both branches of the cond live in the one compiled chunk
+    # epsilon = 0: the PPO replay sees exactly the inputs the rollout acted on
+    np.testing.assert_array_equal(m["first_ratio"], 1.0)
+    assert np.all(np.isfinite(m["loss"])) and np.all(np.isfinite(m["omg_loss"]))
+
+
+def test_logged_subgoals_are_valid_future_steps(omg_run):
+    _, runners, _ = omg_run
+    buf = jax.device_get(runners[-1].om.buffer.storage)
+    sub, filled, alive = buf.data["subgoal"], buf.filled, buf.alive  # [C, T+1, N, N-1]
+    c, t1, n, _ = sub.shape
+    valid = filled[..., None] & alive
+    seats = coplayers(n)
+    t = np.arange(t1)[None, :, None, None]
+    chosen = sub >= 0
+    assert chosen.mean() > 0.05
+    assert np.all(~chosen | ((sub > t) & (sub <= t + OMG.omg_horizon)))
+    b, tt, i, r = np.nonzero(chosen)
+    assert valid[b, sub[b, tt, i, r], seats[i, r]].all()  # never a padded or dead step
+    assert not chosen[:, :, 1:].any()  # only the learner (seat 0) models its co-players
+
+
+def test_omg_learns_goals_and_actions(omg_run):
+    _, _, m = omg_run
+    acc, base = last(m, "omg_goal_acc"), last(m, "omg_goal_baseline")
+    am, am_base = last(m, "omg_am_acc"), last(m, "omg_am_baseline")
+    print(f"\nOMG goal accuracy {acc:.3f} (majority {base:.3f}, chance {1 / 3:.3f}); "
+          f"OMG_AM action accuracy {am:.3f} (majority {am_base:.3f})")
+    assert acc > base + 0.05 and acc > 1 / 3 + 0.2
+    assert am > am_base + 0.1
+
+
+def test_resume_with_opponent_model_is_bit_identical(tmp_path, omg_run):
+    tr = omg_run[0]
+    kw = dict(progress=False, trainer=tr, plot=False)
+    full = experiment.train(OMG, tmp_path / "a", max_chunks=3, **kw)
+    experiment.train(OMG, tmp_path / "b", max_chunks=1, **kw)
+    rest = experiment.train(OMG, tmp_path / "b", resume=tmp_path / "b" / "tiny_omg", max_chunks=2, **kw)
+    rows = experiment.read_csv(tmp_path / "b" / "tiny_omg" / "metrics.csv")
+    assert len(rows) == len(full.rows) == 3 * CHUNK
+    for a, b in zip(full.rows, rows):
+        for k in a:
+            if k != "sps":
+                assert a[k] == b[k], (k, a[k], b[k])
+    jax.tree.map(np.testing.assert_array_equal, full.runner.om, rest.runner.om)
+    assert tr.trace_count == 1
+
+
+def test_moa_learns_and_compiles_once():
+    tr, _, m = run(MOA, 6)
+    acc, base = last(m, "moa_acc", 10), last(m, "moa_baseline", 10)
+    print(f"\nMOA next-action accuracy {acc:.3f} (majority {base:.3f})")
+    assert acc > base + 0.1
+    assert np.all(np.isfinite(m["moa_influence"])) and last(m, "moa_influence") > 0
+    np.testing.assert_array_equal(m["om_trained"], np.arange(len(m["om_trained"])) >= 1)  # 2 x 16 >= 32
+    assert tr.trace_count == 1
+
+
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"opponent_model": "omgg"}, "opponent_model"),
+        ({"omg_mode": "greedy"}, "omg_mode"),
+        ({"rollout_length": 5}, "rollout_length"),
+        ({"om_min_episodes": 200}, "om_min_episodes"),
+        ({"moa_influence_coef": 0.1}, "moa_influence_coef"),
+        ({"om_policy_input": False}, "om_policy_input"),
+        ({"omg_horizon": 0}, "omg_horizon"),
+        ({"om_unknown": 1}, "om_unknown"),
+    ],
+)
+def test_bad_opponent_model_config_names_the_key(bad, key):
+    with pytest.raises(ConfigError, match=key):
+        from_dict(PPOConfig, {**to_dict(OMG), **bad})
