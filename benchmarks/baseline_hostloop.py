@@ -19,9 +19,12 @@ EpisodeBatch. Both sides count real env transitions (padding steps of finished e
 jitted batch are not counted). Measurements alternate between the two, round by round, so that
 load from other processes hits both; the table reports medians over rounds.
 
-``--train`` adds a full PPO update: host side = host rollout + NumPy GAE (reverse Python loop)
-+ minibatch loop calling the jitted PPO gradient step from Python (CleanRL's structure);
-jitted side = ``Trainer.update`` (rollout, GAE, epochs and minibatches in one compiled call).
+Two more rows break the comparison down. "env_only": the envs alone (random valid actions, no
+network, no batch), NumPy envs in a Python loop vs one jitted scan of vmapped JAX envs.
+"ppo_update" (skip with ``--no-train``): a full PPO update; host side = host rollout + NumPy GAE
+(reverse Python loop) + a minibatch loop calling hopjax's jitted PPO gradient step from Python
+(CleanRL's structure); jitted side = ``Trainer.update`` (rollout, GAE, epochs and minibatches
+in one compiled call).
 
 Usage: python benchmarks/baseline_hostloop.py [--envs 1 16 256] [--rounds 3] [--no-train]
 """
@@ -317,6 +320,46 @@ def measure_rollouts(E: int, rounds: int, params_key) -> dict:
             "jit_compile_s": jit_compile, "rounds": rounds, "load_avg_1min": load()}
 
 
+def measure_env_only(E: int, rounds: int) -> dict:
+    """Env stepping alone (uniformly random valid actions, no network, no batch): E NumPy envs
+    in a Python loop vs ``env_throughput.make_scan`` (E vmapped JAX envs, one jitted scan)."""
+    from env_throughput import make_scan
+
+    env_params = make("stag_hunt")[1]
+    T = env_params.max_steps
+    episodes = max(1, 4096 // (E * T))
+    envs = [NumpyStagHunt(env_params, 7 * E + i) for i in range(E)]
+    rng = np.random.default_rng(E)
+
+    def host_episodes() -> int:
+        steps = 0
+        for _ in range(episodes):
+            for env in envs:
+                env.reset()
+                for _ in range(T):
+                    avail = env.avail_actions()
+                    cdf = np.cumsum(avail / avail.sum(1, keepdims=True), 1)
+                    _, _, _, term, trunc, _ = env.step((rng.random((len(avail), 1)) < cdf).argmax(1))
+                    steps += 1
+                    if term or trunc:
+                        break
+        return steps
+
+    fn, steps = make_scan("stag_hunt", E, episodes * T, auto_reset=False)
+    jitted, jit_compile = compile_timed(fn, jax.random.PRNGKey(0))
+    host_episodes()
+    host_m, jit_m = [], []
+    for r in range(rounds):
+        with Stopwatch() as sw:
+            s = host_episodes()
+        host_m.append((s, sw))
+        with Stopwatch() as sw:
+            block(jitted(jax.random.PRNGKey(r)))
+        jit_m.append((E * steps, sw))
+    return {"kind": "env_only", "E": E, **_rates(host_m, jit_m), "host_compile_s": 0.0, "jit_compile_s": jit_compile,
+            "rounds": rounds, "load_avg_1min": load()}
+
+
 def measure_training(E: int, rounds: int, params_key) -> dict:
     cfg = dataclasses.replace(BASE_CFG, num_envs=E)
     trainer = Trainer(cfg)
@@ -347,8 +390,10 @@ def measure_training(E: int, rounds: int, params_key) -> dict:
 
 def main() -> None:
     p = parser(__doc__.split("\n")[0], "baseline_hostloop")
-    p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 256])
+    p.add_argument("--envs", type=int, nargs="*", default=[1, 16, 256])
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--env-only-envs", type=int, nargs="*", default=[256],
+                   help="E values of the env-only comparison (no network, no batch)")
     p.add_argument("--train-envs", type=int, default=256, help="E of the PPO-update comparison")
     p.add_argument("--no-train", action="store_true", help="skip the PPO-update comparison")
     args = p.parse_args()
@@ -364,6 +409,8 @@ def main() -> None:
 
     key = jax.random.PRNGKey(0)
     rows = []
+    for E in args.env_only_envs:
+        rows.append(measure_env_only(E, args.rounds))
     for E in args.envs:
         rows.append(measure_rollouts(E, args.rounds, key))
         print(f"  E={E}: host {rows[-1]['host_sps']:,.0f} steps/s, jitted {rows[-1]['jit_sps']:,.0f} steps/s "

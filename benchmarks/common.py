@@ -108,6 +108,12 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
     return p
 
 
+def rel(path: str | Path) -> str:
+    """``path`` relative to the repository root where it lies inside it."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,8 @@ def main() -> None:
                          "episodes_per_call": eps / args.repeats, "load_avg_1min": load()})
             print(f"  {mode} E={E}: {E * T / t:,.0f} env steps/s")
     print(f"\n{args.env}: jitted scan of random valid actions, no network (median of {args.repeats} calls)")
-    print_table(rows, [("mode", "mode", "s"), ("E", "E", "d"), ("scan_steps", "scan T", "d"), ("env_steps", "steps/call", ",d"),
+    print_table(rows, [("mode", "mode", "s"), ("E", "E", "d"), ("scan_steps", "scan T", "d"),
+                       ("env_steps", "steps/call", ",d"),
                        ("compile_s", "compile s", ".1f"), ("run_s", "run s", ".3f"),
                        ("steps_per_s", "env steps/s", ",.0f"), ("steps_per_cpu_s", "per CPU-s", ",.0f")])
     write_json(args.json, {"benchmark": "env_throughput", "env": args.env, "machine": info, "rows": rows})

@@ -16,7 +16,7 @@ Usage: python benchmarks/sweep_scaling.py [--seeds 1 4 16] [--set num_envs=16]
 from __future__ import annotations
 
 import numpy as np
-from common import (ROOT, Stopwatch, block, compile_timed, load, machine, parser, print_machine, print_table,
+from common import (ROOT, Stopwatch, block, compile_timed, load, machine, parser, print_machine, print_table, rel,
                     write_json)
 
 import jax
@@ -82,7 +82,8 @@ def main() -> None:
                        ("sep_processes_s", "S processes", ".1f"), ("total_speedup", "total ratio", ".2f"),
                        ("vmap_steps_per_s", "vmap steps/s", ",.0f"),
                        ("max_return_diff", "max |diff|", ".1e")])
-    write_json(args.json, {"benchmark": "sweep_scaling", "config": args.config, "overrides": [*DEFAULTS, *args.set],
+    write_json(args.json, {"benchmark": "sweep_scaling", "config": rel(args.config),
+                           "overrides": [*DEFAULTS, *args.set],
                            "steps_per_seed": steps_per_seed, "machine": info, "rows": rows})
 
 

@@ -13,7 +13,7 @@ Usage: python benchmarks/train_throughput.py [--envs 16 128 1024] [--chunk-updat
 from __future__ import annotations
 
 import numpy as np
-from common import ROOT, Stopwatch, block, load, machine, parser, print_machine, print_table, write_json
+from common import ROOT, Stopwatch, block, load, machine, parser, print_machine, print_table, rel, write_json
 
 import jax
 
@@ -57,7 +57,7 @@ def main() -> None:
     print_table(rows, [("E", "E", "d"), ("steps_per_chunk", "steps/chunk", ",d"), ("compile_s", "compile s", ".1f"),
                        ("chunk_s", "chunk s", ".2f"), ("updates_per_s", "updates/s", ".2f"),
                        ("steps_per_s", "env steps/s", ",.0f"), ("steps_per_cpu_s", "per CPU-s", ",.0f")])
-    write_json(args.json, {"benchmark": "train_throughput", "config": args.config, "overrides": args.set,
+    write_json(args.json, {"benchmark": "train_throughput", "config": rel(args.config), "overrides": args.set,
                            "machine": info, "rows": rows})
 
 

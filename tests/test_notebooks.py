@@ -62,3 +62,12 @@ def test_quickstart_runs(kernel_name, tmp_path):
     # learning curves, episode frames and the sweep plot are drawn; the animation is embedded
     assert len(outputs(nb, "image/png")) >= 3
     assert any("<script" in h for h in outputs(nb, "text/html"))
+
+
+def test_opponent_modeling_runs(kernel_name, tmp_path):
+    nb = run_notebook("opponent_modeling.ipynb", kernel_name, tmp_path)
+    text = "".join(outputs(nb, "stream"))
+    assert "goal accuracy" in text
+    # one accuracy line per co-player seat of the learner (seats 1-3)
+    assert sum("inferred-goal accuracy" in line for line in text.splitlines()) == 3
+    assert len(outputs(nb, "image/png")) >= 2  # accuracy curves, inferred-vs-true goal panels
