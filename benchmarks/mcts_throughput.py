@@ -11,7 +11,8 @@ Reported per (envs, simulations): compile seconds, decisions/s, simulated env st
 (decisions x trees x simulations) and the median wall time of one batched call.
 
 Usage: python benchmarks/mcts_throughput.py [--envs 1 16 64] [--sims 16 64] [--trees 2]
-       [--focal 1] [--env stag_hunt] [--small]   (--small: the 5x5 CPU config of configs/*_hop.yaml)
+       [--focal 1] [--env stag_hunt] [--max-depth 0] [--small]
+       (--small: the 5x5 grid of configs/*_hop.yaml; default: the paper-sized 8x8 env)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> None:
     p.add_argument("--focal", type=int, default=1, help="planning seats per env (4: self-play)")
     p.add_argument("--env", default="stag_hunt")
     p.add_argument("--small", action="store_true", help="5x5 grid, 20 steps (the CPU configs)")
+    p.add_argument("--max-depth", type=int, default=0, help="simulation depth cap (0: episode length)")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
 
@@ -48,13 +50,15 @@ def main() -> None:
     params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
     n, g1 = env.num_agents(ep), env.num_goals(ep) + 1
     focal = tuple(range(args.focal))
-    print(f"{args.env} {kw or 'default params'}: {n} agents, {args.trees} trees, focal seats {focal}")
+    depth = args.max_depth or env.episode_length(ep)
+    print(f"{args.env} {kw or 'default params'}: {n} agents, {args.trees} trees, focal seats {focal}, "
+          f"max depth {depth}")
     rows = []
     for e in args.envs:
         _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), e), ep)
         log_b = jnp.log(jnp.full((e, n, g1), 1.0 / g1))
         for s in args.sims:
-            search = SearchConfig(s, args.trees, cfg.c_puct, cfg.gamma, cfg.q_temperature)
+            search = SearchConfig(s, args.trees, cfg.c_puct, cfg.gamma, cfg.q_temperature, args.max_depth)
             planner = Planner(env, ep, gp, pn, search)
             fn = jax.jit(planner.plan, static_argnums=4)
             compiled, c_s = compile_timed(fn, jax.random.PRNGKey(3), params, states, log_b, focal)

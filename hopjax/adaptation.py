@@ -209,7 +209,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
     env, env_params = make_env(hop_cfg)
     n = env.num_agents(env_params)
     if not 1 <= num_focal < n:
-        raise ConfigError(f"--focal must lie in [1, {n - 1}] (the other seats hold the co-players)")
+        raise ConfigError(f"--focal-seats must lie in [1, {n - 1}] (the other seats hold the co-players)")
     env_name = hop_cfg.env
     kinds = COPLAYERS[env_name]
     n_kinds = len(kinds)

@@ -3,11 +3,16 @@
     hopjax train configs/stag_hunt_ppo.yaml --set total_steps=1e6 --set env_kwargs.num_stags=2
     hopjax train runs/stag_hunt_ppo/config.yaml --resume runs/stag_hunt_ppo
     hopjax sweep configs/stag_hunt_ppo.yaml --seeds 8
-    hopjax eval runs/stag_hunt_ppo
+    hopjax eval runs/stag_hunt_ppo                    # a PPO run: self-play + each scripted co-player
     hopjax train configs/stag_hunt_ppo.yaml --devices 4   # env batch split over 4 devices
     hopjax sweep configs/stag_hunt_ppo.yaml --seeds 8 --distributed  # every host, same command
     hopjax train-hop configs/stag_hunt_hop.yaml       # HOP self-play (goal models + planner net)
-    hopjax adapt configs/stag_hunt_hop.yaml --seeds 3 # few-shot adaptation table: HOP vs baselines
+    hopjax eval configs/stag_hunt_hop.yaml --seeds 3  # few-shot adaptation table: HOP vs baselines
+    hopjax eval runs/stag_hunt_hop --baseline PPO=runs/stag_hunt_ppo   # the same from trained runs
+
+``hopjax eval`` picks the protocol from what it is given: a HOP config (YAML) or a HOP run dir
+-> the few-shot adaptation table (``hopjax.adaptation``; ``hopjax adapt`` is an alias); a
+PPO-family run dir or checkpoint -> that run's evaluation (``hopjax.experiment.evaluate``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,126 @@ import sys
 
 from hopjax.checkpoint import CheckpointError
 from hopjax.config import ConfigError
+
+
+EVAL_DOC = """\
+Evaluate, choosing the protocol from CONFIG_OR_RUN:
+
+  a HOP config (configs/*_hop.yaml) or a HOP run dir (`hopjax train-hop`)
+      few-shot adaptation (the HOP paper's protocol): the agent in seats 0..N-1 next to
+      unseen scripted co-players for K consecutive episodes; prints the focal return per
+      episode (mean +/- std over seeds) for HOP and the baselines PPO, PPO+OMG, PPO+MOA,
+      HOP's belief accuracy, and self-play returns; writes <out>/<name>_adapt/.
+  a PPO-family run dir or checkpoint (`hopjax train`)
+      returns in self-play and next to each scripted co-player kind.
+
+examples:
+  hopjax eval configs/stag_hunt_hop.yaml --seeds 3 --episodes 5
+  hopjax eval runs/stag_hunt_hop --baseline PPO=runs/stag_hunt_ppo
+  hopjax eval runs/stag_hunt_ppo --episodes 64 --focal 0
+"""
+
+HOP_ONLY = ("overrides", "hop", "baseline", "baseline_steps", "seeds", "envs", "focal_seats", "out")
+PPO_ONLY = ("seed", "focal")
+
+
+def _flag(key: str) -> str:
+    return "--set" if key == "overrides" else "--" + key.replace("_", "-")
+
+
+def _reject(args, keys, what: str) -> None:
+    for key in keys:
+        if getattr(args, key) not in (None, []):
+            raise ConfigError(f"{_flag(key)} does not apply to {what}")
+
+
+def _eval_kind(target: str) -> str:
+    """-> "hop_config" | "hop_run" | "ppo_run" (a run's kind is read from its checkpoint's
+    config). ConfigError / CheckpointError for anything else, before JAX compiles anything."""
+    from pathlib import Path
+
+    from hopjax import checkpoint
+    from hopjax.algos.hop import HOPConfig
+    from hopjax.algos.ppo import PPOConfig
+    from hopjax.config import from_dict, load_config
+
+    path = Path(target)
+    if not path.exists():
+        raise ConfigError(f"{target!r} does not exist (expected a HOP config, a HOP run dir "
+                          "or a PPO run dir)")
+    if path.is_dir():
+        _, meta = checkpoint.load_meta(path)
+        try:
+            from_dict(HOPConfig, meta["config"])
+        except ConfigError:
+            return "ppo_run"
+        return "hop_run"
+    try:
+        load_config(HOPConfig, path)
+    except ConfigError as err:
+        try:
+            load_config(PPOConfig, path)
+        except ConfigError:
+            raise err from None
+        hint = (f"evaluate its run with `hopjax eval {path.parent}`"
+                if (path.parent / "checkpoints").is_dir()
+                else f"train it with `hopjax train {target}` and evaluate the run dir")
+        raise ConfigError(f"{target!r} is a PPO config, not a HOP config: {hint}") from None
+    return "hop_config"
+
+
+def _eval(args) -> int:
+    """``hopjax eval`` (alias ``adapt``): route to the adaptation table or a PPO run's eval."""
+    from pathlib import Path
+
+    kind = _eval_kind(args.target)
+    for key in ("episodes", "seeds", "envs", "focal_seats"):
+        if getattr(args, key) is not None and getattr(args, key) < 1:
+            raise ConfigError(f"{_flag(key)} must be at least 1")
+    if kind == "ppo_run":
+        _reject(args, HOP_ONLY, f"a PPO run ({args.target}); those options are for HOP configs/runs")
+        from hopjax import experiment
+        from hopjax.algos.ppo import PPOConfig
+        from hopjax.checkpoint import load_meta
+        from hopjax.config import from_dict
+        from hopjax.envs import make
+
+        cfg = from_dict(PPOConfig, load_meta(args.target)[1]["config"])
+        focal = 0 if args.focal is None else args.focal
+        env, env_params = make(cfg.env, **cfg.env_kwargs)
+        n = env.num_agents(env_params)
+        if not 0 <= focal < n:
+            raise ConfigError(f"--focal must be a seat in [0, {n - 1}]")
+        experiment.evaluate(args.target, args.episodes or 64, args.seed or 0, focal)
+        return 0
+
+    from hopjax import adaptation
+
+    _reject(args, PPO_ONLY, "HOP's adaptation protocol (--focal-seats N: the agent's seats)")
+    hop_run = args.hop
+    if kind == "hop_run":
+        if hop_run is not None:
+            raise ConfigError(f"--hop given twice: {args.target!r} is already a HOP run")
+        hop_run, config_dir = args.target, Path("configs")
+    else:
+        config_dir = Path(args.target).parent
+        if hop_run is not None:
+            _eval_kind_hop_run(hop_run)
+    if hop_run is not None and args.overrides:
+        raise ConfigError("--set cannot change a trained HOP run (its config is in its checkpoint)")
+    hop_cfg = adaptation.hop_config(args.target, args.overrides, hop_run)
+    specs = adaptation.baseline_specs(hop_cfg, config_dir, args.baseline, args.baseline_steps)
+    adaptation.adaptation_table(
+        hop_cfg, specs, args.seeds or 3, args.episodes or 5, args.envs or 16, args.focal_seats or 1,
+        hop_run=hop_run, out=Path(args.out or "runs") / f"{hop_cfg.name}_adapt")
+    return 0
+
+
+def _eval_kind_hop_run(run: str) -> None:
+    from pathlib import Path
+
+    if not Path(run).is_dir() or _eval_kind(run) != "hop_run":
+        raise ConfigError(f"--hop {run!r} is not a HOP run dir (made by `hopjax train-hop`)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,27 +173,39 @@ def _parser() -> argparse.ArgumentParser:
                              "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or SLURM/Open MPI); run the same "
                              "command on every host. Implied when JAX_COORDINATOR_ADDRESS is set")
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint in self-play and against scripted co-players")
-    e.add_argument("checkpoint", help="run dir or checkpoint dir")
-    e.add_argument("--episodes", type=int, default=64)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--focal", type=int, default=0, help="seat of the trained agent")
     h = sub.add_parser("train-hop", help="train HOP in self-play (goal-conditioned models + planner net)")
     add_config(h)
     h.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    a = sub.add_parser("adapt", help="few-shot adaptation table: HOP vs PPO(+OMG/+MOA) next to unseen co-players")
-    add_config(a)
-    a.add_argument("--hop", default=None, help="trained HOP run dir (default: train HOP here)")
-    a.add_argument("--baseline", action="append", default=None, metavar="NAME=CONFIG_OR_RUN",
-                   help="a baseline (YAML config trained here, or a `hopjax train` run dir); "
-                        "default: <env>_ppo/_omg/_moa.yaml next to CONFIG")
-    a.add_argument("--baseline-steps", type=float, default=None, help="override the baselines' total_steps")
-    a.add_argument("--seeds", type=int, default=3)
-    a.add_argument("--episodes", type=int, default=5, help="K consecutive episodes per co-player group")
-    a.add_argument("--envs", type=int, default=16, help="parallel envs per evaluation")
-    a.add_argument("--focal", type=int, default=1, help="seats taken by the evaluated agent (paper: 1 or 3)")
+    e = sub.add_parser(
+        "eval", aliases=["adapt"], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="evaluate a PPO run, or HOP's few-shot adaptation table (HOP vs PPO, +OMG, +MOA)",
+        description=EVAL_DOC)
+    e.add_argument("target", metavar="CONFIG_OR_RUN",
+                   help="a HOP config (YAML) or HOP run dir -> adaptation table; "
+                        "a PPO-family run dir or checkpoint -> its evaluation")
+    e.add_argument("--episodes", type=int, default=None,
+                   help="HOP: K consecutive episodes per co-player group (default 5); "
+                        "PPO run: parallel episodes per row (default 64)")
+    # HOP adaptation protocol only
+    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="HOP config: override a config key (dotted for nested keys); repeatable")
+    e.add_argument("--hop", default=None, metavar="RUN",
+                   help="HOP config: a trained HOP run dir to evaluate (default: train HOP here)")
+    e.add_argument("--baseline", action="append", default=None, metavar="NAME=CONFIG_OR_RUN",
+                   help="HOP: a baseline (YAML config trained here, or a `hopjax train` run dir); "
+                        "default: <env>_ppo/_omg/_moa.yaml next to the HOP config (./configs for a run dir)")
+    e.add_argument("--baseline-steps", type=float, default=None, help="HOP: override the baselines' total_steps")
+    e.add_argument("--seeds", type=int, default=None, help="HOP: trained seeds per algorithm (default 3)")
+    e.add_argument("--envs", type=int, default=None, help="HOP: parallel envs per evaluation (default 16)")
+    e.add_argument("--focal-seats", type=int, default=None, metavar="N",
+                   help="HOP: seats 0..N-1 taken by the evaluated agent (default 1; paper: 1 or 3)")
+    e.add_argument("--out", default=None, help="HOP: output folder of <name>_adapt/ (default: runs)")
+    # PPO-family run only
+    e.add_argument("--seed", type=int, default=None, help="PPO run: evaluation seed (default 0)")
+    e.add_argument("--focal", type=int, default=None, metavar="SEAT",
+                   help="PPO run: seat of the trained agent (default 0)")
     return p
 
 
@@ -103,23 +240,11 @@ def main(argv: list[str] | None = None) -> int:
             res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
                                    plot=False, trainer=HOPTrainer(cfg))
             return 0 if res.stopped is None else 1
-        if args.command == "adapt":
-            from pathlib import Path
-
-            from hopjax import adaptation
-
-            for key in ("seeds", "episodes", "envs", "focal"):
-                if getattr(args, key) < 1:
-                    raise ConfigError(f"--{key} must be at least 1")
-            hop_cfg = adaptation.hop_config(args.config, args.overrides, args.hop)
-            specs = adaptation.baseline_specs(hop_cfg, Path(args.config).parent, args.baseline,
-                                              args.baseline_steps)
-            adaptation.adaptation_table(hop_cfg, specs, args.seeds, args.episodes, args.envs, args.focal,
-                                        hop_run=args.hop, out=Path(args.out) / f"{hop_cfg.name}_adapt")
-            return 0
-        if args.command == "eval":
-            experiment.evaluate(args.checkpoint, args.episodes, args.seed, args.focal)
-            return 0
+        if args.command in ("eval", "adapt"):
+            try:
+                return _eval(args)
+            except (ConfigError, CheckpointError) as e:  # one line (e.g. YAML parser errors)
+                raise type(e)(str(e).splitlines()[0]) from None
     except (ConfigError, CheckpointError) as e:
         print(f"hopjax: error: {e}", file=sys.stderr)
         return 2

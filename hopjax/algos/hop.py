@@ -75,6 +75,9 @@ class HOPConfig:
     c_puct: float = 1.0
     gamma: float = 0.95
     q_temperature: float = 2.0
+    # Deepest simulation (0: the episode length). Not in the HOP code, whose simulations stop
+    # at terminal leaves; mctx needs a cap to keep the search linear in num_simulations.
+    max_depth: int = 0
     # Beliefs: likelihood temperature of intra-OM (1 = Bayes, as in the code) and the inter-OM
     # EMA decay (HOP code: 0.995 Stag-Hunt, 0.98 Snowdrift).
     belief_temperature: float = 1.0
@@ -94,6 +97,8 @@ class HOPConfig:
                     "batch_episodes", "sgd_steps", "chunk_updates", "checkpoint_every_chunks"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
+        if self.max_depth < 0:
+            raise ConfigError(f"config key 'max_depth' must be >= 0, got {self.max_depth}")
         for key in ("c_puct", "q_temperature", "belief_temperature", "lr"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"config key {key!r} must be > 0, got {getattr(self, key)}")
@@ -110,7 +115,7 @@ class HOPConfig:
     @property
     def search(self) -> SearchConfig:
         return SearchConfig(self.num_simulations, self.num_trees, self.c_puct, self.gamma,
-                            self.q_temperature)
+                            self.q_temperature, self.max_depth)
 
 
 def make_env(cfg: HOPConfig):

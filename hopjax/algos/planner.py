@@ -18,7 +18,11 @@ scheme, not these constants):
 - Root: the trees' Q values are averaged and the agent acts by ``softmax(q_temperature * Q)``
   (``q_temperature = 2``); that distribution is also the planner net's policy target.
 - The focal agent's reward is the env reward; a node where the focal agent is done (or the
-  episode is over) is terminal: its value and later rewards are 0.
+  episode is over) is terminal: its value and later rewards are 0. The HOP code stops a
+  simulation at a terminal leaf; mctx would keep expanding below it (a chain that grows by one
+  node per simulation once search settles on a finishing line, making a search quadratic in
+  the number of simulations), so the depth is capped: by default at the episode length (no
+  deeper node can matter), or at ``max_depth``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class SearchConfig:
     c_puct: float = 1.0
     gamma: float = 0.95
     q_temperature: float = 2.0
+    max_depth: int = 0  # deepest simulation; 0: the episode length
 
 
 @struct.dataclass
@@ -92,6 +97,7 @@ class Planner:
         self.goal_policy, self.planner_net, self.cfg = goal_policy, planner_net, cfg
         self.num_actions = env.num_actions(env_params)
         self.num_goals = env.num_goals(env_params)
+        self.max_depth = int(env.episode_length(env_params)) if cfg.max_depth <= 0 else cfg.max_depth
 
     # -- the model inside the tree ----------------------------------------------------------
     def _expand_one(self, params, key, action, node: Node):
@@ -159,7 +165,7 @@ class Planner:
         out = mctx.muzero_policy(
             params, k_search, root, self.recurrent_fn, cfg.num_simulations,
             invalid_actions=~per_tree(f_avail),
-            qtransform=_shrunk_q, dirichlet_fraction=0.0,
+            max_depth=self.max_depth, qtransform=_shrunk_q, dirichlet_fraction=0.0,
             pb_c_init=cfg.c_puct, pb_c_base=_PB_C_BASE,
         )
         tree = out.search_tree

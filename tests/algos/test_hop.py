@@ -79,7 +79,8 @@ def adapt(trainer):
     vmapped over co-player kinds and evaluation seeds, jitted once, returning every episode."""
     fn = adaptation.hop_adaptation(trainer, episodes=2, num_envs=ENVS, num_focal=1, coplayers=KINDS,
                                    with_episodes=True)
-    return jax.jit(jax.vmap(jax.vmap(fn, in_axes=(0, None, 0)), in_axes=(0, None, None)))
+    return jax.jit(jax.vmap(jax.vmap(fn, in_axes=(0, None, 0)), in_axes=(0, None, None)),
+                   compiler_options=QUICK_COMPILE)
 
 
 def _keys(seed):
@@ -173,6 +174,8 @@ def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained)
     for k in m:
         np.testing.assert_allclose(m_sw[k][::-1], m[k], rtol=1e-5, atol=1e-6, err_msg=k)
     assert adapt._cache_size() == 1
+    # ... and the lanes are really different seeds (not one run broadcast over the seed axis)
+    assert not np.allclose(m["focal_return"][0], m["focal_return"][1])
     # inter-OM: the prior moves toward "no target" for co-players that never interact (fix)
     fix = KINDS.index("fix")
     assert np.all(m["p_none"][:, fix] > 1 / (trainer.runner.G + 1))
@@ -225,5 +228,71 @@ def test_baselines_are_read_next_to_the_config_on_hops_env(tmp_path, capsys):
     assert specs == {"mine": run}
     with pytest.raises(ConfigError, match="NAME="):
         adaptation.baseline_specs(TINY_HOP, tmp_path, ["no-equals-sign"])
-    assert main(["adapt", str(root / "stag_hunt_hop.yaml"), "--focal", "4"]) == 2
-    assert "--focal" in capsys.readouterr().err
+    assert main(["eval", str(root / "stag_hunt_hop.yaml"), "--focal-seats", "4"]) == 2
+    assert "--focal-seats must lie in [1, 3]" in capsys.readouterr().err
+
+
+def _fake_run(path, cfg):
+    """A run dir whose checkpoint holds ``cfg`` (no state written: routing reads meta only)."""
+    import json
+
+    from hopjax.config import to_dict
+
+    ckpt = path / "checkpoints" / "update_00000001"
+    (ckpt / "state").mkdir(parents=True)
+    (ckpt / "meta.json").write_text(json.dumps({"update": 1, "chunk": 1, "env_steps": 1, "config": to_dict(cfg)}))
+    (path / "checkpoints" / "LATEST").write_text(ckpt.name)
+    return path
+
+
+def test_eval_routes_by_input_and_rejects_bad_input_before_compiling(tmp_path, capsys, monkeypatch):
+    """``hopjax eval``: HOP config / HOP run -> adaptation table, PPO run -> experiment.evaluate;
+    bad input -> a one-line error and exit 2, with jax.jit never called."""
+    from pathlib import Path
+
+    from hopjax import experiment
+    from hopjax.algos.ppo import PPOConfig
+    from hopjax.cli import main
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    hop_yaml, ppo_yaml = str(root / "stag_hunt_hop.yaml"), str(root / "stag_hunt_ppo.yaml")
+    ppo_run = _fake_run(tmp_path / "ppo_run", PPOConfig())
+    hop_run = _fake_run(tmp_path / "hop_run", TINY_HOP)
+    (tmp_path / "notes.md").write_text("# title\nsome: text\nnot yaml: [\n")
+
+    def no_jit(*a, **k):
+        raise AssertionError("compiled before rejecting bad input")
+
+    monkeypatch.setattr(jax, "jit", no_jit)
+    bad = {
+        (str(tmp_path / "missing.yaml"),): "does not exist",
+        (ppo_yaml,): "is a PPO config, not a HOP config",
+        (str(tmp_path),): "not a complete hopjax checkpoint",
+        (str(tmp_path / "notes.md"),): "not valid YAML",
+        (hop_yaml, "--focal", "1"): "--focal does not apply",
+        (hop_yaml, "--seed", "1"): "--seed does not apply",
+        (hop_yaml, "--seeds", "0"): "--seeds must be at least 1",
+        (hop_yaml, "--set", "num_simulations=0"): "num_simulations",
+        (hop_yaml, "--hop", str(ppo_run)): "is not a HOP run dir",
+        (str(hop_run), "--set", "seed=1"): "--set cannot change a trained HOP run",
+        (str(ppo_run), "--seeds", "2"): "--seeds does not apply",
+        (str(ppo_run), "--focal", "4"): "--focal must be a seat in [0, 3]",
+    }
+    for argv, msg in bad.items():
+        assert main(["eval", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1 and err.startswith("hopjax: error:"), (argv, err)
+
+    calls = []
+    monkeypatch.setattr(adaptation, "adaptation_table", lambda cfg, specs, *a, **k: calls.append(("hop", cfg, specs, a, k)))
+    monkeypatch.setattr(experiment, "evaluate", lambda *a: calls.append(("ppo", *a)))
+    assert main(["eval", hop_yaml, "--seeds", "2", "--episodes", "3", "--focal-seats", "3", "--baseline-steps", "1000"]) == 0
+    assert main(["adapt", str(hop_run), "--baseline", f"PPO={ppo_run}", "--out", str(tmp_path)]) == 0  # alias
+    assert main(["eval", str(ppo_run), "--episodes", "8", "--focal", "2"]) == 0
+    (_, cfg, specs, a, k), (_, cfg2, specs2, a2, k2), ppo = calls
+    assert cfg.name == "stag_hunt_hop" and list(specs) == ["PPO", "PPO+OMG", "PPO+MOA"]
+    assert all(s.total_steps == 1000 and s.env_kwargs == cfg.env_kwargs for s in specs.values())
+    assert a == (2, 3, 16, 3) and k["hop_run"] is None
+    assert cfg2 == TINY_HOP and specs2 == {"PPO": ppo_run} and a2 == (3, 5, 16, 1)
+    assert k2["hop_run"] == str(hop_run) and k2["out"] == tmp_path / "tiny_hop_adapt"
+    assert ppo == ("ppo", str(ppo_run), 8, 0, 2)
