@@ -83,6 +83,46 @@ def test_logged_subgoals_are_valid_future_steps(omg_run):
     assert not chosen[:, :, 1:].any()  # only the learner (seat 0) models its co-players
 
 
+def test_full_omg_loss_ignores_padding(omg_run):
+    """The whole OMG training loss (selection + ELBO + prior VAE + OMG_AM + goal head) on replayed
+    episodes cut short at random lengths: garbage written past each cut changes neither the
+    loss nor its gradient, while a change at a valid step does."""
+    from hopjax.buffers.replay import sample
+
+    tr, runners, _ = omg_run
+    r = runners[-1]
+    ep = sample(r.om.buffer, jax.random.PRNGKey(5), 8)
+    t1 = ep.filled.shape[1]
+    rng = np.random.default_rng(0)
+    length = rng.integers(2, t1, ep.batch_size)  # every episode loses its tail
+    cut = np.arange(t1)[None] >= length[:, None]  # [B, T+1]
+    ep = ep.replace(filled=ep.filled & ~cut)
+    fn = jax.jit(jax.value_and_grad(tr.om.loss, has_aux=True))
+    key = jax.random.PRNGKey(6)
+    (l1, _), g1 = fn(r.om.params, r.params, ep, key)
+
+    def with_data(**kw):
+        return ep.replace(data={**ep.data, **kw})
+
+    pad = cut[:, :, None]  # [B, T+1, 1]
+    obs, act, goal = (np.asarray(ep.data[k]) for k in ("obs", "actions", "goal"))
+    junk = with_data(
+        obs=np.where(pad.reshape(*pad.shape, *([1] * (obs.ndim - 3))), 7.0, obs).astype(obs.dtype),
+        actions=np.where(pad, (act + 1) % tr.om.num_actions, act).astype(act.dtype),
+        goal=np.where(pad, 0, goal).astype(goal.dtype),
+    )
+    (l2, _), g2 = fn(r.om.params, r.params, junk, key)
+    assert np.isfinite(float(l1)) and float(l1) > 0
+    np.testing.assert_allclose(float(l2), float(l1), rtol=1e-5)
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6), g1, g2)
+    # ... and the test can fail: the same change one step before each cut moves the loss
+    before = np.zeros_like(cut)
+    before[np.arange(ep.batch_size), length - 1] = True
+    moved = with_data(obs=np.where(before.reshape(*before.shape, *([1] * (obs.ndim - 2))), 7.0, obs).astype(obs.dtype))
+    (l3, _), _ = fn(r.om.params, r.params, moved, key)
+    assert abs(float(l3) - float(l1)) > 1e-3 * abs(float(l1))
+
+
 def test_omg_learns_goals_and_actions(omg_run):
     _, _, m = omg_run
     acc, base = last(m, "omg_goal_acc"), last(m, "omg_goal_baseline")

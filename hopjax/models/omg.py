@@ -29,7 +29,9 @@ The networks (:class:`OMGNet`, sizes from the original: hidden 128, subgoal 64, 
 - **goal head**: ``p(goal^j | s_t, g_hat)``, like OMG_AM but over the co-player's next achieved
   env goal (``info["goal"]`` hindsight labels, class ``G`` = none). Its only co-player-specific
   input is the (stop-gradient) inferred subgoal, so its accuracy measures how much goal
-  information the inferred subgoal carries; it never shapes the subgoal.
+  information the inferred subgoal carries; it never shapes the subgoal. Its labels are entity
+  indices, and same-kind targets (hares, drifts) are placed in random order on one shared
+  observation channel: their index is not identifiable, which caps this accuracy below 1.
 
 Subgoal selection (hindsight, from the stored episode): among the co-player's next ``H`` steps
 ``t+1..t+H`` that are filled and where it is alive, pick the one whose prior embedding gives the
