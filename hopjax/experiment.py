@@ -59,12 +59,16 @@ def read_csv(path: str | Path) -> list[dict[str, float]]:
 
 
 def _truncate_csv(path: Path, upto_update: int) -> None:
-    """Drop rows past ``upto_update`` (a resumed run rewrites them)."""
+    """Drop rows past ``upto_update`` (a resumed run rewrites them); kept rows stay as written."""
     if not path.exists():
         return
-    rows = [r for r in read_csv(path) if r["update"] <= upto_update]
-    path.unlink()
-    _write_csv(path, rows, append=False)
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    col = rows[0].index("update")
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if float(r[col]) <= upto_update])
 
 
 def _process_dir(name: str) -> str:

@@ -1,5 +1,6 @@
 """End-to-end PPO training: compiles once, deterministic, resumable bit for bit, learns."""
 
+import csv
 import dataclasses
 
 import jax
@@ -62,6 +63,8 @@ def test_resume_is_bit_identical(tmp_path, trainer):
     rest = experiment.train(TINY, tmp_path / "b", resume=tmp_path / "b" / "tiny", plot=True, **kw)
     rows = experiment.read_csv(tmp_path / "b" / "tiny" / "metrics.csv")
     assert len(rows) == 8
+    raw = lambda run: [r["update"] for r in csv.DictReader((tmp_path / run / "tiny" / "metrics.csv").open())]
+    assert raw("b") == raw("a")  # the rows kept on resume are not rewritten ("4", not "4.0")
     for a, b in zip(full.rows, rows):
         for k in a:
             if k != "sps":
