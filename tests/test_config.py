@@ -9,13 +9,21 @@ from hopjax.cli import main
 from hopjax.config import ConfigError, load_config, parse_overrides, to_dict
 from hopjax.train import Trainer
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*_ppo.yaml"))
+CONFIG_DIR = Path(__file__).parents[1] / "configs"
+CONFIGS = sorted(CONFIG_DIR.glob("*_ppo.yaml"))
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load_and_build(path):
+    if path.stem.endswith("_hop"):
+        from hopjax.algos.hop import HOPConfig
+
+        assert load_config(HOPConfig, path).name == path.stem
+        return
     cfg = load_config(PPOConfig, path)
-    tr = Trainer(cfg)  # builds env, policy, optimiser; compiles nothing
+    assert cfg.name == path.stem
+    assert cfg.opponent_model == {"ppo": "none"}.get(path.stem.rsplit("_", 1)[1], path.stem.rsplit("_", 1)[1])
+    tr = Trainer(cfg)  # builds env, policy, optimiser (and opponent model); compiles nothing
     assert tr.num_updates >= 1 and tr.steps_per_update == cfg.num_envs * tr.rollout.T
 
 
