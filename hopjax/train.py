@@ -76,7 +76,22 @@ def _seat_policies(cfg: PPOConfig, env_name: str, n: int) -> dict[int, Callable]
     return scripted
 
 
-class Trainer:
+class CompiledChunk:
+    """``compiled_chunk(state)``: the trainer's jitted ``self.chunk`` compiled ahead of time,
+    once per trainer, with the compile time in ``compile_seconds``."""
+
+    _compiled = None
+    compile_seconds = 0.0
+
+    def compiled_chunk(self, state):
+        if self._compiled is None:
+            t0 = time.perf_counter()
+            self._compiled = self.chunk.lower(state).compile()
+            self.compile_seconds = time.perf_counter() - t0
+        return self._compiled
+
+
+class Trainer(CompiledChunk):
     """The pure pieces of one PPO run, built (and validated) from a config without compiling.
 
     Attributes: env, env_params, policy, rollout, num_updates, steps_per_update.
@@ -124,16 +139,6 @@ class Trainer:
         self.goal_names = self.env.goal_names(p)
         self.chunk = jax.jit(self._chunk)
         self.trace_count = 0  # times the chunk function was traced (compiles once: 1)
-        self._compiled = None
-        self.compile_seconds = 0.0
-
-    def compiled_chunk(self, runner: RunnerState):
-        """The chunk function compiled ahead of time, once per Trainer (timed)."""
-        if self._compiled is None:
-            t0 = time.perf_counter()
-            self._compiled = self.chunk.lower(runner).compile()
-            self.compile_seconds = time.perf_counter() - t0
-        return self._compiled
 
     # -- pure functions -------------------------------------------------------------------
     def init(self, key: jax.Array) -> RunnerState:

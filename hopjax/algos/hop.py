@@ -39,7 +39,6 @@ distribution (:mod:`hopjax.algos.beliefs`); the training schedule above.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import jax
@@ -55,6 +54,7 @@ from hopjax.buffers.masked import masked_mean
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
+from hopjax.train import CompiledChunk
 
 @dataclasses.dataclass(frozen=True)
 class HOPConfig:
@@ -368,7 +368,7 @@ class HOPState:
     update: jax.Array
 
 
-class HOPTrainer:
+class HOPTrainer(CompiledChunk):
     """Self-play HOP training with the ``Trainer`` interface of :mod:`hopjax.train`
     (``init``, ``update``, ``chunk`` (jitted once), ``compiled_chunk``, ``train``)."""
 
@@ -385,8 +385,6 @@ class HOPTrainer:
         self.optimizer = optax.adam(cfg.lr)
         self.goal_names = self.env.goal_names(self.env_params)
         self.chunk = jax.jit(self._chunk)
-        self._compiled = None
-        self.compile_seconds = 0.0
 
     def make_runner(self, num_envs: int, focal_seats: tuple[int, ...],
                     scripted: dict[int, Any] | None = None) -> HOPRunner:
@@ -447,13 +445,6 @@ class HOPTrainer:
 
     def _chunk(self, st: HOPState):
         return jax.lax.scan(lambda s, _: self.update(s), st, None, self.cfg.chunk_updates)
-
-    def compiled_chunk(self, st: HOPState):
-        if self._compiled is None:
-            t0 = time.perf_counter()
-            self._compiled = self.chunk.lower(st).compile()
-            self.compile_seconds = time.perf_counter() - t0
-        return self._compiled
 
     def train(self, key: jax.Array):
         """-> (final HOPState, metrics [num_updates, ...]). Jittable, vmappable over keys."""
