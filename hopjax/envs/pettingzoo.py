@@ -9,7 +9,12 @@
   ``{"action_mask": int8 [A], "goal": int, "alive": bool}``.
 - Spaces: ``Box(0, 1, obs_shape, float32)`` and ``Discrete(A)``, cached per agent.
 - ``reset(seed=...)`` reseeds the internal JAX key; without a seed the key carries on.
-- ``render_mode="rgb_array"``: ``render()`` returns the uint8 frame of the current state.
+- ``render_mode``: ``"rgb_array"`` -> ``render()`` returns the uint8 frame [H*24, W*24, 3] of
+  the current state; ``"ansi"`` -> the text grid of ``hopjax.envs.text_render`` (a str);
+  ``"human"`` -> shows the frame in a matplotlib window, updated in place by every
+  ``render()`` call, where matplotlib's backend is interactive (a display is available),
+  else prints the text grid to stdout; returns None. ``step()`` never renders by itself.
+  ``close()`` closes the window. Envs without a text renderer offer only ``"rgb_array"``.
 
 The jitted reset/step are shared by every instance wrapping an equal env (hopjax envs compare
 equal by type) and recompile only for new static params.
@@ -27,6 +32,9 @@ from pettingzoo import ParallelEnv
 
 from hopjax.envs import _grid
 from hopjax.envs.base import Environment
+from hopjax.envs.text_render import TEXT_RENDERERS
+
+RENDER_MODES = ("human", "ansi", "rgb_array")
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -49,15 +57,22 @@ def _render(env: Environment, state: Any, params: Any):
 
 
 class PettingZooEnv(ParallelEnv):
-    metadata = {"render_modes": ["rgb_array"], "name": "hopjax", "is_parallelizable": True}
+    metadata = {
+        "render_modes": list(RENDER_MODES),
+        "name": "hopjax",
+        "is_parallelizable": True,
+        "render_fps": 4,
+    }
 
     def __init__(self, env: Environment, params: Any = None, render_mode: str | None = None):
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        modes = [m for m in RENDER_MODES if m == "rgb_array" or env.name in TEXT_RENDERERS]
+        if render_mode is not None and render_mode not in modes:
+            raise ValueError(f"render_mode must be None or one of {modes}, got {render_mode!r}")
         self.env = env
         self.params = env.default_params() if params is None else params
         self.render_mode = render_mode
-        self.metadata = {**type(self).metadata, "name": f"hopjax_{env.name}"}
+        self.metadata = {**type(self).metadata, "name": f"hopjax_{env.name}", "render_modes": modes}
+        self._window = None  # human mode: (figure, image) once a window is open
         n = env.num_agents(self.params)
         self.possible_agents = [f"player_{i}" for i in range(n)]
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
@@ -117,14 +132,67 @@ class PettingZooEnv(ParallelEnv):
         self.agents = [a for a in live if not (terminations[a] or truncations[a])]
         return observations, rewards, terminations, truncations, infos
 
-    def render(self):
-        if self.render_mode != "rgb_array" or self._state is None:
+    def render(self) -> np.ndarray | str | None:
+        """The current state as ``render_mode`` says (module docstring); None before reset()."""
+        if self.render_mode is None or self._state is None:
             return None
-        return np.asarray(_render(self.env, self._state, self.params))
+        if self.render_mode == "ansi":
+            return self._text()
+        frame = np.asarray(_render(self.env, self._state, self.params))
+        if self.render_mode == "rgb_array":
+            return frame
+        self._window = _show(self._window, frame, self.metadata["render_fps"])
+        if self._window is None:
+            print(self._text(), flush=True)
+        return None
+
+    def _text(self) -> str:
+        state = jax.device_get(self._state)
+        return TEXT_RENDERERS[self.env.name](state, self.params)
 
     def close(self):
-        pass
+        if self._window is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self._window[0])
+            self._window = None
 
     def state(self) -> np.ndarray:
         """Not provided: hopjax observations are already full views of the grid."""
         raise NotImplementedError("the hopjax PettingZoo wrapper has no global state()")
+
+
+def _interactive_backend() -> bool:
+    """matplotlib's backend can open windows (False for Agg, which matplotlib picks itself
+    where no display is available)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        from matplotlib.backends import BackendFilter, backend_registry  # matplotlib >= 3.9
+
+        interactive = backend_registry.list_builtin(BackendFilter.INTERACTIVE)
+    except ImportError:
+        from matplotlib.rcsetup import interactive_bk as interactive
+    return plt.get_backend().lower() in {b.lower() for b in interactive}
+
+
+def _show(window, frame: np.ndarray, fps: int):
+    """Draws frame into window (figure, image), opening one first if there is none or the user
+    closed it -> the window, or None where no window can open."""
+    import matplotlib.pyplot as plt
+
+    if window is None or not plt.fignum_exists(window[0].number):
+        if not _interactive_backend():
+            return None
+        try:
+            fig, ax = plt.subplots()
+        except (ImportError, RuntimeError):  # e.g. a GUI backend forced without a display
+            return None
+        ax.set_axis_off()
+        window = (fig, ax.imshow(frame))
+        fig.show()
+    fig, image = window
+    image.set_data(frame)
+    fig.canvas.draw_idle()
+    fig.canvas.start_event_loop(1.0 / fps)  # lets the GUI draw; paces the frames
+    return window

@@ -6,13 +6,15 @@ import warnings
 
 import numpy as np
 import pytest
-from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
+from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, render_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from hopjax.envs import make
+from hopjax.envs import pettingzoo as pz_module
 from hopjax.envs.pettingzoo import PettingZooEnv
 
 ENV_NAMES = ("stag_hunt", "snowdrift")
+TINY = dict(height=4, width=4, num_walls=2, max_steps=20)
 
 
 @pytest.fixture(scope="module", params=ENV_NAMES)
@@ -64,3 +66,51 @@ def test_episode_semantics(env_and_params):
     o1, _ = pz.reset(seed=11)
     o2, _ = PettingZooEnv(env, params).reset(seed=11)
     np.testing.assert_array_equal(o1["player_2"], o2["player_2"])
+
+
+@pytest.mark.parametrize("name", ENV_NAMES)
+def test_render_test(name, capsys, monkeypatch):
+    """PettingZoo's render_test: every mode in metadata, through the AEC conversion."""
+    monkeypatch.setattr(pz_module, "_interactive_backend", lambda: False)  # as without display
+    env, params = make(name, **TINY)
+    pz = PettingZooEnv(env, params)
+    assert pz.metadata["render_modes"] == ["human", "ansi", "rgb_array"]
+    render_test(lambda render_mode=None: parallel_to_aec(PettingZooEnv(env, params, render_mode)))
+    # no window: "human" printed the text grid once per render() call (5 calls)
+    assert capsys.readouterr().out.count(f"{name} t=") == 5
+
+
+def test_render_modes_refused():
+    env, params = make("snowdrift", **TINY)
+    with pytest.raises(ValueError, match="'human', 'ansi', 'rgb_array'"):
+        PettingZooEnv(env, params, render_mode="rgb")
+
+
+def test_human_window_updates_one_figure(monkeypatch):
+    """Where a window can open (forced here on the Agg canvas), render() draws into one
+    figure, its image is the rgb frame, and close() closes it."""
+    import matplotlib.pyplot as plt
+
+    plt.switch_backend("agg")  # what matplotlib picks where no display is available
+    assert not pz_module._interactive_backend()
+    monkeypatch.setattr(pz_module, "_interactive_backend", lambda: True)
+    env, params = make("stag_hunt", **TINY)
+    human = PettingZooEnv(env, params, render_mode="human")
+    frames = PettingZooEnv(env, params, render_mode="rgb_array")
+    before = set(plt.get_fignums())
+    for pz in (human, frames):
+        pz.reset(seed=5)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non-interactive")
+        for _ in range(3):
+            assert human.render() is None
+            for pz in (human, frames):
+                pz.step({a: 1 for a in pz.agents})
+        assert human.render() is None
+    new = set(plt.get_fignums()) - before
+    assert len(new) == 1
+    image = plt.figure(new.pop()).axes[0].images[0]
+    np.testing.assert_array_equal(np.asarray(image.get_array()), frames.render())
+    human.close()
+    assert set(plt.get_fignums()) == before
+
