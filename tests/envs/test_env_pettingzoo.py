@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import data_equivalence
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, render_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
@@ -28,6 +29,8 @@ def test_parallel_api(env_and_params):
 
 
 def test_parallel_seed(env_and_params):
+    # PettingZoo 1.27 stops this check after the first step; test_seeding_over_many_steps
+    # below covers hundreds of steps and several episodes
     env, params = env_and_params
     parallel_seed_test(lambda: PettingZooEnv(env, params))
 
@@ -114,3 +117,41 @@ def test_human_window_updates_one_figure(monkeypatch):
     human.close()
     assert set(plt.get_fignums()) == before
 
+
+def _trace(pz: PettingZooEnv, seed: int, steps: int):
+    """Yields every reset's and step's outputs (and agents) over `steps` steps; actions are
+    drawn from each live agent's action mask by a fixed-seed generator; a new episode starts
+    with reset() without a seed (the key carries on), every third one with seed + episode."""
+    rng = np.random.default_rng(123)
+    episode = 0
+    obs, infos = pz.reset(seed=seed)
+    yield "reset", list(pz.agents), obs, infos
+    for _ in range(steps):
+        if not pz.agents:
+            episode += 1
+            obs, infos = pz.reset(seed=seed + episode if episode % 3 == 0 else None)
+            yield "reset", list(pz.agents), obs, infos
+        acts = {a: int(rng.choice(np.flatnonzero(infos[a]["action_mask"]))) for a in pz.agents}
+        out = pz.step(acts)
+        infos = out[4]
+        yield "step", list(pz.agents), acts, *out
+
+
+@pytest.mark.parametrize("name", ENV_NAMES)
+def test_seeding_over_many_steps(name):
+    """Same seed -> identical traces over 300 steps and several episodes (the adapters step in
+    lockstep); another seed -> a different trace."""
+    env, params = make(name, **TINY)
+    steps = 300
+    a, b, c = (PettingZooEnv(env, params) for _ in range(3))
+    trace_a, trace_c = [], []
+    traces = zip(_trace(a, 7, steps), _trace(b, 7, steps), _trace(c, 8, steps))
+    for i, (ra, rb, rc) in enumerate(traces):
+        assert data_equivalence(ra, rb, exact=True), f"record {i} ({ra[0]}) differs"
+        trace_a.append(ra)
+        trace_c.append(rc)
+    kinds = [r[0] for r in trace_a]
+    assert kinds.count("step") == steps and kinds.count("reset") >= 8
+    if name == "stag_hunt":  # players left mid-episode
+        assert {len(r[1]) for r in trace_a} > {0, 4}
+    assert not data_equivalence(trace_a, trace_c)
