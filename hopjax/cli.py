@@ -99,14 +99,28 @@ def _eval_kind(target: str) -> str:
     return "hop_config"
 
 
+def _check_eval_numbers(args) -> None:
+    import math
+
+    for key in ("episodes", "seeds", "envs", "focal_seats"):
+        value = getattr(args, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{_flag(key)} must be at least 1")
+        if value is not None and value >= 2**31:
+            raise ConfigError(f"{_flag(key)} must be below 2**31, got {value}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must lie in [0, 2**32), got {args.seed}")
+    steps = args.baseline_steps
+    if steps is not None and not (math.isfinite(steps) and 1 <= steps < 2**63):
+        raise ConfigError(f"--baseline-steps must be a finite number >= 1, got {steps}")
+
+
 def _eval(args) -> int:
     """``hopjax eval`` (alias ``adapt``): route to the adaptation table or a PPO run's eval."""
     from pathlib import Path
 
     kind = _eval_kind(args.target)
-    for key in ("episodes", "seeds", "envs", "focal_seats"):
-        if getattr(args, key) is not None and not 1 <= getattr(args, key) <= 2**31 - 1:
-            raise ConfigError(f"{_flag(key)} must lie in [1, 2**31)")
+    _check_eval_numbers(args)
     if kind == "hop_config" and args.hop is None:  # the whole config, before JAX starts
         from hopjax import sizes
         from hopjax.algos.hop_config import HOPConfig

@@ -38,7 +38,6 @@ distribution (:mod:`hopjax.algos.beliefs`); the training schedule above.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
