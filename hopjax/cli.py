@@ -20,9 +20,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-from hopjax.checkpoint import CheckpointError
 from hopjax.config import ConfigError
+
+# Where every config key is documented (printed by --help).
+PPO_KEYS_DOC = ("config keys: see hopjax/algos/ppo_config.py (PPOConfig: one comment per key); "
+                "env_kwargs: hopjax/envs/params.py (StagHuntParams, SnowdriftParams). The whole "
+                "config is checked before JAX starts (types, ranges, a memory estimate); an error "
+                "is one line naming the key, exit status 2.")
+HOP_KEYS_DOC = PPO_KEYS_DOC.replace("ppo_config.py (PPOConfig", "hop_config.py (HOPConfig")
 
 
 EVAL_DOC = """\
@@ -61,9 +68,8 @@ def _eval_kind(target: str) -> str:
     config). ConfigError / CheckpointError for anything else, before JAX compiles anything."""
     from pathlib import Path
 
-    from hopjax import checkpoint
-    from hopjax.algos.hop import HOPConfig
-    from hopjax.algos.ppo import PPOConfig
+    from hopjax.algos.hop_config import HOPConfig
+    from hopjax.algos.ppo_config import PPOConfig
     from hopjax.config import from_dict, load_config
 
     path = Path(target)
@@ -71,6 +77,8 @@ def _eval_kind(target: str) -> str:
         raise ConfigError(f"{target!r} does not exist (expected a HOP config, a HOP run dir "
                           "or a PPO run dir)")
     if path.is_dir():
+        from hopjax import checkpoint
+
         _, meta = checkpoint.load_meta(path)
         try:
             from_dict(HOPConfig, meta["config"])
@@ -91,14 +99,34 @@ def _eval_kind(target: str) -> str:
     return "hop_config"
 
 
+def _check_eval_numbers(args) -> None:
+    import math
+
+    for key in ("episodes", "seeds", "envs", "focal_seats"):
+        value = getattr(args, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"{_flag(key)} must be at least 1")
+        if value is not None and value >= 2**31:
+            raise ConfigError(f"{_flag(key)} must be below 2**31, got {value}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must lie in [0, 2**32), got {args.seed}")
+    steps = args.baseline_steps
+    if steps is not None and not (math.isfinite(steps) and 1 <= steps < 2**63):
+        raise ConfigError(f"--baseline-steps must be a finite number >= 1, got {steps}")
+
+
 def _eval(args) -> int:
     """``hopjax eval`` (alias ``adapt``): route to the adaptation table or a PPO run's eval."""
     from pathlib import Path
 
     kind = _eval_kind(args.target)
-    for key in ("episodes", "seeds", "envs", "focal_seats"):
-        if getattr(args, key) is not None and getattr(args, key) < 1:
-            raise ConfigError(f"{_flag(key)} must be at least 1")
+    _check_eval_numbers(args)
+    if kind == "hop_config" and args.hop is None:  # the whole config, before JAX starts
+        from hopjax import sizes
+        from hopjax.algos.hop_config import HOPConfig
+        from hopjax.config import load_config
+
+        sizes.check_memory(load_config(HOPConfig, args.target, args.overrides))
     if kind == "ppo_run":
         _reject(args, HOP_ONLY, f"a PPO run ({args.target}); those options are for HOP configs/runs")
         from hopjax import experiment
@@ -145,9 +173,16 @@ def _eval_kind_hop_run(run: str) -> None:
         raise ConfigError(f"--hop {run!r} is not a HOP run dir (made by `hopjax train-hop`)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``hopjax: error: ...``, exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"hopjax: error: {' '.join(message.split())}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hopjax", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="hopjax", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def add_config(sp):
@@ -156,12 +191,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="override a config key (dotted for nested keys); repeatable")
         sp.add_argument("--out", default="runs", help="output folder (default: runs)")
 
-    t = sub.add_parser("train", help="train one run with progress, metrics, plot and checkpoints")
+    t = sub.add_parser("train", help="train one run with progress, metrics, plot and checkpoints",
+                       epilog=PPO_KEYS_DOC)
     add_config(t)
     t.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    s = sub.add_parser("sweep", help="train several seeds in one vmapped compile")
+    s = sub.add_parser("sweep", help="train several seeds in one vmapped compile", epilog=PPO_KEYS_DOC)
     add_config(s)
     s.add_argument("--seeds", type=int, default=4)
 
@@ -173,7 +209,8 @@ def _parser() -> argparse.ArgumentParser:
                              "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or SLURM/Open MPI); run the same "
                              "command on every host. Implied when JAX_COORDINATOR_ADDRESS is set")
 
-    h = sub.add_parser("train-hop", help="train HOP in self-play (goal-conditioned models + planner net)")
+    h = sub.add_parser("train-hop", help="train HOP in self-play (goal-conditioned models + planner net)",
+                       epilog=HOP_KEYS_DOC)
     add_config(h)
     h.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -181,7 +218,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eval", aliases=["adapt"], formatter_class=argparse.RawDescriptionHelpFormatter,
         help="evaluate a PPO run, or HOP's few-shot adaptation table (HOP vs PPO, +OMG, +MOA)",
-        description=EVAL_DOC)
+        description=EVAL_DOC, epilog=HOP_KEYS_DOC)
     e.add_argument("target", metavar="CONFIG_OR_RUN",
                    help="a HOP config (YAML) or HOP run dir -> adaptation table; "
                         "a PPO-family run dir or checkpoint -> its evaluation")
@@ -209,46 +246,74 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad user input (CheckpointError only once its module, which
+    imports JAX, is loaded: it cannot be raised before)."""
+    errors: tuple[type[Exception], ...] = (ConfigError,)
+    if "hopjax.checkpoint" in sys.modules:
+        errors += (sys.modules["hopjax.checkpoint"].CheckpointError,)
+    return errors
+
+
+def validate(args) -> Any:
+    """The whole config of ``train``/``sweep``/``train-hop`` parsed and checked (types,
+    ranges, ``env_kwargs``, a memory estimate) without importing JAX; ConfigError otherwise."""
+    from hopjax import sizes
+    from hopjax.config import SEED_LIMIT, load_config
+
+    if getattr(args, "devices", None) is not None:
+        args.overrides = [*args.overrides, f"devices={args.devices}"]
+    if args.command == "train-hop":
+        from hopjax.algos.hop_config import HOPConfig
+
+        cfg = load_config(HOPConfig, args.config, args.overrides)
+        sizes.check_memory(cfg)
+        return cfg
+    from hopjax.algos.ppo_config import PPOConfig
+
+    seeds = args.seeds if args.command == "sweep" else 1
+    if not 1 <= seeds <= 2**16:
+        raise ConfigError(f"--seeds must lie in [1, 65536], got {seeds}")
+    cfg = load_config(PPOConfig, args.config, args.overrides)
+    if cfg.seed + seeds > SEED_LIMIT:
+        raise ConfigError(f"config key 'seed' ({cfg.seed}) + --seeds ({seeds}) must stay within 2**32")
+    sizes.check_memory(cfg, seeds)
+    return cfg
+
+
+def _run(args, cfg) -> int:
+    """Start JAX (and jax.distributed if asked) and run a validated config."""
+    if getattr(args, "distributed", False) or (
+            args.command in ("train", "sweep") and os.environ.get("JAX_COORDINATOR_ADDRESS")):
+        from hopjax.distributed import initialize
+
+        initialize()  # before anything starts JAX's backend
+    from hopjax import experiment
+
+    if args.command == "train":
+        res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+        return 0 if res.stopped is None else 1
+    if args.command == "sweep":
+        experiment.sweep(cfg, args.seeds, args.out)
+        return 0
+    from hopjax.algos.hop import HOPTrainer
+
+    res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
+                           plot=False, trainer=HOPTrainer(cfg))
+    return 0 if res.stopped is None else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``hopjax`` entry point: parse, validate the whole config (no JAX), then run. Bad input:
+    one line ``hopjax: error: ...`` on stderr and exit status 2."""
     args = _parser().parse_args(argv)
     try:
-        if getattr(args, "distributed", False) or (
-                args.command in ("train", "sweep") and os.environ.get("JAX_COORDINATOR_ADDRESS")):
-            from hopjax.distributed import initialize
-
-            initialize()  # before anything starts JAX's backend
-        if getattr(args, "devices", None) is not None:
-            args.overrides = [*args.overrides, f"devices={args.devices}"]
-        from hopjax import experiment
-        from hopjax.algos.ppo import PPOConfig
-        from hopjax.config import load_config
-
-        if args.command == "train":
-            cfg = load_config(PPOConfig, args.config, args.overrides)
-            res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-            return 0 if res.stopped is None else 1
-        if args.command == "sweep":
-            if args.seeds < 1:
-                raise ConfigError("--seeds must be at least 1")
-            cfg = load_config(PPOConfig, args.config, args.overrides)
-            experiment.sweep(cfg, args.seeds, args.out)
-            return 0
-        if args.command == "train-hop":
-            from hopjax.algos.hop import HOPConfig, HOPTrainer
-
-            cfg = load_config(HOPConfig, args.config, args.overrides)
-            res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
-                                   plot=False, trainer=HOPTrainer(cfg))
-            return 0 if res.stopped is None else 1
         if args.command in ("eval", "adapt"):
-            try:
-                return _eval(args)
-            except (ConfigError, CheckpointError) as e:  # one line (e.g. YAML parser errors)
-                raise type(e)(str(e).splitlines()[0]) from None
-    except (ConfigError, CheckpointError) as e:
-        print(f"hopjax: error: {e}", file=sys.stderr)
+            return _eval(args)
+        return _run(args, validate(args))
+    except _user_errors() as e:
+        print(f"hopjax: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    return 1
 
 
 if __name__ == "__main__":

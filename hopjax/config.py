@@ -1,14 +1,20 @@
 """Typed run configuration: dataclasses loaded from YAML, with ``--set key=value`` overrides.
 
-Every algorithm has one config dataclass (``PPOConfig`` in :mod:`hopjax.algos.ppo`). This module
-holds the generic machinery: strict loading (unknown keys and ill-typed values raise a
-``ConfigError`` naming the key, before anything is traced or compiled) and dotted overrides.
+Every algorithm has one config dataclass (``PPOConfig`` in :mod:`hopjax.algos.ppo_config`,
+``HOPConfig`` in :mod:`hopjax.algos.hop_config`); ``env_kwargs`` keys are the fields of the
+env's params class (:mod:`hopjax.envs.params`). This module holds the generic machinery, all
+JAX-free so that a config is checked before JAX starts: strict YAML (duplicate keys refused),
+type conversion of every key, ``env_kwargs`` included (``1e2`` -> 100 for an int, 4.5 refused;
+floats must be finite; integers bounded), unknown keys with "did you mean" (near names and
+common aliases such as ``learning_rate`` -> ``lr``), and dotted overrides. Every problem is a
+``ConfigError`` whose one-line message names the key, the override or the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -18,19 +24,153 @@ import yaml
 
 C = TypeVar("C")
 
+INT_LIMIT = 2**63  # |int| of any key (int64); tighter per-key ranges: check_common
+INT32_MAX = 2**31 - 1
+SEED_LIMIT = 2**32  # seeds lie in [0, 2**32)
+MAX_LIST = 64  # longest list of any key (hidden_sizes, agents)
+
+# Common names from other RL libraries -> the hopjax key (suggested for unknown keys).
+ALIASES = {
+    "learning_rate": "lr", "lr_rate": "lr", "step_size": "lr",
+    "n_envs": "num_envs", "num_env": "num_envs", "nenvs": "num_envs", "n_env": "num_envs",
+    "num_environments": "num_envs", "n_parallel": "num_envs",
+    "seed_value": "seed", "random_seed": "seed", "rng_seed": "seed", "seeds": "seed",
+    "lam": "gae_lambda", "lmbda": "gae_lambda", "lambda": "gae_lambda", "gae_lam": "gae_lambda",
+    "gae_lamda": "gae_lambda", "lambda_gae": "gae_lambda",
+    "entropy_coef": "ent_coef", "entropy_coeff": "ent_coef", "ent_coeff": "ent_coef",
+    "entropy_cost": "ent_coef", "entropy_weight": "ent_coef",
+    "clip_range": "clip_eps", "clip_param": "clip_eps", "clip_epsilon": "clip_eps",
+    "clip_ratio": "clip_eps", "clip_coef": "clip_eps", "epsilon": "clip_eps",
+    "value_coef": "vf_coef", "vf_coeff": "vf_coef", "value_loss_coef": "vf_coef",
+    "value_coeff": "vf_coef", "value_loss_coeff": "vf_coef",
+    "grad_clip": "max_grad_norm", "max_grad": "max_grad_norm", "clip_grad_norm": "max_grad_norm",
+    "grad_norm_clip": "max_grad_norm",
+    "discount": "gamma", "discount_factor": "gamma",
+    "epochs": "num_epochs", "n_epochs": "num_epochs", "update_epochs": "num_epochs",
+    "ppo_epochs": "num_epochs",
+    "minibatches": "num_minibatches", "n_minibatches": "num_minibatches",
+    "num_minibatch": "num_minibatches", "num_mini_batch": "num_minibatches",
+    "total_timesteps": "total_steps", "timesteps": "total_steps", "num_steps_total": "total_steps",
+    "n_steps": "rollout_length", "num_steps": "rollout_length", "rollout_len": "rollout_length",
+    "unroll_length": "rollout_length",
+    "hidden": "hidden_sizes", "hidden_size": "hidden_sizes", "hidden_dims": "hidden_sizes",
+    "hidden_layers": "hidden_sizes", "net_arch": "hidden_sizes", "layers": "hidden_sizes",
+    "environment": "env", "env_name": "env", "env_id": "env",
+    "env_args": "env_kwargs", "env_params": "env_kwargs", "env_config": "env_kwargs",
+    "n_simulations": "num_simulations", "num_sims": "num_simulations", "simulations": "num_simulations",
+    "n_trees": "num_trees", "puct": "c_puct", "c": "c_puct", "pb_c_init": "c_puct",
+    "buffer_size": "buffer_episodes", "batch_size": "batch_episodes",
+    # env_kwargs
+    "n_agents": "num_agents", "num_players": "num_agents", "n_players": "num_agents",
+    "players": "num_agents", "agents_count": "num_agents",
+    "episode_length": "max_steps", "max_episode_steps": "max_steps", "horizon": "max_steps",
+    "time_limit": "max_steps", "grid_height": "height", "grid_width": "width",
+}
+
 
 class ConfigError(ValueError):
-    """A config file or override is wrong; the message names the key."""
+    """A config file or override is wrong; the (one-line) message names the key or file."""
 
 
 def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
+    alias = ALIASES.get(key.lower())
+    close = [alias] if alias in known else difflib.get_close_matches(key, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"{hint} Known keys: {', '.join(sorted(known))}."
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key that appears twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: a key must be a "
+                                  f"plain value, got {key!r}") from None
+            if key in seen:
+                raise ConfigError(f"duplicate key {key!r} on line {key_node.start_mark.line + 1} "
+                                  f"(first on line {seen[key]})")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """One line from a PyYAML error: the problem and its line/column."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or getattr(e, "context", None) or str(e)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
+def parse_yaml(text: str, what: str) -> Any:
+    """YAML text -> Python value (safe, duplicate keys refused); ConfigError naming ``what``."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as e:
+        raise ConfigError(f"{what}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{what} is not valid YAML: {_yaml_problem(e)}") from None
+    except (ValueError, OverflowError, RecursionError) as e:  # e.g. a bad timestamp or int
+        raise ConfigError(f"{what} is not valid YAML: {' '.join(str(e).split())}") from None
+
+
+def _bad(key: str, what: str, value: Any) -> ConfigError:
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return ConfigError(f"config key {key!r} expects {what}, got {text}")
+
+
+def _to_int(key: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise _bad(key, "an integer", value)
+    if isinstance(value, int):
+        out = value
+    else:
+        try:
+            f = float(value) if isinstance(value, (float, str)) else math.nan
+        except (ValueError, OverflowError):
+            f = math.nan
+        if not (math.isfinite(f) and f.is_integer()):
+            raise _bad(key, "an integer", value)
+        out = int(f)
+    if not -INT_LIMIT < out < INT_LIMIT:
+        raise ConfigError(f"config key {key!r} is out of range: {value!r} (|value| < 2**63)")
+    return out
+
+
+def _to_float(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _bad(key, "a number", value)
+    try:
+        out = float(value)
+    except (ValueError, OverflowError):
+        raise _bad(key, "a finite number", value) from None
+    if not math.isfinite(out):
+        raise ConfigError(f"config key {key!r} must be a finite number, got {value!r}")
+    return out
+
+
+def _coerce_seq(key: str, value: Any, origin: Any, args: tuple) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise _bad(key, "a list", value)
+    if len(value) > MAX_LIST:
+        raise ConfigError(f"config key {key!r} holds {len(value)} items, at most {MAX_LIST}")
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
+    if origin is tuple and args:
+        if len(args) != len(value):
+            raise _bad(key, f"{len(args)} items", value)
+        return tuple(_coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+    return tuple(value)
+
+
 def _coerce(key: str, value: Any, tp: Any) -> Any:
-    """Check ``value`` against the annotation ``tp`` and convert lossless cases (1e6 -> int)."""
+    """Check ``value`` against the annotation ``tp`` and convert lossless cases (1e6 -> int);
+    floats must be finite, integers |x| < 2**63."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -52,59 +192,54 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"config key {key!r} must be one of {list(args)}, got {value!r}")
         return value
     if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
-        if origin is tuple and args:
-            if len(args) != len(value):
-                raise ConfigError(f"config key {key!r} expects {len(args)} items, got {value!r}")
-            return tuple(_coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
-        return tuple(value)
+        return _coerce_seq(key, value, origin, args)
     if origin in (dict, Mapping) or tp is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
+            raise _bad(key, "a mapping", value)
         return dict(value)
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"config key {key!r} expects true/false, got {value!r}")
+        raise _bad(key, "true/false", value)
     if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                f = float(value)
-            except ValueError:
-                pass
-            else:
-                if f.is_integer():
-                    return int(f)
-        raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
+        return _to_int(key, value)
     if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
+        return _to_float(key, value)
     if tp is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
+        raise _bad(key, "a string", value)
     raise ConfigError(f"config key {key!r}: unsupported type {tp!r}")
 
 
+def env_params(env: str, env_kwargs: Mapping[str, Any]):
+    """The env's validated params object (:mod:`hopjax.envs.params`) from raw ``env_kwargs``:
+    converted like top-level keys, unknown keys with "did you mean"; ConfigError naming
+    ``env`` or ``env_kwargs.<key>``. JAX-free."""
+    from hopjax.envs.params import PARAMS
+
+    if not isinstance(env, str) or env not in PARAMS:
+        raise ConfigError(f"config key 'env': unknown environment {env!r}."
+                          + _suggest(str(env), list(PARAMS)).replace("keys", "environments"))
+    if not isinstance(env_kwargs, Mapping):
+        raise _bad("env_kwargs", "a mapping", env_kwargs)
+    cls = PARAMS[env]
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in env_kwargs.items():
+        if key not in known:
+            raise ConfigError(f"unknown config key 'env_kwargs.{key}' for env {env!r}."
+                              + _suggest(str(key), known))
+        kwargs[key] = _coerce(f"env_kwargs.{key}", value, hints[key])
+    params = cls(**kwargs)
+    params.validate()
+    return params
+
+
 def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-    """Build ``cls`` from a mapping, rejecting unknown keys and ill-typed values."""
+    """Build ``cls`` from a mapping, rejecting unknown keys and ill-typed values; ``env_kwargs``
+    are converted and checked by the env's params class; then ``cls.validate()``."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -114,6 +249,10 @@ def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
         if key not in fields:
             raise ConfigError(f"unknown config key {key!r}." + _suggest(str(key), list(fields)))
         kwargs[key] = _coerce(key, value, hints[key])
+    if "env_kwargs" in fields and "env" in fields:
+        env = kwargs.get("env", fields["env"].default)
+        params = env_params(env, kwargs.get("env_kwargs", {}))
+        kwargs["env_kwargs"] = {k: getattr(params, k) for k in kwargs.get("env_kwargs", {})}
     try:
         cfg = cls(**kwargs)
     except TypeError as e:  # missing required keys
@@ -124,18 +263,44 @@ def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     return cfg
 
 
+def check_common(cfg: Any) -> None:
+    """Checks every config class shares (call from ``validate``): finite floats, integers in
+    int32 (``total_steps`` in int64), ``seed`` in [0, 2**32), ``name`` a plain folder name."""
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"config key {f.name!r} must be a finite number, got {v!r}")
+        if isinstance(v, int) and not isinstance(v, bool) and f.name not in ("seed", "total_steps"):
+            if not -INT32_MAX - 1 <= v <= INT32_MAX:
+                raise ConfigError(f"config key {f.name!r} is out of range: {v} (int32: |value| < 2**31)")
+    if not 0 <= cfg.seed < SEED_LIMIT:
+        raise ConfigError(f"config key 'seed' must lie in [0, 2**32), got {cfg.seed}")
+    if not 0 < cfg.total_steps < INT_LIMIT:
+        raise ConfigError(f"config key 'total_steps' must lie in [1, 2**63), got {cfg.total_steps}")
+    name = cfg.name
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or name != name.strip():
+        raise ConfigError(f"config key 'name' must be a plain folder name (no '/', not empty), "
+                          f"got {name!r}")
+
+
 def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["lr=3e-4", "env_kwargs.num_stags=2"]`` -> nested dict (values parsed as YAML)."""
+    """``["lr=3e-4", "env_kwargs.num_stags=2"]`` -> nested dict (values parsed as YAML);
+    ConfigError naming the override for a malformed one."""
     out: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else ""
-        node = out
         parts = key.strip().split(".")
+        if not all(p.strip() for p in parts):
+            raise ConfigError(f"override {item!r}: the key must look like name or name.sub")
+        value = parse_yaml(raw, f"override {item!r}") if raw.strip() else ""
+        node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {key.strip()!r} conflicts with an earlier "
+                                  f"override of {p!r}")
         node[parts[-1]] = value
     return out
 
@@ -150,20 +315,35 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping: UTF-8 YAML holding a non-empty mapping; ConfigError naming
+    the file (missing, unreadable, not UTF-8, bad YAML, duplicate key, empty, not a mapping)."""
+    path = Path(path)
+    what = f"config file {str(path)!r}"
+    if not path.is_file():
+        raise ConfigError(f"{what} does not exist")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{what} cannot be read: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what} is not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
+    data = parse_yaml(text, what)
+    if data is None:
+        raise ConfigError(f"{what} is empty (no keys; write at least e.g. `name: my_run`)")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{what} must hold a mapping of keys to values at top level, "
+                          f"got a {type(data).__name__}")
+    if not data:
+        raise ConfigError(f"{what} is empty (no keys; write at least e.g. `name: my_run`)")
+    return dict(data)
+
+
 def load_config(cls: type[C], path: str | Path | None = None, overrides=(), **kwargs: Any) -> C:
     """Load ``cls`` from a YAML file, then apply ``key=value`` overrides and keyword overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
-        data = loaded or {}
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"config file {str(path)!r} must hold a mapping at top level")
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
     data = _merge(data, parse_overrides(list(overrides)))
     data = _merge(data, kwargs)
     return from_dict(cls, data)

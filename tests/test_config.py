@@ -11,6 +11,7 @@ from hopjax.train import Trainer
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*_ppo.yaml"))
+STAG = CONFIG_DIR / "stag_hunt_ppo.yaml"
 
 
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
@@ -72,3 +73,120 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
 
 def test_parse_overrides_nested():
     assert parse_overrides(["a.b.c=1", "a.d=[1, 2]", "e=true"]) == {"a": {"b": {"c": 1}, "d": [1, 2]}, "e": True}
+
+
+_NO_JAX = """
+import sys
+from hopjax.cli import main
+good = main(["train", {good!r}, "--set", "num_envs=1e9"])  # a valid config refused for its size
+bad = main(["train", {good!r}, "--set", "env_kwargs.height=four"])
+hop = main(["train-hop", {hop!r}, "--set", "lr=nan"])
+ev = main(["eval", {hop!r}, "--set", "num_simulations=1e9"])
+from hopjax.cli import validate, _parser
+cfg = validate(_parser().parse_args(["train", {good!r}, "--set", "env_kwargs.max_steps=1e2"]))
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "flax", "optax"))
+print(good, bad, hop, ev, cfg.env_kwargs, loaded)
+"""
+
+
+def test_cli_validates_without_importing_jax():
+    """Good and bad configs of train, train-hop and eval are checked with no JAX module loaded."""
+    import subprocess
+    import sys
+
+    code = _NO_JAX.format(good=str(CONFIGS[0]), hop=str(CONFIG_DIR / "stag_hunt_hop.yaml"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == "2 2 2 2 {'max_steps': 100} []", out.stdout
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 4 and all(line.startswith("hopjax: error: ") for line in err), err
+    assert "num_envs" in err[0] and "env_kwargs.height" in err[1] and "'lr'" in err[2]
+
+
+def test_env_kwargs_converted_and_checked_by_the_params_type(tmp_path):
+    cfg = load_config(PPOConfig, STAG, ["env_kwargs.max_steps=1e2", "env_kwargs.stag_reward=8"])
+    assert cfg.env_kwargs == {"max_steps": 100, "stag_reward": 8.0}
+    assert type(cfg.env_kwargs["max_steps"]) is int and type(cfg.env_kwargs["stag_reward"]) is float
+    for item, key in [("max_steps=4.5", "env_kwargs.max_steps"), ("height=four", "env_kwargs.height"),
+                      ("width=null", "env_kwargs.width"), ("time_channel='yes'", "env_kwargs.time_channel"),
+                      ("num_agents=2.5", "env_kwargs.num_agents"), ("stag_reward=ten", "env_kwargs.stag_reward"),
+                      ("hare_reward=.nan", "env_kwargs.hare_reward"), ("heigth=5", "Did you mean 'height'")]:
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(PPOConfig, STAG, [f"env_kwargs.{item}"])
+
+
+def test_params_registry_matches_the_envs():
+    import jax
+
+    from hopjax.envs import PARAMS, REGISTRY, make
+    from hopjax.envs.params import SCRIPTED_NAMES, data_fields, meta_fields
+    from hopjax.envs.scripted import SCRIPTED
+
+    assert sorted(PARAMS) == sorted(REGISTRY) == sorted(SCRIPTED)
+    for name, cls in PARAMS.items():
+        env, p = make(name)
+        assert env.params_cls is cls and type(p) is cls
+        assert SCRIPTED_NAMES[name] == tuple(SCRIPTED[name])
+        assert env.num_actions(p) == cls.NUM_ACTIONS
+        leaves, treedef = jax.tree_util.tree_flatten(p)
+        assert leaves == [getattr(p, f) for f in data_fields(cls)]
+        assert all(isinstance(getattr(p, f), (int, bool)) for f in meta_fields(cls))
+        assert jax.tree_util.tree_unflatten(treedef, leaves) == p
+
+
+@pytest.mark.parametrize("body, match", [
+    ("", "is empty"), ("# nothing\n", "is empty"), ("null\n", "is empty"), ("{}\n", "is empty"),
+    ("- a\n- b\n", "must hold a mapping"), ("lr: 0.1\nlr: 0.2\n", "duplicate key 'lr' on line 2"),
+    ("env_kwargs:\n  height: 5\n  height: 6\n", "duplicate key 'height' on line 3"),
+    ("lr: [0.1\n", "not valid YAML"),
+])
+def test_bad_files_are_one_line_errors(tmp_path, body, match):
+    p = tmp_path / "c.yaml"
+    p.write_text(body)
+    with pytest.raises(ConfigError, match=match) as e:
+        load_config(PPOConfig, p)
+    assert str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_non_utf8_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(PPOConfig, p)
+
+
+def test_memory_estimate_by_hand():
+    """stag_hunt defaults: 8x8 grid, N=4, obs 8x8x(4+3+1)=512 floats, A=7, T=35, 5 walls."""
+    from hopjax.algos.hop import HOPConfig
+    from hopjax.sizes import check_memory, hop_estimate, ppo_estimate
+
+    cfg = PPOConfig(num_envs=16, hidden_sizes=(64, 64))
+    rows = 16 * 36 * 4
+    reset = 16 * 4 * (64 * 4 * 5 + 5 * 64)
+    policy = (512 * 64 + 64) + (64 * 64 + 64) + (64 * 7 + 7) + (64 * 1 + 1)
+    assert ppo_estimate(cfg) == {"rollout batch": rows * (4 * 512 + 7 + 34) + reset,
+                                 "networks": 4 * 4 * 4 * policy}
+    assert ppo_estimate(cfg, seeds=3)["rollout batch"] == 3 * (rows * (4 * 512 + 7 + 34) + reset)
+    hop = HOPConfig(num_envs=8, buffer_episodes=256, num_trees=5, num_simulations=200,
+                    hidden_sizes=(128, 128))
+    goal = (512 * 128 + 128) + (128 * 128 + 128) + (128 * 7 + 7) + 6 * 128
+    planner = (512 * 128 + 128) + (128 * 128 + 128) + (128 * 8 + 8)
+    assert hop_estimate(hop) == {"episode batch and replay buffer": 264 * 36 * 4 * (4 * 512 + 35 + 20),
+                                 "search trees": 8 * 4 * 5 * 201 * (64 + 84 + 64),
+                                 "networks": 16 * (goal + planner)}
+    total = sum(ppo_estimate(cfg).values())
+    assert check_memory(cfg, available=total) == ppo_estimate(cfg)
+    with pytest.raises(ConfigError, match=r"needs about .* for the rollout batch.*this machine has"):
+        check_memory(cfg, available=total - 1)
+
+
+def test_aliases_and_help(capsys):
+    for alias, key in [("learning_rate", "lr"), ("n_envs", "num_envs"), ("entropy_coef", "ent_coef"),
+                       ("clip_range", "clip_eps"), ("lam", "gae_lambda")]:
+        with pytest.raises(ConfigError, match=f"Did you mean '{key}'"):
+            load_config(PPOConfig, CONFIGS[0], [f"{alias}=1"])
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "hopjax/algos/ppo_config.py (PPOConfig" in out and "hopjax/envs/params.py" in out

@@ -38,7 +38,6 @@ distribution (:mod:`hopjax.algos.beliefs`); the training schedule above.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import jax
@@ -48,6 +47,7 @@ from flax import struct
 
 from hopjax import envs
 from hopjax.algos import beliefs as bl
+from hopjax.algos.hop_config import HOPConfig  # noqa: F401 (re-export; JAX-free module)
 from hopjax.algos.planner import Planner, SearchConfig
 from hopjax.buffers.episode import Field, Scheme, init_batch, valid_mask, write
 from hopjax.buffers.masked import masked_mean
@@ -55,67 +55,6 @@ from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
 from hopjax.train import CompiledChunk
-
-@dataclasses.dataclass(frozen=True)
-class HOPConfig:
-    """One HOP run. Planning/belief defaults are the HOP code's Stag-Hunt values
-    (REFERENCES.md); the shipped YAML configs shrink the search for a CPU budget."""
-
-    name: str = "hop"
-    env: str = "stag_hunt"
-    env_kwargs: dict = dataclasses.field(default_factory=dict)
-    seed: int = 0
-    # Self-play training budget in env steps (one step of one env, all agents).
-    total_steps: int = 20_000
-    num_envs: int = 8
-    # MCTS (HOP code): 5 trees x 200 simulations, PUCT c 1 (Stag-Hunt) / 15 (Snowdrift),
-    # backup discount 0.95, act by softmax(2 * Q).
-    num_simulations: int = 200
-    num_trees: int = 5
-    c_puct: float = 1.0
-    gamma: float = 0.95
-    q_temperature: float = 2.0
-    # Deepest simulation (0: the episode length). Not in the HOP code, whose simulations stop
-    # at terminal leaves; mctx needs a cap to keep the search linear in num_simulations.
-    max_depth: int = 0
-    # Beliefs: likelihood temperature of intra-OM (1 = Bayes, as in the code) and the inter-OM
-    # EMA decay (HOP code: 0.995 Stag-Hunt, 0.98 Snowdrift).
-    belief_temperature: float = 1.0
-    inter_om_decay: float = 0.995
-    # Networks (MLP; see hopjax.models.goal_policy) and their training (Adam 5e-4: HOP code).
-    hidden_sizes: tuple[int, ...] = (128, 128)
-    activation: str = "relu"
-    lr: float = 5e-4
-    buffer_episodes: int = 256
-    batch_episodes: int = 32
-    sgd_steps: int = 8
-    chunk_updates: int = 5
-    checkpoint_every_chunks: int = 1
-
-    def validate(self) -> None:
-        for key in ("total_steps", "num_envs", "num_simulations", "num_trees", "buffer_episodes",
-                    "batch_episodes", "sgd_steps", "chunk_updates", "checkpoint_every_chunks"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
-        if self.max_depth < 0:
-            raise ConfigError(f"config key 'max_depth' must be >= 0, got {self.max_depth}")
-        for key in ("c_puct", "q_temperature", "belief_temperature", "lr"):
-            if not getattr(self, key) > 0:
-                raise ConfigError(f"config key {key!r} must be > 0, got {getattr(self, key)}")
-        for key in ("gamma", "inter_om_decay"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
-                raise ConfigError(f"config key {key!r} must lie in [0, 1], got {getattr(self, key)}")
-        if self.batch_episodes > self.buffer_episodes:
-            raise ConfigError("config key 'batch_episodes' must not exceed 'buffer_episodes'")
-        if self.activation not in ("tanh", "relu", "gelu"):
-            raise ConfigError(f"config key 'activation' must be tanh, relu or gelu, got {self.activation!r}")
-        if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
-            raise ConfigError("config key 'hidden_sizes' must hold at least one positive size")
-
-    @property
-    def search(self) -> SearchConfig:
-        return SearchConfig(self.num_simulations, self.num_trees, self.c_puct, self.gamma,
-                            self.q_temperature, self.max_depth)
 
 
 def make_env(cfg: HOPConfig):

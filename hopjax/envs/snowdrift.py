@@ -32,36 +32,21 @@ import jax.numpy as jnp
 from flax import struct
 
 from hopjax.envs import _grid
+from hopjax.envs import params as params_mod
 from hopjax.envs.base import Dones, Environment
+from hopjax.envs.params import SnowdriftParams
 
 UP, DOWN, LEFT, RIGHT, STAY, SHOVEL = range(6)
-NUM_ACTIONS = 6
+NUM_ACTIONS = SnowdriftParams.NUM_ACTIONS  # 6
 ACTION_NAMES = ("up", "down", "left", "right", "stay", "shovel")
 
 DRIFT_COLOR = (150, 200, 240)
 
 
-@struct.dataclass
-class SnowdriftParams:
-    # grid size 8x8: REFERENCES.md (original code)
-    height: int = struct.field(pytree_node=False, default=8)
-    width: int = struct.field(pytree_node=False, default=8)
-    # 4 players: REFERENCES.md (original code) / paper (4 seats)
-    num_agents: int = struct.field(pytree_node=False, default=4)
-    # 6 snowdrifts: REFERENCES.md (original code)
-    num_drifts: int = struct.field(pytree_node=False, default=6)
-    # walls are optional in the original (count not recorded): off by default, our choice
-    num_walls: int = struct.field(pytree_node=False, default=0)
-    # wall piece length 1..3: our choice (piece shape not recorded in REFERENCES.md)
-    wall_max_len: int = struct.field(pytree_node=False, default=3)
-    # t_max = 50: REFERENCES.md (original code)
-    max_steps: int = struct.field(pytree_node=False, default=50)
-    # constant t/max_steps channel: our choice (original nets take time as an extra input)
-    time_channel: bool = struct.field(pytree_node=False, default=True)
-    # +6 to every player per removed drift: REFERENCES.md (original code)
-    drift_reward: float = 6.0
-    # cost 4 per drift, split by the clearing group: REFERENCES.md (original code)
-    drift_cost: float = 4.0
+# SnowdriftParams (JAX-free, the env_kwargs documentation) lives in hopjax.envs.params; registered
+# here as a pytree: static fields are metadata, the rewards are leaves.
+jax.tree_util.register_dataclass(SnowdriftParams, data_fields=params_mod.data_fields(SnowdriftParams),
+                                 meta_fields=params_mod.meta_fields(SnowdriftParams))
 
 
 @struct.dataclass
@@ -93,18 +78,11 @@ class Snowdrift(Environment):
     def default_params(self, **overrides: Any) -> SnowdriftParams:
         _grid.check_overrides(SnowdriftParams, overrides)
         p = SnowdriftParams(**overrides)
-        if p.height < 1 or p.width < 1 or p.num_agents < 1:
-            raise ValueError("height, width and num_agents must be >= 1")
-        if p.num_drifts < 0 or p.num_walls < 0 or p.max_steps < 1:
-            raise ValueError("entity counts must be >= 0 and max_steps >= 1")
-        if p.num_drifts + 1 > p.height * p.width:
-            raise ValueError("grid too small for the drifts plus one cell for players")
-        if p.wall_max_len < 1:
-            raise ValueError("wall_max_len must be >= 1")
+        p.validate()
         return p
 
     def observation_shape(self, params: SnowdriftParams) -> tuple[int, ...]:
-        return (params.height, params.width, params.num_agents + 2 + int(params.time_channel))
+        return params.observation_shape()  # [H, W, N + 2 (+1)]
 
     def num_actions(self, params: SnowdriftParams) -> int:
         return NUM_ACTIONS

@@ -46,41 +46,22 @@ import jax.numpy as jnp
 from flax import struct
 
 from hopjax.envs import _grid
+from hopjax.envs import params as params_mod
 from hopjax.envs.base import Dones, Environment
+from hopjax.envs.params import StagHuntParams
 
 UP, DOWN, LEFT, RIGHT, STAY, HUNT_HARE, HUNT_STAG = range(7)
-NUM_ACTIONS = 7
+NUM_ACTIONS = StagHuntParams.NUM_ACTIONS  # 7
 ACTION_NAMES = ("up", "down", "left", "right", "stay", "hunt_hare", "hunt_stag")
 
 STAG_COLOR = (139, 69, 19)
 HARE_COLOR = (215, 190, 120)
 
 
-@struct.dataclass
-class StagHuntParams:
-    # grid size 8x8: REFERENCES.md (read from the original code)
-    height: int = struct.field(pytree_node=False, default=8)
-    width: int = struct.field(pytree_node=False, default=8)
-    # 4 players: REFERENCES.md / paper (4 seats, focal agent in 1 or 3 of them)
-    num_agents: int = struct.field(pytree_node=False, default=4)
-    # 1 stag (REFERENCES.md; one code comment and a later reimplementation say 2)
-    num_stags: int = struct.field(pytree_node=False, default=1)
-    # 4 hares: REFERENCES.md (original code)
-    num_hares: int = struct.field(pytree_node=False, default=4)
-    # up to 5 wall pieces: REFERENCES.md (original code); we always draw 5 (pieces may overlap)
-    num_walls: int = struct.field(pytree_node=False, default=5)
-    # wall piece length 1..3: our choice (piece shape not recorded in REFERENCES.md)
-    wall_max_len: int = struct.field(pytree_node=False, default=3)
-    # t_max = 35: REFERENCES.md (original code)
-    max_steps: int = struct.field(pytree_node=False, default=35)
-    # hunting group of size >= 2 for a stag: REFERENCES.md (original code)
-    stag_min_hunters: int = struct.field(pytree_node=False, default=2)
-    # constant t/max_steps channel: our choice (original nets take time as an extra input)
-    time_channel: bool = struct.field(pytree_node=False, default=True)
-    # stag reward 10, split equally among the group: REFERENCES.md (original code)
-    stag_reward: float = 10.0
-    # hare reward 1, split among co-hunters: REFERENCES.md (original code)
-    hare_reward: float = 1.0
+# StagHuntParams (JAX-free, the env_kwargs documentation) lives in hopjax.envs.params; registered
+# here as a pytree: static fields are metadata, the rewards are leaves.
+jax.tree_util.register_dataclass(StagHuntParams, data_fields=params_mod.data_fields(StagHuntParams),
+                                 meta_fields=params_mod.meta_fields(StagHuntParams))
 
 
 @struct.dataclass
@@ -115,19 +96,11 @@ class StagHunt(Environment):
     def default_params(self, **overrides: Any) -> StagHuntParams:
         _grid.check_overrides(StagHuntParams, overrides)
         p = StagHuntParams(**overrides)
-        if p.height < 1 or p.width < 1 or p.num_agents < 1:
-            raise ValueError("height, width and num_agents must be >= 1")
-        if p.num_stags < 0 or p.num_hares < 0 or p.num_walls < 0 or p.max_steps < 1:
-            raise ValueError("entity counts must be >= 0 and max_steps >= 1")
-        if p.num_stags + p.num_hares + 1 > p.height * p.width:
-            raise ValueError("grid too small for the animals plus one cell for players")
-        if p.wall_max_len < 1 or p.stag_min_hunters < 1:
-            raise ValueError("wall_max_len and stag_min_hunters must be >= 1")
+        p.validate()
         return p
 
     def observation_shape(self, params: StagHuntParams) -> tuple[int, ...]:
-        c = params.num_agents + 3 + int(params.time_channel)
-        return (params.height, params.width, c)
+        return params.observation_shape()  # [H, W, N + 3 (+1)]
 
     def num_actions(self, params: StagHuntParams) -> int:
         return NUM_ACTIONS

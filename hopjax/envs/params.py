@@ -1,0 +1,185 @@
+"""Environment parameters: plain frozen dataclasses, importable without JAX.
+
+This module is the documentation of every ``env_kwargs`` key (the comment above each field).
+A params object is immutable and hashable. Fields marked ``static`` (``STATIC`` metadata) fix
+array shapes (grid size, agent and entity counts, episode length) and are pytree *metadata*;
+the reward values are pytree *leaves*. The env modules (:mod:`hopjax.envs.stag_hunt`,
+:mod:`hopjax.envs.snowdrift`) register the classes with ``jax.tree_util.register_dataclass``
+using :func:`meta_fields` / :func:`data_fields`, so the CLI validates a config (``PARAMS``:
+env name -> params class, then :meth:`validate`) before JAX is imported.
+
+Errors: :meth:`validate` raises :class:`hopjax.config.ConfigError` (a ``ValueError``) naming
+the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import ClassVar
+
+from hopjax.config import ConfigError
+
+STATIC = {"static": True}  # field metadata: pytree metadata (fixes shapes), not a leaf
+MAX_SIDE = 1024  # largest grid height/width accepted
+MAX_AGENTS = 256
+MAX_STEPS = 1_000_000
+MAX_WALLS = 4096  # wall pieces (each reset draws WALL_MAX_TRIES x 4 x num_walls uniforms)
+WALL_MAX_TRIES = 64  # wall layouts tried per reset (hopjax.envs._grid)
+
+
+def static(default):
+    return dataclasses.field(default=default, metadata=STATIC)
+
+
+def meta_fields(cls) -> list[str]:
+    """Names of the static fields of a params class (pytree metadata)."""
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("static")]
+
+
+def data_fields(cls) -> list[str]:
+    """Names of the leaf fields of a params class (pytree leaves: rewards)."""
+    return [f.name for f in dataclasses.fields(cls) if not f.metadata.get("static")]
+
+
+def _check(ok: bool, key: str, msg: str, value) -> None:
+    if not ok:
+        raise ConfigError(f"config key 'env_kwargs.{key}' {msg}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class GridParams:
+    """Fields shared by the grid worlds; see the subclasses for their defaults' sources."""
+
+    NUM_ACTIONS: ClassVar[int] = 5
+    NUM_OBJECT_CHANNELS: ClassVar[int] = 1  # walls + entity kinds (subclasses)
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (like ``flax.struct`` dataclasses)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def num_entities(self) -> int:
+        raise NotImplementedError
+
+    def observation_shape(self) -> tuple[int, int, int]:
+        """Per-agent observation [H, W, N + walls + entity kinds (+ time)], float32."""
+        c = self.num_agents + self.NUM_OBJECT_CHANNELS + int(self.time_channel)
+        return (self.height, self.width, c)
+
+    def validate(self) -> None:
+        """Types and ranges of every field; ConfigError naming ``env_kwargs.<field>``."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("bool", bool):
+                _check(isinstance(v, bool), f.name, "must be true/false", v)
+            elif f.type in ("int", int):
+                _check(isinstance(v, numbers.Integral) and not isinstance(v, bool), f.name,
+                       "must be an integer", v)
+            else:
+                _check(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v),
+                       f.name, "must be a finite number", v)
+        for key in ("height", "width"):
+            _check(1 <= getattr(self, key) <= MAX_SIDE, key, f"must lie in [1, {MAX_SIDE}]",
+                   getattr(self, key))
+        _check(1 <= self.num_agents <= MAX_AGENTS, "num_agents", f"must lie in [1, {MAX_AGENTS}]",
+               self.num_agents)
+        _check(1 <= self.max_steps <= MAX_STEPS, "max_steps", f"must lie in [1, {MAX_STEPS}]",
+               self.max_steps)
+        _check(0 <= self.num_walls <= MAX_WALLS, "num_walls", f"must lie in [0, {MAX_WALLS}]",
+               self.num_walls)
+        _check(1 <= self.wall_max_len <= MAX_SIDE, "wall_max_len", f"must lie in [1, {MAX_SIDE}]",
+               self.wall_max_len)
+        cells = self.height * self.width
+        for key in self.ENTITY_FIELDS:
+            _check(getattr(self, key) >= 0, key, "must be >= 0", getattr(self, key))
+        if self.num_entities + 1 > cells:
+            raise ConfigError(
+                f"config keys 'env_kwargs.{'/'.join(self.ENTITY_FIELDS)}': the {self.height}x{self.width} grid "
+                f"has {cells} cells, too few for {self.num_entities} entities plus one cell for players")
+
+
+@dataclasses.dataclass(frozen=True)
+class StagHuntParams(GridParams):
+    """Markov Stag-Hunt (:mod:`hopjax.envs.stag_hunt`). Actions: 5 moves, hunt-hare, hunt-stag."""
+
+    NUM_ACTIONS: ClassVar[int] = 7
+    NUM_OBJECT_CHANNELS: ClassVar[int] = 3  # walls, stags, hares
+    ENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("num_stags", "num_hares")
+
+    # grid size 8x8: REFERENCES.md (read from the original code)
+    height: int = static(8)
+    width: int = static(8)
+    # 4 players: REFERENCES.md / paper (4 seats, focal agent in 1 or 3 of them)
+    num_agents: int = static(4)
+    # 1 stag (REFERENCES.md; one code comment and a later reimplementation say 2)
+    num_stags: int = static(1)
+    # 4 hares: REFERENCES.md (original code)
+    num_hares: int = static(4)
+    # up to 5 wall pieces: REFERENCES.md (original code); we always draw 5 (pieces may overlap)
+    num_walls: int = static(5)
+    # wall piece length 1..3: our choice (piece shape not recorded in REFERENCES.md)
+    wall_max_len: int = static(3)
+    # t_max = 35: REFERENCES.md (original code)
+    max_steps: int = static(35)
+    # hunting group of size >= 2 for a stag: REFERENCES.md (original code)
+    stag_min_hunters: int = static(2)
+    # constant t/max_steps channel: our choice (original nets take time as an extra input)
+    time_channel: bool = static(True)
+    # stag reward 10, split equally among the group: REFERENCES.md (original code)
+    stag_reward: float = 10.0
+    # hare reward 1, split among co-hunters: REFERENCES.md (original code)
+    hare_reward: float = 1.0
+
+    @property
+    def num_entities(self) -> int:
+        return self.num_stags + self.num_hares
+
+    def validate(self) -> None:
+        super().validate()
+        _check(1 <= self.stag_min_hunters <= MAX_AGENTS, "stag_min_hunters",
+               f"must lie in [1, {MAX_AGENTS}]", self.stag_min_hunters)
+
+
+@dataclasses.dataclass(frozen=True)
+class SnowdriftParams(GridParams):
+    """Markov Snowdrift (:mod:`hopjax.envs.snowdrift`). Actions: 5 moves, shovel."""
+
+    NUM_ACTIONS: ClassVar[int] = 6
+    NUM_OBJECT_CHANNELS: ClassVar[int] = 2  # walls, drifts
+    ENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("num_drifts",)
+
+    # grid size 8x8: REFERENCES.md (original code)
+    height: int = static(8)
+    width: int = static(8)
+    # 4 players: REFERENCES.md (original code) / paper (4 seats)
+    num_agents: int = static(4)
+    # 6 snowdrifts: REFERENCES.md (original code)
+    num_drifts: int = static(6)
+    # walls are optional in the original (count not recorded): off by default, our choice
+    num_walls: int = static(0)
+    # wall piece length 1..3: our choice (piece shape not recorded in REFERENCES.md)
+    wall_max_len: int = static(3)
+    # t_max = 50: REFERENCES.md (original code)
+    max_steps: int = static(50)
+    # constant t/max_steps channel: our choice (original nets take time as an extra input)
+    time_channel: bool = static(True)
+    # +6 to every player per removed drift: REFERENCES.md (original code)
+    drift_reward: float = 6.0
+    # cost 4 per drift, split by the clearing group: REFERENCES.md (original code)
+    drift_cost: float = 4.0
+
+    @property
+    def num_entities(self) -> int:
+        return self.num_drifts
+
+
+# env name -> params class (hopjax.envs.REGISTRY holds the env classes under the same names)
+PARAMS: dict[str, type[GridParams]] = {"stag_hunt": StagHuntParams, "snowdrift": SnowdriftParams}
+
+# env name -> names of its scripted co-players (hopjax.envs.scripted.SCRIPTED's keys)
+SCRIPTED_NAMES: dict[str, tuple[str, ...]] = {
+    "stag_hunt": ("random", "fix", "stag", "hare"),
+    "snowdrift": ("random", "fix", "cleaner"),
+}
