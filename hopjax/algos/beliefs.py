@@ -39,6 +39,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from hopjax.buffers.masked import select
 from hopjax.envs.snowdrift import SnowdriftState
 from hopjax.envs.stag_hunt import StagHuntState
 
@@ -67,8 +68,11 @@ def log_normalize(logits: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Ar
     x = jnp.where(mask, logits, -jnp.inf)
     m = jnp.max(x, axis=-1, keepdims=True)
     ok = jnp.isfinite(m)
-    m = jnp.where(ok, m, 0.0)
-    lse = m + jnp.log(jnp.sum(jnp.exp(x - m), axis=-1, keepdims=True))
+    # Rows without mass are selected away before exp/log (the sum would be 0 and log(0)'s
+    # gradient 0/0): their values and gradients stay finite.
+    z = jnp.where(ok, x - jnp.where(ok, m, 0.0), -jnp.inf)
+    total = jnp.sum(jnp.exp(z), axis=-1, keepdims=True)
+    lse = jnp.where(ok, m, 0.0) + jnp.log(jnp.where(ok, total, 1.0))
     ok = ok & jnp.isfinite(lse)
     out = jnp.where(mask & ok, x - jnp.where(ok, lse, 0.0), -jnp.inf)
     return out, ok[..., 0]
@@ -99,8 +103,10 @@ def intra_update(
     observed action under every goal; present [..., G+1] bool: goals still present after the
     step; acted [...] bool: the co-player was alive and acted (others keep their row, only
     restricted to present goals); prior [..., G+1]: reset target if no goal explains the action.
-    -> log-beliefs [..., G+1].
+    -> log-beliefs [..., G+1]. Likelihoods of absent goals and of rows that did not act are
+    selected away before use: NaN/inf there changes neither the beliefs nor their gradients.
     """
+    log_lik = select(acted[..., None] & present, log_lik)
     post, ok = log_normalize(log_b + log_lik / temperature, present)
     reset = initial_beliefs(prior, present)
     new = jnp.where(ok[..., None], post, reset)
@@ -141,7 +147,7 @@ def inter_update(prior: jax.Array, labels: jax.Array, valid: jax.Array, decay: f
     without any valid step keep their prior. -> prior [..., G+1].
     """
     g1 = prior.shape[-1]
-    onehot = jax.nn.one_hot(label_with_none(labels, g1 - 1), g1) * valid[..., None]
+    onehot = select(valid, jax.nn.one_hot(label_with_none(labels, g1 - 1), g1))
     counts = jnp.sum(onehot, axis=axis)
     total = jnp.sum(counts, axis=-1, keepdims=True)
     freq = counts / jnp.maximum(total, 1.0)

@@ -50,7 +50,7 @@ from hopjax.algos import beliefs as bl
 from hopjax.algos.hop_config import HOPConfig  # noqa: F401 (re-export; JAX-free module)
 from hopjax.algos.planner import Planner, SearchConfig
 from hopjax.buffers.episode import Field, Scheme, init_batch, valid_mask, write
-from hopjax.buffers.masked import masked_mean
+from hopjax.buffers.masked import masked_mean, select
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
@@ -268,12 +268,14 @@ def discounted_return_to_go(reward: jax.Array, valid: jax.Array, gamma: float) -
 # ---------------------------------------------------------------------------- losses
 def goal_loss(goal_policy: GoalPolicy, params, batch) -> tuple[jax.Array, dict]:
     """Masked cross-entropy of actions given own obs and hindsight goal, over every seat's
-    transitions that have a goal label (steps after an agent's last goal are dropped)."""
+    transitions that have a goal label (steps after an agent's last goal are dropped). Masked
+    entries' inputs are selected away first: NaN/inf there changes neither loss nor gradient."""
     T = batch.max_seq_length
-    label, actions = batch["goal_label"][:, :T], batch["actions"][:, :T]
+    label = batch["goal_label"][:, :T]
     mask = step_mask(batch) & (label >= 0)
-    logp = goal_policy.log_probs(params, batch["obs"][:, :T], batch["avail_actions"][:, :T],
-                                 jnp.maximum(label, 0))
+    label, actions = select(mask, label), select(mask, batch["actions"][:, :T])
+    obs, avail = select(mask, batch["obs"][:, :T]), select(mask, batch["avail_actions"][:, :T], True)
+    logp = goal_policy.log_probs(params, obs, avail, label)
     lp = jnp.take_along_axis(logp, actions[..., None], axis=-1)[..., 0]
     loss = -masked_mean(lp, mask)
     acc = masked_mean((jnp.argmax(logp, -1) == actions).astype(jnp.float32), mask)
@@ -282,14 +284,17 @@ def goal_loss(goal_policy: GoalPolicy, params, batch) -> tuple[jax.Array, dict]:
 
 def planner_loss(planner_net: PlannerNet, params, batch, hop_mask: jax.Array):
     """AlphaZero loss (cross-entropy to the search policy + squared value error) / 2 over the
-    HOP seats' valid steps."""
+    HOP seats' valid steps. Masked entries' inputs (observations, available actions, search
+    policies, returns) are selected away first: NaN/inf there changes neither loss nor gradient."""
     T = batch.max_seq_length
     mask = step_mask(batch) & hop_mask
-    logits, value = planner_net.apply(params, batch["obs"][:, :T], batch["avail_actions"][:, :T])
+    obs, avail = select(mask, batch["obs"][:, :T]), select(mask, batch["avail_actions"][:, :T], True)
+    target, rtg = select(mask, batch["policy"][:, :T]), select(mask, batch["return_to_go"][:, :T])
+    logits, value = planner_net.apply(params, obs, avail)
     logp = jax.nn.log_softmax(logits, axis=-1)
-    ce = -jnp.sum(batch["policy"][:, :T] * logp, axis=-1)
+    ce = -jnp.sum(target * logp, axis=-1)
     pl = masked_mean(ce, mask)
-    vl = masked_mean(jnp.square(value - batch["return_to_go"][:, :T]), mask)
+    vl = masked_mean(jnp.square(value - rtg), mask)
     return 0.5 * (pl + vl), {"policy_loss": pl, "value_loss": vl}
 
 
@@ -406,8 +411,10 @@ def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,
     goal = jnp.where(v, batch["goal"][:, :T], -1)
     taken = jnp.cumsum(jnp.any(jax.nn.one_hot(goal, g, dtype=bool), axis=2), axis=1) > 0  # [E, T, G]
     present_after = bl.with_none(~taken)[:, :, None]  # [E, T, 1, G+1]
-    logp = goal_policy.log_probs_all_goals(params, batch["obs"][:, :T], batch["avail_actions"][:, :T])
-    log_lik = jnp.take_along_axis(logp, batch["actions"][:, :T, :, None, None], axis=-1)[..., 0]
+    obs, avail = select(v, batch["obs"][:, :T]), select(v, batch["avail_actions"][:, :T], True)
+    logp = goal_policy.log_probs_all_goals(params, obs, avail)
+    actions = select(v, batch["actions"][:, :T])
+    log_lik = jnp.take_along_axis(logp, actions[..., None, None], axis=-1)[..., 0]
     log_b0 = bl.initial_beliefs(prior, jnp.ones_like(prior, bool))
 
     def step(log_b, x):

@@ -28,7 +28,7 @@ import optax
 from flax import struct
 
 from hopjax.buffers.episode import EpisodeBatch, Field, Scheme, valid_mask
-from hopjax.buffers.masked import masked_mean
+from hopjax.buffers.masked import masked_mean, select
 from hopjax.buffers.replay import ReplayBufferState, can_sample, init_buffer, insert, sample
 from hopjax.models import moa as moa_lib
 from hopjax.models import omg as omg_lib
@@ -59,10 +59,24 @@ class OMCarry:
 
 
 def time_major(batch: EpisodeBatch) -> dict[str, jax.Array]:
-    """Time fields of ``batch`` as [T+1, B, ...] plus ``valid`` [T+1, B, N]."""
-    d = {k: jnp.swapaxes(v, 0, 1) for k, v in batch.data.items()
-         if not batch.scheme.field(k).episode_const}
-    d["valid"] = jnp.swapaxes(valid_mask(batch), 0, 1)
+    """Time fields of ``batch`` as [T+1, B, ...] plus ``valid`` [T+1, B, N].
+
+    Per-agent float fields (observations, policy features) are 0 at invalid entries (padding,
+    dead agents): selected before any network sees them, so NaN/inf there reaches neither the
+    models' outputs nor their gradients. Integer fields are kept as stored (a dead co-player's
+    last action is a legitimate input of the models).
+    """
+    valid = jnp.swapaxes(valid_mask(batch), 0, 1)
+    d = {}
+    for k, v in batch.data.items():
+        f = batch.scheme.field(k)
+        if f.episode_const:
+            continue
+        v = jnp.swapaxes(v, 0, 1)
+        if f.group == "agents" and jnp.issubdtype(v.dtype, jnp.floating):
+            v = select(valid, v)
+        d[k] = v
+    d["valid"] = valid
     return d
 
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from hopjax.algos.ppo_config import LEARNER, PPOConfig  # noqa: F401 (re-export; JAX-free module)
-from hopjax.buffers.masked import masked_mean
+from hopjax.buffers.masked import masked_mean, select
 from hopjax.models.policy import MultiPolicy, masked_categorical
 
 @dataclasses.dataclass(frozen=True)
@@ -26,26 +26,44 @@ class LossConfig:
     normalize_advantages: bool
 
 
+# Per-step minibatch fields and the finite value that stands in for their masked entries.
+_STEP_FIELDS = {"obs": 0, "avail": True, "actions": 0, "log_prob": 0, "value": 0,
+                "advantages": 0, "returns": 0, "extra": 0}
+
+
+def select_minibatch(mb: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Every per-step field of a PPO minibatch with its masked entries (``mask`` [T, B, N]
+    False) replaced by a finite constant (``avail``: all actions available), so that NaN/inf in
+    padding or in dead agents' entries reaches neither the network nor the loss."""
+    mask = mb["mask"]
+    return {k: select(mask, v, _STEP_FIELDS[k]) if k in _STEP_FIELDS else v for k, v in mb.items()}
+
+
 def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: dict[str, jax.Array]):
     """Masked clipped PPO loss over a minibatch of whole sequences, time axis first.
 
     mb: hidden0 [B, N, H], obs [T, B, N, *obs], reset [T, B], avail [T, B, N, A],
     actions/log_prob/value/advantages/returns/mask [T, B, N] (+ extra [T, B, N, X]).
-    -> (loss, aux metrics); entries with mask=0 contribute nothing to loss or gradient.
+    -> (loss, aux metrics); entries with mask=0 contribute nothing to loss or gradient, even
+    when they hold NaN/inf: every per-step input is selected before the network and the loss
+    see it (:func:`select_minibatch`). Masked steps are followed only by masked steps until an
+    episode reset (death and padding are final), so zeroing their observations changes no
+    valid step's recurrent state.
     """
+    mb = select_minibatch(mb)
     mask = mb["mask"]
     logits, value = policy.unroll(params, mb["hidden0"], mb["obs"], mb["reset"], mb.get("extra"))
-    dist = masked_categorical(logits, mb["avail"])
+    dist = masked_categorical(logits, mb["avail"], mask)
     log_prob = dist.log_prob(mb["actions"])
     entropy = dist.entropy()
+    value = select(mask, value)
 
     adv = mb["advantages"]
     if cfg.normalize_advantages:
         mu = masked_mean(adv, mask)
         var = masked_mean(jnp.square(adv - mu), mask)
         adv = (adv - mu) / (jnp.sqrt(var) + 1e-8)
-    # Padded entries may hold anything (even old-policy garbage): zero them before the ratio.
-    log_ratio = jnp.where(mask, log_prob - mb["log_prob"], 0.0)
+    log_ratio = select(mask, log_prob - mb["log_prob"])
     ratio = jnp.exp(log_ratio)
     pg1 = ratio * adv
     pg2 = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps) * adv
@@ -55,7 +73,7 @@ def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: dict[str, ja
     v_loss = 0.5 * masked_mean(
         jnp.maximum(jnp.square(value - mb["returns"]), jnp.square(v_clipped - mb["returns"])), mask
     )
-    ent = masked_mean(jnp.where(mask, entropy, 0.0), mask)
+    ent = masked_mean(entropy, mask)
     loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent
     aux = {
         "loss": loss,

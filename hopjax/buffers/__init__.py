@@ -18,6 +18,7 @@ from hopjax.buffers.masked import (
     masked_mean,
     masked_returns,
     masked_sum,
+    select,
     transition_mask,
 )
 from hopjax.buffers.replay import (
@@ -47,6 +48,7 @@ __all__ = [
     "max_t_filled",
     "sample",
     "sample_indices",
+    "select",
     "take",
     "transition_mask",
     "valid_mask",

@@ -3,7 +3,14 @@
 Masks broadcast *from the left*: a mask ``[B, T, N]`` applies to ``x`` ``[B, T, N, *rest]``
 (trailing singleton axes are appended to the mask), and ordinary NumPy broadcasting then
 applies. Masked-out entries are excluded with ``where`` (not multiplied), so NaN/inf in
-padding never leaks into results or gradients.
+padding never leaks into these statistics or their gradients with respect to ``x``.
+
+That is not enough for a statistic of a *computed* ``x``: in
+``masked_mean((pred - target) ** 2, mask)`` a NaN target in a padded entry leaves the mean
+finite, but the backward pass multiplies that entry's zero cotangent by ``2 (pred - target)``
+and ``0 * nan = nan`` reaches ``pred``'s gradient. Every loss therefore selects its *inputs*
+with :func:`select` before it computes (the "double where"), so that neither the forward nor
+the backward pass ever touches a padded value.
 """
 
 from __future__ import annotations
@@ -24,6 +31,18 @@ def _align(x: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
     except ValueError as e:
         raise ValueError(f"mask {mask.shape} does not broadcast against x {x.shape}") from e
     return jnp.broadcast_to(x, shape), jnp.broadcast_to(mask, shape)
+
+
+def select(mask: jax.Array, x: jax.Array, safe=0) -> jax.Array:
+    """``x`` where ``mask`` is True, else the finite constant ``safe`` (cast to ``x.dtype``).
+
+    The input-side guard of every masked computation: apply it to the inputs of a loss or
+    statistic (and to a network's inputs), not to its result. ``mask`` broadcasts from the
+    left like the statistics here; the result has the broadcast shape (``x``'s shape when the
+    mask fits into it). Where ``mask`` is False the gradient with respect to ``x`` is exactly 0.
+    """
+    x, mask = _align(x, mask)
+    return jnp.where(mask, x, jnp.asarray(safe, x.dtype))
 
 
 def masked_sum(x: jax.Array, mask: jax.Array, axis: Axis = None) -> jax.Array:

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hopjax.buffers.masked import select
 from hopjax.models.omg import init_from_one_draw, masked_xent, pair_take
 
 
@@ -122,10 +123,14 @@ def social_influence(spec: MOASpec, params, h_prev, obs, actions, policy_probs, 
 
     h_prev [..., N, GRU] (MOA state before the step), obs [..., N, S], actions [..., N],
     policy_probs [..., N, A] (focal policy at the step), mask_next [..., N, N-1] (co-player acts
-    at t + 1) -> influence [..., N] (sum over co-players of the KL, nats).
+    at t + 1) -> influence [..., N] (sum over co-players of the KL, nats). Focal agents
+    without any co-player acting at t + 1 get 0; their inputs are selected away first, so
+    NaN/inf there changes nothing.
     """
     net = MOANet(spec)
     a = spec.num_actions
+    row = jnp.any(mask_next, axis=-1)  # [..., N]
+    h_prev, obs, policy_probs = (select(row, x) for x in (h_prev, obs, policy_probs))
 
     def cf(c):
         own = jnp.full(actions.shape, c, actions.dtype)
@@ -136,4 +141,4 @@ def social_influence(spec: MOASpec, params, h_prev, obs, actions, policy_probs, 
     w = jnp.moveaxis(policy_probs, -1, 0)[..., None, None]  # [A, ..., N, 1, 1]
     marginal = jnp.sum(w * jnp.exp(logp_cf), axis=0)
     kl = jnp.sum(jnp.exp(logp_act) * (logp_act - jnp.log(jnp.maximum(marginal, 1e-30))), -1)
-    return jnp.sum(jnp.where(mask_next, kl, 0.0), -1)
+    return jnp.sum(select(mask_next, kl), -1)

@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hopjax.buffers.masked import masked_mean
+from hopjax.buffers.masked import masked_mean, select
 
 OPTIMISTIC = "optimistic"
 CONSERVATIVE = "conservative"
@@ -110,7 +110,10 @@ def gaussian_kl(mu, logvar, mu_p, logvar_p) -> jax.Array:
 
 def masked_xent(logits: jax.Array, labels: jax.Array, mask: jax.Array):
     """Mean cross-entropy and accuracy over ``mask``. logits [..., K], labels/mask [...].
-    Labels outside ``[0, K)`` must be masked out."""
+    Labels outside ``[0, K)`` must be masked out. Masked logits and labels are selected away
+    before the log-softmax, so NaN/inf there changes neither the loss nor its gradient."""
+    logits = select(mask, logits)
+    labels = select(mask, labels)
     logp = jax.nn.log_softmax(logits)
     safe = jnp.clip(labels, 0, logits.shape[-1] - 1)
     nll = -jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
@@ -120,7 +123,7 @@ def masked_xent(logits: jax.Array, labels: jax.Array, mask: jax.Array):
 
 def majority_baseline(labels: jax.Array, mask: jax.Array, k: int) -> jax.Array:
     """Accuracy of always predicting the most frequent valid label (in ``[0, k)``)."""
-    counts = jnp.sum(jax.nn.one_hot(labels, k) * mask[..., None], axis=tuple(range(labels.ndim)))
+    counts = jnp.sum(select(mask, jax.nn.one_hot(labels, k)), axis=tuple(range(labels.ndim)))
     return jnp.max(counts) / jnp.maximum(counts.sum(), 1.0)
 
 
@@ -177,7 +180,11 @@ def elbo_terms(mu, logvar, recon, target, mu_p, logvar_p, mask, beta: float):
     mu, logvar, mu_p, logvar_p [..., D]; recon, target [..., S]; mask [...].
     recon = mean squared error over the S state entries (the original code's reconstruction
     term), kl = KL(q || p) summed over the D latent entries; loss = recon + beta * kl.
+    Every input is selected by ``mask`` first (logvars to 0): NaN/inf in masked entries changes
+    neither the values nor the gradients.
     """
+    mu, logvar, recon, target, mu_p, logvar_p = (
+        select(mask, x) for x in (mu, logvar, recon, target, mu_p, logvar_p))
     nll = jnp.mean(jnp.square(target - recon), axis=-1)
     kl = gaussian_kl(mu, logvar, mu_p, logvar_p)
     nll_m, kl_m = masked_mean(nll, mask), masked_mean(kl, mask)

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hopjax.buffers.masked import select
+
 # Masked logits use a large finite negative rather than -inf so that entropies and
 # log-probabilities of masked actions stay finite (their probability is exactly 0 in float32).
 MASKED_LOGIT = -1e9
@@ -25,8 +27,18 @@ MASKED_LOGIT = -1e9
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
 
 
-def masked_categorical(logits: jax.Array, avail: jax.Array) -> distrax.Categorical:
-    """Categorical over actions with unavailable ones removed. logits, avail: [..., A]."""
+def masked_categorical(
+    logits: jax.Array, avail: jax.Array, mask: jax.Array | None = None
+) -> distrax.Categorical:
+    """Categorical over actions with unavailable ones removed. logits, avail: [..., A].
+
+    ``mask`` [...] (optional): entries where it is False (padding, dead agents) become the
+    uniform distribution over all actions before the log-softmax, so NaN/inf logits there give
+    neither NaN values nor NaN gradients (see :func:`hopjax.buffers.masked.select`).
+    """
+    if mask is not None:
+        logits = select(mask, logits)
+        avail = select(mask, avail, True)
     return distrax.Categorical(logits=jnp.where(avail, logits, MASKED_LOGIT))
 
 

@@ -1,6 +1,7 @@
 """Masked GAE against a plain NumPy loop over episodes with random per-agent deaths."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -99,3 +100,46 @@ def test_truncation_bootstraps_termination_does_not(gae_jit):
     term, _ = gae_jit(r, v, term_flags, end, boot, valid, gamma=0.5, lam=1.0)
     np.testing.assert_allclose(np.asarray(trunc)[:, 0, 0], [1.25, 2.5])
     np.testing.assert_allclose(np.asarray(term)[:, 0, 0], [0.0, 0.0])
+
+
+def unread_entries(term, end, valid):
+    """Which reward / value [T+1] / bootstrap entries GAE must never read: rewards and values of
+    invalid steps (a value is read at t+1 only after a valid step that neither terminated nor
+    ended the episode) and bootstrap values away from valid episode ends."""
+    T = valid.shape[0]
+    read_next = valid & ~term & ~end[..., None].repeat(valid.shape[-1], -1)
+    value_read = np.concatenate([valid, np.zeros_like(valid[:1])], 0)
+    value_read[1:] |= read_next
+    return ~valid, ~value_read, ~(valid & end[..., None])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("field", ["reward", "value", "bootstrap", "all"])
+def test_bad_values_in_unread_entries_change_neither_results_nor_gradients(field, bad):
+    rng = np.random.default_rng(7)
+    r, v, term, end, boot, valid = random_episodes(rng)
+    unread = dict(zip(("reward", "value", "bootstrap"), unread_entries(term, end, valid)))
+    clean = {"reward": r, "value": v, "bootstrap": boot}
+    clean = {k: np.where(unread[k], 0.0, x).astype(np.float32) for k, x in clean.items()}
+    dirty = {k: np.where(unread[k] & (field in (k, "all")), bad, x).astype(np.float32)
+             for k, x in clean.items()}
+    w1, w2 = (rng.normal(size=r.shape).astype(np.float32) for _ in range(2))
+
+    @jax.jit
+    def run(x):
+        def f(x):
+            adv, ret = gae(x["reward"], x["value"], term, end[..., None], x["bootstrap"], valid, 0.97, 0.9)
+            return jnp.sum(adv * w1 + ret * w2), (adv, ret)
+        return jax.value_and_grad(f, has_aux=True)(x)
+
+    (_, (adv, ret)), g = run(dirty)
+    (_, (adv_c, ret_c)), g_c = run(clean)
+    np.testing.assert_array_equal(adv, adv_c)
+    np.testing.assert_array_equal(ret, ret_c)
+    for k in g:
+        np.testing.assert_array_equal(g[k], g_c[k], err_msg=k)
+        assert np.all(np.asarray(g[k])[unread[k]] == 0), k
+    adv_ref, ret_ref = gae_reference(clean["reward"], clean["value"], term, end, clean["bootstrap"],
+                                     valid, 0.97, 0.9)
+    np.testing.assert_allclose(np.asarray(adv), adv_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(ret), ret_ref, rtol=1e-5, atol=1e-5)

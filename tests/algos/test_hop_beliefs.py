@@ -114,3 +114,39 @@ def test_none_policy_is_uniform_over_available_moves():
     p = np.exp(np.asarray(none_log_probs(avail)))
     np.testing.assert_allclose(p[0], [0.25, 0, 0.25, 0.25, 0.25, 0, 0])
     np.testing.assert_allclose(p[1], [0, 0, 0, 0, 1, 0, 0])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_intra_update_ignores_bad_likelihoods_of_absent_goals_and_idle_rows(bad):
+    rng = np.random.default_rng(3)
+    m, g1 = 6, 5
+    prior = rng.dirichlet(np.ones(g1), size=m).astype(np.float32)
+    present = rng.random((m, g1)) < 0.7
+    present[:, -1] = True
+    acted = np.array([True, True, False, True, False, True])
+    log_b = bl.initial_beliefs(jnp.asarray(prior), jnp.ones((m, g1), bool))
+    log_b = log_b.at[5, :-1].set(-jnp.inf)  # a row whose only mass ...
+    present[5, -1] = False  # ... is removed: nothing present explains it -> reset (no mass)
+    present[5, 0] = True
+    lik = rng.uniform(0.05, 1.0, (m, g1)).astype(np.float32)
+    unused = ~present | ~acted[:, None]
+    clean = np.where(unused, 0.0, np.log(lik)).astype(np.float32)
+    dirty = np.where(unused, bad, clean).astype(np.float32)
+    w = rng.normal(size=(m, g1)).astype(np.float32)
+
+    @jax.jit
+    def run(ll, lb):
+        f = lambda ll, lb: jnp.sum(w * jnp.exp(bl.intra_update(lb, ll, present, acted, prior, 0.7)))
+        return jax.value_and_grad(f, argnums=(0, 1))(ll, lb)
+
+    v, (g_ll, g_lb) = run(clean, log_b)
+    v2, (g_ll2, g_lb2) = run(dirty, log_b)
+    np.testing.assert_array_equal(v2, v)
+    np.testing.assert_array_equal(g_ll2, g_ll)
+    np.testing.assert_array_equal(g_lb2, g_lb)
+    assert np.all(np.isfinite(g_ll)) and np.all(np.isfinite(g_lb)) and np.all(g_ll[unused] == 0)
+    # the values are the NumPy Bayes step
+    b = np.exp(np.asarray(log_b, np.float64))
+    ref = bayes_reference(b, lik.astype(np.float64), present, acted, prior.astype(np.float64), 0.7)
+    out = np.exp(np.asarray(bl.intra_update(log_b, dirty, present, acted, prior, 0.7)))
+    np.testing.assert_allclose(out, ref, rtol=2e-5, atol=1e-6)

@@ -103,3 +103,47 @@ def test_independent_update_equals_per_agent_updates():
 def test_config_validation_names_key(bad, key):
     with pytest.raises(ConfigError, match=key):
         PPOConfig(**bad).validate()
+
+
+FLOAT_FIELDS = ("obs", "log_prob", "value", "advantages", "returns", "extra")
+
+
+def plant(mb, field, bad, rng):
+    """Bad values in the masked entries of one field ("all": every field; ints and bools get
+    out-of-range actions and no available action, as a dead agent's entries may hold)."""
+    out = dict(mb)
+    pad = ~mb["mask"]
+    for k in FLOAT_FIELDS if field == "all" else (field,):
+        if k in FLOAT_FIELDS:
+            p = pad.reshape(pad.shape + (1,) * (mb[k].ndim - pad.ndim))
+            out[k] = np.where(p, np.float32(bad), mb[k]).astype(np.float32)
+    if field in ("all", "actions"):
+        out["actions"] = np.where(pad, A + 3, mb["actions"]).astype(np.int32)
+    if field in ("all", "avail"):
+        out["avail"] = np.where(pad[..., None], False, mb["avail"])
+    return out
+
+
+@pytest.mark.parametrize("shared, gru", [(False, 8), (True, 0)])
+def test_nan_and_inf_in_masked_entries_change_neither_loss_nor_gradients(shared, gru):
+    rng = np.random.default_rng(5)
+    policy = MultiPolicy(N, OBS, A, (16,), gru, "tanh", shared, extra_dim=2)
+    params = policy.init(jax.random.PRNGKey(1))
+    lcfg = LossConfig(0.2, 0.5, 0.01, True)
+    fn = jax.jit(jax.value_and_grad(lambda p, mb: ppo_loss(policy, lcfg, p, mb), has_aux=True))
+    mb = make_minibatch(rng, gru)
+    mb["extra"] = rng.normal(size=(T, B, N, 2)).astype(np.float32)
+    clean = plant(mb, "all", 0.0, rng)  # the reference: padding replaced by zeros
+    (loss, aux), grads = fn(params, clean)
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
+    (loss_g, _), grads_g = fn(params, scribble(clean, rng))  # other finite garbage
+    np.testing.assert_allclose(loss_g, loss, rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), grads_g, grads)
+    for field in (*FLOAT_FIELDS, "actions", "avail", "all"):
+        for bad in (np.nan, np.inf, -np.inf):
+            (loss2, aux2), grads2 = fn(params, plant(clean, field, bad, rng))
+            msg = f"{field}={bad}"
+            np.testing.assert_array_equal(loss2, loss, err_msg=msg)
+            for k in aux:
+                np.testing.assert_array_equal(aux2[k], aux[k], err_msg=f"{msg} {k}")
+            jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b, err_msg=msg), grads2, grads)

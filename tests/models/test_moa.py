@@ -102,3 +102,26 @@ def test_online_steps_equal_the_unroll():
     for s in range(obs.shape[0]):
         h, lg = step(params, h, obs[s], actions[s])
         np.testing.assert_allclose(lg, logits[s], rtol=1e-5, atol=1e-6)
+
+
+def test_social_influence_ignores_bad_inputs_of_focal_agents_without_targets():
+    rng = np.random.default_rng(4)
+    b = 5
+    params = INIT(SPEC, jax.random.PRNGKey(2))
+    h = rng.normal(size=(b, N, GRU)).astype(np.float32)
+    obs = rng.normal(size=(b, N, S)).astype(np.float32)
+    actions = jnp.asarray(rng.integers(0, A, (b, N)), jnp.int32)
+    probs = rng.dirichlet(np.ones(A), (b, N)).astype(np.float32)
+    mask = rng.random((b, N, N - 1)) < 0.5
+    mask[0, 0] = False  # focal rows without any co-player acting next
+    mask[2, 1] = False
+    dead = ~mask.any(-1)
+    infl = jax.jit(moa.social_influence, static_argnums=0)
+    ref = np.asarray(infl(SPEC, params, *(np.where(dead[..., None], 0.0, x).astype(np.float32)
+                                          for x in (h, obs)), actions,
+                          np.where(dead[..., None], 0.0, probs).astype(np.float32), jnp.asarray(mask)))
+    assert np.all(ref[dead] == 0) and np.all(np.isfinite(ref))
+    for bad in (np.nan, np.inf, -np.inf):
+        h2, o2, p2 = (np.where(dead[..., None], bad, x).astype(np.float32) for x in (h, obs, probs))
+        got = np.asarray(infl(SPEC, params, h2, o2, actions, p2, jnp.asarray(mask)))
+        np.testing.assert_array_equal(got, ref, err_msg=str(bad))

@@ -167,3 +167,43 @@ def test_rollout_hook_replays_as_the_training_unroll():
         h, m, _ = step(h, obs[s], prev, jnp.asarray(s == 0))
         np.testing.assert_allclose(m, mu[s], rtol=1e-5, atol=1e-6)
         prev = actions[s]
+
+
+def test_elbo_and_cross_entropy_gradients_ignore_bad_padding():
+    rng = np.random.default_rng(4)
+    shape, d, s, k = (5, 4, 3), 6, 10, 5
+    mask = rng.random(shape) < 0.6
+    names = ("mu", "lv", "recon", "target", "mp", "lp", "logits")
+    sizes = dict(mu=d, lv=d, recon=s, target=s, mp=d, lp=d, logits=k)
+    clean = {n: np.where(mask[..., None], rng.normal(size=(*shape, sizes[n])), 0.0).astype(np.float32)
+             for n in names}
+    labels = np.where(mask, rng.integers(0, k, shape), 0)
+
+    @jax.jit
+    def run(x):
+        def f(x):
+            elbo, nll, kl = omg.elbo_terms(x["mu"], x["lv"], x["recon"], x["target"], x["mp"], x["lp"],
+                                           mask, 0.3)
+            xent, acc = omg.masked_xent(x["logits"], jnp.asarray(labels), mask)
+            return elbo + xent, (nll, kl, xent, acc)
+        return jax.value_and_grad(f, has_aux=True)(x)
+
+    (v, aux), g = run(clean)
+    assert all(np.isfinite(a).all() for a in g.values())
+    for field in (*names, "all"):
+        for bad in (np.nan, np.inf, -np.inf):
+            dirty = {n: np.where(mask[..., None] | (field not in (n, "all")), x, bad).astype(np.float32)
+                     for n, x in clean.items()}
+            (v2, aux2), g2 = run(dirty)
+            np.testing.assert_array_equal(v2, v, err_msg=f"{field}={bad}")
+            np.testing.assert_array_equal(np.asarray(aux2), np.asarray(aux), err_msg=f"{field}={bad}")
+            for n in names:
+                np.testing.assert_array_equal(g2[n], g[n], err_msg=f"{field}={bad}: d/d{n}")
+                assert np.all(np.asarray(g2[n])[~mask] == 0)
+    # NumPy reference of the cross-entropy gradient: softmax - onehot, over the valid count
+    lg = clean["logits"].astype(np.float64)
+    p = np.exp(lg - lg.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    ref = (p - np.eye(k)[labels]) * mask[..., None] / mask.sum()
+    g_xent = jax.grad(lambda l: omg.masked_xent(l, jnp.asarray(labels), mask)[0])(dirty["logits"])
+    np.testing.assert_allclose(g_xent, ref, rtol=1e-4, atol=1e-7)

@@ -1,0 +1,80 @@
+"""OMG and MOA inside the trainer: NaN/inf in padded or dead agents' float fields (observations,
+policy features, rewards, values ...) changes neither the models' losses, their gradients, nor
+the annotation (subgoal choice, accuracies, social-influence reward)."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hopjax.buffers.episode import EpisodeBatch
+from hopjax.train import Trainer
+
+from tests.test_train_om import MOA, OMG
+
+
+def random_batch(scheme, rng, e):
+    """Random episodes of the scheme: random lengths (filled) and deaths (alive); invalid
+    entries of every float field hold 0 (the clean reference)."""
+    t1 = scheme.max_seq_length + 1
+    n = scheme.n_agents
+    filled = np.arange(t1)[None] < rng.integers(2, t1 + 1, e)[:, None]
+    alive = np.arange(t1)[None, :, None] < rng.integers(1, t1 + 1, (e, 1, n))
+    valid = filled[..., None] & alive
+    data = {}
+    for name, f in scheme.fields:
+        if scheme.is_derived(name):
+            continue
+        shape = (e, *([] if f.episode_const else [t1]), *([n] if f.group else []), *f.shape)
+        if np.issubdtype(f.dtype, np.floating):
+            x = rng.normal(size=shape)
+        elif f.dtype == np.bool_:
+            x = rng.random(shape) < 0.8
+        else:
+            x = rng.integers(0, 3, shape)
+        if f.group == "agents" and not f.episode_const and np.issubdtype(f.dtype, np.floating):
+            x = np.where(valid.reshape(valid.shape + (1,) * (x.ndim - 3)), x, 0.0)
+        data[name] = jnp.asarray(x, f.dtype)
+    return EpisodeBatch(data, jnp.asarray(filled), jnp.asarray(alive), scheme), valid
+
+
+def plant(batch, valid, bad, fields):
+    data = dict(batch.data)
+    for k in fields:
+        x = np.asarray(data[k])
+        data[k] = jnp.asarray(np.where(valid.reshape(valid.shape + (1,) * (x.ndim - 3)), x, bad), x.dtype)
+    return batch.replace(data=data)
+
+
+def float_agent_fields(scheme):
+    return [k for k, f in scheme.fields if f.group == "agents" and not f.episode_const
+            and np.issubdtype(f.dtype, np.floating) and not scheme.is_derived(k)]
+
+
+@pytest.mark.parametrize("cfg", [OMG, dataclasses.replace(MOA, gru_size=8)], ids=["omg", "moa"])
+def test_model_loss_and_annotation_ignore_bad_padding(cfg):
+    tr = Trainer(cfg)
+    om, rng = tr.om, np.random.default_rng(0)
+    params = om.init_params(jax.random.PRNGKey(0))
+    pparams = tr.policy.init(jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    loss_fn = jax.jit(jax.value_and_grad(lambda p, b: om.loss(p, pparams, b, key), has_aux=True))
+    ann_fn = jax.jit(lambda b: om.annotate(params, pparams, b, key, jnp.int32(0)))
+    ep, valid = random_batch(om.buffer_scheme, rng, 8)
+    full, valid_f = random_batch(tr.rollout.scheme, rng, 8)
+    (loss, aux), g = loss_fn(params, ep)
+    ann = ann_fn(full)
+    assert np.isfinite(loss) and all(np.isfinite(x).all() for x in jax.tree.leaves(g))
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(ann[1:]))
+    cases = [[k] for k in float_agent_fields(tr.rollout.scheme)] + [float_agent_fields(tr.rollout.scheme)]
+    for bad in (np.nan, np.inf, -np.inf):
+        (loss2, aux2), g2 = loss_fn(params, plant(ep, valid, bad, ["obs"]))
+        np.testing.assert_array_equal(loss2, loss, err_msg=str(bad))
+        jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b, err_msg=str(bad)), (aux2, g2), (aux, g))
+        for fields in cases:
+            ann2 = ann_fn(plant(full, valid_f, bad, fields))
+            jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b, err_msg=f"{fields}={bad}"),
+                         ann2[1:], ann[1:])
+            np.testing.assert_array_equal(ann2[0].data.get("subgoal", 0), ann[0].data.get("subgoal", 0))
