@@ -22,11 +22,14 @@ def trainer(tiny_trainer):
     return tiny_trainer
 
 
-def run_chunks(trainer, n, seed=0):
+def run_chunks(trainer, n, seed=0, aot=False):
+    """``n`` chunks from ``init(PRNGKey(seed))`` through ``trainer.chunk`` (jit) or, with
+    ``aot``, through ``trainer.compiled_chunk`` (the one ``experiment.train`` runs)."""
     r = trainer.init(jax.random.PRNGKey(seed))
+    chunk = trainer.compiled_chunk(r) if aot else trainer.chunk
     out = []
     for _ in range(n):
-        r, m = trainer.chunk(r)
+        r, m = chunk(r)
         out.append(jax.device_get(m))
     return r, {k: np.concatenate([o[k] for o in out]) for k in out[0]}
 
@@ -44,12 +47,10 @@ def test_chunks_compile_once_and_are_deterministic(trainer):
     assert np.all(np.isfinite(m1["loss"]))
 
 
-def test_recurrent_segments_ratio_is_exactly_one():
+def test_recurrent_segments_ratio_is_exactly_one(tiny_gru_trainer):
     """GRU + fixed-length segments across episode boundaries (auto-reset): the hidden state
     resets on replay exactly where it reset in the rollout."""
-    cfg = dataclasses.replace(TINY, gru_size=8, rollout_length=7, shared_params=True, total_steps=8 * 7 * 4)
-    tr = Trainer(cfg)
-    _, m = run_chunks(tr, 2)
+    _, m = run_chunks(tiny_gru_trainer, 2, aot=True)
     np.testing.assert_array_equal(m["first_ratio"], 1.0)
     assert m["episodes"].sum() > 0  # segments of 7 steps in 10-step episodes cross boundaries
 
@@ -85,9 +86,8 @@ def test_vmapped_sweep_gives_per_seed_curves():
     np.testing.assert_allclose(m["mean_return"][0], m0["mean_return"], rtol=1e-4, atol=1e-4)
 
 
-def test_scripted_coplayers_and_bad_seats():
-    cfg = dataclasses.replace(TINY, agents=("learner", "stag", "hare", "random"))
-    tr = Trainer(cfg)
+def test_scripted_coplayers_and_bad_seats(tiny_scripted_trainer):
+    tr = tiny_scripted_trainer
     np.testing.assert_array_equal(np.asarray(tr.rollout.learner_mask), [True, False, False, False])
     with pytest.raises(ConfigError, match="agents"):
         Trainer(dataclasses.replace(TINY, agents=("learner", "stagg", "hare", "random")))

@@ -3,8 +3,6 @@ gated by can_sample under lax.cond; subgoals logged in the buffer are valid futu
 resume is bit-identical; on a tiny Stag-Hunt with scripted co-players of two kinds (stag and
 hare chasers) goal / action prediction beat their majority-class baselines."""
 
-import dataclasses
-
 import jax
 import numpy as np
 import pytest
@@ -13,25 +11,12 @@ from hopjax import experiment
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, from_dict, to_dict
 from hopjax.models.omg import coplayers
-from hopjax.train import Trainer
 
-E, STEPS, CHUNK = 16, 10, 5
-TINY_ENV = dict(height=4, width=4, num_walls=0, num_hares=1, max_steps=STEPS)
-OMG = PPOConfig(
-    name="tiny_omg", env_kwargs=TINY_ENV, agents=("learner", "stag", "hare", "stag"),
-    num_envs=E, num_minibatches=2, hidden_sizes=(32,), lr=3e-3, anneal_lr=False,
-    total_steps=E * STEPS * CHUNK * 16, chunk_updates=CHUNK,
-    opponent_model="omg", om_hidden=64, om_gru=32, omg_subgoal_dim=16, om_lr=3e-3, omg_horizon=3,
-    # the first chunk (5 updates x 16 episodes = 80) stays below can_sample(96)
-    om_buffer_capacity=96, om_min_episodes=96, om_batch_episodes=16, om_train_steps=8,
-)
-MOA = dataclasses.replace(OMG, name="tiny_moa", opponent_model="moa", moa_influence_coef=0.05,
-                          om_min_episodes=32, total_steps=E * STEPS * CHUNK * 6)
+from tests.conftest import OM_CHUNK as CHUNK, OMG
 
 
-def run(cfg, chunks):
-    tr = Trainer(cfg)
-    runners = [tr.init(jax.random.PRNGKey(cfg.seed))]
+def run(tr, chunks):
+    runners = [tr.init(jax.random.PRNGKey(tr.cfg.seed))]
     fn = tr.compiled_chunk(runners[0])
     out = []
     for _ in range(chunks):
@@ -42,8 +27,8 @@ def run(cfg, chunks):
 
 
 @pytest.fixture(scope="module")
-def omg_run():
-    return run(OMG, 16)
+def omg_run(omg_trainer):
+    return run(omg_trainer, 16)
 
 
 def last(m, k, n=15):
@@ -149,8 +134,8 @@ def test_resume_with_opponent_model_is_bit_identical(tmp_path, omg_run):
     assert tr.trace_count == 1
 
 
-def test_moa_learns_and_compiles_once():
-    tr, _, m = run(MOA, 6)
+def test_moa_learns_and_compiles_once(moa_trainer):
+    tr, _, m = run(moa_trainer, 6)
     acc, base = last(m, "moa_acc", 10), last(m, "moa_baseline", 10)
     print(f"\nMOA next-action accuracy {acc:.3f} (majority {base:.3f})")
     assert acc > base + 0.1

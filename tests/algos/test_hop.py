@@ -11,25 +11,19 @@ import pytest
 
 from hopjax import adaptation
 from hopjax.algos import beliefs as bl
-from hopjax.algos.hop import HOPConfig, HOPTrainer, goal_loss, replay_beliefs
+from hopjax.algos.hop import HOPConfig, goal_loss, replay_beliefs
 from hopjax.buffers.episode import EpisodeBatch
 from hopjax.config import ConfigError, load_config
 from hopjax.envs import stag_hunt as sh
 
-TINY_HOP = HOPConfig(
-    name="tiny_hop", env_kwargs=dict(height=4, width=4, num_walls=0, max_steps=8), num_envs=4,
-    num_simulations=4, num_trees=1, hidden_sizes=(32,), buffer_episodes=16, batch_episodes=8,
-    sgd_steps=2, chunk_updates=2, total_steps=4 * 8 * 4, lr=3e-3,
-)
+from tests.conftest import QUICK_COMPILE, TINY_HOP
+
 KINDS = adaptation.COPLAYERS["stag_hunt"]  # stag, hare, random, fix
-# Functions that compile big (a tree search inside) but run little in these tests: XLA's
-# cheaper backend optimisation halves the compile and changes no result they check.
-QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 @pytest.fixture(scope="module")
-def trainer():
-    return HOPTrainer(TINY_HOP)
+def trainer(hop_trainer):
+    return hop_trainer
 
 
 # ------------------------------------------------------------------ MCTS on a known state
@@ -182,10 +176,10 @@ def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained)
 
 
 # ------------------------------------------------------------------ self-play training
-def test_trainer_compiles_once(trainer):
+def test_trainer_compiles_once(trainer, hop_chunk):
     """Self-play training chunks (play -> replay buffer -> SGD on both networks) trace and
     compile once; the same function as ``trainer.chunk``, compiled with QUICK_COMPILE."""
-    chunk = jax.jit(trainer._chunk, compiler_options=QUICK_COMPILE)
+    chunk = hop_chunk
     st = trainer.init(jax.random.PRNGKey(0))
     out = []
     for _ in range(3):
