@@ -15,7 +15,7 @@ from tests.conftest import TINY
 def test_round_trip_and_latest(tmp_path):
     state = {"w": jnp.arange(6.0).reshape(2, 3), "k": jax.random.PRNGKey(3), "n": jnp.int32(7)}
     for u in (1, 2, 3, 4):
-        checkpoint.save(tmp_path, jax.tree.map(lambda x: x * 1, state), {"update": u, "chunk": u}, keep=2)
+        checkpoint.save(tmp_path, jax.tree.map(lambda x: x * 1, state), {"update": u, "chunk": u, "config": {}}, keep=2)
     assert sorted(p.name for p in tmp_path.glob("update_*")) == ["update_00000003", "update_00000004"]
     restored, meta = checkpoint.restore(tmp_path, state)
     assert meta["update"] == 4
@@ -24,13 +24,13 @@ def test_round_trip_and_latest(tmp_path):
 
 def test_corrupt_checkpoints_raise_clear_errors(tmp_path):
     state = {"w": jnp.ones((3,))}
-    path = checkpoint.save(tmp_path, state, {"update": 1, "chunk": 1})
+    path = checkpoint.save(tmp_path, state, {"update": 1, "chunk": 1, "config": {}})
     with pytest.raises(CheckpointError, match="different config|corrupt"):
         checkpoint.restore(tmp_path, {"w": jnp.ones((4,))})
     (path / "meta.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
         checkpoint.restore(tmp_path, state)
-    (path / "meta.json").write_text(json.dumps({"update": 1, "chunk": 1}))
+    (path / "meta.json").write_text(json.dumps({"update": 1, "chunk": 1, "config": {}}))
     for f in (path / "state").rglob("*"):
         if f.is_file():
             f.write_bytes(b"garbage")
