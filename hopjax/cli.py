@@ -163,7 +163,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="train several seeds in one vmapped compile")
     add_config(s)
-    s.add_argument("--seeds", type=int, default=4)
+    s.add_argument("--seeds", type=int, default=4, metavar="S",
+                   help="number of seeds (default 4); seed s = 0..S-1 of the sweep is the run of "
+                        "`hopjax train --set seed=<seed + s>` (same init key PRNGKey(seed + s))")
+    s.add_argument("--resume", default=None, help="sweep dir or checkpoint to continue from")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     for sp in (t, s):  # the device mesh (hopjax.distributed)
         sp.add_argument("--devices", type=int, default=None, metavar="N",
@@ -177,6 +181,11 @@ def _parser() -> argparse.ArgumentParser:
     add_config(h)
     h.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    for sp in (t, s, h):  # run dirs never lose data (hopjax.rundir)
+        sp.add_argument("--overwrite", action="store_true",
+                        help="the run dir already holds a run: move it aside to "
+                             "<dir>.old-<time> (never deleted) and start afresh")
 
     e = sub.add_parser(
         "eval", aliases=["adapt"], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -210,6 +219,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    invocation = list(sys.argv[1:] if argv is None else argv)  # for the printed resume command
     args = _parser().parse_args(argv)
     try:
         if getattr(args, "distributed", False) or (
@@ -225,20 +235,23 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "train":
             cfg = load_config(PPOConfig, args.config, args.overrides)
-            res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+            res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
+                                   overwrite=args.overwrite, argv=invocation)
             return 0 if res.stopped is None else 1
         if args.command == "sweep":
             if args.seeds < 1:
                 raise ConfigError("--seeds must be at least 1")
             cfg = load_config(PPOConfig, args.config, args.overrides)
-            experiment.sweep(cfg, args.seeds, args.out)
+            experiment.sweep(cfg, args.seeds, args.out, resume=args.resume, progress=not args.no_progress,
+                             overwrite=args.overwrite, argv=invocation)
             return 0
         if args.command == "train-hop":
             from hopjax.algos.hop import HOPConfig, HOPTrainer
 
             cfg = load_config(HOPConfig, args.config, args.overrides)
             res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
-                                   plot=False, trainer=HOPTrainer(cfg))
+                                   plot=False, trainer=HOPTrainer(cfg), overwrite=args.overwrite,
+                                   argv=invocation)
             return 0 if res.stopped is None else 1
         if args.command in ("eval", "adapt"):
             try:
