@@ -263,14 +263,14 @@ def train(cfg: PPOConfig, out: str | Path = "runs", resume: str | Path | None = 
     discarded and the run stops at the last good checkpoint. Both say where it is and print the
     command that resumes the run.
     """
-    trainer = trainer or MeshTrainer(cfg)  # env batch split over cfg.devices (hopjax.distributed)
-    if hasattr(trainer, "describe"):
-        print(f"mesh: {trainer.describe()}")
     run_dir = Path(out) / _process_dir(cfg.name)
-    job = _Job(cfg, trainer, run_dir, rundir.resume_command(argv, Path(out) / cfg.name, out, _default_command(cfg)),
-               compile=trainer.compiled_chunk, place=getattr(trainer, "place", lambda r: r),
-               gather=getattr(trainer, "gather", lambda r: r))
-    with rundir.open_run(run_dir, resume, overwrite):
+    with rundir.open_run(run_dir, resume, overwrite):  # refused before anything is built
+        trainer = trainer or MeshTrainer(cfg)  # env batch split over cfg.devices (hopjax.distributed)
+        if hasattr(trainer, "describe"):
+            print(f"mesh: {trainer.describe()}")
+        cmd = rundir.resume_command(argv, Path(out) / cfg.name, out, _default_command(cfg))
+        job = _Job(cfg, trainer, run_dir, cmd, compile=trainer.compiled_chunk,
+                   place=getattr(trainer, "place", lambda r: r), gather=getattr(trainer, "gather", lambda r: r))
         runner = job.place(trainer.init(jax.random.PRNGKey(cfg.seed)))
         runner, rows, saver, stopped = _drive(job, runner, resume, progress, max_chunks)
         rows, csv_path = rows[0], job.csv_paths[0]
@@ -301,14 +301,14 @@ def sweep(cfg: PPOConfig, seeds: int, out: str | Path = "runs", plot: bool = Tru
         raise ConfigError("--seeds must be at least 1")
     if cfg.seed + seeds > 2**32:
         raise ConfigError(f"config key 'seed' ({cfg.seed}) + --seeds ({seeds}) must stay within 2**32")
-    trainer = trainer or sweep_trainer(cfg, seeds)  # seeds split over devices (hopjax.distributed)
-    print(f"mesh: {trainer.describe()}")
     name = f"{cfg.name}_sweep{seeds}"
     run_dir = Path(out) / _process_dir(name)
-    cmd = rundir.resume_command(argv, Path(out) / name, out, ("sweep", "--seeds", str(seeds)))
-    job = _Job(cfg, trainer, run_dir, cmd, seeds, compile=trainer.compiled_seed_chunk,
-               place=lambda r: trainer.place(r, seeds=True), gather=trainer.gather)
-    with rundir.open_run(run_dir, resume, overwrite):
+    with rundir.open_run(run_dir, resume, overwrite):  # refused before anything is built
+        trainer = trainer or sweep_trainer(cfg, seeds)  # seeds split over devices (hopjax.distributed)
+        print(f"mesh: {trainer.describe()}")
+        cmd = rundir.resume_command(argv, Path(out) / name, out, ("sweep", "--seeds", str(seeds)))
+        job = _Job(cfg, trainer, run_dir, cmd, seeds, compile=trainer.compiled_seed_chunk,
+                   place=lambda r: trainer.place(r, seeds=True), gather=trainer.gather)
         inits = [trainer.init(jax.random.PRNGKey(cfg.seed + s)) for s in range(seeds)]  # as train does
         runners = job.place(jax.tree.map(lambda *x: np.stack(x), *jax.device_get(inits)))
         _, rows, _, stopped = _drive(job, runners, resume, progress, max_chunks)

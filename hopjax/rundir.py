@@ -145,6 +145,7 @@ def open_run(run_dir: str | Path, resume: str | Path | None = None,
     run_dir = Path(run_dir)
     if resume is not None and overwrite:
         raise RunDirError("--resume continues a run and --overwrite moves it aside: use one of them")
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = acquire(run_dir)
     try:
@@ -164,6 +165,8 @@ def open_run(run_dir: str | Path, resume: str | Path | None = None,
         yield run_dir
     finally:
         release(lock)
+        if created and not any(run_dir.iterdir()):  # e.g. a config error before anything ran
+            run_dir.rmdir()
 
 
 # -- the command that resumes a run --------------------------------------------------------
