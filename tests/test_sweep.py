@@ -11,7 +11,8 @@ from hopjax.distributed import sweep_trainer
 from hopjax.rundir import RunDirError
 from tests.conftest import TINY
 
-# vmap over seeds batches the matmuls: the same arithmetic, summed in another order on CPU
+# bit-identical on this CPU; the tolerance allows vmapped (batched) matmuls to sum in another
+# order on other backends
 TOL = dict(rtol=1e-5, atol=1e-6)
 
 
