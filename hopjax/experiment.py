@@ -220,11 +220,11 @@ def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
     """Resume (if asked), then run the job's chunks with a progress bar.
     -> (runner, rows per CSV, saver, stopped)."""
     cfg, tr = job.cfg, job.trainer
-    (job.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     saver = _Saver(job)
     start = 0
     if resume is not None:
         runner, start = _resume(job, resume, runner, saver)
+    (job.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     end = tr.num_chunks if max_chunks is None else min(tr.num_chunks, start + max_chunks)
     bar = None
     if progress:
