@@ -10,15 +10,22 @@ Layout of a run directory::
         LATEST               name of the newest complete checkpoint
 
 orbax writes each checkpoint to a temporary folder and renames it when complete, and LATEST
-moves only after that, so an interrupted save never replaces the last good checkpoint.
+moves only after that, so an interrupted save never replaces the last good checkpoint. Ctrl-C
+(SIGINT) during a save is deferred until the save is complete (:func:`deferred_interrupt`), and
+no checkpoint is deleted but by retention (the oldest beyond ``keep``, by update number).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 import orbax.checkpoint as ocp
@@ -44,39 +51,101 @@ def _resolve(path: str | Path) -> Path:
     return path
 
 
+_NAME = re.compile(r"update_(\d+)")
+_deferring = threading.local()
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold back SIGINT (Ctrl-C) while the block runs; a Ctrl-C that arrived meanwhile raises
+    KeyboardInterrupt when the block is done. Nested blocks defer to the outermost one; outside
+    the main thread (where no signal handler can be set) it does nothing."""
+    if getattr(_deferring, "on", False) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hit: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    _deferring.on = True
+    try:
+        yield
+    finally:
+        _deferring.on = False
+        signal.signal(signal.SIGINT, previous)
+    if hit:
+        raise KeyboardInterrupt
+
+
+def _numbered(root: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints under ``root``, ``[(update, path)]`` sorted by update number."""
+    found = [(int(m.group(1)), p) for p in root.iterdir()
+             if (m := _NAME.fullmatch(p.name)) and p.is_dir()]
+    return sorted(found)
+
+
 def save(ckpt_root: str | Path, state: Any, meta: dict[str, Any], keep: int = 3) -> Path:
-    """Save ``state`` under ``ckpt_root/update_<n>``; keep the newest ``keep``. -> its path."""
+    """Save ``state`` under ``ckpt_root/update_<n>`` (n = ``meta["update"]``). -> its path.
+
+    Retention keeps the new checkpoint and the ``keep - 1`` newest before it by update number;
+    checkpoints numbered after it (another timeline, e.g. resumed from an older checkpoint) are
+    left alone. A checkpoint already at ``update_<n>`` is moved to ``update_<n>.replaced-<time>``
+    (printed), never deleted. SIGINT is deferred until the save is complete."""
     root = Path(ckpt_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    name = f"update_{int(meta['update']):08d}"
+    n = int(meta["update"])
+    name = f"update_{n:08d}"
     target = root / name
-    if target.exists():
-        shutil.rmtree(target)
-    tmp = root / f".{name}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(tmp / "state", jax.device_get(state))
-        ckptr.wait_until_finished()
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    tmp.rename(target)
-    (root / "LATEST.tmp").write_text(name)
-    (root / "LATEST.tmp").replace(root / "LATEST")
-    olds = sorted(p for p in root.glob("update_*") if p.is_dir())
-    for old in olds[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    with deferred_interrupt():
+        tmp = root / f".{name}.partial"
+        if tmp.exists():
+            shutil.rmtree(tmp)  # an unfinished save of ours, never a complete checkpoint
+        tmp.mkdir()
+        with ocp.StandardCheckpointer() as ckptr:
+            ckptr.save(tmp / "state", jax.device_get(state))
+            ckptr.wait_until_finished()
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        if target.exists():
+            aside = root / f"{name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+            target.rename(aside)
+            print(f"checkpoint {name} existed: the earlier one is kept at {aside}")
+        tmp.rename(target)
+        (root / "LATEST.tmp").write_text(name)
+        (root / "LATEST.tmp").replace(root / "LATEST")
+        older = [p for u, p in _numbered(root) if u < n]
+        for old in older[: max(0, len(older) - (keep - 1))]:
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 
+def _check_meta(file: Path, meta: Any) -> dict[str, Any]:
+    """meta.json must be a mapping with non-negative int ``update``/``chunk`` and a mapping
+    ``config``; CheckpointError naming the file and the key otherwise."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{str(file)!r} must hold a JSON object, got {type(meta).__name__}")
+    for key, ok, want in (("update", _count, "a non-negative integer"),
+                          ("chunk", _count, "a non-negative integer"),
+                          ("config", lambda v: isinstance(v, dict), "a mapping")):
+        if key not in meta:
+            raise CheckpointError(f"{str(file)!r} is missing key {key!r}: not a hopjax checkpoint")
+        if not ok(meta[key]):
+            raise CheckpointError(f"{str(file)!r}: key {key!r} must be {want}, got {meta[key]!r}")
+    return meta
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def load_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """-> (checkpoint dir, its meta dict) for a run dir or checkpoint dir."""
+    """-> (checkpoint dir, its meta dict) for a run dir or checkpoint dir. CheckpointError (one
+    line naming the file and key) if meta.json is unreadable or lacks ``update``, ``chunk``
+    (non-negative ints) or ``config`` (a mapping)."""
     path = _resolve(path)
+    file = path / "meta.json"
     try:
-        meta = json.loads((path / "meta.json").read_text())
+        meta = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{str(path / 'meta.json')!r} is corrupt: {e}") from None
-    return path, meta
+        raise CheckpointError(f"{str(file)!r} is corrupt: {e}") from None
+    return path, _check_meta(file, meta)
 
 
 def _leaf_specs(tree: Any) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]:

@@ -199,7 +199,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="train several seeds in one vmapped compile", epilog=PPO_KEYS_DOC)
     add_config(s)
-    s.add_argument("--seeds", type=int, default=4)
+    s.add_argument("--seeds", type=int, default=4, metavar="S",
+                   help="number of seeds (default 4); seed s = 0..S-1 of the sweep is the run of "
+                        "`hopjax train --set seed=<seed + s>` (same init key PRNGKey(seed + s))")
+    s.add_argument("--resume", default=None, help="sweep dir or checkpoint to continue from")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     for sp in (t, s):  # the device mesh (hopjax.distributed)
         sp.add_argument("--devices", type=int, default=None, metavar="N",
@@ -214,6 +218,11 @@ def _parser() -> argparse.ArgumentParser:
     add_config(h)
     h.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    for sp in (t, s, h):  # run dirs never lose data (hopjax.rundir)
+        sp.add_argument("--overwrite", action="store_true",
+                        help="the run dir already holds a run: move it aside to "
+                             "<dir>.old-<time> (never deleted) and start afresh")
 
     e = sub.add_parser(
         "eval", aliases=["adapt"], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -268,6 +277,7 @@ def validate(args) -> Any:
 
         cfg = load_config(HOPConfig, args.config, args.overrides)
         sizes.check_memory(cfg)
+        _check_run_dir(args, cfg.name)
         return cfg
     from hopjax.algos.ppo_config import PPOConfig
 
@@ -278,10 +288,22 @@ def validate(args) -> Any:
     if cfg.seed + seeds > SEED_LIMIT:
         raise ConfigError(f"config key 'seed' ({cfg.seed}) + --seeds ({seeds}) must stay within 2**32")
     sizes.check_memory(cfg, seeds)
+    _check_run_dir(args, f"{cfg.name}_sweep{seeds}" if args.command == "sweep" else cfg.name)
     return cfg
 
 
-def _run(args, cfg) -> int:
+def _check_run_dir(args, name: str) -> None:
+    """A run dir that would be refused (hopjax.rundir) is refused here too, before JAX starts.
+    Multi-host runs are checked later, per process, by experiment.train/sweep."""
+    from pathlib import Path
+
+    from hopjax import rundir
+
+    if not (getattr(args, "distributed", False) or os.environ.get("JAX_COORDINATOR_ADDRESS")):
+        rundir.check(Path(args.out) / name, args.resume, args.overwrite)
+
+
+def _run(args, cfg, invocation: list[str]) -> int:
     """Start JAX (and jax.distributed if asked) and run a validated config."""
     if getattr(args, "distributed", False) or (
             args.command in ("train", "sweep") and os.environ.get("JAX_COORDINATOR_ADDRESS")):
@@ -291,26 +313,30 @@ def _run(args, cfg) -> int:
     from hopjax import experiment
 
     if args.command == "train":
-        res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+        res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
+                               overwrite=args.overwrite, argv=invocation)
         return 0 if res.stopped is None else 1
     if args.command == "sweep":
-        experiment.sweep(cfg, args.seeds, args.out)
+        experiment.sweep(cfg, args.seeds, args.out, resume=args.resume, progress=not args.no_progress,
+                         overwrite=args.overwrite, argv=invocation)
         return 0
     from hopjax.algos.hop import HOPTrainer
 
     res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
-                           plot=False, trainer=HOPTrainer(cfg))
+                           plot=False, trainer=HOPTrainer(cfg), overwrite=args.overwrite,
+                           argv=invocation)
     return 0 if res.stopped is None else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """``hopjax`` entry point: parse, validate the whole config (no JAX), then run. Bad input:
     one line ``hopjax: error: ...`` on stderr and exit status 2."""
+    invocation = list(sys.argv[1:] if argv is None else argv)  # for the printed resume command
     args = _parser().parse_args(argv)
     try:
         if args.command in ("eval", "adapt"):
             return _eval(args)
-        return _run(args, validate(args))
+        return _run(args, validate(args), invocation)
     except _user_errors() as e:
         print(f"hopjax: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any, Callable
 
 import jax
@@ -183,6 +184,12 @@ class MeshTrainer:
         self._init = jax.jit(t.init)
         self._init_seeds = jax.jit(jax.vmap(t.init))
         self._gather = jax.jit(lambda r: r, out_shardings=self.replicated)
+        rs_seeds = self.seed_sharding(self.runner_sharding)
+        # a sweep's chunk: the same chunk vmapped over a leading seed axis split over "seeds"
+        self.seed_chunk = jax.jit(jax.vmap(chunk, spmd_axis_name=SEEDS), in_shardings=(rs_seeds,),
+                                  out_shardings=(rs_seeds, self.replicated))
+        self._compiled_seeds = None
+        self.seed_compile_seconds = 0.0
 
     def __getattr__(self, name: str) -> Any:
         if "trainer" not in self.__dict__:
@@ -221,6 +228,16 @@ class MeshTrainer:
     def seed_sharding(self, tree: Any) -> Any:
         """Shardings ``tree`` with a leading seed axis split over ``"seeds"``."""
         return jax.tree.map(lambda s: NamedSharding(self.mesh, P(SEEDS, *s.spec)), tree)
+
+    def compiled_seed_chunk(self, runners: Any) -> Callable:
+        """:attr:`seed_chunk` compiled ahead of time for ``runners`` ([S, ...], from
+        :meth:`place` with ``seeds=True``), once per trainer (``seed_compile_seconds``).
+        -> ``runners -> (runners, metrics [S, chunk_updates, ...])``."""
+        if self._compiled_seeds is None:
+            t0 = time.perf_counter()
+            self._compiled_seeds = self.seed_chunk.lower(runners).compile()
+            self.seed_compile_seconds = time.perf_counter() - t0
+        return self._compiled_seeds
 
     def run(self, runner: Any):
         """All ``num_chunks`` chunks from ``runner``: ``train(key)`` is ``run(init(key))``.

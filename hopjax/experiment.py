@@ -5,19 +5,22 @@ only runs between chunks.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
+import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import yaml
 
-from hopjax import checkpoint
+from hopjax import checkpoint, rundir
 from hopjax.algos.ppo import PPOConfig
-from hopjax.config import to_dict
+from hopjax.config import ConfigError, to_dict
 from hopjax.distributed import MeshTrainer, sweep_trainer
 from hopjax.train import RunnerState, Trainer
 
@@ -59,7 +62,8 @@ def read_csv(path: str | Path) -> list[dict[str, float]]:
 
 
 def _truncate_csv(path: Path, upto_update: int) -> None:
-    """Drop rows past ``upto_update`` (a resumed run rewrites them); kept rows stay as written."""
+    """Drop rows past ``upto_update`` (a resumed run rewrites them); kept rows stay as written.
+    If any row is dropped, the whole file is first copied to ``<stem>.before-resume-<time>.csv``."""
     if not path.exists():
         return
     with path.open(newline="") as f:
@@ -67,8 +71,15 @@ def _truncate_csv(path: Path, upto_update: int) -> None:
     if not rows:
         return
     col = rows[0].index("update")
+    kept = [r for r in rows[1:] if float(r[col]) <= upto_update]
+    if len(kept) == len(rows) - 1:
+        return
+    aside = path.with_name(f"{path.stem}.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+    shutil.copy2(path, aside)
+    print(f"{path.name}: rows after update {upto_update} are rewritten by this run; "
+          f"the earlier file is kept at {aside}")
     with path.open("w", newline="") as f:
-        csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if float(r[col]) <= upto_update])
+        csv.writer(f).writerows([rows[0]] + kept)
 
 
 def _process_dir(name: str) -> str:
@@ -88,137 +99,247 @@ class TrainResult:
         self.stopped = stopped  # None, "interrupted" or "nan"
 
 
-def train(cfg: PPOConfig, out: str | Path = "runs", resume: str | Path | None = None,
-          progress: bool = True, max_chunks: int | None = None, plot: bool = True,
-          trainer: Trainer | None = None) -> TrainResult:
-    """Train ``cfg`` in jitted chunks, logging to ``out/<name>/``.
+@dataclasses.dataclass
+class _Job:
+    """What the host loop needs to drive one run (``seeds=None``) or a seed sweep (runner
+    states stacked on a leading [S] axis, one CSV per seed)."""
 
-    ``resume``: a run dir or checkpoint to continue from (bit-identical to an uninterrupted
-    run). ``trainer``: reuse an already built (and compiled) Trainer of ``cfg``. ``max_chunks``: stop early after this many chunks (for tests and smoke runs).
-    Ctrl-C saves a checkpoint of the last completed chunk; a chunk whose metrics hold NaN is
-    discarded and the run stops at the last good checkpoint. Both say where it is.
-    """
-    trainer = trainer or MeshTrainer(cfg)  # env batch split over cfg.devices (hopjax.distributed)
-    mesh = isinstance(trainer, MeshTrainer)
-    place = trainer.place if mesh else (lambda r: r)
-    run_dir = Path(out) / _process_dir(cfg.name)
-    if mesh:
-        print(f"mesh: {trainer.describe()}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_dir = run_dir / "checkpoints"
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    csv_path = run_dir / "metrics.csv"
+    cfg: Any
+    trainer: Any  # Trainer, MeshTrainer or HOPTrainer (num_chunks, steps_per_update, goal_names)
+    run_dir: Path
+    resume_cmd: str  # printed whenever the run stops early
+    seeds: int | None = None
+    compile: Callable[[Any], Callable] | None = None  # runner -> compiled chunk
+    place: Callable[[Any], Any] = lambda r: r
+    gather: Callable[[Any], Any] = lambda r: r
 
-    runner = place(trainer.init(jax.random.PRNGKey(cfg.seed)))
-    start_chunk = 0
-    if resume is not None:
-        runner, meta = checkpoint.restore(resume, runner)
-        runner = place(runner)
-        start_chunk = int(meta["chunk"])
-        _truncate_csv(csv_path, int(meta["update"]))
-        print(f"resumed from {meta.get('path', resume)} at update {meta['update']}")
-    elif csv_path.exists():
-        csv_path.unlink()
+    @property
+    def csv_paths(self) -> list[Path]:
+        if self.seeds is None:
+            return [self.run_dir / "metrics.csv"]
+        return [self.run_dir / f"metrics_seed{s}.csv" for s in range(self.seeds)]
 
-    def save(r: RunnerState, chunk: int) -> Path:
-        meta = {"update": int(r.update), "chunk": chunk, "env_steps": int(r.update) * trainer.steps_per_update,
-                "config": to_dict(cfg)}
-        return checkpoint.save(ckpt_dir, trainer.gather(r) if mesh else r, meta)
+    def update(self, runner) -> int:
+        return int(np.asarray(jax.device_get(runner.update)).reshape(-1)[0])
 
-    last_ckpt = None
-    stopped = None
-    bar = None
-    end_chunk = trainer.num_chunks if max_chunks is None else min(trainer.num_chunks, start_chunk + max_chunks)
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=trainer.num_chunks * cfg.chunk_updates, initial=start_chunk * cfg.chunk_updates,
-                   unit="upd", desc=cfg.name)
-    rows: list[dict[str, float]] = []
-    chunk = start_chunk
+class _Saver:
+    """Checkpoints of one job; the same update is saved once. A Ctrl-C during a save is
+    deferred until ``last``/``update`` name the finished checkpoint."""
+
+    def __init__(self, job: _Job):
+        self.job, self.last, self.update = job, None, None
+
+    def __call__(self, runner, chunk: int) -> Path:
+        job, u = self.job, self.job.update(runner)
+        if u == self.update and self.last is not None and self.last.exists():
+            return self.last
+        meta = {"update": u, "chunk": chunk, "env_steps": u * job.trainer.steps_per_update,
+                "config": to_dict(job.cfg)}
+        if job.seeds is not None:
+            meta["seeds"] = job.seeds
+        with checkpoint.deferred_interrupt():
+            self.last = checkpoint.save(job.run_dir / "checkpoints", job.gather(runner), meta)
+            self.update = u
+        return self.last
+
+
+def _resume(job: _Job, resume: str | Path, runner, saver: _Saver):
+    """Restore ``resume`` into ``runner``'s shapes; drop CSV rows past it. -> (runner, chunk)."""
+    path, meta = checkpoint.load_meta(resume)
+    if meta.get("seeds") != job.seeds:
+        what = lambda n: "a single run" if n is None else f"a {n}-seed sweep"
+        raise checkpoint.CheckpointError(f"{str(path)!r} is a checkpoint of {what(meta.get('seeds'))}, "
+                                         f"not of {what(job.seeds)}")
+    runner, meta = checkpoint.restore(path, runner)
+    for p in job.csv_paths:
+        _truncate_csv(p, meta["update"])
+    saver.last, saver.update = path, meta["update"]
+    print(f"resumed from {path} at update {meta['update']}")
+    return job.place(runner), meta["chunk"]
+
+
+def _finite(runner, metrics) -> bool:
+    return all(np.all(np.isfinite(v)) for v in metrics.values()) and all(
+        bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(runner.params))
+
+
+def _commit(job: _Job, metrics, chunk: int, sps: float) -> list[list[dict[str, float]]]:
+    """Append one chunk's rows to each CSV (one per seed in a sweep). -> rows per CSV."""
+    cfg, tr = job.cfg, job.trainer
+    parts = [metrics] if job.seeds is None else [{k: v[s] for k, v in metrics.items()} for s in range(job.seeds)]
+    out = []
+    for path, part in zip(job.csv_paths, parts):
+        rows = flatten_metrics(part, tr.goal_names)
+        for i, row in enumerate(rows):
+            u = chunk * cfg.chunk_updates + i + 1
+            row.update(update=u, env_steps=u * tr.steps_per_update, sps=sps)
+        rows = [{"update": r["update"], "env_steps": r["env_steps"], **r} for r in rows]
+        _write_csv(path, rows, append=True)
+        out.append(rows)
+    return out
+
+
+def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[Any, list, str | None]:
+    """Chunks ``start..end-1``: progress, CSV rows, checkpoints, NaN guard, Ctrl-C.
+    -> (runner, rows per CSV, stopped: None | "nan" | "interrupted")."""
+    cfg, tr = job.cfg, job.trainer
+    rows: list[list[dict[str, float]]] = [[] for _ in job.csv_paths]
     try:
-        compiled = trainer.compiled_chunk(runner)
-        for chunk in range(start_chunk, end_chunk):
+        compiled = job.compile(runner)
+        for chunk in range(start, end):
             t0 = time.perf_counter()
             new_runner, metrics = compiled(runner)
             metrics = jax.device_get(metrics)
-            dt = time.perf_counter() - t0
-            if not all(np.all(np.isfinite(v)) for v in metrics.values()) or not all(
-                bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(new_runner.params)
-            ):
-                stopped = "nan"
-                last_ckpt = save(runner, chunk)  # the state before the bad chunk
+            sps = (job.seeds or 1) * tr.steps_per_update * cfg.chunk_updates / (time.perf_counter() - t0)
+            if not _finite(new_runner, metrics):
+                path = saver(runner, chunk)  # the state before the bad chunk
                 print(f"non-finite metrics or parameters in chunk {chunk}: stopped.\n"
-                      f"last good checkpoint (update {int(runner.update)}): {last_ckpt}")
-                break
-            runner = new_runner
-            first_update = chunk * cfg.chunk_updates
-            chunk_rows = flatten_metrics(metrics, trainer.goal_names)
-            sps = trainer.steps_per_update * cfg.chunk_updates / dt
-            for i, row in enumerate(chunk_rows):
-                u = first_update + i + 1
-                row.update(update=u, env_steps=u * trainer.steps_per_update, sps=sps)
-            ordered = [{"update": r["update"], "env_steps": r["env_steps"], **r} for r in chunk_rows]
-            _write_csv(csv_path, ordered, append=True)
-            rows.extend(ordered)
-            if (chunk + 1) % cfg.checkpoint_every_chunks == 0 or chunk + 1 == trainer.num_chunks:
-                last_ckpt = save(runner, chunk + 1)
+                      f"last good checkpoint (update {job.update(runner)}): {path}\n"
+                      f"resume with: {job.resume_cmd}")
+                return runner, rows, "nan"
+            with checkpoint.deferred_interrupt():  # a chunk's rows and checkpoint go together
+                runner = new_runner
+                for acc, new in zip(rows, _commit(job, metrics, chunk, sps)):
+                    acc.extend(new)
+                if (chunk + 1) % cfg.checkpoint_every_chunks == 0 or chunk + 1 == tr.num_chunks:
+                    saver(runner, chunk + 1)
             if bar is not None:
                 bar.update(cfg.chunk_updates)
-                bar.set_postfix(ret=f"{ordered[-1]['mean_return']:.2f}", sps=f"{sps:,.0f}")
+                ret = np.mean([r[-1]["mean_return"] for r in rows])
+                bar.set_postfix(ret=f"{ret:.2f}", sps=f"{sps:,.0f}")
     except KeyboardInterrupt:
-        stopped = "interrupted"
-        last_ckpt = save(runner, int(runner.update) // cfg.chunk_updates)
-        print(f"\ninterrupted: checkpoint saved at {last_ckpt}\n"
-              f"resume with: hopjax train {run_dir / 'config.yaml'} --resume {run_dir}")
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: this save still completes
+            saver(runner, job.update(runner) // cfg.chunk_updates)
+        print(f"\ninterrupted: checkpoint saved at {saver.last}\nresume with: {job.resume_cmd}")
+        return runner, rows, "interrupted"
+    return runner, rows, None
+
+
+def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
+    """Resume (if asked), then run the job's chunks with a progress bar.
+    -> (runner, rows per CSV, saver, stopped)."""
+    cfg, tr = job.cfg, job.trainer
+    saver = _Saver(job)
+    start = 0
+    if resume is not None:
+        runner, start = _resume(job, resume, runner, saver)
+    (job.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    end = tr.num_chunks if max_chunks is None else min(tr.num_chunks, start + max_chunks)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        desc = cfg.name if job.seeds is None else f"{cfg.name} x{job.seeds} seeds"
+        bar = tqdm(total=tr.num_chunks * cfg.chunk_updates, initial=start * cfg.chunk_updates,
+                   unit="upd", desc=desc)
+    try:
+        runner, rows, stopped = _loop(job, runner, start, end, saver, bar)
     finally:
         if bar is not None:
             bar.close()
-    if rows:
-        print(f"compile {trainer.compile_seconds:.1f}s; last chunk {rows[-1]['sps']:,.0f} env steps/s; "
-              f"mean return {rows[-1]['mean_return']:.3f}")
-    if plot and csv_path.exists():
-        from hopjax.plots import plot_learning_curves
-
-        plot_learning_curves(read_csv(csv_path), run_dir / "learning_curves.png", title=cfg.name)
-    if last_ckpt is not None and stopped is None:
-        print(f"metrics: {csv_path}\ncheckpoint: {last_ckpt}")
-    return TrainResult(run_dir, runner, rows, last_ckpt, stopped)
+    if stopped is None and end < tr.num_chunks:
+        print(f"stopped after {end} of {tr.num_chunks} chunks; resume with: {job.resume_cmd}")
+    return runner, rows, saver, stopped
 
 
-def sweep(cfg: PPOConfig, seeds: int, out: str | Path = "runs", plot: bool = True):
-    """Train ``seeds`` seeds in one vmapped compile. -> (run_dir, metrics [S, U, ...])."""
-    trainer = sweep_trainer(cfg, seeds)  # seeds split over devices (hopjax.distributed)
-    print(f"mesh: {trainer.describe()}")
-    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), seeds)
-    runners = trainer.start_seeds(keys)  # = vmap(init)(keys): train(key) is run(init(key))
-    t0 = time.perf_counter()
-    fn = trainer.sweep_fn().lower(runners).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    _, metrics = fn(runners)
-    metrics = jax.device_get(metrics)
-    run_s = time.perf_counter() - t0
-    run_dir = Path(out) / _process_dir(f"{cfg.name}_sweep{seeds}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    steps = (np.arange(trainer.num_updates) + 1) * trainer.steps_per_update
-    for s in range(seeds):
-        rows = flatten_metrics({k: v[s] for k, v in metrics.items()}, trainer.goal_names)
-        rows = [{"update": i + 1, "env_steps": float(steps[i]), **r} for i, r in enumerate(rows)]
-        _write_csv(run_dir / f"metrics_seed{s}.csv", rows, append=False)
-    total = seeds * trainer.num_updates * trainer.steps_per_update
-    final = metrics["mean_return"][:, -max(1, trainer.num_updates // 10):].mean(1)
-    print(f"{seeds} seeds x {trainer.num_updates} updates: compile {compile_s:.1f}s, run {run_s:.1f}s "
-          f"({total / run_s:,.0f} env steps/s)")
+def _default_command(cfg) -> tuple[str, ...]:
+    return ("train-hop",) if type(cfg).__name__ == "HOPConfig" else ("train",)
+
+
+def train(cfg: PPOConfig, out: str | Path = "runs", resume: str | Path | None = None,
+          progress: bool = True, max_chunks: int | None = None, plot: bool = True,
+          trainer: Trainer | None = None, overwrite: bool = False,
+          argv: list[str] | None = None) -> TrainResult:
+    """Train ``cfg`` in jitted chunks, logging to ``out/<name>/``.
+
+    ``resume``: a run dir or checkpoint to continue from (bit-identical to an uninterrupted
+    run). Without it, a run dir that already holds a run is refused (RunDirError) unless
+    ``overwrite``, which moves the old run aside (:mod:`hopjax.rundir`); the dir is locked while
+    the run writes to it. ``trainer``: reuse an already built (and compiled) trainer of ``cfg``.
+    ``max_chunks``: stop early after this many chunks. ``argv``: the CLI invocation
+    (``sys.argv[1:]``), so that the printed resume command reproduces it.
+    Ctrl-C saves a checkpoint of the last completed chunk; a chunk whose metrics hold NaN is
+    discarded and the run stops at the last good checkpoint. Both say where it is and print the
+    command that resumes the run.
+    """
+    run_dir = Path(out) / _process_dir(cfg.name)
+    with rundir.open_run(run_dir, resume, overwrite):  # refused before anything is built
+        trainer = trainer or MeshTrainer(cfg)  # env batch split over cfg.devices (hopjax.distributed)
+        if hasattr(trainer, "describe"):
+            print(f"mesh: {trainer.describe()}")
+        cmd = rundir.resume_command(argv, Path(out) / cfg.name, out, _default_command(cfg))
+        job = _Job(cfg, trainer, run_dir, cmd, compile=trainer.compiled_chunk,
+                   place=getattr(trainer, "place", lambda r: r), gather=getattr(trainer, "gather", lambda r: r))
+        runner = job.place(trainer.init(jax.random.PRNGKey(cfg.seed)))
+        runner, rows, saver, stopped = _drive(job, runner, resume, progress, max_chunks)
+        rows, csv_path = rows[0], job.csv_paths[0]
+        if rows:
+            print(f"compile {trainer.compile_seconds:.1f}s; last chunk {rows[-1]['sps']:,.0f} env steps/s; "
+                  f"mean return {rows[-1]['mean_return']:.3f}")
+        if plot and csv_path.exists():
+            from hopjax.plots import plot_learning_curves
+
+            plot_learning_curves(read_csv(csv_path), run_dir / "learning_curves.png", title=cfg.name)
+    if saver.last is not None and stopped is None:
+        print(f"metrics: {csv_path}\ncheckpoint: {saver.last}")
+    return TrainResult(run_dir, runner, rows, saver.last, stopped)
+
+
+def sweep(cfg: PPOConfig, seeds: int, out: str | Path = "runs", plot: bool = True,
+          progress: bool = True, resume: str | Path | None = None, overwrite: bool = False,
+          max_chunks: int | None = None, trainer: MeshTrainer | None = None,
+          argv: list[str] | None = None):
+    """Train ``seeds`` seeds as one run: the same compiled chunk vmapped over seeds, driven like
+    :func:`train` (progress bar, ``metrics_seed<s>.csv`` rows written as each chunk ends,
+    checkpoints of the stacked state, ``resume``, ``overwrite``, lock) in
+    ``out/<name>_sweep<seeds>/``. Seed ``s`` starts from ``PRNGKey(cfg.seed + s)``, exactly as
+    ``train`` with ``seed = cfg.seed + s`` does (equal metrics up to float rounding of the
+    vmapped program). ``trainer``: a :func:`~hopjax.distributed.sweep_trainer` of ``cfg`` to
+    reuse. -> (run_dir, metrics of the chunks run by this call, [S, U, ...])."""
+    if seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    if cfg.seed + seeds > 2**32:
+        raise ConfigError(f"config key 'seed' ({cfg.seed}) + --seeds ({seeds}) must stay within 2**32")
+    name = f"{cfg.name}_sweep{seeds}"
+    run_dir = Path(out) / _process_dir(name)
+    with rundir.open_run(run_dir, resume, overwrite):  # refused before anything is built
+        trainer = trainer or sweep_trainer(cfg, seeds)  # seeds split over devices (hopjax.distributed)
+        print(f"mesh: {trainer.describe()}")
+        cmd = rundir.resume_command(argv, Path(out) / name, out, ("sweep", "--seeds", str(seeds)))
+        job = _Job(cfg, trainer, run_dir, cmd, seeds, compile=trainer.compiled_seed_chunk,
+                   place=lambda r: trainer.place(r, seeds=True), gather=trainer.gather)
+        inits = [trainer.init(jax.random.PRNGKey(cfg.seed + s)) for s in range(seeds)]  # as train does
+        runners = job.place(jax.tree.map(lambda *x: np.stack(x), *jax.device_get(inits)))
+        _, rows, _, stopped = _drive(job, runners, resume, progress, max_chunks)
+        metrics = _stack_rows(rows)
+        _sweep_report(job, plot)
+    return run_dir, metrics
+
+
+def _stack_rows(rows: list[list[dict[str, float]]]) -> dict[str, np.ndarray]:
+    """Rows per seed -> {column: [S, U]} (empty if no chunk ran)."""
+    if not rows[0]:
+        return {}
+    return {k: np.array([[r[k] for r in seed] for seed in rows]) for k in rows[0][0]}
+
+
+def _sweep_report(job: _Job, plot: bool) -> None:
+    """Final return per seed, from the CSVs (a resumed sweep included), and the sweep plot."""
+    tr, seeds = job.trainer, job.seeds
+    if not all(p.exists() for p in job.csv_paths):
+        return
+    ret = np.array([[r["mean_return"] for r in read_csv(p)] for p in job.csv_paths])  # [S, U]
+    final = ret[:, -max(1, ret.shape[1] // 10):].mean(1)
+    print(f"{seeds} seeds x {ret.shape[1]} updates; compile {tr.seed_compile_seconds:.1f}s")
     print(f"final mean return per seed: {np.round(final, 3).tolist()}; "
           f"mean {final.mean():.3f} +/- {final.std():.3f}")
     if plot:
         from hopjax.plots import plot_sweep
 
-        plot_sweep(steps, metrics["mean_return"], run_dir / "sweep.png", title=f"{cfg.name}: {seeds} seeds")
-    print(f"per-seed metrics: {run_dir}/metrics_seed*.csv")
-    return run_dir, metrics
+        steps = (np.arange(ret.shape[1]) + 1) * tr.steps_per_update
+        plot_sweep(steps, ret, job.run_dir / "sweep.png", title=f"{job.cfg.name}: {seeds} seeds")
+    print(f"per-seed metrics: {job.run_dir}/metrics_seed*.csv")
 
 
 def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0) -> list[dict[str, Any]]:

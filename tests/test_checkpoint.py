@@ -1,6 +1,8 @@
 """Checkpoints: round trip, corrupt files, and what a run leaves behind on NaN or Ctrl-C."""
 
 import json
+import os
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +17,7 @@ from tests.conftest import TINY
 def test_round_trip_and_latest(tmp_path):
     state = {"w": jnp.arange(6.0).reshape(2, 3), "k": jax.random.PRNGKey(3), "n": jnp.int32(7)}
     for u in (1, 2, 3, 4):
-        checkpoint.save(tmp_path, jax.tree.map(lambda x: x * 1, state), {"update": u, "chunk": u}, keep=2)
+        checkpoint.save(tmp_path, jax.tree.map(lambda x: x * 1, state), {"update": u, "chunk": u, "config": {}}, keep=2)
     assert sorted(p.name for p in tmp_path.glob("update_*")) == ["update_00000003", "update_00000004"]
     restored, meta = checkpoint.restore(tmp_path, state)
     assert meta["update"] == 4
@@ -24,13 +26,13 @@ def test_round_trip_and_latest(tmp_path):
 
 def test_corrupt_checkpoints_raise_clear_errors(tmp_path):
     state = {"w": jnp.ones((3,))}
-    path = checkpoint.save(tmp_path, state, {"update": 1, "chunk": 1})
+    path = checkpoint.save(tmp_path, state, {"update": 1, "chunk": 1, "config": {}})
     with pytest.raises(CheckpointError, match="different config|corrupt"):
         checkpoint.restore(tmp_path, {"w": jnp.ones((4,))})
     (path / "meta.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
         checkpoint.restore(tmp_path, state)
-    (path / "meta.json").write_text(json.dumps({"update": 1, "chunk": 1}))
+    (path / "meta.json").write_text(json.dumps({"update": 1, "chunk": 1, "config": {}}))
     for f in (path / "state").rglob("*"):
         if f.is_file():
             f.write_bytes(b"garbage")
@@ -75,3 +77,117 @@ def test_faults_leave_last_good_checkpoint(tmp_path, capsys, fault, tiny_trainer
     assert meta["update"] == TINY.chunk_updates  # the state after the one good chunk
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(restored.params))
     assert len(experiment.read_csv(tmp_path / "tiny" / "metrics.csv")) == TINY.chunk_updates
+
+
+def meta(u):
+    return {"update": u, "chunk": u, "config": {}}
+
+
+def test_retention_by_update_number_keeps_the_new_checkpoint(tmp_path):
+    """An older run's higher-numbered checkpoints never push out the one just written."""
+    state = {"w": jnp.ones((2,))}
+    for u in (36, 38, 40):
+        checkpoint.save(tmp_path, state, meta(u))
+    for u in (2, 4, 6, 8):
+        path = checkpoint.save(tmp_path, jax.tree.map(lambda x: x * u, state), meta(u))
+        assert path.is_dir() and (tmp_path / "LATEST").read_text() == path.name
+        restored, m = checkpoint.restore(tmp_path, state)
+        assert m["update"] == u and float(restored["w"][0]) == u
+    names = sorted(p.name for p in tmp_path.glob("update_*"))
+    # the newest 3 of the new run (by number, up to the one just written); 36..40 left alone
+    assert names == ["update_00000004", "update_00000006", "update_00000008",
+                     "update_00000036", "update_00000038", "update_00000040"]
+    for u in (100, 1000, 10000):  # numbers, not strings: 10000 > 1000 > 100
+        checkpoint.save(tmp_path, state, meta(u), keep=2)
+    assert (tmp_path / "update_00010000").is_dir() and (tmp_path / "update_00001000").is_dir()
+    assert not (tmp_path / "update_00000100").exists()
+
+
+def test_resaving_an_update_keeps_the_earlier_one(tmp_path, capsys):
+    checkpoint.save(tmp_path, {"w": jnp.ones((2,))}, meta(4))
+    checkpoint.save(tmp_path, {"w": jnp.zeros((2,))}, meta(4))
+    (aside,) = tmp_path.glob("update_00000004.replaced-*")
+    assert str(aside) in capsys.readouterr().out
+    assert float(checkpoint.restore(aside, {"w": jnp.ones((2,))})[0]["w"][0]) == 1.0
+    assert float(checkpoint.restore(tmp_path, {"w": jnp.ones((2,))})[0]["w"][0]) == 0.0
+
+
+@pytest.mark.parametrize("content, key", [
+    ({}, "update"), ({"update": 4}, "chunk"), ({"update": 4, "chunk": 2}, "config"),
+    ({"update": 4, "chunk": "x", "config": {}}, "chunk"), ({"update": -1, "chunk": 0, "config": {}}, "update"),
+    ({"update": True, "chunk": 0, "config": {}}, "update"), ({"update": 4, "chunk": 2, "config": 3}, "config"),
+    ([1, 2], None),
+])
+def test_bad_metadata_is_one_line_naming_file_and_key(tmp_path, content, key):
+    path = checkpoint.save(tmp_path, {"w": jnp.ones((2,))}, meta(4))
+    (path / "meta.json").write_text(json.dumps(content))
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.load_meta(tmp_path)
+    msg = str(e.value)
+    assert "\n" not in msg and str(path / "meta.json") in msg
+    assert key is None or repr(key) in msg
+
+
+def test_cli_bad_metadata_exits_2(tmp_path, capsys):
+    from hopjax import cli
+
+    path = checkpoint.save(tmp_path / "run" / "checkpoints", {"w": jnp.ones((2,))}, meta(4))
+    (path / "meta.json").write_text(json.dumps({"update": 4, "chunk": "x", "config": {}}))
+    assert cli.main(["eval", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'chunk' must be a non-negative integer" in err
+
+
+class InterruptingCheckpointer:
+    """orbax's StandardCheckpointer whose save receives a real SIGINT halfway."""
+
+    def __init__(self, real):
+        self._c = real()
+
+    def __enter__(self):
+        self._c.__enter__()
+        return self
+
+    def __exit__(self, *a):
+        return self._c.__exit__(*a)
+
+    def save(self, *a, **kw):
+        os.kill(os.getpid(), signal.SIGINT)
+        return self._c.save(*a, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+
+def test_sigint_during_save_is_deferred_until_it_is_complete(tmp_path, monkeypatch, capfd):
+    real = checkpoint.ocp.StandardCheckpointer
+    monkeypatch.setattr(checkpoint.ocp, "StandardCheckpointer", lambda: InterruptingCheckpointer(real))
+    state = {"w": jnp.arange(3.0)}
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(tmp_path, state, meta(2))
+    monkeypatch.setattr(checkpoint.ocp, "StandardCheckpointer", real)
+    restored, m = checkpoint.restore(tmp_path, state)  # complete, and LATEST points at it
+    assert m["update"] == 2
+    np.testing.assert_array_equal(restored["w"], state["w"])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""  # no absl / asyncio noise
+
+
+def test_sigint_during_a_runs_save_stops_cleanly(tmp_path, monkeypatch, capfd, tiny_trainer):
+    """Ctrl-C while the run saves its second chunk: that checkpoint completes, the run stops
+    there with its rows, and says where; the resumed run continues from it."""
+    real, calls = checkpoint.ocp.StandardCheckpointer, []
+
+    def factory():
+        calls.append(1)
+        return InterruptingCheckpointer(real) if len(calls) == 2 else real()
+
+    monkeypatch.setattr(checkpoint.ocp, "StandardCheckpointer", factory)
+    res = experiment.train(TINY, tmp_path, progress=False, plot=False, trainer=tiny_trainer)
+    out, err = capfd.readouterr()
+    assert res.stopped == "interrupted" and res.last_checkpoint.name == "update_00000004"
+    assert len(calls) == 2  # the interrupted save is not repeated
+    assert "Traceback" not in out + err and "absl" not in err
+    assert f"interrupted: checkpoint saved at {res.last_checkpoint}" in out
+    assert len(experiment.read_csv(tmp_path / "tiny" / "metrics.csv")) == 4

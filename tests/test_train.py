@@ -2,15 +2,17 @@
 
 import csv
 import dataclasses
+import shlex
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 
 from hopjax import experiment
 from hopjax.algos.ppo import PPOConfig
-from hopjax.config import ConfigError
+from hopjax.config import ConfigError, to_dict
 from hopjax.rollout import Rollout
 from hopjax.train import Trainer, make_train, scripted_policy
 
@@ -112,3 +114,75 @@ def test_ppo_self_play_beats_random():
     final = float(np.mean(m["mean_return"][-10:]))
     assert baseline < 0.5
     assert final > 2.0 * baseline, (final, baseline)
+
+
+# -- run directories never lose data (issue 12) ---------------------------------------------
+def test_new_run_into_a_finished_run_is_refused_or_moved_aside(tmp_path, trainer, capsys):
+    kw = dict(progress=False, plot=False, trainer=trainer)
+    first = experiment.train(TINY, tmp_path, **kw)
+    run = tmp_path / "tiny"
+    before = (run / "metrics.csv").read_bytes()
+    with pytest.raises(experiment.rundir.RunDirError, match="already holds a run"):
+        experiment.train(TINY, tmp_path, max_chunks=1, **kw)
+    assert (run / "metrics.csv").read_bytes() == before
+    assert first.last_checkpoint.is_dir()
+    capsys.readouterr()
+    again = experiment.train(TINY, tmp_path, max_chunks=1, overwrite=True, **kw)
+    (aside,) = tmp_path.glob("tiny.old-*")
+    assert str(aside) in capsys.readouterr().out
+    assert (aside / "metrics.csv").read_bytes() == before
+    assert sorted(p.name for p in (aside / "checkpoints").glob("update_*")) == [
+        "update_00000004", "update_00000006", "update_00000008"]
+    # the new run's checkpoint exists, is LATEST, and resumes
+    assert again.last_checkpoint == run / "checkpoints" / "update_00000002" and again.last_checkpoint.is_dir()
+    assert (run / "checkpoints" / "LATEST").read_text() == "update_00000002"
+    assert len(experiment.read_csv(run / "metrics.csv")) == 2
+
+
+def test_resume_from_an_older_checkpoint_keeps_what_it_replaces(tmp_path, trainer, capsys):
+    kw = dict(progress=False, plot=False, trainer=trainer)
+    full = experiment.train(TINY, tmp_path, **kw)
+    run = tmp_path / "tiny"
+    rest = experiment.train(TINY, tmp_path, resume=run / "checkpoints" / "update_00000004", **kw)
+    out = capsys.readouterr().out
+    (csv_aside,) = run.glob("metrics.before-resume-*.csv")
+    assert str(csv_aside) in out and len(experiment.read_csv(csv_aside)) == 8
+    assert {p.name.split(".")[0] for p in (run / "checkpoints").glob("*.replaced-*")} == {
+        "update_00000006", "update_00000008"}
+    jax.tree.map(np.testing.assert_array_equal, full.runner.params, rest.runner.params)
+
+
+def test_printed_resume_command_continues_the_same_run(tmp_path, trainer, monkeypatch, capsys):
+    """Ctrl-C through the CLI prints a command; run as printed, it continues in the same dir
+    and ends where an uninterrupted run ends."""
+    from hopjax import cli
+    from tests.test_checkpoint import FaultyTrainer
+
+    made = []
+
+    def build(cfg):  # the CLI's trainer: the session's compiled one, for the same config
+        assert dataclasses.replace(cfg, devices=0) == TINY, cfg
+        made.append(cfg)
+        return FaultyTrainer(trainer, "interrupt") if len(made) == 1 else trainer
+
+    monkeypatch.setattr(experiment, "MeshTrainer", build)
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(yaml.safe_dump(to_dict(TINY)))
+    out = tmp_path / "elsewhere"
+    rc = cli.main(["train", str(cfg_file), "--out", str(out), "--devices", "1", "--set", "lr=0.003",
+                   "--no-progress"])
+    assert rc == 1
+    line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("resume with: ")][0]
+    argv = shlex.split(line[len("resume with: "):])
+    assert argv[0] == "hopjax" and "--overwrite" not in argv
+    assert argv[argv.index("--out") + 1] == str(out) and argv[argv.index("--resume") + 1] == str(out / "tiny")
+    assert argv[argv.index("--devices") + 1] == "1" and argv[argv.index("--set") + 1] == "lr=0.003"
+    monkeypatch.chdir(tmp_path)  # a command that forgot --out would write ./runs here
+    assert cli.main(argv[1:]) == 0
+    assert not (tmp_path / "runs").exists()
+    assert "resumed from" in capsys.readouterr().out
+    rows = experiment.read_csv(out / "tiny" / "metrics.csv")
+    ref = experiment.train(TINY, tmp_path / "ref", progress=False, plot=False, trainer=trainer)
+    assert [r["update"] for r in rows] == list(range(1, 9))
+    for a, b in zip(ref.rows, rows):
+        assert {k: v for k, v in a.items() if k != "sps"} == {k: v for k, v in b.items() if k != "sps"}

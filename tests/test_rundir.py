@@ -1,0 +1,150 @@
+"""Run directories (host side, no JAX): refusal, --overwrite moves aside, the lock, the resume
+command."""
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hopjax import rundir
+from hopjax.config import ConfigError
+from hopjax.rundir import RunDirError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def old_run(path: Path) -> Path:
+    (path / "checkpoints" / "update_00000040").mkdir(parents=True)
+    (path / "checkpoints" / "LATEST").write_text("update_00000040")
+    (path / "metrics.csv").write_text("update,x\n1,0.5\n")
+    return path
+
+
+def test_existing_run_is_refused_in_one_line(tmp_path):
+    run = old_run(tmp_path / "x")
+    with pytest.raises(RunDirError) as e:
+        with rundir.open_run(run):
+            pass
+    msg = str(e.value)
+    assert isinstance(e.value, ConfigError)  # the CLI's exit 2
+    assert "\n" not in msg and str(run) in msg and "update_00000040" in msg
+    for way in (f"--resume {run}", "--set name=", "--out", "--overwrite"):
+        assert way in msg
+    assert (run / "metrics.csv").read_text() == "update,x\n1,0.5\n"
+    assert not (run / rundir.LOCK).exists()  # released
+
+
+def test_overwrite_moves_the_old_run_aside(tmp_path, capsys):
+    run = old_run(tmp_path / "x")
+    with rundir.open_run(run, overwrite=True):
+        assert [p.name for p in run.iterdir()] == [rundir.LOCK]
+    (aside,) = tmp_path.glob("x.old-*")
+    assert f"moved the previous run in {run} aside to {aside}" in capsys.readouterr().out
+    assert (aside / "metrics.csv").read_text() == "update,x\n1,0.5\n"
+    assert (aside / "checkpoints" / "update_00000040").is_dir()
+    with rundir.open_run(run, overwrite=True):  # empty now: nothing to move
+        pass
+    assert len(list(tmp_path.glob("x.old-*"))) == 1
+
+
+def test_resume_rules(tmp_path):
+    run = old_run(tmp_path / "x")
+    with pytest.raises(RunDirError, match="use one of them"):
+        with rundir.open_run(run, resume=run, overwrite=True):
+            pass
+    with rundir.open_run(run, resume=run / "checkpoints" / "update_00000040"):
+        pass
+    other = old_run(tmp_path / "y")
+    with pytest.raises(RunDirError, match="would mix two runs"):
+        with rundir.open_run(run, resume=other):
+            pass
+    with rundir.open_run(tmp_path / "fresh", resume=other):  # a new dir may start from any checkpoint
+        pass
+
+
+def write_lock(run: Path, pid: int, host: str) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    (run / rundir.LOCK).write_text(json.dumps({"pid": pid, "host": host}))
+
+
+def test_lock_of_a_live_process_or_another_host_is_refused(tmp_path):
+    run = tmp_path / "x"
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        write_lock(run, sleeper.pid, socket.gethostname())
+        with pytest.raises(RunDirError) as e:
+            with rundir.open_run(run):
+                pass
+        assert f"in use by pid {sleeper.pid} on host {socket.gethostname()!r}" in str(e.value)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    write_lock(run, 1, "elsewhere")
+    with pytest.raises(RunDirError) as e:
+        with rundir.open_run(run):
+            pass
+    assert "pid 1 on host 'elsewhere'" in str(e.value) and f"remove {run / rundir.LOCK}" in str(e.value)
+    (run / rundir.LOCK).write_text("")
+    with pytest.raises(RunDirError, match="unreadable lock"):
+        with rundir.open_run(run):
+            pass
+
+
+def test_stale_lock_is_taken_over(tmp_path, capsys):
+    run = tmp_path / "x"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid is now free (reuse within this test is vanishingly unlikely)
+    write_lock(run, dead.pid, socket.gethostname())
+    with rundir.open_run(run):
+        owner = json.loads((run / rundir.LOCK).read_text())
+        assert owner == {"pid": os.getpid(), "host": socket.gethostname()}
+    assert f"taking over the stale lock of pid {dead.pid}" in capsys.readouterr().out
+    assert not (run / rundir.LOCK).exists()
+
+
+def test_two_processes_one_dir(tmp_path):
+    """A real second process holds the dir: this one is refused, naming it."""
+    run = tmp_path / "x"
+    code = textwrap.dedent(f"""
+        import sys, time
+        from hopjax import rundir
+        with rundir.open_run({str(run)!r}):
+            print("locked", flush=True)
+            sys.stdin.readline()
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirError, match=f"in use by pid {holder.pid} on host"):
+            with rundir.open_run(run):
+                pass
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert holder.returncode == 0
+    with rundir.open_run(run):  # released by its owner on exit
+        pass
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["train", "c.yaml", "--out", "D", "--devices", "2", "--set", "lr=1e-3", "--set", "hidden_sizes=[8, 8]"],
+     ["train", "D/x/config.yaml", "--devices", "2", "--set", "lr=1e-3", "--set", "hidden_sizes=[8, 8]"]),
+    (["train", "--out=D", "c.yaml", "--overwrite", "--no-progress"],
+     ["train", "D/x/config.yaml", "--no-progress"]),
+    (["train", "D/x/config.yaml", "--res", "D/x/checkpoints/update_00000004", "--ou", "D"],
+     ["train", "D/x/config.yaml"]),
+    (["sweep", "c.yaml", "--seeds", "2", "--out", "D", "--set=seed=3"],
+     ["sweep", "D/x/config.yaml", "--seeds", "2", "--set=seed=3"]),
+    (None, ["train", "D/x/config.yaml"]),
+])
+def test_resume_command_reproduces_the_invocation(argv, want):
+    cmd = rundir.resume_command(argv, Path("D") / "x", "D")
+    parts = shlex.split(cmd)
+    assert parts[0] == "hopjax"
+    assert parts[1:] == want + ["--out", "D", "--resume", "D/x"]
