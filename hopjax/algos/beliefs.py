@@ -40,18 +40,13 @@ import jax
 import jax.numpy as jnp
 
 from hopjax.buffers.masked import select
-from hopjax.envs.snowdrift import SnowdriftState
-from hopjax.envs.stag_hunt import StagHuntState
+from hopjax.envs.base import Environment
 
 
-def present_goals(state: Any) -> jax.Array:
-    """Goals still reachable in ``state``: [..., G] bool (Stag-Hunt: live stags then hares;
-    Snowdrift: live drifts), in ``goal_names`` order."""
-    if isinstance(state, StagHuntState):
-        return jnp.concatenate([state.stag_alive, state.hare_alive], axis=-1)
-    if isinstance(state, SnowdriftState):
-        return state.drift_alive
-    raise ValueError(f"HOP beliefs: no goal definition for env state {type(state).__name__}")
+def present_goals(env: Environment, states: Any, params: Any) -> jax.Array:
+    """Goals still reachable in a batch of env states (one leading axis ``E``): [E, G] bool in
+    ``goal_names`` order (:meth:`Environment.goals_present`, vmapped)."""
+    return jax.vmap(env.goals_present, in_axes=(0, None))(states, params)
 
 
 def with_none(present: jax.Array) -> jax.Array:

@@ -58,16 +58,11 @@ from hopjax.train import CompiledChunk
 
 
 def make_env(cfg: HOPConfig):
-    """-> (env, env_params); ConfigError for bad env keys or envs without goal definitions."""
+    """-> (env, env_params); ConfigError for bad env keys."""
     try:
-        env, params = envs.make(cfg.env, **cfg.env_kwargs)
+        return envs.make(cfg.env, **cfg.env_kwargs)
     except ValueError as e:
         raise ConfigError(f"config keys 'env'/'env_kwargs': {e}") from None
-    try:
-        jax.eval_shape(lambda k: bl.present_goals(env.reset(k, params)[1]), jax.random.PRNGKey(0))
-    except ValueError as e:
-        raise ConfigError(f"config key 'env': {e}") from None
-    return env, params
 
 
 def make_networks(cfg: HOPConfig, env, env_params) -> tuple[GoalPolicy, PlannerNet]:
@@ -160,7 +155,7 @@ class HOPRunner:
         env, p, e, n = self.env, self.env_params, self.num_envs, self.n
         k_reset, k_run = jax.random.split(key)
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, e), p)
-        present = bl.with_none(bl.present_goals(state))[:, None]  # [E, 1, G+1]
+        present = bl.with_none(bl.present_goals(env, state, p))[:, None]  # [E, 1, G+1]
         log_b = bl.initial_beliefs(prior, present)
         carry0 = dict(
             state=state, obs=obs, avail=jax.vmap(env.avail_actions, in_axes=(0, None))(state, p),
@@ -189,7 +184,7 @@ class HOPRunner:
             # intra-OM: likelihood of every seat's action under every goal, then Bayes.
             logp = self.goal_policy.log_probs_all_goals(params["goal"], carry["obs"], carry["avail"])
             log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
-            present2 = bl.with_none(bl.present_goals(state2))[:, None]
+            present2 = bl.with_none(bl.present_goals(env, state2, p))[:, None]
             log_b2 = bl.intra_update(carry["log_b"], log_lik, present2, valid, prior,
                                      self.belief_temperature)
             batch = write(

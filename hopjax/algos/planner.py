@@ -91,8 +91,6 @@ class Planner:
 
     def __init__(self, env: Environment, env_params: Any, goal_policy: GoalPolicy,
                  planner_net: PlannerNet, cfg: SearchConfig):
-        if not hasattr(env, "get_obs"):
-            raise ValueError(f"HOP planning needs env.get_obs(state, params); {env!r} has none")
         self.env, self.env_params = env, env_params
         self.goal_policy, self.planner_net, self.cfg = goal_policy, planner_net, cfg
         self.num_actions = env.num_actions(env_params)

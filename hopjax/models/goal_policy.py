@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hopjax.envs._grid import NUM_MOVES
+from hopjax.envs import NUM_MOVES
 from hopjax.models.policy import _ACTIVATIONS, MASKED_LOGIT, ActorCritic
 
 
