@@ -7,8 +7,11 @@ under those goals (so a node's outcome is drawn once, when it is first expanded)
 real env. The focal agent's planner network gives priors and leaf values. All trees of all envs
 and seats form one ``mctx`` batch ``B = E * F * num_trees``.
 
-Constants and rules (REFERENCES.md, "Planning", read from the HOP code; the paper gives the
-scheme, not these constants):
+The scheme (MCTS for the focal agent only; co-players' goals sampled from the beliefs, their
+actions from the goal-conditioned policies) is the HOP paper's (Huang, Liu, Kong, Yang, Zhu,
+Feng, ICML 2024, arXiv 2406.08002). The search constants are the HOP code's configs,
+``msg_code/train.py`` (Snowdrift) and ``msh_code/train.py`` (Stag-Hunt); the selection rule
+follows the paper's PUCT planner:
 
 - PUCT selection with ``Q = W / (1 + N)`` and ``U = c_puct * sqrt(N_parent) * P / (1 + N)``:
   mctx's ``muzero_action_selection`` with ``pb_c_init = c_puct``, ``pb_c_base`` so large that
