@@ -1,14 +1,17 @@
-"""Importing hopjax.envs, every env module, and making an env starts no JAX backend (no JAX
-array exists until an env function runs); the env contract is complete."""
+"""Importing hopjax.envs, every env module (and every hopjax module), and making an env starts
+no JAX backend (no JAX array exists until an env function runs); the env contract is complete."""
 
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from hopjax.envs import REGISTRY, AutoReset, Environment
 from hopjax.envs.base import Environment as Base
+
+ROOT = Path(__file__).resolve().parents[2]  # python -c puts the cwd first: this checkout
 
 CHECK = textwrap.dedent("""
     import sys
@@ -26,9 +29,29 @@ CHECK = textwrap.dedent("""
 """)
 
 
+ALL_MODULES = textwrap.dedent("""
+    import importlib, pkgutil
+    import hopjax
+    from jax._src import xla_bridge
+    names = [m.name for m in pkgutil.walk_packages(hopjax.__path__, "hopjax.")]
+    for name in names:
+        importlib.import_module(name)
+    assert not xla_bridge._backends, f"backend started: {list(xla_bridge._backends)}"
+    print(len(names))
+""")
+
+
+def test_importing_every_hopjax_module_starts_no_backend():
+    """So hopjax.distributed.initialize() may run after any import (the reason imports used to
+    sit inside functions)."""
+    out = subprocess.run([sys.executable, "-c", ALL_MODULES], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT)
+    assert out.returncode == 0 and int(out.stdout.strip()) > 20, out.stderr[-2000:]
+
+
 def test_import_and_make_start_no_backend():
     out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
