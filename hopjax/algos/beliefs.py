@@ -20,12 +20,13 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
 - **Intra-OM** (HOP paper: Bayes' rule within an episode):
   ``b'(g) ∝ b(g) * pi(a | o, g) ** (1 / temperature)`` for goals still present, 0 for removed
   ones. If every goal gets probability 0 the row is reset to the prior over present goals (our
-  choice; with the default uniform prior this is the reset to uniform over present goals that
-  the paper's description implies). ``temperature = 1`` is exact Bayes; other values temper
-  the likelihood (our choice, a config knob).
-- **Inter-OM** (HOP paper: a prior summarised from past episodes, an EMA of how often a
-  co-player pursues a target, i.e. the probability that it has any target at all; decay 0.98
-  for Snowdrift, HOP code ``msg_code/train.py``, and 0.995 for Stag-Hunt, ``msh_code/train.py``).
+  choice; with the default uniform prior it is a reset to uniform over present goals).
+  ``temperature = 1`` is exact Bayes; other values temper the likelihood (our choice, a config
+  knob).
+- **Inter-OM** (HOP paper: a prior summarised from past episodes; the HOP code keeps an EMA of
+  how often a co-player interacts per episode, i.e. the probability that it has any target at
+  all, with decay 0.98 for Snowdrift, ``msg_code/train.py``, and 0.995 for Stag-Hunt,
+  ``msh_code/train.py``).
   hopjax keeps the EMA over the whole ``G + 1`` row: ``prior' = decay * prior + (1 - decay) *
   freq``, where ``freq`` is the fraction of the co-player's alive steps of the last episode
   spent on each goal label ("no target" for steps after its last interaction).

@@ -21,8 +21,8 @@ follows the paper's PUCT planner:
 - Root: the trees' Q values are averaged and the agent acts by ``softmax(q_temperature * Q)``
   (``q_temperature = 2``); that distribution is also the planner net's policy target.
 - The focal agent's reward is the env reward; a node where the focal agent is done (or the
-  episode is over) is terminal: its value and later rewards are 0. The HOP code stops a
-  simulation at a terminal leaf; mctx would keep expanding below it (a chain that grows by one
+  episode is over) is terminal: its value and later rewards are 0. A simulation should stop
+  at a terminal leaf; mctx would keep expanding below it (a chain that grows by one
   node per simulation once search settles on a finishing line, making a search quadratic in
   the number of simulations), so the depth is capped: by default at the episode length (no
   deeper node can matter), or at ``max_depth``.
