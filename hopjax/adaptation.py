@@ -17,7 +17,8 @@ the tree search over per-seed *parameters* doubles XLA's CPU compile time for no
 
 Protocol notes: the paper evaluates against learned and scripted co-players it never trained
 with, with the focal algorithm in 1 or 3 of the 4 seats; hopjax uses the env's scripted
-policies (REFERENCES.md: the HOP code's random / fix / chaser co-players) as the unseen
+policies (the HOP code's random / fix / nearest-target players, ``policy/fixed_policy.py``;
+the Stag-Hunt chasers apply the same rule) as the unseen
 co-players, all co-player seats of one row playing the same policy.
 """
 

@@ -12,8 +12,9 @@ parts) inside the one compiled step. A sweep vmaps the training run over seeds w
 Random numbers do not depend on the sharding (JAX's partitionable threefry), so a run on N
 devices equals the run on 1 device up to float summation order.
 
-Multi-host: call :func:`initialize` first, before anything touches a device or imports
-``hopjax.train`` (``hopjax train|sweep --distributed`` does), and run the same command on every host;
+Multi-host: call :func:`initialize` first, before anything touches a device (importing hopjax
+creates no JAX array, so imports are safe; ``hopjax train|sweep --distributed`` does this), and
+run the same command on every host;
 ``jax.devices()`` then lists all hosts' devices and the mesh spans them.
 """
 
@@ -29,9 +30,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError
-
-# hopjax.train is imported lazily: importing it (through hopjax.envs) starts JAX's backend,
-# and initialize() must run before that.
+from hopjax.train import Trainer
 
 SEEDS, ENVS = "seeds", "envs"
 AXES = (SEEDS, ENVS)
@@ -152,8 +151,6 @@ class MeshTrainer:
     """
 
     def __init__(self, cfg: PPOConfig, mesh: Mesh | None = None):
-        from hopjax.train import Trainer
-
         t = self.trainer = Trainer(cfg)
         if mesh is None:
             mesh = make_mesh(mesh_shape(cfg, 1))

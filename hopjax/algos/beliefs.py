@@ -7,29 +7,32 @@ likelihoods never underflow. The agent keeps ``[N-1, G+1]`` rows (one per co-pla
 self-play every observer sees the same history, so hopjax stores one row per seat, ``[N, G+1]``,
 and each agent reads the rows of its co-players.
 
-Rules and where they come from:
+Rules and their sources (HOP: Huang, Liu, Kong, Yang, Zhu, Feng, "Efficient Adaptation in
+Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML 2024, arXiv
+2406.08002; "HOP code" is its released code):
 
-- **Goals and labels** (paper: a goal is a set of states; an agent's goal is known once its
-  trajectory enters one; REFERENCES.md, HOP code): the goal label of step ``t`` is the target of
-  the agent's next successful interaction at or after ``t`` (``info["goal"]``); steps after its
-  last one have no goal (label ``-1``) - dropped from goal-model training, and counted as "no
-  target" by inter-OM and by the belief-accuracy metric.
-- **Intra-OM** (paper, Bayes' rule within an episode; REFERENCES.md, HOP code):
+- **Goals and labels** (HOP paper: a goal is a set of states, and an agent's goal is known once
+  its trajectory enters one; the HOP code trains its co-player models on these hindsight
+  labels): the goal label of step ``t`` is the target of the agent's next successful
+  interaction at or after ``t`` (``info["goal"]``); steps after its last one have no goal
+  (label ``-1``) - dropped from goal-model training, and counted as "no target" by inter-OM
+  and by the belief-accuracy metric.
+- **Intra-OM** (HOP paper: Bayes' rule within an episode):
   ``b'(g) ∝ b(g) * pi(a | o, g) ** (1 / temperature)`` for goals still present, 0 for removed
-  ones; if every goal gets probability 0 the row is reset to the prior over present goals
-  (the code resets to uniform over present goals; with the default uniform prior the two
-  agree). ``temperature = 1`` is exact Bayes (the original); other values temper the
-  likelihood (a hopjax config knob).
-- **Inter-OM** (paper: a prior summarised from past episodes; REFERENCES.md, HOP code: an EMA
-  with decay 0.98 (Snowdrift) / 0.995 (Stag-Hunt) of how often a co-player interacts per
-  episode, giving the probability that it has any target at all). hopjax keeps the EMA over the
-  whole ``G + 1`` row: ``prior' = decay * prior + (1 - decay) * freq``, where ``freq`` is the
-  fraction of the co-player's alive steps of the last episode spent on each goal label ("no
-  target" for steps after its last interaction). ``1 - prior'[none]`` is then the EMA of the
-  probability of having a target, as in the code; the per-goal part is our reading (the
-  paper's exact formula could not be read from the stored copies). Goal indices of the same
-  kind are exchangeable across episodes (layouts are re-drawn), so the prior effectively
-  learns the kind (stag vs hare).
+  ones. If every goal gets probability 0 the row is reset to the prior over present goals (our
+  choice; with the default uniform prior it is a reset to uniform over present goals).
+  ``temperature = 1`` is exact Bayes; other values temper the likelihood (our choice, a config
+  knob).
+- **Inter-OM** (HOP paper: a prior summarised from past episodes; the HOP code keeps an EMA of
+  how often a co-player interacts per episode, i.e. the probability that it has any target at
+  all, with decay 0.98 for Snowdrift, ``msg_code/train.py``, and 0.995 for Stag-Hunt,
+  ``msh_code/train.py``).
+  hopjax keeps the EMA over the whole ``G + 1`` row: ``prior' = decay * prior + (1 - decay) *
+  freq``, where ``freq`` is the fraction of the co-player's alive steps of the last episode
+  spent on each goal label ("no target" for steps after its last interaction).
+  ``1 - prior'[none]`` is then the EMA of the probability of having a target; the split over
+  individual goals is our choice. Goal indices of the same kind are exchangeable across
+  episodes (layouts are re-drawn), so the prior effectively learns the kind (stag vs hare).
 """
 
 from __future__ import annotations
@@ -40,18 +43,13 @@ import jax
 import jax.numpy as jnp
 
 from hopjax.buffers.masked import select
-from hopjax.envs.snowdrift import SnowdriftState
-from hopjax.envs.stag_hunt import StagHuntState
+from hopjax.envs.base import Environment
 
 
-def present_goals(state: Any) -> jax.Array:
-    """Goals still reachable in ``state``: [..., G] bool (Stag-Hunt: live stags then hares;
-    Snowdrift: live drifts), in ``goal_names`` order."""
-    if isinstance(state, StagHuntState):
-        return jnp.concatenate([state.stag_alive, state.hare_alive], axis=-1)
-    if isinstance(state, SnowdriftState):
-        return state.drift_alive
-    raise ValueError(f"HOP beliefs: no goal definition for env state {type(state).__name__}")
+def present_goals(env: Environment, states: Any, params: Any) -> jax.Array:
+    """Goals still reachable in a batch of env states (one leading axis ``E``): [E, G] bool in
+    ``goal_names`` order (:meth:`Environment.goals_present`, vmapped)."""
+    return jax.vmap(env.goals_present, in_axes=(0, None))(states, params)
 
 
 def with_none(present: jax.Array) -> jax.Array:

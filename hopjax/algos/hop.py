@@ -11,23 +11,24 @@ trace. :class:`HOPTrainer` trains both networks from self-play episodes kept in 
 
 - goal model: cross-entropy of each agent's action given its own observation and its
   hindsight goal label (steps after the agent's last interaction are dropped; masked);
-- planner net, AlphaZero-style (REFERENCES.md, HOP code): policy target = the root's
+- planner net, AlphaZero-style (HOP code, ``msg_code/train.py``): policy target = the root's
   ``softmax(q_temperature * Q)``, value target = the discounted return-to-go (``gamma``),
   loss = (cross-entropy + squared error) / 2; Adam, lr 5e-4 (HOP code, both networks).
 
-The original trains the goal models for 15 epochs of minibatch 512 every 1000 samples; hopjax
-runs ``sgd_steps`` minibatch steps of ``batch_episodes`` whole episodes after every batch of
-``num_envs`` self-play episodes. ``HOPTrainer`` has the ``Trainer`` interface that
+The HOP code trains the goal models for 15 epochs of minibatch 512 every 1000 samples
+(``msg_code/train.py``); hopjax runs ``sgd_steps`` minibatch steps of ``batch_episodes`` whole
+episodes after every batch of ``num_envs`` self-play episodes (our choice: one fixed-shape
+update inside the compiled chunk). ``HOPTrainer`` has the ``Trainer`` interface that
 :func:`hopjax.experiment.train` drives (chunks, CSV, checkpoints, resume).
 
-Sources. The paper (arXiv 2406.08002) was reachable only through its abstract and third-party
-summaries: goals are mutually exclusive sets of states, ``b_ij`` is agent i's belief over
-agent j's goals, updated within (intra-OM) and across (inter-OM) episodes, and MCTS plans for
-the focal agent only, sampling co-players' goals from the beliefs and their actions from the
-goal-conditioned policies. That agrees with REFERENCES.md, so no paper value overrides it; the
-update equations and constants come from REFERENCES.md's reading of the HOP code (a public note
-on the same code's ``train.py`` lists the same values: 5 trees, 200 simulations, PUCT 1,
-Q temperature 2, gamma 0.95, inter-OM decay 0.995 for Stag-Hunt).
+Sources. Huang, Liu, Kong, Yang, Zhu, Feng, "Efficient Adaptation in Mixed-Motive Environments
+via Hierarchical Opponent Modeling and Planning", ICML 2024 (arXiv 2406.08002): goals are
+mutually exclusive sets of states, ``b_ij`` is agent i's belief over agent j's goals, updated
+within (intra-OM) and across (inter-OM) episodes, and MCTS plans for the focal agent only,
+sampling co-players' goals from the beliefs and their actions from the goal-conditioned
+policies. Constants come from the HOP code's configs: ``msg_code/train.py`` (Snowdrift) and
+``msh_code/train.py`` (Stag-Hunt: 5 trees, 200 simulations, PUCT 1, Q temperature 2,
+gamma 0.95, inter-OM decay 0.995).
 
 Divergences from the HOP code, all hopjax choices: goals are the env's individual targets
 (``stag_0``, ``hare_0`` ...; the Stag-Hunt code conditions its co-player model on the prey
@@ -58,16 +59,11 @@ from hopjax.train import CompiledChunk
 
 
 def make_env(cfg: HOPConfig):
-    """-> (env, env_params); ConfigError for bad env keys or envs without goal definitions."""
+    """-> (env, env_params); ConfigError for bad env keys."""
     try:
-        env, params = envs.make(cfg.env, **cfg.env_kwargs)
+        return envs.make(cfg.env, **cfg.env_kwargs)
     except ValueError as e:
         raise ConfigError(f"config keys 'env'/'env_kwargs': {e}") from None
-    try:
-        jax.eval_shape(lambda k: bl.present_goals(env.reset(k, params)[1]), jax.random.PRNGKey(0))
-    except ValueError as e:
-        raise ConfigError(f"config key 'env': {e}") from None
-    return env, params
 
 
 def make_networks(cfg: HOPConfig, env, env_params) -> tuple[GoalPolicy, PlannerNet]:
@@ -160,7 +156,7 @@ class HOPRunner:
         env, p, e, n = self.env, self.env_params, self.num_envs, self.n
         k_reset, k_run = jax.random.split(key)
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, e), p)
-        present = bl.with_none(bl.present_goals(state))[:, None]  # [E, 1, G+1]
+        present = bl.with_none(bl.present_goals(env, state, p))[:, None]  # [E, 1, G+1]
         log_b = bl.initial_beliefs(prior, present)
         carry0 = dict(
             state=state, obs=obs, avail=jax.vmap(env.avail_actions, in_axes=(0, None))(state, p),
@@ -189,7 +185,7 @@ class HOPRunner:
             # intra-OM: likelihood of every seat's action under every goal, then Bayes.
             logp = self.goal_policy.log_probs_all_goals(params["goal"], carry["obs"], carry["avail"])
             log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
-            present2 = bl.with_none(bl.present_goals(state2))[:, None]
+            present2 = bl.with_none(bl.present_goals(env, state2, p))[:, None]
             log_b2 = bl.intra_update(carry["log_b"], log_lik, present2, valid, prior,
                                      self.belief_temperature)
             batch = write(

@@ -14,7 +14,7 @@ from hopjax.config import ConfigError, check_common, env_params
 @dataclasses.dataclass(frozen=True)
 class HOPConfig:
     """One HOP run. Planning/belief defaults are the HOP code's Stag-Hunt values
-    (REFERENCES.md); the shipped YAML configs shrink the search for a CPU budget."""
+    (``msh_code/train.py``); the shipped YAML configs shrink the search for a CPU budget."""
 
     name: str = "hop"
     env: str = "stag_hunt"

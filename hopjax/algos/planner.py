@@ -7,8 +7,11 @@ under those goals (so a node's outcome is drawn once, when it is first expanded)
 real env. The focal agent's planner network gives priors and leaf values. All trees of all envs
 and seats form one ``mctx`` batch ``B = E * F * num_trees``.
 
-Constants and rules (REFERENCES.md, "Planning", read from the HOP code; the paper gives the
-scheme, not these constants):
+The scheme (MCTS for the focal agent only; co-players' goals sampled from the beliefs, their
+actions from the goal-conditioned policies) is the HOP paper's (Huang, Liu, Kong, Yang, Zhu,
+Feng, ICML 2024, arXiv 2406.08002). The search constants are the HOP code's configs,
+``msg_code/train.py`` (Snowdrift) and ``msh_code/train.py`` (Stag-Hunt); the selection rule
+follows the paper's PUCT planner:
 
 - PUCT selection with ``Q = W / (1 + N)`` and ``U = c_puct * sqrt(N_parent) * P / (1 + N)``:
   mctx's ``muzero_action_selection`` with ``pb_c_init = c_puct``, ``pb_c_base`` so large that
@@ -18,8 +21,8 @@ scheme, not these constants):
 - Root: the trees' Q values are averaged and the agent acts by ``softmax(q_temperature * Q)``
   (``q_temperature = 2``); that distribution is also the planner net's policy target.
 - The focal agent's reward is the env reward; a node where the focal agent is done (or the
-  episode is over) is terminal: its value and later rewards are 0. The HOP code stops a
-  simulation at a terminal leaf; mctx would keep expanding below it (a chain that grows by one
+  episode is over) is terminal: its value and later rewards are 0. A simulation should stop
+  at a terminal leaf; mctx would keep expanding below it (a chain that grows by one
   node per simulation once search settles on a finishing line, making a search quadratic in
   the number of simulations), so the depth is capped: by default at the episode length (no
   deeper node can matter), or at ``max_depth``.
@@ -91,8 +94,6 @@ class Planner:
 
     def __init__(self, env: Environment, env_params: Any, goal_policy: GoalPolicy,
                  planner_net: PlannerNet, cfg: SearchConfig):
-        if not hasattr(env, "get_obs"):
-            raise ValueError(f"HOP planning needs env.get_obs(state, params); {env!r} has none")
         self.env, self.env_params = env, env_params
         self.goal_policy, self.planner_net, self.cfg = goal_policy, planner_net, cfg
         self.num_actions = env.num_actions(env_params)

@@ -3,7 +3,12 @@
 ``make(name, **overrides) -> (env, params)`` builds a registered environment with its default
 params, overridden by keyword. Importing this package does not import JAX: the env modules
 load on first use, so :mod:`hopjax.envs.params` (every ``env_kwargs`` key, ``PARAMS``) serves
-config validation before JAX starts.
+config validation before JAX starts. No env module creates a JAX array at import, so loading
+one (or making an env) does not start JAX's backend either.
+
+The grid worlds' movement actions (:mod:`hopjax.envs.moves`: ``NUM_MOVES``, ``STAY``,
+``MOVE_DELTAS``, numpy) are public: actions ``0..NUM_MOVES-1`` move or stay, an env's interact
+actions follow.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import difflib
 import importlib
 from typing import Any
 
+from hopjax.envs.moves import MOVE_DELTAS, NUM_MOVES, STAY
 from hopjax.envs.params import PARAMS
 
 # public name -> defining module (imported on first access)
@@ -53,4 +59,4 @@ def make(name: str, **overrides: Any) -> tuple[Any, Any]:
     return env, env.default_params(**overrides)
 
 
-__all__ = ["REGISTRY", "PARAMS", *_LAZY, "make"]
+__all__ = ["REGISTRY", "PARAMS", "MOVE_DELTAS", "NUM_MOVES", "STAY", *_LAZY, "make"]

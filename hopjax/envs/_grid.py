@@ -14,16 +14,15 @@ Conventions (both envs):
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-UP, DOWN, LEFT, RIGHT, STAY = 0, 1, 2, 3, 4
-NUM_MOVES = 5  # up, down, left, right, stay
-WALL_MAX_TRIES = 64
+from hopjax.envs.moves import DOWN, LEFT, MOVE_DELTAS, NUM_MOVES, RIGHT, STAY, UP  # noqa: F401
 
-# (d_row, d_col) of the five movement actions.
-MOVE_DELTAS = jnp.array([[-1, 0], [1, 0], [0, -1], [0, 1], [0, 0]], dtype=jnp.int32)
+WALL_MAX_TRIES = 64
 
 EMPTY_COLOR = (235, 235, 235)
 GRID_LINE_COLOR = (200, 200, 200)
@@ -193,7 +192,7 @@ def sample_layout(
 def move_avail(positions: jax.Array, walls: jax.Array) -> jax.Array:
     """[N, 2] positions -> [N, 5] bool availability of up/down/left/right/stay."""
     height, width = walls.shape
-    target = positions[:, None, :] + MOVE_DELTAS[None, :, :]  # [N, 5, 2]
+    target = positions[:, None, :] + jnp.asarray(MOVE_DELTAS)[None, :, :]  # [N, 5, 2]
     inside = (
         (target[..., 0] >= 0)
         & (target[..., 0] < height)
@@ -218,7 +217,7 @@ def sanitize_actions(actions: jax.Array, avail: jax.Array) -> jax.Array:
 def apply_moves(positions: jax.Array, actions: jax.Array) -> jax.Array:
     """Moves players by already-sanitised actions (interact actions do not move)."""
     is_move = actions < NUM_MOVES
-    delta = MOVE_DELTAS[jnp.clip(actions, 0, NUM_MOVES - 1)]
+    delta = jnp.asarray(MOVE_DELTAS)[jnp.clip(actions, 0, NUM_MOVES - 1)]
     return positions + jnp.where(is_move[:, None], delta, 0)
 
 
@@ -292,8 +291,6 @@ def render_grid(
 
 def check_overrides(cls, overrides: dict) -> None:
     """Raise ValueError naming any unknown override key and listing the valid ones."""
-    import dataclasses
-
     valid = [f.name for f in dataclasses.fields(cls)]
     for key in overrides:
         if key not in valid:

@@ -51,27 +51,53 @@ class Dones:
 
 
 class Environment(abc.ABC):
-    """Base class: subclasses implement the pure functions; no method keeps Python state."""
+    """Base class: subclasses implement the pure functions; no method keeps Python state.
+
+    This is the whole interface algorithms use: they call these methods and never inspect a
+    state's type or fields. Methods taking ``state`` work on one unbatched state (``jax.vmap``
+    them over envs) and are jittable; ``params`` is the env's params pytree.
+    """
 
     name: str = "environment"
 
     @abc.abstractmethod
     def default_params(self, **overrides: Any) -> Any:
-        """A params pytree with the documented defaults, overridden by keyword."""
+        """A params pytree with the documented defaults, overridden by keyword (ValueError
+        naming an unknown key)."""
 
     @abc.abstractmethod
     def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
-        """-> (obs [N, *obs_shape], state)."""
+        """-> (obs [N, *obs_shape] float32, state)."""
 
     @abc.abstractmethod
     def step(
         self, key: jax.Array, state: Any, actions: jax.Array, params: Any
     ) -> tuple[jax.Array, Any, jax.Array, Dones, dict[str, jax.Array]]:
-        """-> (obs [N, *obs_shape], state, rewards [N], dones, info)."""
+        """-> (obs [N, *obs_shape] float32, state, rewards [N] float32, dones, info) (see the
+        module docstring)."""
+
+    @abc.abstractmethod
+    def get_obs(self, state: Any, params: Any) -> jax.Array:
+        """[N, *obs_shape] float32: every agent's observation of ``state`` (what ``reset`` and
+        ``step`` return with it; a dead agent's is all zeros)."""
 
     @abc.abstractmethod
     def avail_actions(self, state: Any, params: Any) -> jax.Array:
         """[N, A] bool: actions each agent may take in ``state`` (dead agents: only no-op)."""
+
+    @abc.abstractmethod
+    def alive(self, state: Any, params: Any) -> jax.Array:
+        """[N] bool: agents still in the game in ``state`` (``info["alive"]`` of the step that
+        produced it)."""
+
+    @abc.abstractmethod
+    def goal_positions(self, state: Any, params: Any) -> jax.Array:
+        """[G, 2] int32 (row, col) cell of every goal, in ``goal_names`` order; a goal that
+        is no longer present keeps its last cell (see :meth:`goals_present`)."""
+
+    @abc.abstractmethod
+    def goals_present(self, state: Any, params: Any) -> jax.Array:
+        """[G] bool: goals still reachable in ``state``, in ``goal_names`` order."""
 
     @abc.abstractmethod
     def observation_shape(self, params: Any) -> tuple[int, ...]:
@@ -80,6 +106,10 @@ class Environment(abc.ABC):
     @abc.abstractmethod
     def num_actions(self, params: Any) -> int:
         """Size A of the discrete action space."""
+
+    @abc.abstractmethod
+    def action_names(self, params: Any = None) -> tuple[str, ...]:
+        """The A action names, in action-index order."""
 
     @abc.abstractmethod
     def num_agents(self, params: Any) -> int:
@@ -91,9 +121,10 @@ class Environment(abc.ABC):
 
     @abc.abstractmethod
     def render(self, state: Any, params: Any) -> jax.Array:
-        """uint8 RGB image [H, W, 3] of ``state``."""
+        """uint8 RGB image [H, W, 3] of ``state`` (H, W in pixels)."""
 
     def num_goals(self, params: Any) -> int:
+        """Number of goals G (``len(goal_names(params))``)."""
         return len(self.goal_names(params))
 
     def episode_length(self, params: Any) -> int:

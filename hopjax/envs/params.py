@@ -108,28 +108,30 @@ class StagHuntParams(GridParams):
     NUM_OBJECT_CHANNELS: ClassVar[int] = 3  # walls, stags, hares
     ENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("num_stags", "num_hares")
 
-    # grid size 8x8: REFERENCES.md (read from the original code)
+    # grid size 8x8: HOP code, msh_code/train.py
     height: int = static(8)
     width: int = static(8)
-    # 4 players: REFERENCES.md / paper (4 seats, focal agent in 1 or 3 of them)
+    # 4 players: HOP paper (Huang et al., ICML 2024): 4 seats, the focal agent in 1 or 3 of them
     num_agents: int = static(4)
-    # 1 stag (REFERENCES.md; one code comment and a later reimplementation say 2)
+    # 1 stag: HOP code, msh_code/train.py (one comment there says 2)
     num_stags: int = static(1)
-    # 4 hares: REFERENCES.md (original code)
+    # 4 hares: HOP code, msh_code/train.py
     num_hares: int = static(4)
-    # up to 5 wall pieces: REFERENCES.md (original code); we always draw 5 (pieces may overlap)
+    # up to 5 wall pieces: HOP code, msh_code/train.py (max_block_comp 5); we always draw 5 and
+    # pieces may overlap (our choice; the code skips a piece that would overlap)
     num_walls: int = static(5)
-    # wall piece length 1..3: our choice (piece shape not recorded in REFERENCES.md)
+    # straight wall pieces of 1..3 cells: our choice (the HOP code draws straight or L-shaped
+    # pieces of 3 or 4 cells), simpler to sample with fixed shapes inside jit
     wall_max_len: int = static(3)
-    # t_max = 35: REFERENCES.md (original code)
+    # t_max = 35: HOP code, msh_code/train.py
     max_steps: int = static(35)
-    # hunting group of size >= 2 for a stag: REFERENCES.md (original code)
+    # hunting group of size >= 2 for a stag: HOP paper's Stag-Hunt (a stag needs hunters together)
     stag_min_hunters: int = static(2)
     # constant t/max_steps channel: our choice (original nets take time as an extra input)
     time_channel: bool = static(True)
-    # stag reward 10, split equally among the group: REFERENCES.md (original code)
+    # stag reward 10, split equally among the group: HOP code, msh_code/train.py
     stag_reward: float = 10.0
-    # hare reward 1, split among co-hunters: REFERENCES.md (original code)
+    # hare reward 1, split among co-hunters: HOP code, msh_code/train.py
     hare_reward: float = 1.0
 
     @property
@@ -150,24 +152,24 @@ class SnowdriftParams(GridParams):
     NUM_OBJECT_CHANNELS: ClassVar[int] = 2  # walls, drifts
     ENTITY_FIELDS: ClassVar[tuple[str, ...]] = ("num_drifts",)
 
-    # grid size 8x8: REFERENCES.md (original code)
+    # grid size 8x8: HOP code, msg_code/env.py
     height: int = static(8)
     width: int = static(8)
-    # 4 players: REFERENCES.md (original code) / paper (4 seats)
+    # 4 players: HOP code, msg_code/env.py
     num_agents: int = static(4)
-    # 6 snowdrifts: REFERENCES.md (original code)
+    # 6 snowdrifts: HOP code, msg_code/env.py
     num_drifts: int = static(6)
-    # walls are optional in the original (count not recorded): off by default, our choice
+    # no walls: HOP code, msg_code/train.py (max_block_comp 0); hopjax can add wall pieces
     num_walls: int = static(0)
-    # wall piece length 1..3: our choice (piece shape not recorded in REFERENCES.md)
+    # straight wall pieces of 1..3 cells when enabled: our choice (as in Stag-Hunt)
     wall_max_len: int = static(3)
-    # t_max = 50: REFERENCES.md (original code)
+    # t_max = 50: HOP code, msg_code/env.py
     max_steps: int = static(50)
     # constant t/max_steps channel: our choice (original nets take time as an extra input)
     time_channel: bool = static(True)
-    # +6 to every player per removed drift: REFERENCES.md (original code)
+    # +6 to every player per removed drift: HOP code, msg_code/env.py
     drift_reward: float = 6.0
-    # cost 4 per drift, split by the clearing group: REFERENCES.md (original code)
+    # cost 4 per drift, split by the clearing group: HOP code, msg_code/env.py
     drift_cost: float = 4.0
 
     @property

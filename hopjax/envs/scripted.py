@@ -1,4 +1,6 @@
-"""Scripted co-players of the HOP code (REFERENCES.md, "Scripted co-players"), in pure JAX.
+"""Scripted co-players in pure JAX: those of the HOP code (Huang et al., ICML 2024), whose
+``policy/fixed_policy.py`` holds the random, fix and nearest-drift players; the Stag-Hunt
+chasers are not in the public HOP code and apply the same nearest-target rule to stags / hares.
 
 Every policy has the signature::
 
@@ -73,7 +75,7 @@ def _chase(
     has_target = jnp.any(target_alive)
     tgt = target_pos[j]
     d0 = dist[j]
-    new = pos[None, :] + _grid.MOVE_DELTAS[:4]  # [4, 2]
+    new = pos[None, :] + jnp.asarray(_grid.MOVE_DELTAS[:4])  # [4, 2]
     d_new = jnp.sum(jnp.abs(new - tgt[None, :]), axis=-1)
     closer = (d_new < d0) & avail_row[:4]
     closer_mask = jnp.concatenate([closer, jnp.zeros(num_actions - 4, bool)])
@@ -85,15 +87,17 @@ def _chase(
     return jnp.where(has_target, chase, fix).astype(jnp.int32)
 
 
-def _finish(state: Any, agent_idx: jax.Array, action: jax.Array) -> jax.Array:
-    return jnp.where(state.alive[agent_idx], action, _grid.STAY).astype(jnp.int32)
+def _finish(env, state: Any, params: Any, agent_idx: jax.Array, action: jax.Array) -> jax.Array:
+    """``action`` for a live agent, STAY for a dead one."""
+    alive = env.alive(state, params)[agent_idx]
+    return jnp.where(alive, action, _grid.STAY).astype(jnp.int32)
 
 
 def _make_random(env) -> Policy:
     def random_policy(key, obs, state, params, agent_idx):
         avail = env.avail_actions(state, params)[agent_idx]
         u = jax.random.uniform(key, avail.shape)
-        return _finish(state, agent_idx, _sample_masked(u, avail))
+        return _finish(env, state, params, agent_idx, _sample_masked(u, avail))
 
     return random_policy
 
@@ -102,7 +106,7 @@ def _make_fix(env) -> Policy:
     def fix_policy(key, obs, state, params, agent_idx):
         avail = env.avail_actions(state, params)[agent_idx]
         u = jax.random.uniform(key, avail.shape)
-        return _finish(state, agent_idx, _sample_masked(u, _fix_mask(avail)))
+        return _finish(env, state, params, agent_idx, _sample_masked(u, _fix_mask(avail)))
 
     return fix_policy
 
@@ -113,7 +117,7 @@ def stag_chaser(key, obs, state, params, agent_idx):
     a = _chase(
         key, avail, state.positions[agent_idx], state.stag_pos, state.stag_alive, _sh.HUNT_STAG
     )
-    return _finish(state, agent_idx, a)
+    return _finish(_STAG_HUNT, state, params, agent_idx, a)
 
 
 def hare_chaser(key, obs, state, params, agent_idx):
@@ -122,7 +126,7 @@ def hare_chaser(key, obs, state, params, agent_idx):
     a = _chase(
         key, avail, state.positions[agent_idx], state.hare_pos, state.hare_alive, _sh.HUNT_HARE
     )
-    return _finish(state, agent_idx, a)
+    return _finish(_STAG_HUNT, state, params, agent_idx, a)
 
 
 def drift_cleaner(key, obs, state, params, agent_idx):
@@ -131,7 +135,7 @@ def drift_cleaner(key, obs, state, params, agent_idx):
     a = _chase(
         key, avail, state.positions[agent_idx], state.drift_pos, state.drift_alive, _sd.SHOVEL
     )
-    return _finish(state, agent_idx, a)
+    return _finish(_SNOWDRIFT, state, params, agent_idx, a)
 
 
 SCRIPTED: dict[str, dict[str, Policy]] = {

@@ -1,6 +1,9 @@
 """Markov Snowdrift (MSG), the HOP paper's second mixed-motive grid world, in pure JAX.
 
-Rules (source: REFERENCES.md's reading of the HOP code ``msg_code/``):
+Rules (source: the HOP code, ``msg_code/env.py``, of Huang, Liu, Kong, Yang, Zhu, Feng,
+"Efficient Adaptation in Mixed-Motive Environments via Hierarchical Opponent Modeling and
+Planning", ICML 2024, arXiv 2406.08002; the observation layout and the reset order are our
+choice, see below):
 
 - ``num_agents`` players and ``num_drifts`` snowdrifts on a ``height x width`` grid with
   optional wall pieces. Drifts do not move and do not respawn.
@@ -17,10 +20,13 @@ Rules (source: REFERENCES.md's reading of the HOP code ``msg_code/``):
 
 Observation of agent i: float32 ``[H, W, N + 2 (+1)]`` - channel k < N is player (i + k) mod N
 (channel 0 is "me"), then walls, drifts, and (``time_channel=True``) a constant plane
-``t / max_steps``.
+``t / max_steps``. Our choice: egocentric player order, so one network serves every seat (the
+HOP code gives every agent the same ``(N + 2, H, W)`` state and the time step apart).
 
 Reset: walls (connected free space, see ``hopjax.envs._grid``), drifts on distinct free cells,
-then each player uniformly on a free cell without a drift (players may share cells).
+then each player uniformly on a free cell without a drift (players may share cells). Our
+choice, shared with Stag-Hunt: the HOP code places the players first and may put a drift
+under a player.
 """
 
 from __future__ import annotations
@@ -127,9 +133,19 @@ class Snowdrift(Environment):
         return jnp.concatenate([moves, shovel[:, None]], axis=1)
 
     def alive(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        """[N] bool: always all True (nobody leaves early)."""
         return state.alive
 
+    def goal_positions(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        """[D, 2] int32: the drifts' cells (``goal_names`` order)."""
+        return state.drift_pos
+
+    def goals_present(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        """[D] bool: drifts not yet removed (``goal_names`` order)."""
+        return state.drift_alive
+
     def get_obs(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        """[N, H, W, N + 2 (+1)] float32 (module docstring)."""
         h, w = params.height, params.width
         drifts = jnp.any(_grid.one_hot_cells(state.drift_pos, state.drift_alive, h, w), axis=0)
         extra = jnp.stack([state.walls, drifts], axis=-1)

@@ -1,8 +1,10 @@
 """Markov Stag-Hunt (MSH), the HOP paper's first mixed-motive grid world, in pure JAX.
 
-Rules (source: REFERENCES.md's reading of the HOP code ``msh_code/``, whose env file was not
-found and is reconstructed there; the paper's appendix text was not reachable when this was
-written, so no paper value overrides them. Rules marked "our choice" are hopjax decisions):
+Rules (source: Huang, Liu, Kong, Yang, Zhu, Feng, "Efficient Adaptation in Mixed-Motive
+Environments via Hierarchical Opponent Modeling and Planning", ICML 2024, arXiv 2406.08002;
+the Stag-Hunt env file of the HOP code is not public, so the rules follow the paper's
+description of the game and the Stag-Hunt configs of the HOP code, ``msh_code/train.py``.
+Rules marked "our choice" are hopjax decisions):
 
 - ``num_agents`` players, ``num_stags`` stags and ``num_hares`` hares on a ``height x width``
   grid with optional wall pieces. Stags and hares do not move and do not respawn.
@@ -156,9 +158,19 @@ class StagHunt(Environment):
         return jnp.concatenate([moves, on_hare[:, None], can_stag[:, None]], axis=1)
 
     def alive(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
+        """[N] bool: players still on the grid (a successful hunter leaves)."""
         return state.alive
 
+    def goal_positions(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
+        """[S + R, 2] int32: the stags' then the hares' cells (``goal_names`` order)."""
+        return jnp.concatenate([state.stag_pos, state.hare_pos], axis=0)
+
+    def goals_present(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
+        """[S + R] bool: live stags then live hares (``goal_names`` order)."""
+        return jnp.concatenate([state.stag_alive, state.hare_alive], axis=-1)
+
     def get_obs(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
+        """[N, H, W, N + 3 (+1)] float32 (module docstring)."""
         h, w = params.height, params.width
         stags = jnp.any(_grid.one_hot_cells(state.stag_pos, state.stag_alive, h, w), axis=0)
         hares = jnp.any(_grid.one_hot_cells(state.hare_pos, state.hare_alive, h, w), axis=0)

@@ -10,11 +10,6 @@ import jax.numpy as jnp
 from hopjax.envs.base import Dones, Environment
 
 
-def _alive(env: Environment, state: Any, params: Any, n: int) -> jax.Array:
-    fn = getattr(env, "alive", None)
-    return fn(state, params) if fn is not None else jnp.ones((n,), bool)
-
-
 class AutoReset(Environment):
     """Resets finished episodes inside ``step``.
 
@@ -27,7 +22,7 @@ class AutoReset(Environment):
     - ``info["final_alive"]`` / ``info["final_avail_actions"]`` describe the terminal state,
     - ``info["avail_actions"]`` / ``info["alive"]`` describe the returned (reset) state,
     - ``info["goal"]`` is the goal achieved in the finishing step.
-    Everything else is delegated to the wrapped env.
+    Every other method of :class:`~hopjax.envs.base.Environment` is the wrapped env's.
     """
 
     def __init__(self, env: Environment):
@@ -43,11 +38,6 @@ class AutoReset(Environment):
     def __repr__(self) -> str:
         return f"AutoReset({self.env!r})"
 
-    def __getattr__(self, item: str) -> Any:  # helpers such as get_obs, action_names
-        if item == "env":
-            raise AttributeError(item)
-        return getattr(self.env, item)
-
     def default_params(self, **overrides: Any) -> Any:
         return self.env.default_params(**overrides)
 
@@ -59,7 +49,6 @@ class AutoReset(Environment):
         obs, st, rewards, dones, info = self.env.step(k_step, state, actions, params)
         obs_r, st_r = self.env.reset(k_reset, params)
         done = dones.episode
-        n = obs.shape[0]
         new_state = jax.tree_util.tree_map(lambda r, s: jnp.where(done, r, s), st_r, st)
         new_obs = jnp.where(done, obs_r, obs)
         out = dict(info)
@@ -72,11 +61,26 @@ class AutoReset(Environment):
         out["avail_actions"] = jnp.where(
             done, self.env.avail_actions(st_r, params), info["avail_actions"]
         )
-        out["alive"] = jnp.where(done, _alive(self.env, st_r, params, n), info["alive"])
+        out["alive"] = jnp.where(done, self.env.alive(st_r, params), info["alive"])
         return new_obs, new_state, rewards, dones, out
+
+    def get_obs(self, state, params):
+        return self.env.get_obs(state, params)
 
     def avail_actions(self, state, params):
         return self.env.avail_actions(state, params)
+
+    def alive(self, state, params):
+        return self.env.alive(state, params)
+
+    def goal_positions(self, state, params):
+        return self.env.goal_positions(state, params)
+
+    def goals_present(self, state, params):
+        return self.env.goals_present(state, params)
+
+    def action_names(self, params=None):
+        return self.env.action_names(params)
 
     def observation_shape(self, params):
         return self.env.observation_shape(params)
@@ -95,6 +99,3 @@ class AutoReset(Environment):
 
     def episode_length(self, params):
         return self.env.episode_length(params)
-
-    def alive(self, state, params):
-        return _alive(self.env, state, params, self.env.num_agents(params))

@@ -5,17 +5,18 @@
   (``h = act(W_o o + W_g onehot(g) + b)``), so the likelihood of an observed action under all
   ``G`` goals - what the intra-OM belief update needs at every step - costs one observation
   projection, not ``G`` forward passes. The extra "no target" goal (index ``G``) is not learned:
-  it is the uniform choice among the available non-interact actions (REFERENCES.md, HOP code:
-  a co-player without a target makes a random non-interact move).
+  it is the uniform choice among the available non-interact actions (HOP: Huang et al., ICML
+  2024: a co-player without a target makes a random non-interact move, like the ``fix`` player
+  of the HOP code, ``policy/fixed_policy.py``).
 - :class:`PlannerNet` is the focal agent's policy/value network: MCTS prior and leaf value,
   trained AlphaZero-style (``hopjax.algos.hop``).
 
-Sources and divergences: the original models (REFERENCES.md, "Goal-conditioned co-player
-models" / "Planning") use a conv trunk (16-32-32, 3x3) + time + goal -> FC 512; hopjax uses an
-MLP over the flattened observation (the time step is the observation's ``t / max_steps``
-channel) with configurable ``hidden_sizes``, which is far cheaper inside a CPU tree search.
+Sources and divergences: the HOP code's co-player model and planner net use a conv trunk
+(16-32-32, 3x3) + time + goal -> FC 512; hopjax uses an MLP over the flattened observation (the
+time step is the observation's ``t / max_steps`` channel) with configurable ``hidden_sizes``,
+which is far cheaper inside a CPU tree search (our choice).
 Both networks are shared across seats: observations are egocentric (channel 0 is "me"), so one
-network serves every seat (the original keeps one model per co-player).
+network serves every seat (the HOP code keeps one model per co-player).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hopjax.envs._grid import NUM_MOVES
+from hopjax.envs import NUM_MOVES
 from hopjax.models.policy import _ACTIVATIONS, MASKED_LOGIT, ActorCritic
 
 

@@ -17,7 +17,8 @@ The networks (:class:`OMGNet`, sizes from the original: hidden 128, subgoal 64, 
   never lets the OMG loss move it (stop-gradient), so it acts as the fixed prior it is meant
   to be.
 - **decoder** ``p_theta(s_t | g_hat, h_t)``: reconstructs the co-player's *current* state (its
-  own observation at ``t``), the likelihood of the paper's ELBO as REFERENCES.md reports it.
+  own observation at ``t``): the likelihood term of the paper's ELBO,
+  ``E_q[log p(s_t | g_hat, tau_t)] - KL(q || p_psi(g | s_bar))``.
   The selected subgoal state ``s_bar`` enters only through the KL to its prior embedding
   ``p_psi(. | s_bar)``, which makes ``g_hat`` a prediction of where the co-player is heading.
 - **agent model (OMG_AM)**: ``pi(a^j_t | s_t, g_hat)``, the co-player's action given the focal

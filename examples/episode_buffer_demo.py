@@ -1,4 +1,4 @@
-"""Smoke demo of the fixed-shape episode storage: ``python -m hopjax.demo``.
+"""Smoke demo of the fixed-shape episode storage: ``python examples/episode_buffer_demo.py``.
 
 Writes random episodes with asynchronous per-agent deaths inside a jitted ``lax.scan``,
 inserts them into a replay buffer, samples, and prints masked per-agent returns next to
