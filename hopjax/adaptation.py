@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hopjax.algos.hop import HOPConfig, HOPTrainer, uniform_prior
+from hopjax.algos.hop.trainer import HOPConfig, HOPTrainer, uniform_prior
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
 from hopjax.envs.scripted import SCRIPTED
@@ -101,7 +101,7 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
 
 def policy_adaptation(trainer, episodes: int, num_envs: int, num_focal: int = 1,
                       coplayers: tuple[str, ...] | None = None):
-    """The same protocol for a PPO-family :class:`hopjax.train.Trainer` (PPO, +OMG, +MOA).
+    """The same protocol for a PPO-family :class:`hopjax.algos.ppo.trainer.Trainer` (PPO, +OMG, +MOA).
 
     -> ``fn(key, runner_state, kind) -> metrics [K]``; seats ``0..num_focal-1`` act from the
     trained policy (their own parameters), the others are the scripted co-players."""
@@ -175,7 +175,7 @@ def policy_agents(cfg, seeds: int, run: str | Path | None):
     from hopjax import checkpoint
     from hopjax.algos.ppo import PPOConfig
     from hopjax.config import from_dict
-    from hopjax.train import Trainer
+    from hopjax.algos.ppo.trainer import Trainer
 
     if run is not None:
         _, meta = checkpoint.load_meta(run)
@@ -202,7 +202,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
 
     ``baselines``: name -> a PPO-family config (trained here) or a run dir / checkpoint path.
     """
-    from hopjax.algos.hop import make_env
+    from hopjax.algos.hop.trainer import make_env
     from hopjax.config import ConfigError
 
     t_start = time.perf_counter()

@@ -68,8 +68,8 @@ def _eval_kind(target: str) -> str:
     config). ConfigError / CheckpointError for anything else, before JAX compiles anything."""
     from pathlib import Path
 
-    from hopjax.algos.hop_config import HOPConfig
-    from hopjax.algos.ppo_config import PPOConfig
+    from hopjax.algos.hop.config import HOPConfig
+    from hopjax.algos.ppo.config import PPOConfig
     from hopjax.config import from_dict, load_config
 
     path = Path(target)
@@ -123,7 +123,7 @@ def _eval(args) -> int:
     _check_eval_numbers(args)
     if kind == "hop_config" and args.hop is None:  # the whole config, before JAX starts
         from hopjax import sizes
-        from hopjax.algos.hop_config import HOPConfig
+        from hopjax.algos.hop.config import HOPConfig
         from hopjax.config import load_config
 
         sizes.check_memory(load_config(HOPConfig, args.target, args.overrides))
@@ -273,13 +273,13 @@ def validate(args) -> Any:
     if getattr(args, "devices", None) is not None:
         args.overrides = [*args.overrides, f"devices={args.devices}"]
     if args.command == "train-hop":
-        from hopjax.algos.hop_config import HOPConfig
+        from hopjax.algos.hop.config import HOPConfig
 
         cfg = load_config(HOPConfig, args.config, args.overrides)
         sizes.check_memory(cfg)
         _check_run_dir(args, cfg.name)
         return cfg
-    from hopjax.algos.ppo_config import PPOConfig
+    from hopjax.algos.ppo.config import PPOConfig
 
     seeds = args.seeds if args.command == "sweep" else 1
     if not 1 <= seeds <= 2**16:

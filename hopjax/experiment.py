@@ -22,7 +22,7 @@ from hopjax import checkpoint, rundir
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, to_dict
 from hopjax.distributed import MeshTrainer, sweep_trainer
-from hopjax.train import RunnerState, Trainer
+from hopjax.algos.ppo.trainer import RunnerState, Trainer
 
 
 def flatten_metrics(metrics: dict[str, np.ndarray], goal_names: tuple[str, ...]) -> list[dict[str, float]]:
@@ -346,7 +346,7 @@ def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0
     """Returns of a trained checkpoint: self-play, and seat ``focal`` next to each scripted
     co-player kind in all other seats. -> table rows (also printed)."""
     from hopjax.config import from_dict
-    from hopjax.train import scripted_names, scripted_policy
+    from hopjax.algos.ppo.trainer import scripted_names, scripted_policy
     from hopjax.rollout import Rollout
 
     _, meta = checkpoint.load_meta(ckpt)

@@ -96,7 +96,7 @@ class Rollout:
 
     ``scripted`` maps a seat index to a scripted policy ``(key, obs, state, params, agent) ->
     action`` (see :mod:`hopjax.envs.scripted`); the other seats act from the policy network.
-    ``om_hook`` (episode mode only) is an opponent model (:mod:`hopjax.algos.opponent`) whose
+    ``om_hook`` (episode mode only) is an opponent model (:mod:`hopjax.algos.ppo.opponent`) whose
     ``pre``/``post`` steps run next to the policy and give it its ``extra`` input; its state
     rides in ``EnvCarry.om`` and its parameters are ``run``'s ``om_params``.
     """

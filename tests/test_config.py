@@ -7,7 +7,7 @@ import pytest
 from hopjax.algos.ppo import PPOConfig
 from hopjax.cli import main
 from hopjax.config import ConfigError, load_config, parse_overrides, to_dict
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*_ppo.yaml"))

@@ -1,8 +1,8 @@
 """HOP (Huang et al., ICML 2024): hierarchical opponent modelling and planning, jitted end to end.
 
 One HOP agent = a goal-conditioned co-player model (:class:`~hopjax.models.goal_policy.GoalPolicy`),
-beliefs over every co-player's goal (:mod:`hopjax.algos.beliefs`, intra-OM within an episode,
-inter-OM across episodes) and an MCTS planner (:mod:`hopjax.algos.planner`) whose prior and
+beliefs over every co-player's goal (:mod:`hopjax.algos.hop.beliefs`, intra-OM within an episode,
+inter-OM across episodes) and an MCTS planner (:mod:`hopjax.algos.hop.planner`) whose prior and
 leaf value come from the focal planner net. :class:`HOPRunner` plays whole episodes
 (``lax.scan`` over steps, ``vmap`` over envs) with HOP agents in some seats and scripted
 co-players in the others, writing an :class:`~hopjax.buffers.EpisodeBatch` and the belief
@@ -33,7 +33,7 @@ Divergences from the HOP code, all hopjax choices: goals are the env's individua
 (``stag_0``, ``hare_0`` ...; the Stag-Hunt code conditions its co-player model on the prey
 *type*); MLP instead of conv trunks, one network shared by all seats (egocentric
 observations) instead of one model per co-player; the inter-OM EMA runs over the whole goal
-distribution (:mod:`hopjax.algos.beliefs`); the training schedule above.
+distribution (:mod:`hopjax.algos.hop.beliefs`); the training schedule above.
 """
 
 from __future__ import annotations
@@ -46,15 +46,16 @@ import optax
 from flax import struct
 
 from hopjax import envs
-from hopjax.algos import beliefs as bl
-from hopjax.algos.hop_config import HOPConfig  # noqa: F401 (re-export; JAX-free module)
-from hopjax.algos.planner import Planner, SearchConfig
-from hopjax.buffers.episode import Field, Scheme, init_batch, valid_mask, write
-from hopjax.buffers.masked import masked_mean, select
+from hopjax.algos.hop import beliefs as bl
+from hopjax.algos.hop.config import HOPConfig
+from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
+from hopjax.algos.hop.planner import Planner, SearchConfig
+from hopjax.buffers.episode import Field, Scheme, init_batch, write
+from hopjax.buffers.masked import masked_mean
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
-from hopjax.train import CompiledChunk
+from hopjax.algos.ppo.trainer import CompiledChunk
 
 
 def make_env(cfg: HOPConfig):
@@ -248,56 +249,6 @@ class HOPRunner:
         return batch, trace
 
 
-def step_mask(batch) -> jax.Array:
-    """[E, T, N] bool: the transitions (filled, agent alive), without the final-obs slot T."""
-    return valid_mask(batch)[:, : batch.max_seq_length]
-
-
-def discounted_return_to_go(reward: jax.Array, valid: jax.Array, gamma: float) -> jax.Array:
-    """reward/valid [B, T, N] -> sum_k gamma^k r_{t+k} over valid steps, [B, T, N]."""
-    r = jnp.swapaxes(jnp.where(valid, reward, 0.0), 0, 1)
-
-    def back(nxt, rt):
-        g = rt + gamma * nxt
-        return g, g
-
-    _, g = jax.lax.scan(back, jnp.zeros_like(r[0]), r, reverse=True)
-    return jnp.where(valid, jnp.swapaxes(g, 0, 1), 0.0)
-
-
-# ---------------------------------------------------------------------------- losses
-def goal_loss(goal_policy: GoalPolicy, params, batch) -> tuple[jax.Array, dict]:
-    """Masked cross-entropy of actions given own obs and hindsight goal, over every seat's
-    transitions that have a goal label (steps after an agent's last goal are dropped). Masked
-    entries' inputs are selected away first: NaN/inf there changes neither loss nor gradient."""
-    T = batch.max_seq_length
-    label = batch["goal_label"][:, :T]
-    mask = step_mask(batch) & (label >= 0)
-    label, actions = select(mask, label), select(mask, batch["actions"][:, :T])
-    obs, avail = select(mask, batch["obs"][:, :T]), select(mask, batch["avail_actions"][:, :T], True)
-    logp = goal_policy.log_probs(params, obs, avail, label)
-    lp = jnp.take_along_axis(logp, actions[..., None], axis=-1)[..., 0]
-    loss = -masked_mean(lp, mask)
-    acc = masked_mean((jnp.argmax(logp, -1) == actions).astype(jnp.float32), mask)
-    return loss, {"goal_loss": loss, "goal_acc": acc}
-
-
-def planner_loss(planner_net: PlannerNet, params, batch, hop_mask: jax.Array):
-    """AlphaZero loss (cross-entropy to the search policy + squared value error) / 2 over the
-    HOP seats' valid steps. Masked entries' inputs (observations, available actions, search
-    policies, returns) are selected away first: NaN/inf there changes neither loss nor gradient."""
-    T = batch.max_seq_length
-    mask = step_mask(batch) & hop_mask
-    obs, avail = select(mask, batch["obs"][:, :T]), select(mask, batch["avail_actions"][:, :T], True)
-    target, rtg = select(mask, batch["policy"][:, :T]), select(mask, batch["return_to_go"][:, :T])
-    logits, value = planner_net.apply(params, obs, avail)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    ce = -jnp.sum(target * logp, axis=-1)
-    pl = masked_mean(ce, mask)
-    vl = masked_mean(jnp.square(value - rtg), mask)
-    return 0.5 * (pl + vl), {"policy_loss": pl, "value_loss": vl}
-
-
 # ---------------------------------------------------------------------------- trainer
 @struct.dataclass
 class HOPState:
@@ -313,7 +264,7 @@ class HOPState:
 
 
 class HOPTrainer(CompiledChunk):
-    """Self-play HOP training with the ``Trainer`` interface of :mod:`hopjax.train`
+    """Self-play HOP training with the ``Trainer`` interface of :mod:`hopjax.algos.ppo.trainer`
     (``init``, ``update``, ``chunk`` (jitted once), ``compiled_chunk``, ``train``)."""
 
     def __init__(self, cfg: HOPConfig):
@@ -395,32 +346,3 @@ class HOPTrainer(CompiledChunk):
         st = self.init(key)
         st, m = jax.lax.scan(lambda s, _: self._chunk(s), st, None, self.num_chunks)
         return st, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), m)
-
-
-def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,
-                   temperature: float = 1.0) -> jax.Array:
-    """Intra-OM beliefs over a stored episode batch, as a HOP observer would have held them.
-
-    batch: an EpisodeBatch with ``obs``, ``avail_actions``, ``actions`` and ``goal`` (any
-    rollout's scheme); prior [E, N, G+1]. Goals disappear when achieved (the rule of both
-    envs), so presence is read from the batch. -> log-beliefs [E, T, N, G+1] at each decision.
-    """
-    T = batch.max_seq_length
-    v = step_mask(batch)  # [E, T, N]
-    g = prior.shape[-1] - 1
-    goal = jnp.where(v, batch["goal"][:, :T], -1)
-    taken = jnp.cumsum(jnp.any(jax.nn.one_hot(goal, g, dtype=bool), axis=2), axis=1) > 0  # [E, T, G]
-    present_after = bl.with_none(~taken)[:, :, None]  # [E, T, 1, G+1]
-    obs, avail = select(v, batch["obs"][:, :T]), select(v, batch["avail_actions"][:, :T], True)
-    logp = goal_policy.log_probs_all_goals(params, obs, avail)
-    actions = select(v, batch["actions"][:, :T])
-    log_lik = jnp.take_along_axis(logp, actions[..., None, None], axis=-1)[..., 0]
-    log_b0 = bl.initial_beliefs(prior, jnp.ones_like(prior, bool))
-
-    def step(log_b, x):
-        ll, pres, acted = x
-        return bl.intra_update(log_b, ll, pres, acted, prior, temperature), log_b
-
-    xs = (jnp.swapaxes(log_lik, 0, 1), jnp.swapaxes(present_after, 0, 1), jnp.swapaxes(v, 0, 1))
-    _, log_bs = jax.lax.scan(step, log_b0, xs)
-    return jnp.swapaxes(log_bs, 0, 1)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from hopjax.buffers.episode import EpisodeBatch
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 
-from tests.test_train_om import MOA, OMG
+from tests.conftest import MOA, OMG
 
 
 def random_batch(scheme, rng, e):
