@@ -105,25 +105,18 @@ def policy_adaptation(trainer, episodes: int, num_envs: int, num_focal: int = 1,
 
     -> ``fn(key, runner_state, kind) -> metrics [K]``; seats ``0..num_focal-1`` act from the
     trained policy (their own parameters), the others are the scripted co-players."""
-    from hopjax.rollout import Rollout
+    from hopjax.evaluation import play_policy
 
     env, p = trainer.env, trainer.env_params
     n = env.num_agents(p)
     self_play = coplayers is None
-    hook = getattr(trainer.rollout, "om_hook", None)
-    om = getattr(trainer, "om", None)
 
     def fn(key, runner, kind):
         scripted = _scripted(env.name, n, num_focal, coplayers, kind)
-        kwargs = {}
-        if hook is not None:
-            kwargs = dict(om_hook=hook, extra_fields=om.batch_fields())
-        ro = Rollout(env, p, trainer.policy, num_envs, 0, scripted, **kwargs)
-        run_kw = {} if hook is None else {"om_params": runner.om.params}
 
         def episode(_, k):
             k_reset, k_run = jax.random.split(k)
-            _, batch, _ = ro.run(k_run, runner.params, ro.reset(k_reset), **run_kw)
+            batch, _ = play_policy(trainer, runner, num_envs, scripted, k_reset, k_run)
             returns = masked_returns(batch["reward"], valid_mask(batch))
             return None, _episode_summary(returns, n if self_play else num_focal, self_play)
 

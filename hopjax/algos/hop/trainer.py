@@ -50,11 +50,12 @@ from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
 from hopjax.algos.hop.planner import Planner, SearchConfig
-from hopjax.buffers.episode import Field, Scheme, init_batch, write
+from hopjax.buffers.episode import Field, Scheme, init_batch
 from hopjax.buffers.masked import masked_mean
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
+from hopjax.rollout import Engine, freeze
 from hopjax.algos.ppo.trainer import CompiledChunk
 
 
@@ -120,6 +121,24 @@ class EpisodeTrace:
     prior: jax.Array
 
 
+@struct.dataclass
+class HOPCarry:
+    """What one step of :meth:`HOPRunner.play` hands to the next (leading env axis E).
+
+    env_state: env state pytree [E, ...]       obs: [E, N, *obs_shape] float32
+    avail: [E, N, A] bool                      alive: [E, N] bool
+    active: [E] bool (episode still running)   log_b: [E, N, G+1] float32 log-beliefs about
+    every seat's goal (G goals + "no target"), frozen with the env once its episode ends.
+    """
+
+    env_state: Any
+    obs: jax.Array
+    avail: jax.Array
+    alive: jax.Array
+    active: jax.Array
+    log_b: jax.Array
+
+
 def uniform_prior(num_envs: int, n: int, g1: int) -> jax.Array:
     """[E, N, G+1] uniform inter-OM prior (a new, unknown co-player)."""
     return jnp.full((num_envs, n, g1), 1.0 / g1, jnp.float32)
@@ -142,7 +161,8 @@ class HOPRunner:
         ) & set(scripted):
             raise ConfigError(f"HOP seats {self.focal} and scripted seats {sorted(scripted)} must "
                               f"split the env's {n} seats, with at least one HOP seat")
-        self.scripted = scripted
+        self.engine = Engine(env, env_params, num_envs, scripted)
+        self.scripted = self.engine.scripted
         self.env, self.env_params, self.num_envs, self.n = env, env_params, num_envs, n
         self.goal_policy, self.planner_net, self.search = goal_policy, planner_net, search
         self.planner = Planner(env, env_params, goal_policy, planner_net, search)
@@ -157,72 +177,54 @@ class HOPRunner:
     def play(self, key: jax.Array, params, prior: jax.Array):
         """One episode in every env. params: {"goal", "planner"}; prior [E, N, G+1].
 
+        On the rollout :class:`~hopjax.rollout.Engine`: the planner is the HOP seats' act
+        function, the intra-OM belief update the step hook.
         -> (batch [E, T+1, ...] with hindsight labels and returns-to-go, EpisodeTrace)."""
-        env, p, e, n = self.env, self.env_params, self.num_envs, self.n
         k_reset, k_run = jax.random.split(key)
-        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, e), p)
+        obs, state, avail = self.engine.reset(k_reset)
         present = bl.with_none(bl.present_goals(state))[:, None]  # [E, 1, G+1]
-        log_b = bl.initial_beliefs(prior, present)
-        carry0 = dict(
-            state=state, obs=obs, avail=jax.vmap(env.avail_actions, in_axes=(0, None))(state, p),
-            alive=jnp.ones((e, n), bool), active=jnp.ones((e,), bool), log_b=log_b,
-        )
-        focal = jnp.asarray(self.focal)
+        e, n = self.num_envs, self.n
+        carry0 = HOPCarry(env_state=state, obs=obs, avail=avail, alive=jnp.ones((e, n), bool),
+                          active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present))
+        keys = jax.random.split(k_run, self.T)
 
         def step(c, inp):
             carry, batch = c
             t, k = inp
-            k_plan, k_scr, k_env = jax.random.split(k, 3)
-            plan = self.planner.plan(k_plan, params, carry["state"], carry["log_b"], self.focal)
-            actions = jnp.zeros((e, n), jnp.int32).at[:, focal].set(plan.action)
-            policy = jnp.zeros((e, n, plan.policy.shape[-1])).at[:, focal].set(plan.policy)
-            for seat, fn in self.scripted.items():
-                ks = jax.random.split(jax.random.fold_in(k_scr, seat), e)
-                a = jax.vmap(fn, in_axes=(0, 0, 0, None, None))(ks, carry["obs"], carry["state"], p, seat)
-                actions = actions.at[:, seat].set(a.astype(jnp.int32))
-            obs2, state2, reward, dones, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_env, e), carry["state"], actions, p
-            )
-            active, alive = carry["active"], carry["alive"]
-            valid = alive & active[:, None]
-            reward = jnp.where(valid, reward, 0.0)
-            goal = jnp.where(valid, info["goal"], -1)
-            # intra-OM: likelihood of every seat's action under every goal, then Bayes.
-            logp = self.goal_policy.log_probs_all_goals(params["goal"], carry["obs"], carry["avail"])
-            log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
-            present2 = bl.with_none(bl.present_goals(state2))[:, None]
-            log_b2 = bl.intra_update(carry["log_b"], log_lik, present2, valid, prior,
-                                     self.belief_temperature)
-            batch = write(
-                batch,
-                {"obs": carry["obs"], "avail_actions": carry["avail"], "actions": actions,
-                 "reward": reward, "goal": goal, "policy": policy},
-                t, filled=active, alive=alive,
-            )
-
-            def keep(new, old):  # finished envs stay frozen (their final obs stays in place)
-                return jnp.where(active.reshape(-1, *([1] * (new.ndim - 1))), new, old)
-
-            carry2 = dict(
-                state=jax.tree.map(keep, state2, carry["state"]),
-                obs=keep(obs2, carry["obs"]),
-                avail=keep(info["avail_actions"], carry["avail"]),
-                alive=keep(info["alive"], alive),
-                active=active & ~dones.episode,
-                log_b=keep(log_b2, carry["log_b"]),
-            )
-            ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
-            return (carry2, batch), (carry["log_b"], plan.value, ent)
+            carry2, batch, out = self._step(params, prior, carry, batch, t, k)
+            return (carry2, batch), out
 
         batch0 = init_batch(self.scheme, e)
-        keys = jax.random.split(k_run, self.T)
         (carry, batch), (log_bs, values, ents) = jax.lax.scan(
             step, (carry0, batch0), (jnp.arange(self.T), keys)
         )
-        batch = write(batch, {"obs": carry["obs"], "avail_actions": carry["avail"]}, self.T,
-                      filled=batch.filled[:, self.T - 1], alive=carry["alive"])
+        batch = self.engine.write_final(batch, carry)
         return self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
                             jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1))
+
+    def _step(self, params, prior, carry: "HOPCarry", batch, t, k):
+        """Plan for the HOP seats, fill the scripted seats, step, update the beliefs, write."""
+        e, n, eng = self.num_envs, self.n, self.engine
+        k_plan, k_scr, k_env = jax.random.split(k, 3)
+        focal = jnp.asarray(self.focal)
+        plan = self.planner.plan(k_plan, params, carry.env_state, carry.log_b, self.focal)
+        actions = jnp.zeros((e, n), jnp.int32).at[:, focal].set(plan.action)
+        policy = jnp.zeros((e, n, plan.policy.shape[-1])).at[:, focal].set(plan.policy)
+        actions = eng.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
+        tr = eng.step(k_env, carry, actions)
+        log_b2 = self._belief_step(params, prior, carry, actions, tr)
+        batch = eng.write_step(batch, t, carry, actions, tr, {"policy": policy})
+        carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
+        ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
+        return carry2, batch, (carry.log_b, plan.value, ent)
+
+    def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr):
+        """intra-OM: the likelihood of every seat's action under every goal, then Bayes over
+        the goals still present after the step -> log-beliefs [E, N, G+1]."""
+        logp = self.goal_policy.log_probs_all_goals(params["goal"], carry.obs, carry.avail)
+        log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
+        present2 = bl.with_none(bl.present_goals(tr.env_state))[:, None]
+        return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature)
 
     def _finish(self, batch, log_bs, prior, values, ents):
         T, G = self.T, self.G
