@@ -42,10 +42,11 @@ import jax
 import jax.numpy as jnp
 
 from hopjax.algos.ppo import PPOConfig
+from hopjax.algos.ppo.loss import Minibatch
 from hopjax.envs import make
 from hopjax.models.policy import masked_categorical
 from hopjax.rollout import Rollout
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 from numpy_stag_hunt import NumpyStagHunt
 
 # The policy and PPO settings of configs/stag_hunt_ppo.yaml (MLP 64x64, tanh, per-agent params).
@@ -216,8 +217,7 @@ class HostLoopPPO:
             perm = self.rng.permutation(len(adv))
             for i in range(cfg.num_minibatches):
                 idx = perm[i * mb:(i + 1) * mb]
-                batch = {k: v[:, idx] for k, v in data.items()}
-                batch["hidden0"] = hidden0[idx]
+                batch = Minibatch(hidden0=hidden0[idx], **{k: v[:, idx] for k, v in data.items()})
                 params, opt_state, _ = self.grad_step(params, opt_state, batch)
         return block((params, opt_state)), steps
 

@@ -4,7 +4,7 @@ One *decision* is one root action chosen for one focal agent in one env: ``num_t
 trees of ``num_simulations`` simulations each, every simulation expanding one node by sampling
 the co-players' actions from the goal-conditioned policy (goals drawn from the beliefs) and
 stepping the real environment, with the planner net as prior and leaf value
-(``hopjax.algos.planner.Planner.plan``). All envs' trees form one mctx batch. Networks are
+(``hopjax.algos.hop.planner.Planner.plan``). All envs' trees form one mctx batch. Networks are
 randomly initialised (speed does not depend on their weights); states are fresh resets.
 
 Reported per (envs, simulations): compile seconds, decisions/s, simulated env steps/s
@@ -25,8 +25,8 @@ from common import block, compile_timed, load, machine, parser, print_machine, p
 import jax
 import jax.numpy as jnp
 
-from hopjax.algos.hop import HOPConfig, make_env, make_networks
-from hopjax.algos.planner import Planner, SearchConfig
+from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
+from hopjax.algos.hop.planner import Planner, SearchConfig
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import jax
 
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import load_config
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 
 DEFAULTS = ["num_envs=16", "total_steps=4480", "chunk_updates=4"]  # 16 envs x 35 steps x 8 updates
 

@@ -19,7 +19,7 @@ import jax
 
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import load_config
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 
 
 def main() -> None:

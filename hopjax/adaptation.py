@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hopjax.algos.hop import HOPConfig, HOPTrainer, uniform_prior
+from hopjax.algos.hop.trainer import HOPConfig, HOPTrainer, uniform_prior
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
 from hopjax.envs.scripted import SCRIPTED
@@ -102,29 +102,22 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
 
 def policy_adaptation(trainer, episodes: int, num_envs: int, num_focal: int = 1,
                       coplayers: tuple[str, ...] | None = None):
-    """The same protocol for a PPO-family :class:`hopjax.train.Trainer` (PPO, +OMG, +MOA).
+    """The same protocol for a PPO-family :class:`hopjax.algos.ppo.trainer.Trainer` (PPO, +OMG, +MOA).
 
     -> ``fn(key, runner_state, kind) -> metrics [K]``; seats ``0..num_focal-1`` act from the
     trained policy (their own parameters), the others are the scripted co-players."""
-    from hopjax.rollout import Rollout
+    from hopjax.evaluation import play_policy
 
     env, p = trainer.env, trainer.env_params
     n = env.num_agents(p)
     self_play = coplayers is None
-    hook = getattr(trainer.rollout, "om_hook", None)
-    om = getattr(trainer, "om", None)
 
     def fn(key, runner, kind):
         scripted = _scripted(env.name, n, num_focal, coplayers, kind)
-        kwargs = {}
-        if hook is not None:
-            kwargs = dict(om_hook=hook, extra_fields=om.batch_fields())
-        ro = Rollout(env, p, trainer.policy, num_envs, 0, scripted, **kwargs)
-        run_kw = {} if hook is None else {"om_params": runner.om.params}
 
         def episode(_, k):
             k_reset, k_run = jax.random.split(k)
-            _, batch, _ = ro.run(k_run, runner.params, ro.reset(k_reset), **run_kw)
+            batch, _ = play_policy(trainer, runner, num_envs, scripted, k_reset, k_run)
             returns = masked_returns(batch["reward"], valid_mask(batch))
             return None, _episode_summary(returns, n if self_play else num_focal, self_play)
 
@@ -176,7 +169,7 @@ def policy_agents(cfg, seeds: int, run: str | Path | None):
     from hopjax import checkpoint
     from hopjax.algos.ppo import PPOConfig
     from hopjax.config import from_dict
-    from hopjax.train import Trainer
+    from hopjax.algos.ppo.trainer import Trainer
 
     if run is not None:
         _, meta = checkpoint.load_meta(run)
@@ -203,7 +196,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
 
     ``baselines``: name -> a PPO-family config (trained here) or a run dir / checkpoint path.
     """
-    from hopjax.algos.hop import make_env
+    from hopjax.algos.hop.trainer import make_env
     from hopjax.config import ConfigError
 
     t_start = time.perf_counter()

@@ -25,11 +25,11 @@ from typing import Any
 from hopjax.config import ConfigError
 
 # Where every config key is documented (printed by --help).
-PPO_KEYS_DOC = ("config keys: see hopjax/algos/ppo_config.py (PPOConfig: one comment per key); "
+PPO_KEYS_DOC = ("config keys: see hopjax/algos/ppo/config.py (PPOConfig: one comment per key); "
                 "env_kwargs: hopjax/envs/params.py (StagHuntParams, SnowdriftParams). The whole "
                 "config is checked before JAX starts (types, ranges, a memory estimate); an error "
                 "is one line naming the key, exit status 2.")
-HOP_KEYS_DOC = PPO_KEYS_DOC.replace("ppo_config.py (PPOConfig", "hop_config.py (HOPConfig")
+HOP_KEYS_DOC = PPO_KEYS_DOC.replace("ppo/config.py (PPOConfig", "hop/config.py (HOPConfig")
 
 
 EVAL_DOC = """\
@@ -68,8 +68,8 @@ def _eval_kind(target: str) -> str:
     config). ConfigError / CheckpointError for anything else, before JAX compiles anything."""
     from pathlib import Path
 
-    from hopjax.algos.hop_config import HOPConfig
-    from hopjax.algos.ppo_config import PPOConfig
+    from hopjax.algos.hop.config import HOPConfig
+    from hopjax.algos.ppo.config import PPOConfig
     from hopjax.config import from_dict, load_config
 
     path = Path(target)
@@ -123,7 +123,7 @@ def _eval(args) -> int:
     _check_eval_numbers(args)
     if kind == "hop_config" and args.hop is None:  # the whole config, before JAX starts
         from hopjax import sizes
-        from hopjax.algos.hop_config import HOPConfig
+        from hopjax.algos.hop.config import HOPConfig
         from hopjax.config import load_config
 
         sizes.check_memory(load_config(HOPConfig, args.target, args.overrides))
@@ -273,13 +273,13 @@ def validate(args) -> Any:
     if getattr(args, "devices", None) is not None:
         args.overrides = [*args.overrides, f"devices={args.devices}"]
     if args.command == "train-hop":
-        from hopjax.algos.hop_config import HOPConfig
+        from hopjax.algos.hop.config import HOPConfig
 
         cfg = load_config(HOPConfig, args.config, args.overrides)
         sizes.check_memory(cfg)
         _check_run_dir(args, cfg.name)
         return cfg
-    from hopjax.algos.ppo_config import PPOConfig
+    from hopjax.algos.ppo.config import PPOConfig
 
     seeds = args.seeds if args.command == "sweep" else 1
     if not 1 <= seeds <= 2**16:

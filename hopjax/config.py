@@ -1,7 +1,7 @@
 """Typed run configuration: dataclasses loaded from YAML, with ``--set key=value`` overrides.
 
-Every algorithm has one config dataclass (``PPOConfig`` in :mod:`hopjax.algos.ppo_config`,
-``HOPConfig`` in :mod:`hopjax.algos.hop_config`); ``env_kwargs`` keys are the fields of the
+Every algorithm has one config dataclass (``PPOConfig`` in :mod:`hopjax.algos.ppo.config`,
+``HOPConfig`` in :mod:`hopjax.algos.hop.config`); ``env_kwargs`` keys are the fields of the
 env's params class (:mod:`hopjax.envs.params`). This module holds the generic machinery, all
 JAX-free so that a config is checked before JAX starts: strict YAML (duplicate keys refused),
 type conversion of every key, ``env_kwargs`` included (``1e2`` -> 100 for an int, 4.5 refused;

@@ -29,8 +29,9 @@ import jax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from hopjax.algos.ppo import PPOConfig
+from hopjax.algos.ppo.loss import Minibatch
 from hopjax.config import ConfigError
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 
 SEEDS, ENVS = "seeds", "envs"
 AXES = (SEEDS, ENVS)
@@ -110,7 +111,7 @@ def _pin(tree: Any, mesh: Mesh, axis: int | Callable[[Any], int]) -> Any:
 
 def _minibatch_axis(path) -> int:
     """ppo_loss layout: ``hidden0 [B, N, H]``, every other field ``[T, B, ...]``."""
-    return 0 if getattr(path[0], "key", None) == "hidden0" else 1
+    return Minibatch.batch_axis(getattr(path[0], "name", None))
 
 
 class _EnvSplitRollout:
@@ -135,7 +136,7 @@ def _on_one_device(x: Any) -> Any:
 
 
 class MeshTrainer:
-    """A :class:`~hopjax.train.Trainer` whose env batch is split over a mesh's ``"envs"`` axis.
+    """A :class:`~hopjax.algos.ppo.trainer.Trainer` whose env batch is split over a mesh's ``"envs"`` axis.
 
     Wraps a Trainer of ``cfg`` (``.trainer``; any attribute not defined here is read from it):
     its rollout's env carry and EpisodeBatch and its minibatches are pinned to ``"envs"``, and

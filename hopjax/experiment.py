@@ -22,7 +22,7 @@ from hopjax import checkpoint, rundir
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, to_dict
 from hopjax.distributed import MeshTrainer, sweep_trainer
-from hopjax.train import RunnerState, Trainer
+from hopjax.algos.ppo.trainer import RunnerState, Trainer
 
 
 def flatten_metrics(metrics: dict[str, np.ndarray], goal_names: tuple[str, ...]) -> list[dict[str, float]]:
@@ -346,8 +346,8 @@ def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0
     """Returns of a trained checkpoint: self-play, and seat ``focal`` next to each scripted
     co-player kind in all other seats. -> table rows (also printed)."""
     from hopjax.config import from_dict
-    from hopjax.train import scripted_names, scripted_policy
-    from hopjax.rollout import Rollout
+    from hopjax.algos.ppo.trainer import scripted_names, scripted_policy
+    from hopjax.evaluation import play_policy
 
     _, meta = checkpoint.load_meta(ckpt)
     cfg = from_dict(PPOConfig, meta["config"])
@@ -361,17 +361,11 @@ def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0
         if name != "self-play":
             fn = scripted_policy(cfg.env, name)
             scripted = {i: fn for i in range(n) if i != focal}
-        ro = Rollout(trainer.env, trainer.env_params, trainer.policy, episodes, 0, scripted,
-                     om_hook=trainer.rollout.om_hook)
-
         @jax.jit
-        def run(key, params, om_params):
-            carry = ro.reset(key)
-            _, _, stats = ro.run(jax.random.fold_in(key, 1), params, carry, om_params=om_params)
-            return stats
+        def run(key, runner):
+            return play_policy(trainer, runner, episodes, scripted, key, jax.random.fold_in(key, 1))[1]
 
-        om_params = None if runner.om is None else runner.om.params
-        stats = jax.device_get(run(jax.random.PRNGKey(seed), runner.params, om_params))
+        stats = jax.device_get(run(jax.random.PRNGKey(seed), runner))
         eps = max(float(stats["episodes"]), 1.0)
         ret = stats["returns_sum"] / eps
         others = [i for i in range(n) if i != focal]

@@ -11,8 +11,15 @@ Two modes, chosen statically by ``rollout_length``:
   them and ``bootstrap_value`` holds the value of the final observation for truncations.
 
 Step ``t`` of the batch holds the observation an agent acted on and what followed from it
-(PyMARL's pre- and post-transition data); index ``T`` holds the observation after the last
-step (the bootstrap for a cut segment).
+(PyMARL's pre- and post-transition data, oxwhirl/pymarl, src/components/episode_buffer.py);
+index ``T`` holds the observation after the last step (the bootstrap for a cut segment).
+
+:class:`Engine` is the one place for what every rollout shares: seats (learner seats act from
+the algorithm, scripted seats from :mod:`hopjax.envs.scripted`), the vmapped env reset and step,
+the validity masks, freezing finished envs (so the final observation stays in place) and the
+writes into the EpisodeBatch, the final observation's included. :class:`Rollout` (PPO, its
+evaluations) and :class:`hopjax.algos.hop.trainer.HOPRunner` (the planner as the learner's act
+function, the belief update as its step hook) are both built on it.
 """
 
 from __future__ import annotations
@@ -91,12 +98,102 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
 ScriptedFn = Callable[..., jax.Array]
 
 
+def freeze(active: jax.Array, new: Any, old: Any) -> Any:
+    """Every leaf of ``new`` where the env is ``active`` [E], else ``old`` (leading axis E)."""
+    return jax.tree.map(lambda n, o: jnp.where(active.reshape(-1, *([1] * (n.ndim - 1))), n, o), new, old)
+
+
+@struct.dataclass
+class Transition:
+    """One step of all E envs, masked: env_state and obs [E, N, *obs_shape] as the env returned
+    them (not frozen); reward [E, N] (0 where not valid); valid [E, N] bool (env active x agent
+    alive before the step); goal [E, N] int32 (-1 where not valid); dones (the env's ``Dones``);
+    info (the env's info dict: ``avail_actions``, ``alive``, ``goal`` ...)."""
+
+    env_state: Any
+    obs: jax.Array
+    reward: jax.Array
+    valid: jax.Array
+    goal: jax.Array
+    dones: Any
+    info: dict
+
+
+class Engine:
+    """Seats, env reset/step over E envs, freezing and batch writes for one env and seat plan.
+
+    ``scripted`` maps a seat index to a scripted policy ``(key, obs, state, params, seat) ->
+    action`` (:mod:`hopjax.envs.scripted`; it may close over traced values); every other seat
+    is a learner seat. ``env`` is stepped as given (wrap it in ``AutoReset`` for segments).
+    """
+
+    def __init__(self, env: Environment, env_params: Any, num_envs: int,
+                 scripted: dict[int, ScriptedFn] | None = None):
+        self.env, self.env_params, self.num_envs = env, env_params, num_envs
+        self.n = env.num_agents(env_params)
+        self.scripted = dict(scripted or {})
+        self.learner_mask = jnp.array([i not in self.scripted for i in range(self.n)])
+
+    def reset(self, key: jax.Array) -> tuple[jax.Array, Any, jax.Array]:
+        """Reset all E envs -> (obs [E, N, *obs_shape], env_state [E, ...], avail [E, N, A])."""
+        obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(key, self.num_envs), self.env_params)
+        return obs, state, jax.vmap(self.env.avail_actions, in_axes=(0, None))(state, self.env_params)
+
+    def scripted_actions(self, key: jax.Array, obs: jax.Array, state: Any, actions: jax.Array) -> jax.Array:
+        """``actions`` [E, N] with every scripted seat's action filled in (seat ``i`` draws from
+        ``fold_in(key, i)``, one key per env)."""
+        for seat, fn in self.scripted.items():
+            keys = jax.random.split(jax.random.fold_in(key, seat), self.num_envs)
+            a = jax.vmap(fn, in_axes=(0, 0, 0, None, None))(keys, obs, state, self.env_params, seat)
+            actions = actions.at[:, seat].set(a.astype(jnp.int32))
+        return actions
+
+    def step(self, key: jax.Array, carry: Any, actions: jax.Array) -> Transition:
+        """Step all E envs of ``carry`` (fields env_state, active [E], alive [E, N]) with
+        ``actions`` [E, N] -> the masked :class:`Transition`."""
+        keys = jax.random.split(key, self.num_envs)
+        obs, state, reward, dones, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
+            keys, carry.env_state, actions, self.env_params
+        )
+        valid = carry.alive & carry.active[:, None]
+        return Transition(state, obs, jnp.where(valid, reward, 0.0), valid,
+                          jnp.where(valid, info["goal"], -1), dones, info)
+
+    @staticmethod
+    def advance(carry: Any, tr: Transition, episode_mode: bool = True) -> dict[str, Any]:
+        """The env fields of the next carry (env_state, obs, avail, alive, active). Episode mode:
+        finished envs stay frozen (their final observation stays in place) and become inactive;
+        segment mode: the (auto-reset) env's own output, every env stays active."""
+        new = dict(env_state=tr.env_state, obs=tr.obs, avail=tr.info["avail_actions"], alive=tr.info["alive"])
+        if not episode_mode:
+            return dict(new, active=carry.active)
+        old = dict(env_state=carry.env_state, obs=carry.obs, avail=carry.avail, alive=carry.alive)
+        return dict(freeze(carry.active, new, old), active=carry.active & ~tr.dones.episode)
+
+    @staticmethod
+    def write_step(batch, t, carry: Any, actions: jax.Array, tr: Transition, more: dict[str, Any]):
+        """Write step ``t``: what the agents saw (obs, avail_actions), did (actions) and got
+        (reward, goal), plus ``more``; filled = env active, alive = alive before the step."""
+        data = {"obs": carry.obs, "avail_actions": carry.avail, "actions": actions,
+                "reward": tr.reward, "goal": tr.goal, **more}
+        return write(batch, data, t, filled=carry.active, alive=carry.alive)
+
+    @staticmethod
+    def write_final(batch, carry: Any, more: dict[str, Any] | None = None):
+        """Write index T: the observation after the last step (filled where step T-1 was)."""
+        T = batch.max_seq_length
+        data = {"obs": carry.obs, "avail_actions": carry.avail, **(more or {})}
+        return write(batch, data, T, filled=batch.filled[:, T - 1], alive=carry.alive)
+
+
+
+
 class Rollout:
-    """Builds the pure rollout functions for one env/policy/seat assignment.
+    """PPO's rollout on the :class:`Engine`: the policy network acts in the learner seats.
 
     ``scripted`` maps a seat index to a scripted policy ``(key, obs, state, params, agent) ->
     action`` (see :mod:`hopjax.envs.scripted`); the other seats act from the policy network.
-    ``om_hook`` (episode mode only) is an opponent model (:mod:`hopjax.algos.opponent`) whose
+    ``om_hook`` (episode mode only) is an opponent model (:mod:`hopjax.algos.ppo.opponent`) whose
     ``pre``/``post`` steps run next to the policy and give it its ``extra`` input; its state
     rides in ``EnvCarry.om`` and its parameters are ``run``'s ``om_params``.
     """
@@ -111,9 +208,10 @@ class Rollout:
         self.policy = policy
         self.num_envs = num_envs
         self.T = env.episode_length(env_params) if self.episode_mode else rollout_length
-        self.scripted = dict(scripted or {})
-        self.n = env.num_agents(env_params)
-        self.learner_mask = jnp.array([i not in self.scripted for i in range(self.n)])
+        self.engine = Engine(self.env, env_params, num_envs, scripted)
+        self.scripted = self.engine.scripted
+        self.n = self.engine.n
+        self.learner_mask = self.engine.learner_mask
         if om_hook is not None and not self.episode_mode:
             raise ValueError("an opponent-model hook needs episode mode (rollout_length 0)")
         if om_hook is not None and om_hook.extra_dim != policy.extra_dim:
@@ -121,12 +219,9 @@ class Rollout:
         self.om_hook = om_hook
         self.scheme = ppo_scheme(env, env_params, policy, self.T, extra_fields)
 
-    # -- env helpers -------------------------------------------------------------------
     def reset(self, key: jax.Array) -> EnvCarry:
         """Reset all E envs -> a fresh carry."""
-        keys = jax.random.split(key, self.num_envs)
-        obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(keys, self.env_params)
-        avail = jax.vmap(self.env.avail_actions, in_axes=(0, None))(state, self.env_params)
+        obs, state, avail = self.engine.reset(key)
         e, n = self.num_envs, self.n
         return EnvCarry(
             env_state=state,
@@ -147,15 +242,15 @@ class Rollout:
         hidden, logits, value = self.policy.apply(params, carry.hidden, carry.obs, carry.reset, extra)
         dist = masked_categorical(logits, carry.avail)
         actions = dist.sample(seed=k_pol).astype(jnp.int32)
-        for seat, fn in self.scripted.items():
-            keys = jax.random.split(jax.random.fold_in(k_scr, seat), self.num_envs)
-            a = jax.vmap(fn, in_axes=(0, 0, 0, None, None))(
-                keys, carry.obs, carry.env_state, self.env_params, seat
-            )
-            actions = actions.at[:, seat].set(a.astype(jnp.int32))
+        actions = self.engine.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
         return hidden, actions, dist.log_prob(actions), value
 
-    # -- the rollout ---------------------------------------------------------------------
+    def _extra(self, carry: EnvCarry, reset, extra_fn, om_params):
+        """The policy's extra input before acting -> (opponent-model carry, extra or None)."""
+        if self.om_hook is not None:
+            return self.om_hook.pre(om_params, carry.om, carry.obs, reset)
+        return carry.om, None if extra_fn is None else extra_fn(carry)
+
     def run(self, key: jax.Array, params: Any, carry: EnvCarry, extra_fn=None, om_params=None):
         """-> (carry, batch [E, T+1, ...], stats).
 
@@ -165,10 +260,8 @@ class Rollout:
         stats: returns_sum [N], episodes [] (completed episodes), goal_counts [N, G],
         length_sum [] - sums over the episodes that ended in this rollout.
         """
-        env, p, pol = self.env, self.env_params, self.policy
-        g = env.num_goals(p)
-        batch = init_batch(self.scheme, self.num_envs)
-        batch = write_const(batch, {"hidden0": carry.hidden})
+        g = self.env.num_goals(self.env_params)
+        batch = write_const(init_batch(self.scheme, self.num_envs), {"hidden0": carry.hidden})
         stats0 = {
             "returns_sum": jnp.zeros((self.n,)),
             "episodes": jnp.zeros(()),
@@ -179,115 +272,69 @@ class Rollout:
         def step(state, t):
             carry, batch, stats, key = state
             key, k_act, k_env = jax.random.split(key, 3)
-            om_c = carry.om
-            if self.om_hook is not None:
-                om_c, extra = self.om_hook.pre(om_params, om_c, carry.obs, carry.reset)
-            else:
-                extra = None if extra_fn is None else extra_fn(carry)
-            hidden, actions, log_prob, value = self.act(k_act, params, carry, extra)
-            if self.om_hook is not None:
-                om_c = self.om_hook.post(om_params, om_c, carry.obs, actions, carry.reset)
-            keys = jax.random.split(k_env, self.num_envs)
-            obs, env_state, reward, dones, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                keys, carry.env_state, actions, p
-            )
-            active = carry.active
-            alive = carry.alive
-            valid = alive & active[:, None]
-            reward = jnp.where(valid, reward, 0.0)
-            end = dones.episode & active
-            terminated = alive & (dones.agents | dones.terminated[:, None])
-            if self.episode_mode:
-                # Truncation only falls on the last step here: its bootstrap is set after the scan.
-                bootstrap = jnp.zeros_like(value)
-                # Freeze finished envs so the stored final observation stays in place.
-                keep = lambda new, old: jnp.where(
-                    active.reshape(-1, *([1] * (new.ndim - 1))), new, old
-                )
-                env_state = jax.tree.map(keep, env_state, carry.env_state)
-                next_obs = keep(obs, carry.obs)
-                next_avail = keep(info["avail_actions"], carry.avail)
-                next_alive = keep(info["alive"], carry.alive)
-                next_active = active & ~dones.episode
-            else:
-                final_obs = info["final_obs"]
-                _, _, bootstrap = pol.apply(
-                    params, hidden, final_obs, jnp.zeros_like(carry.reset),
-                    None if extra_fn is None else extra_fn(carry),
-                )
-                next_obs, next_avail = obs, info["avail_actions"]
-                next_alive = info["alive"]
-                next_active = active
-            goal = jnp.where(valid, info["goal"], -1)
-            more = {} if extra is None else {"extra": extra}
-            batch = write(
-                batch,
-                {
-                    **more,
-                    "obs": carry.obs,
-                    "avail_actions": carry.avail,
-                    "actions": actions,
-                    "log_prob": log_prob,
-                    "value": value,
-                    "reward": reward,
-                    "terminated": terminated,
-                    "goal": goal,
-                    "bootstrap_value": bootstrap,
-                    "episode_end": end,
-                    "truncated": dones.truncated & active,
-                    "reset": carry.reset,
-                },
-                t,
-                filled=active,
-                alive=alive,
-            )
-            ep_return = carry.ep_return + reward
-            ep_length = carry.ep_length + active.astype(jnp.int32)
-            endf = end.astype(jnp.float32)
-            onehot = jax.nn.one_hot(goal, g)  # goal -1 -> all zeros
-            stats = {
-                "returns_sum": stats["returns_sum"] + (endf[:, None] * ep_return).sum(0),
-                "episodes": stats["episodes"] + endf.sum(),
-                "length_sum": stats["length_sum"] + (endf * ep_length).sum(),
-                "goal_counts": stats["goal_counts"] + onehot.sum(0),
-            }
-            carry = EnvCarry(
-                env_state=env_state,
-                obs=next_obs,
-                avail=next_avail,
-                alive=next_alive,
-                hidden=hidden,
-                reset=dones.episode,
-                active=next_active,
-                ep_return=jnp.where(end[:, None], 0.0, ep_return),
-                ep_length=jnp.where(end, 0, ep_length),
-                om=om_c,
-            )
+            carry, batch, stats = self._step(params, carry, batch, stats, t, k_act, k_env, extra_fn, om_params)
             return (carry, batch, stats, key), None
 
         (carry, batch, stats, _), _ = jax.lax.scan(
             step, (carry, batch, stats0, key), jnp.arange(self.T)
         )
-        # Index T: the observation after the last step. It is the bootstrap for a cut segment
-        # (segment mode) or for a truncated episode (episode mode, where the time limit can only
-        # fall on the last step and the recurrent state carries on into the final observation).
-        reset_T = jnp.zeros_like(carry.reset) if self.episode_mode else carry.reset
-        if self.om_hook is not None:  # features of the final observation; the state is not kept
-            _, extra = self.om_hook.pre(om_params, carry.om, carry.obs, reset_T)
+        return carry, self._finish(params, carry, batch, extra_fn, om_params), stats
+
+    def _step(self, params, carry: EnvCarry, batch, stats, t, k_act, k_env, extra_fn, om_params):
+        """One step of all envs: act, step, write step ``t``, add to the stats."""
+        om_c, extra = self._extra(carry, carry.reset, extra_fn, om_params)
+        hidden, actions, log_prob, value = self.act(k_act, params, carry, extra)
+        if self.om_hook is not None:
+            om_c = self.om_hook.post(om_params, om_c, carry.obs, actions, carry.reset)
+        tr = self.engine.step(k_env, carry, actions)
+        active, dones = carry.active, tr.dones
+        end = dones.episode & active
+        terminated = carry.alive & (dones.agents | dones.terminated[:, None])
+        if self.episode_mode:
+            # Truncation only falls on the last step here: its bootstrap is set after the scan.
+            bootstrap = jnp.zeros_like(value)
         else:
-            extra = None if extra_fn is None else extra_fn(carry)
-        _, _, last_value = pol.apply(params, carry.hidden, carry.obs, reset_T, extra)
-        reached_end = batch.filled[:, self.T - 1]
+            _, _, bootstrap = self.policy.apply(
+                params, hidden, tr.info["final_obs"], jnp.zeros_like(carry.reset),
+                None if extra_fn is None else extra_fn(carry),
+            )
         more = {} if extra is None else {"extra": extra}
-        batch = write(
-            batch,
-            {**more, "obs": carry.obs, "avail_actions": carry.avail, "value": last_value, "reset": carry.reset},
-            self.T,
-            filled=reached_end,
-            alive=carry.alive,
+        batch = self.engine.write_step(batch, t, carry, actions, tr, {
+            **more, "log_prob": log_prob, "value": value, "terminated": terminated,
+            "bootstrap_value": bootstrap, "episode_end": end, "truncated": dones.truncated & active,
+            "reset": carry.reset,
+        })
+        ep_return = carry.ep_return + tr.reward
+        ep_length = carry.ep_length + active.astype(jnp.int32)
+        endf = end.astype(jnp.float32)
+        stats = {
+            "returns_sum": stats["returns_sum"] + (endf[:, None] * ep_return).sum(0),
+            "episodes": stats["episodes"] + endf.sum(),
+            "length_sum": stats["length_sum"] + (endf * ep_length).sum(),
+            "goal_counts": stats["goal_counts"] + jax.nn.one_hot(tr.goal, stats["goal_counts"].shape[1]).sum(0),
+        }
+        carry = EnvCarry(
+            **self.engine.advance(carry, tr, self.episode_mode),
+            hidden=hidden,
+            reset=dones.episode,
+            ep_return=jnp.where(end[:, None], 0.0, ep_return),
+            ep_length=jnp.where(end, 0, ep_length),
+            om=om_c,
         )
+        return carry, batch, stats
+
+    def _finish(self, params, carry: EnvCarry, batch, extra_fn, om_params):
+        """Index T: the observation after the last step. It is the bootstrap for a cut segment
+        (segment mode) or for a truncated episode (episode mode, where the time limit can only
+        fall on the last step and the recurrent state carries on into the final observation)."""
+        reset_T = jnp.zeros_like(carry.reset) if self.episode_mode else carry.reset
+        # with an opponent model: features of the final observation; its state is not kept
+        _, extra = self._extra(carry, reset_T, extra_fn, om_params)
+        _, _, last_value = self.policy.apply(params, carry.hidden, carry.obs, reset_T, extra)
+        more = {} if extra is None else {"extra": extra}
+        batch = self.engine.write_final(batch, carry, {**more, "value": last_value, "reset": carry.reset})
         if self.episode_mode:
             data = dict(batch.data)
             data["bootstrap_value"] = data["bootstrap_value"].at[:, self.T - 1].set(last_value)
             batch = batch.replace(data=data)
-        return carry, batch, stats
+        return batch

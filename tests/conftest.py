@@ -55,7 +55,7 @@ def quick_chunk(trainer):
 
 
 def _ppo(cfg):
-    from hopjax.train import Trainer
+    from hopjax.algos.ppo.trainer import Trainer
 
     return Trainer(cfg)
 

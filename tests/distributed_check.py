@@ -22,7 +22,7 @@ import numpy as np
 
 from hopjax import distributed, experiment
 from hopjax.config import ConfigError
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 from tests.test_train import TINY
 
 SEEDS = 4

@@ -7,7 +7,7 @@ import pytest
 from hopjax.algos.ppo import PPOConfig
 from hopjax.cli import main
 from hopjax.config import ConfigError, load_config, parse_overrides, to_dict
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*_ppo.yaml"))
@@ -189,4 +189,4 @@ def test_aliases_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "hopjax/algos/ppo_config.py (PPOConfig" in out and "hopjax/envs/params.py" in out
+    assert "hopjax/algos/ppo/config.py (PPOConfig" in out and "hopjax/envs/params.py" in out

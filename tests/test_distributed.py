@@ -17,7 +17,7 @@ import yaml
 from hopjax import cli, distributed
 from hopjax.config import ConfigError, to_dict
 from hopjax.experiment import flatten_metrics
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 from tests.test_train import TINY
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from hopjax import envs
 from hopjax.buffers.episode import max_t_filled, valid_mask
 from hopjax.models.policy import MultiPolicy
 from hopjax.rollout import Rollout
-from hopjax.train import scripted_policy
+from hopjax.algos.ppo.trainer import scripted_policy
 
 E = 6
 

@@ -14,7 +14,7 @@ from hopjax import experiment
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, to_dict
 from hopjax.rollout import Rollout
-from hopjax.train import Trainer, make_train, scripted_policy
+from hopjax.algos.ppo.trainer import Trainer, make_train, scripted_policy
 
 from tests.conftest import TINY
 

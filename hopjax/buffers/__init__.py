@@ -13,6 +13,7 @@ from hopjax.buffers.episode import (
     write,
     write_const,
 )
+from hopjax.buffers.layout import swap_batch_time, time_major
 from hopjax.buffers.masked import (
     masked_count,
     masked_mean,
@@ -49,7 +50,9 @@ __all__ = [
     "sample",
     "sample_indices",
     "select",
+    "swap_batch_time",
     "take",
+    "time_major",
     "transition_mask",
     "valid_mask",
     "write",

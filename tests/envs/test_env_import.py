@@ -20,8 +20,8 @@ CHECK = textwrap.dedent("""
     from jax._src import xla_bridge
     import hopjax.envs.base, hopjax.envs.moves, hopjax.envs._grid, hopjax.envs.stag_hunt
     import hopjax.envs.snowdrift, hopjax.envs.scripted, hopjax.envs.wrappers
-    import hopjax.envs.text_render, hopjax.models.goal_policy, hopjax.algos.beliefs
-    import hopjax.algos.planner
+    import hopjax.envs.text_render, hopjax.models.goal_policy, hopjax.algos.hop.beliefs
+    import hopjax.algos.hop.planner
     envs = [hopjax.envs.make(name) for name in hopjax.envs.PARAMS]
     hopjax.envs.AutoReset(envs[0][0])
     assert not xla_bridge._backends, f"backend started: {list(xla_bridge._backends)}"

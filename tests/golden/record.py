@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from hopjax.algos.hop import HOPConfig, HOPTrainer
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 from tests.conftest import MOA, OMG, TINY, TINY_GRU, TINY_HOP, TINY_SCRIPTED, quick_chunk
 
 GOLDEN = Path(__file__).with_name("golden.json")

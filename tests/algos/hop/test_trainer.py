@@ -10,8 +10,9 @@ import optax
 import pytest
 
 from hopjax import adaptation
-from hopjax.algos import beliefs as bl
-from hopjax.algos.hop import HOPConfig, goal_loss, replay_beliefs
+from hopjax.algos.hop import beliefs as bl
+from hopjax.algos.hop import HOPConfig
+from hopjax.algos.hop.losses import goal_loss, replay_beliefs
 from hopjax.buffers.episode import EpisodeBatch
 from hopjax.config import ConfigError, load_config
 from hopjax.envs import stag_hunt as sh
@@ -44,7 +45,7 @@ def test_mcts_picks_the_known_best_action(trainer):
     step to the right -> move right (+1 one step later needs a 2-step lookahead). Co-players
     have no target; the planner net is zero (uniform prior, zero values), so only search decides."""
     planner = dataclasses.replace(trainer.runner.planner.cfg, num_simulations=32, num_trees=2)
-    from hopjax.algos.planner import Planner
+    from hopjax.algos.hop.planner import Planner
 
     pl = Planner(trainer.env, trainer.env_params, trainer.goal_policy, trainer.planner_net, planner)
     states = jax.tree.map(lambda a, b: jnp.stack([a, b]), _state((0, 0), (0, 0)), _state((0, 0), (0, 1)))
@@ -211,7 +212,7 @@ def test_baselines_are_read_next_to_the_config_on_hops_env(tmp_path, capsys):
 
     from hopjax.cli import main
 
-    root = Path(__file__).resolve().parents[2] / "configs"
+    root = Path(__file__).resolve().parents[3] / "configs"
     (tmp_path / "stag_hunt_ppo.yaml").write_text((root / "stag_hunt_ppo.yaml").read_text())
     specs = adaptation.baseline_specs(TINY_HOP, tmp_path, steps=1000)
     assert list(specs) == ["PPO"]  # no _omg / _moa configs in this folder
@@ -248,7 +249,7 @@ def test_eval_routes_by_input_and_rejects_bad_input_before_compiling(tmp_path, c
     from hopjax.algos.ppo import PPOConfig
     from hopjax.cli import main
 
-    root = Path(__file__).resolve().parents[2] / "configs"
+    root = Path(__file__).resolve().parents[3] / "configs"
     hop_yaml, ppo_yaml = str(root / "stag_hunt_hop.yaml"), str(root / "stag_hunt_ppo.yaml")
     ppo_run = _fake_run(tmp_path / "ppo_run", PPOConfig())
     hop_run = _fake_run(tmp_path / "hop_run", TINY_HOP)

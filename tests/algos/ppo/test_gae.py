@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hopjax.algos.gae import gae
+from hopjax.algos.ppo.gae import gae
 
 
 def gae_reference(reward, value, terminated, episode_end, bootstrap, valid, gamma, lam):

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hopjax.algos.ppo import LossConfig, PPOConfig, make_grad_step, make_optimizer, ppo_loss
+from hopjax.algos.ppo import PPOConfig
+from hopjax.algos.ppo.loss import LossConfig, Minibatch, make_grad_step, make_optimizer, ppo_loss
 from hopjax.config import ConfigError
 from hopjax.models.policy import MultiPolicy
 
@@ -54,7 +55,7 @@ def test_loss_and_grads_ignore_padding(shared, gru):
     policy = MultiPolicy(N, OBS, A, (16,), gru, "tanh", shared)
     params = policy.init(jax.random.PRNGKey(1))
     lcfg = LossConfig(0.2, 0.5, 0.01, True)
-    fn = jax.jit(jax.value_and_grad(lambda p, mb: ppo_loss(policy, lcfg, p, mb), has_aux=True))
+    fn = jax.jit(jax.value_and_grad(lambda p, mb: ppo_loss(policy, lcfg, p, Minibatch(**mb)), has_aux=True))
     mb = make_minibatch(rng, gru)
     (loss, aux), grads = fn(params, mb)
     (loss2, aux2), grads2 = fn(params, scribble(mb, rng))
@@ -78,7 +79,7 @@ def test_independent_update_equals_per_agent_updates():
     opt = make_optimizer(cfg, 10)
     step = jax.jit(make_grad_step(policy, cfg, opt))
     mb = make_minibatch(rng, 0)
-    new, _, _ = step(params, jax.vmap(opt.init)(params), mb)
+    new, _, _ = step(params, jax.vmap(opt.init)(params), Minibatch(**mb))
 
     single = dataclasses.replace(policy, num_agents=1)
     step1 = jax.jit(make_grad_step(single, cfg, opt))
@@ -86,7 +87,7 @@ def test_independent_update_equals_per_agent_updates():
         p_i = jax.tree.map(lambda x: x[i : i + 1], params)
         mb_i = {k: (v[:, i : i + 1] if k == "hidden0" else v if k == "reset" else v[:, :, i : i + 1])
                 for k, v in mb.items()}
-        new_i, _, _ = step1(p_i, jax.vmap(opt.init)(p_i), mb_i)
+        new_i, _, _ = step1(p_i, jax.vmap(opt.init)(p_i), Minibatch(**mb_i))
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b[0], rtol=1e-5, atol=1e-6), new, new_i)
 
 
@@ -130,7 +131,7 @@ def test_nan_and_inf_in_masked_entries_change_neither_loss_nor_gradients(shared,
     policy = MultiPolicy(N, OBS, A, (16,), gru, "tanh", shared, extra_dim=2)
     params = policy.init(jax.random.PRNGKey(1))
     lcfg = LossConfig(0.2, 0.5, 0.01, True)
-    fn = jax.jit(jax.value_and_grad(lambda p, mb: ppo_loss(policy, lcfg, p, mb), has_aux=True))
+    fn = jax.jit(jax.value_and_grad(lambda p, mb: ppo_loss(policy, lcfg, p, Minibatch(**mb)), has_aux=True))
     mb = make_minibatch(rng, gru)
     mb["extra"] = rng.normal(size=(T, B, N, 2)).astype(np.float32)
     clean = plant(mb, "all", 0.0, rng)  # the reference: padding replaced by zeros

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from hopjax.algos import beliefs as bl
+from hopjax.algos.hop import beliefs as bl
 from hopjax.models.goal_policy import none_log_probs
 
 intra = jax.jit(bl.intra_update, static_argnums=5)

@@ -73,8 +73,8 @@ class HOPConfig:
 
     @property
     def search(self):
-        """The planner's :class:`hopjax.algos.planner.SearchConfig`."""
-        from hopjax.algos.planner import SearchConfig
+        """The planner's :class:`hopjax.algos.hop.planner.SearchConfig`."""
+        from hopjax.algos.hop.planner import SearchConfig
 
         return SearchConfig(self.num_simulations, self.num_trees, self.c_puct, self.gamma,
                             self.q_temperature, self.max_depth)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from hopjax import envs
-from hopjax.algos import hop
+from hopjax.algos.hop import losses, trainer
 from hopjax.buffers.episode import EpisodeBatch
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
 
 E = 6
 ENV, PARAMS = envs.make("stag_hunt", height=4, width=4, num_walls=0, max_steps=6)
-SCHEME = hop.hop_scheme(ENV, PARAMS, ENV.episode_length(PARAMS))
+SCHEME = trainer.hop_scheme(ENV, PARAMS, ENV.episode_length(PARAMS))
 OBS = tuple(ENV.observation_shape(PARAMS))
 A, G, N = ENV.num_actions(PARAMS), ENV.num_goals(PARAMS), ENV.num_agents(PARAMS)
 GOAL, PLAN = GoalPolicy(OBS, A, G, (16,)), PlannerNet(OBS, A, (16,))
@@ -55,8 +55,8 @@ def plant(batch, v, field, bad):
 
 
 def loss(params, batch):
-    lg, ag = hop.goal_loss(GOAL, params["goal"], batch)
-    lp, ap = hop.planner_loss(PLAN, params["planner"], batch, HOP_MASK)
+    lg, ag = losses.goal_loss(GOAL, params["goal"], batch)
+    lp, ap = losses.planner_loss(PLAN, params["planner"], batch, HOP_MASK)
     return lg + lp, {**ag, **ap}
 
 
@@ -65,7 +65,7 @@ def test_losses_and_beliefs_ignore_bad_padding():
     params = {"goal": GOAL.init(jax.random.PRNGKey(0)), "planner": PLAN.init(jax.random.PRNGKey(1))}
     prior = jnp.asarray(rng.dirichlet(np.ones(G + 1), (E, N)), jnp.float32)
     fn = jax.jit(jax.value_and_grad(loss, has_aux=True))
-    beliefs = jax.jit(lambda b: hop.replay_beliefs(GOAL, params["goal"], b, prior))
+    beliefs = jax.jit(lambda b: losses.replay_beliefs(GOAL, params["goal"], b, prior))
     batch, v = random_batch(rng)
     (l, aux), g = fn(params, batch)
     lb = beliefs(batch)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hopjax.buffers.episode import EpisodeBatch
-from hopjax.train import Trainer
+from hopjax.algos.ppo.trainer import Trainer
 
 from tests.conftest import MOA, OMG
 

@@ -8,7 +8,11 @@ another, with or without a checkpoint/restore in between, gives bit-identical re
 
 With ``opponent_model: omg | moa`` each update also runs the opponent model next to the policy,
 annotates the fresh episodes, stores them in a replay buffer and trains the model under
-``lax.cond(can_sample(...))`` (:mod:`hopjax.algos.opponent`); still one compiled function.
+``lax.cond(can_sample(...))`` (:mod:`hopjax.algos.ppo.opponent`); still one compiled function.
+
+Inside :meth:`Trainer.update`: :meth:`Trainer.collect` (rollout + opponent-model annotation),
+:meth:`Trainer.minibatch_data` (masked GAE into one time-major :class:`Minibatch` of all envs),
+:meth:`Trainer.epochs` (the grad steps) and :meth:`Trainer._metrics`.
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
 from hopjax import envs
-from hopjax.algos.gae import gae
-from hopjax.algos.opponent import OMState, make_opponent_model
-from hopjax.algos.ppo import LEARNER, PPOConfig, make_grad_step, make_optimizer
-from hopjax.buffers.episode import valid_mask
+from hopjax.algos.ppo.config import LEARNER, PPOConfig
+from hopjax.algos.ppo.gae import gae
+from hopjax.algos.ppo.loss import Minibatch, make_grad_step, make_optimizer
+from hopjax.algos.ppo.opponent.base import make_opponent_model
+from hopjax.buffers.layout import time_major
 from hopjax.config import ConfigError
 from hopjax.models.policy import MultiPolicy
 from hopjax.rollout import EnvCarry, Rollout
@@ -40,7 +44,7 @@ class RunnerState:
     env: EnvCarry
     key: jax.Array
     update: jax.Array  # int32 [] updates done so far
-    om: OMState | None = None  # opponent model params, optimiser state, episode buffer
+    om: Any = None  # the opponent model's state (e.g. OMState: params, optimiser, buffer)
 
 
 def scripted_names(env_name: str) -> tuple[str, ...]:
@@ -154,65 +158,76 @@ class Trainer(CompiledChunk):
 
     def update(self, runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
         """One PPO update: rollout, GAE, ``num_epochs`` x ``num_minibatches`` grad steps (with
-        an opponent model: annotate the fresh episodes, then insert them and maybe train it)."""
-        cfg, ro = self.cfg, self.rollout
+        an opponent model: annotate the fresh episodes, then let the model learn from them)."""
         key, k_reset, k_roll, k_epochs = jax.random.split(runner.key, 4)
-        carry = ro.reset(k_reset) if ro.episode_mode else runner.env
-        om_params = None if self.om is None else runner.om.params
-        carry, batch, stats = ro.run(k_roll, runner.params, carry, om_params=om_params)
-        extra, bonus, om_metrics = None, None, {}
-        if self.om is not None:
-            k_ann, k_om = jax.random.split(jax.random.fold_in(runner.key, 1))
-            batch, extra, bonus, om_metrics = self.om.annotate(om_params, runner.params, batch, k_ann, runner.update)
-
-        T = ro.T
-        d = {k: jnp.swapaxes(v, 0, 1) for k, v in batch.data.items() if k != "hidden0"}  # [T+1, E, ...]
-        valid = jnp.swapaxes(valid_mask(batch), 0, 1)[:T]  # [T, E, N]
-        mask = valid & ro.learner_mask
-        reward = d["reward"][:T] if bonus is None else d["reward"][:T] + bonus
-        adv, ret = gae(
-            reward, d["value"], d["terminated"][:T], d["episode_end"][:T, :, None],
-            d["bootstrap_value"][:T], valid, cfg.gamma, cfg.gae_lambda,
-        )
-        data = {
-            "hidden0": batch.data["hidden0"],  # [E, N, H]
-            "obs": d["obs"][:T],
-            "reset": d["reset"][:T],
-            "avail": d["avail_actions"][:T],
-            "actions": d["actions"][:T],
-            "log_prob": d["log_prob"][:T],
-            "value": d["value"][:T],
-            "advantages": adv,
-            "returns": ret,
-            "mask": mask,
-        }
-        if self.policy.extra_dim:
-            data["extra"] = extra if extra is not None else d["extra"][:T]
-        mb_size = cfg.num_envs // cfg.num_minibatches
-
-        def epoch(state, key):
-            params, opt_state = state
-            perm = jax.random.permutation(key, cfg.num_envs)
-
-            def minibatch(state, idx):
-                params, opt_state = state
-                mb = {k: (v[idx] if k == "hidden0" else v[:, idx]) for k, v in data.items()}
-                params, opt_state, aux = self.grad_step(params, opt_state, mb)
-                return (params, opt_state), aux
-
-            idxs = perm.reshape(cfg.num_minibatches, mb_size)
-            return jax.lax.scan(minibatch, (params, opt_state), idxs)
-
-        (params, opt_state), aux = jax.lax.scan(
-            epoch, (runner.params, runner.opt_state), jax.random.split(k_epochs, cfg.num_epochs)
-        )
-        metrics = self._metrics(stats, aux, ro.learner_mask)
+        # The opponent model draws from its own fold of the key: PPO-only runs are unchanged.
+        k_ann, k_om = jax.random.split(jax.random.fold_in(runner.key, 1))
+        carry, batch, stats, extra, bonus, om_metrics = self.collect(runner, k_reset, k_roll, k_ann)
+        data = self.minibatch_data(batch, extra, bonus)
+        params, opt_state, aux = self.epochs(runner.params, runner.opt_state, data, k_epochs)
+        metrics = self._metrics(stats, aux, self.rollout.learner_mask)
         om = None
         if self.om is not None:
             om, train_metrics = self.om.update(runner.om, params, batch, runner.update, k_om)
             metrics.update({**om_metrics, **train_metrics})
         runner = RunnerState(params, opt_state, carry, key, runner.update + 1, om)
         return runner, metrics
+
+    def collect(self, runner: RunnerState, k_reset: jax.Array, k_roll: jax.Array, k_ann: jax.Array):
+        """Roll out (episode mode: from fresh envs) and let the opponent model annotate.
+
+        -> (env carry, batch [E, T+1, ...], rollout stats, policy extra [T, E, N, X] or None,
+        reward bonus [T, E, N] or None, the model's annotation metrics)."""
+        ro = self.rollout
+        carry = ro.reset(k_reset) if ro.episode_mode else runner.env
+        om_params = None if self.om is None else runner.om.params
+        carry, batch, stats = ro.run(k_roll, runner.params, carry, om_params=om_params)
+        extra, bonus, om_metrics = None, None, {}
+        if self.om is not None:
+            batch, extra, bonus, om_metrics = self.om.annotate(om_params, runner.params, batch, k_ann, runner.update)
+        return carry, batch, stats, extra, bonus, om_metrics
+
+    def minibatch_data(self, batch, extra, bonus) -> Minibatch:
+        """Masked GAE over the rollout -> every env's sequences as one :class:`Minibatch`
+        ([T, E, ...]; ``mask`` = valid and a learner; ``reward + bonus`` when a bonus is given)."""
+        cfg, ro, T = self.cfg, self.rollout, self.rollout.T
+        d = time_major(batch, select_invalid=False)  # [T+1, E, ...]
+        valid = d["valid"][:T]  # [T, E, N]
+        reward = d["reward"][:T] if bonus is None else d["reward"][:T] + bonus
+        adv, ret = gae(
+            reward, d["value"], d["terminated"][:T], d["episode_end"][:T, :, None],
+            d["bootstrap_value"][:T], valid, cfg.gamma, cfg.gae_lambda,
+        )
+        if self.policy.extra_dim:
+            extra = extra if extra is not None else d["extra"][:T]
+        else:
+            extra = None
+        return Minibatch(
+            hidden0=batch.data["hidden0"],  # [E, N, H]
+            obs=d["obs"][:T], reset=d["reset"][:T], avail=d["avail_actions"][:T],
+            actions=d["actions"][:T], log_prob=d["log_prob"][:T], value=d["value"][:T],
+            advantages=adv, returns=ret, mask=valid & ro.learner_mask, extra=extra,
+        )
+
+    def epochs(self, params, opt_state, data: Minibatch, key: jax.Array):
+        """``num_epochs`` passes, each over a fresh permutation of the envs split into
+        ``num_minibatches`` minibatches -> (params, opt_state, aux [epochs, minibatches, ...])."""
+        cfg = self.cfg
+        mb_size = cfg.num_envs // cfg.num_minibatches
+
+        def epoch(state, key):
+            perm = jax.random.permutation(key, cfg.num_envs)
+
+            def minibatch(state, idx):
+                params, opt_state, aux = self.grad_step(*state, data.take(idx))
+                return (params, opt_state), aux
+
+            return jax.lax.scan(minibatch, state, perm.reshape(cfg.num_minibatches, mb_size))
+
+        (params, opt_state), aux = jax.lax.scan(
+            epoch, (params, opt_state), jax.random.split(key, cfg.num_epochs)
+        )
+        return params, opt_state, aux
 
     def _metrics(self, stats, aux, learner_mask) -> dict[str, jax.Array]:
         episodes = jnp.maximum(stats["episodes"], 1.0)

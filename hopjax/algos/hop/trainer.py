@@ -1,8 +1,8 @@
 """HOP (Huang et al., ICML 2024): hierarchical opponent modelling and planning, jitted end to end.
 
 One HOP agent = a goal-conditioned co-player model (:class:`~hopjax.models.goal_policy.GoalPolicy`),
-beliefs over every co-player's goal (:mod:`hopjax.algos.beliefs`, intra-OM within an episode,
-inter-OM across episodes) and an MCTS planner (:mod:`hopjax.algos.planner`) whose prior and
+beliefs over every co-player's goal (:mod:`hopjax.algos.hop.beliefs`, intra-OM within an episode,
+inter-OM across episodes) and an MCTS planner (:mod:`hopjax.algos.hop.planner`) whose prior and
 leaf value come from the focal planner net. :class:`HOPRunner` plays whole episodes
 (``lax.scan`` over steps, ``vmap`` over envs) with HOP agents in some seats and scripted
 co-players in the others, writing an :class:`~hopjax.buffers.EpisodeBatch` and the belief
@@ -34,7 +34,7 @@ Divergences from the HOP code, all hopjax choices: goals are the env's individua
 (``stag_0``, ``hare_0`` ...; the Stag-Hunt code conditions its co-player model on the prey
 *type*); MLP instead of conv trunks, one network shared by all seats (egocentric
 observations) instead of one model per co-player; the inter-OM EMA runs over the whole goal
-distribution (:mod:`hopjax.algos.beliefs`); the training schedule above.
+distribution (:mod:`hopjax.algos.hop.beliefs`); the training schedule above.
 """
 
 from __future__ import annotations
@@ -47,15 +47,17 @@ import optax
 from flax import struct
 
 from hopjax import envs
-from hopjax.algos import beliefs as bl
-from hopjax.algos.hop_config import HOPConfig  # noqa: F401 (re-export; JAX-free module)
-from hopjax.algos.planner import Planner, SearchConfig
-from hopjax.buffers.episode import Field, Scheme, init_batch, valid_mask, write
-from hopjax.buffers.masked import masked_mean, select
+from hopjax.algos.hop import beliefs as bl
+from hopjax.algos.hop.config import HOPConfig
+from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
+from hopjax.algos.hop.planner import Planner, SearchConfig
+from hopjax.buffers.episode import Field, Scheme, init_batch
+from hopjax.buffers.masked import masked_mean
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
-from hopjax.train import CompiledChunk
+from hopjax.rollout import Engine, freeze
+from hopjax.algos.ppo.trainer import CompiledChunk
 
 
 def make_env(cfg: HOPConfig):
@@ -115,6 +117,24 @@ class EpisodeTrace:
     prior: jax.Array
 
 
+@struct.dataclass
+class HOPCarry:
+    """What one step of :meth:`HOPRunner.play` hands to the next (leading env axis E).
+
+    env_state: env state pytree [E, ...]       obs: [E, N, *obs_shape] float32
+    avail: [E, N, A] bool                      alive: [E, N] bool
+    active: [E] bool (episode still running)   log_b: [E, N, G+1] float32 log-beliefs about
+    every seat's goal (G goals + "no target"), frozen with the env once its episode ends.
+    """
+
+    env_state: Any
+    obs: jax.Array
+    avail: jax.Array
+    alive: jax.Array
+    active: jax.Array
+    log_b: jax.Array
+
+
 def uniform_prior(num_envs: int, n: int, g1: int) -> jax.Array:
     """[E, N, G+1] uniform inter-OM prior (a new, unknown co-player)."""
     return jnp.full((num_envs, n, g1), 1.0 / g1, jnp.float32)
@@ -137,7 +157,8 @@ class HOPRunner:
         ) & set(scripted):
             raise ConfigError(f"HOP seats {self.focal} and scripted seats {sorted(scripted)} must "
                               f"split the env's {n} seats, with at least one HOP seat")
-        self.scripted = scripted
+        self.engine = Engine(env, env_params, num_envs, scripted)
+        self.scripted = self.engine.scripted
         self.env, self.env_params, self.num_envs, self.n = env, env_params, num_envs, n
         self.goal_policy, self.planner_net, self.search = goal_policy, planner_net, search
         self.planner = Planner(env, env_params, goal_policy, planner_net, search)
@@ -152,72 +173,54 @@ class HOPRunner:
     def play(self, key: jax.Array, params, prior: jax.Array):
         """One episode in every env. params: {"goal", "planner"}; prior [E, N, G+1].
 
+        On the rollout :class:`~hopjax.rollout.Engine`: the planner is the HOP seats' act
+        function, the intra-OM belief update the step hook.
         -> (batch [E, T+1, ...] with hindsight labels and returns-to-go, EpisodeTrace)."""
-        env, p, e, n = self.env, self.env_params, self.num_envs, self.n
         k_reset, k_run = jax.random.split(key)
-        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, e), p)
-        present = bl.with_none(bl.present_goals(env, state, p))[:, None]  # [E, 1, G+1]
-        log_b = bl.initial_beliefs(prior, present)
-        carry0 = dict(
-            state=state, obs=obs, avail=jax.vmap(env.avail_actions, in_axes=(0, None))(state, p),
-            alive=jnp.ones((e, n), bool), active=jnp.ones((e,), bool), log_b=log_b,
-        )
-        focal = jnp.asarray(self.focal)
+        obs, state, avail = self.engine.reset(k_reset)
+        present = bl.with_none(bl.present_goals(self.env, state, self.env_params))[:, None]  # [E, 1, G+1]
+        e, n = self.num_envs, self.n
+        carry0 = HOPCarry(env_state=state, obs=obs, avail=avail, alive=jnp.ones((e, n), bool),
+                          active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present))
+        keys = jax.random.split(k_run, self.T)
 
         def step(c, inp):
             carry, batch = c
             t, k = inp
-            k_plan, k_scr, k_env = jax.random.split(k, 3)
-            plan = self.planner.plan(k_plan, params, carry["state"], carry["log_b"], self.focal)
-            actions = jnp.zeros((e, n), jnp.int32).at[:, focal].set(plan.action)
-            policy = jnp.zeros((e, n, plan.policy.shape[-1])).at[:, focal].set(plan.policy)
-            for seat, fn in self.scripted.items():
-                ks = jax.random.split(jax.random.fold_in(k_scr, seat), e)
-                a = jax.vmap(fn, in_axes=(0, 0, 0, None, None))(ks, carry["obs"], carry["state"], p, seat)
-                actions = actions.at[:, seat].set(a.astype(jnp.int32))
-            obs2, state2, reward, dones, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_env, e), carry["state"], actions, p
-            )
-            active, alive = carry["active"], carry["alive"]
-            valid = alive & active[:, None]
-            reward = jnp.where(valid, reward, 0.0)
-            goal = jnp.where(valid, info["goal"], -1)
-            # intra-OM: likelihood of every seat's action under every goal, then Bayes.
-            logp = self.goal_policy.log_probs_all_goals(params["goal"], carry["obs"], carry["avail"])
-            log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
-            present2 = bl.with_none(bl.present_goals(env, state2, p))[:, None]
-            log_b2 = bl.intra_update(carry["log_b"], log_lik, present2, valid, prior,
-                                     self.belief_temperature)
-            batch = write(
-                batch,
-                {"obs": carry["obs"], "avail_actions": carry["avail"], "actions": actions,
-                 "reward": reward, "goal": goal, "policy": policy},
-                t, filled=active, alive=alive,
-            )
-
-            def keep(new, old):  # finished envs stay frozen (their final obs stays in place)
-                return jnp.where(active.reshape(-1, *([1] * (new.ndim - 1))), new, old)
-
-            carry2 = dict(
-                state=jax.tree.map(keep, state2, carry["state"]),
-                obs=keep(obs2, carry["obs"]),
-                avail=keep(info["avail_actions"], carry["avail"]),
-                alive=keep(info["alive"], alive),
-                active=active & ~dones.episode,
-                log_b=keep(log_b2, carry["log_b"]),
-            )
-            ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
-            return (carry2, batch), (carry["log_b"], plan.value, ent)
+            carry2, batch, out = self._step(params, prior, carry, batch, t, k)
+            return (carry2, batch), out
 
         batch0 = init_batch(self.scheme, e)
-        keys = jax.random.split(k_run, self.T)
         (carry, batch), (log_bs, values, ents) = jax.lax.scan(
             step, (carry0, batch0), (jnp.arange(self.T), keys)
         )
-        batch = write(batch, {"obs": carry["obs"], "avail_actions": carry["avail"]}, self.T,
-                      filled=batch.filled[:, self.T - 1], alive=carry["alive"])
+        batch = self.engine.write_final(batch, carry)
         return self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
                             jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1))
+
+    def _step(self, params, prior, carry: "HOPCarry", batch, t, k):
+        """Plan for the HOP seats, fill the scripted seats, step, update the beliefs, write."""
+        e, n, eng = self.num_envs, self.n, self.engine
+        k_plan, k_scr, k_env = jax.random.split(k, 3)
+        focal = jnp.asarray(self.focal)
+        plan = self.planner.plan(k_plan, params, carry.env_state, carry.log_b, self.focal)
+        actions = jnp.zeros((e, n), jnp.int32).at[:, focal].set(plan.action)
+        policy = jnp.zeros((e, n, plan.policy.shape[-1])).at[:, focal].set(plan.policy)
+        actions = eng.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
+        tr = eng.step(k_env, carry, actions)
+        log_b2 = self._belief_step(params, prior, carry, actions, tr)
+        batch = eng.write_step(batch, t, carry, actions, tr, {"policy": policy})
+        carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
+        ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
+        return carry2, batch, (carry.log_b, plan.value, ent)
+
+    def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr):
+        """intra-OM: the likelihood of every seat's action under every goal, then Bayes over
+        the goals still present after the step -> log-beliefs [E, N, G+1]."""
+        logp = self.goal_policy.log_probs_all_goals(params["goal"], carry.obs, carry.avail)
+        log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
+        present2 = bl.with_none(bl.present_goals(self.env, tr.env_state, self.env_params))[:, None]
+        return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature)
 
     def _finish(self, batch, log_bs, prior, values, ents):
         T, G = self.T, self.G
@@ -244,56 +247,6 @@ class HOPRunner:
         return batch, trace
 
 
-def step_mask(batch) -> jax.Array:
-    """[E, T, N] bool: the transitions (filled, agent alive), without the final-obs slot T."""
-    return valid_mask(batch)[:, : batch.max_seq_length]
-
-
-def discounted_return_to_go(reward: jax.Array, valid: jax.Array, gamma: float) -> jax.Array:
-    """reward/valid [B, T, N] -> sum_k gamma^k r_{t+k} over valid steps, [B, T, N]."""
-    r = jnp.swapaxes(jnp.where(valid, reward, 0.0), 0, 1)
-
-    def back(nxt, rt):
-        g = rt + gamma * nxt
-        return g, g
-
-    _, g = jax.lax.scan(back, jnp.zeros_like(r[0]), r, reverse=True)
-    return jnp.where(valid, jnp.swapaxes(g, 0, 1), 0.0)
-
-
-# ---------------------------------------------------------------------------- losses
-def goal_loss(goal_policy: GoalPolicy, params, batch) -> tuple[jax.Array, dict]:
-    """Masked cross-entropy of actions given own obs and hindsight goal, over every seat's
-    transitions that have a goal label (steps after an agent's last goal are dropped). Masked
-    entries' inputs are selected away first: NaN/inf there changes neither loss nor gradient."""
-    T = batch.max_seq_length
-    label = batch["goal_label"][:, :T]
-    mask = step_mask(batch) & (label >= 0)
-    label, actions = select(mask, label), select(mask, batch["actions"][:, :T])
-    obs, avail = select(mask, batch["obs"][:, :T]), select(mask, batch["avail_actions"][:, :T], True)
-    logp = goal_policy.log_probs(params, obs, avail, label)
-    lp = jnp.take_along_axis(logp, actions[..., None], axis=-1)[..., 0]
-    loss = -masked_mean(lp, mask)
-    acc = masked_mean((jnp.argmax(logp, -1) == actions).astype(jnp.float32), mask)
-    return loss, {"goal_loss": loss, "goal_acc": acc}
-
-
-def planner_loss(planner_net: PlannerNet, params, batch, hop_mask: jax.Array):
-    """AlphaZero loss (cross-entropy to the search policy + squared value error) / 2 over the
-    HOP seats' valid steps. Masked entries' inputs (observations, available actions, search
-    policies, returns) are selected away first: NaN/inf there changes neither loss nor gradient."""
-    T = batch.max_seq_length
-    mask = step_mask(batch) & hop_mask
-    obs, avail = select(mask, batch["obs"][:, :T]), select(mask, batch["avail_actions"][:, :T], True)
-    target, rtg = select(mask, batch["policy"][:, :T]), select(mask, batch["return_to_go"][:, :T])
-    logits, value = planner_net.apply(params, obs, avail)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    ce = -jnp.sum(target * logp, axis=-1)
-    pl = masked_mean(ce, mask)
-    vl = masked_mean(jnp.square(value - rtg), mask)
-    return 0.5 * (pl + vl), {"policy_loss": pl, "value_loss": vl}
-
-
 # ---------------------------------------------------------------------------- trainer
 @struct.dataclass
 class HOPState:
@@ -309,7 +262,7 @@ class HOPState:
 
 
 class HOPTrainer(CompiledChunk):
-    """Self-play HOP training with the ``Trainer`` interface of :mod:`hopjax.train`
+    """Self-play HOP training with the ``Trainer`` interface of :mod:`hopjax.algos.ppo.trainer`
     (``init``, ``update``, ``chunk`` (jitted once), ``compiled_chunk``, ``train``)."""
 
     def __init__(self, cfg: HOPConfig):
@@ -391,32 +344,3 @@ class HOPTrainer(CompiledChunk):
         st = self.init(key)
         st, m = jax.lax.scan(lambda s, _: self._chunk(s), st, None, self.num_chunks)
         return st, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), m)
-
-
-def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,
-                   temperature: float = 1.0) -> jax.Array:
-    """Intra-OM beliefs over a stored episode batch, as a HOP observer would have held them.
-
-    batch: an EpisodeBatch with ``obs``, ``avail_actions``, ``actions`` and ``goal`` (any
-    rollout's scheme); prior [E, N, G+1]. Goals disappear when achieved (the rule of both
-    envs), so presence is read from the batch. -> log-beliefs [E, T, N, G+1] at each decision.
-    """
-    T = batch.max_seq_length
-    v = step_mask(batch)  # [E, T, N]
-    g = prior.shape[-1] - 1
-    goal = jnp.where(v, batch["goal"][:, :T], -1)
-    taken = jnp.cumsum(jnp.any(jax.nn.one_hot(goal, g, dtype=bool), axis=2), axis=1) > 0  # [E, T, G]
-    present_after = bl.with_none(~taken)[:, :, None]  # [E, T, 1, G+1]
-    obs, avail = select(v, batch["obs"][:, :T]), select(v, batch["avail_actions"][:, :T], True)
-    logp = goal_policy.log_probs_all_goals(params, obs, avail)
-    actions = select(v, batch["actions"][:, :T])
-    log_lik = jnp.take_along_axis(logp, actions[..., None, None], axis=-1)[..., 0]
-    log_b0 = bl.initial_beliefs(prior, jnp.ones_like(prior, bool))
-
-    def step(log_b, x):
-        ll, pres, acted = x
-        return bl.intra_update(log_b, ll, pres, acted, prior, temperature), log_b
-
-    xs = (jnp.swapaxes(log_lik, 0, 1), jnp.swapaxes(present_after, 0, 1), jnp.swapaxes(v, 0, 1))
-    _, log_bs = jax.lax.scan(step, log_b0, xs)
-    return jnp.swapaxes(log_bs, 0, 1)

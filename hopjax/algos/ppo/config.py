@@ -48,7 +48,7 @@ class PPOConfig:
     # Updates per jitted chunk: metrics, progress and checkpoints happen between chunks.
     chunk_updates: int = 10
     checkpoint_every_chunks: int = 1
-    # Opponent model trained inside the jitted loop (hopjax.algos.opponent): "none", "omg"
+    # Opponent model trained inside the jitted loop (hopjax.algos.ppo.opponent): "none", "omg"
     # (subgoal inference, Yu et al. 2024) or "moa" (Jaques et al. 2019). Needs rollout_length 0:
     # whole episodes go into a replay buffer of om_buffer_capacity episodes; every
     # om_train_every updates, once om_min_episodes are stored, om_train_steps gradient steps
@@ -124,7 +124,9 @@ class PPOConfig:
                     f"{self.env!r} (known: {', '.join(known)})")
 
     def _validate_opponent_model(self) -> None:
-        models = ("none", "omg", "moa")
+        from hopjax.algos.ppo.opponent.registry import names
+
+        models = names()
         if self.opponent_model not in models:
             raise ConfigError(f"config key 'opponent_model' must be one of {list(models)}, got {self.opponent_model!r}")
         if self.omg_mode not in ("optimistic", "conservative"):

@@ -1,8 +1,9 @@
-"""Multi-policy PPO: masked clipped loss and the minibatch update.
+"""Multi-policy PPO: the minibatch type, the masked clipped loss and the minibatch update.
 
 Every mean in the loss runs over *valid* entries only (env filled x agent alive x agent is a
-learner), so padded steps of finished episodes and dead agents change nothing. The config
-(``PPOConfig``) lives in :mod:`hopjax.algos.ppo_config` and is re-exported here.
+learner), so padded steps of finished episodes and dead agents change nothing. The clipped
+objective is Schulman et al., "Proximal Policy Optimization Algorithms" (2017), eq. 7, with the
+clipped value loss of their released baselines (openai/baselines, baselines/ppo2/model.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,58 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from flax import struct
 
-from hopjax.algos.ppo_config import LEARNER, PPOConfig  # noqa: F401 (re-export; JAX-free module)
+from hopjax.algos.ppo.config import PPOConfig
 from hopjax.buffers.masked import masked_mean, select
 from hopjax.models.policy import MultiPolicy, masked_categorical
+
+
+@struct.dataclass
+class Minibatch:
+    """Whole env sequences for one PPO gradient step, time axis first.
+
+    hidden0 [B, N, H] float32: recurrent state before the first step (batch axis first);
+    obs [T, B, N, *obs_shape] float32; reset [T, B] bool (step starts an episode);
+    avail [T, B, N, A] bool; actions [T, B, N] int32; log_prob, value, advantages, returns
+    [T, B, N] float32 (behaviour log-probability and value, GAE advantages and targets);
+    mask [T, B, N] bool (valid and a learner); extra [T, B, N, X] float32 or None (the opponent
+    model's policy input).
+    """
+
+    hidden0: jax.Array
+    obs: jax.Array
+    reset: jax.Array
+    avail: jax.Array
+    actions: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    advantages: jax.Array
+    returns: jax.Array
+    mask: jax.Array
+    extra: jax.Array | None = None
+
+    def take(self, idx: jax.Array) -> "Minibatch":
+        """The sequences ``idx`` [b] of the batch axis (axis 0 of ``hidden0``, 1 elsewhere)."""
+        return jax.tree.map(lambda v: v[:, idx], self.replace(hidden0=None)).replace(hidden0=self.hidden0[idx])
+
+    def per_agent(self) -> "Minibatch":
+        """[N] leading agent axis, each agent's own data with its agent axis kept at size 1
+        (``reset`` [T, B] broadcast to every agent): the input of a vmap over agents."""
+        n = self.mask.shape[2]
+
+        def split(v):  # [T, B, N, ...] -> [N, T, B, 1, ...]
+            return jnp.expand_dims(jnp.moveaxis(v, 2, 0), 3)
+
+        rest = jax.tree.map(split, self.replace(hidden0=None, reset=None))
+        return rest.replace(hidden0=jnp.expand_dims(jnp.moveaxis(self.hidden0, 1, 0), 2),
+                            reset=jnp.broadcast_to(self.reset, (n, *self.reset.shape)))
+
+    @staticmethod
+    def batch_axis(name: str) -> int:
+        """The batch axis of field ``name``: 0 for ``hidden0``, 1 for every other field."""
+        return 0 if name == "hidden0" else 1
+
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
@@ -26,24 +75,23 @@ class LossConfig:
     normalize_advantages: bool
 
 
-# Per-step minibatch fields and the finite value that stands in for their masked entries.
-_STEP_FIELDS = {"obs": 0, "avail": True, "actions": 0, "log_prob": 0, "value": 0,
-                "advantages": 0, "returns": 0, "extra": 0}
+# The finite value that stands in for the masked entries of each per-step field.
+_SAFE = {"obs": 0, "avail": True, "actions": 0, "log_prob": 0, "value": 0, "advantages": 0,
+         "returns": 0, "extra": 0}
 
 
-def select_minibatch(mb: dict[str, jax.Array]) -> dict[str, jax.Array]:
-    """Every per-step field of a PPO minibatch with its masked entries (``mask`` [T, B, N]
-    False) replaced by a finite constant (``avail``: all actions available), so that NaN/inf in
+def select_minibatch(mb: Minibatch) -> Minibatch:
+    """Every per-step field of a minibatch with its masked entries (``mask`` [T, B, N] False)
+    replaced by a finite constant (``avail``: all actions available), so that NaN/inf in
     padding or in dead agents' entries reaches neither the network nor the loss."""
-    mask = mb["mask"]
-    return {k: select(mask, v, _STEP_FIELDS[k]) if k in _STEP_FIELDS else v for k, v in mb.items()}
+    return mb.replace(**{k: select(mb.mask, getattr(mb, k), safe) for k, safe in _SAFE.items()
+                         if getattr(mb, k) is not None})
 
 
-def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: dict[str, jax.Array]):
+def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: Minibatch):
     """Masked clipped PPO loss over a minibatch of whole sequences, time axis first.
 
-    mb: hidden0 [B, N, H], obs [T, B, N, *obs], reset [T, B], avail [T, B, N, A],
-    actions/log_prob/value/advantages/returns/mask [T, B, N] (+ extra [T, B, N, X]).
+    mb: a :class:`Minibatch` ([T, B, ...] fields, hidden0 [B, N, H]).
     -> (loss, aux metrics); entries with mask=0 contribute nothing to loss or gradient, even
     when they hold NaN/inf: every per-step input is selected before the network and the loss
     see it (:func:`select_minibatch`). Masked steps are followed only by masked steps until an
@@ -51,27 +99,27 @@ def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: dict[str, ja
     valid step's recurrent state.
     """
     mb = select_minibatch(mb)
-    mask = mb["mask"]
-    logits, value = policy.unroll(params, mb["hidden0"], mb["obs"], mb["reset"], mb.get("extra"))
-    dist = masked_categorical(logits, mb["avail"], mask)
-    log_prob = dist.log_prob(mb["actions"])
+    mask = mb.mask
+    logits, value = policy.unroll(params, mb.hidden0, mb.obs, mb.reset, mb.extra)
+    dist = masked_categorical(logits, mb.avail, mask)
+    log_prob = dist.log_prob(mb.actions)
     entropy = dist.entropy()
     value = select(mask, value)
 
-    adv = mb["advantages"]
+    adv = mb.advantages
     if cfg.normalize_advantages:
         mu = masked_mean(adv, mask)
         var = masked_mean(jnp.square(adv - mu), mask)
         adv = (adv - mu) / (jnp.sqrt(var) + 1e-8)
-    log_ratio = select(mask, log_prob - mb["log_prob"])
+    log_ratio = select(mask, log_prob - mb.log_prob)
     ratio = jnp.exp(log_ratio)
     pg1 = ratio * adv
     pg2 = jnp.clip(ratio, 1.0 - cfg.clip_eps, 1.0 + cfg.clip_eps) * adv
     pg_loss = -masked_mean(jnp.minimum(pg1, pg2), mask)
 
-    v_clipped = mb["value"] + jnp.clip(value - mb["value"], -cfg.clip_eps, cfg.clip_eps)
+    v_clipped = mb.value + jnp.clip(value - mb.value, -cfg.clip_eps, cfg.clip_eps)
     v_loss = 0.5 * masked_mean(
-        jnp.maximum(jnp.square(value - mb["returns"]), jnp.square(v_clipped - mb["returns"])), mask
+        jnp.maximum(jnp.square(value - mb.returns), jnp.square(v_clipped - mb.returns)), mask
     )
     ent = masked_mean(entropy, mask)
     loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * ent
@@ -127,17 +175,7 @@ def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.Gradien
         u, o = optimizer.update(g, o, p)
         return optax.apply_updates(p, u), o, aux
 
-    def step(params, opt_state, mb):
-        n = policy.num_agents
-        def split(k, v):
-            # [T, B, N, ...] -> [N, T, B, 1, ...]: one agent per leading index, agent axis kept.
-            if k == "reset":
-                return jnp.broadcast_to(v, (n, *v.shape))
-            ax = 1 if k == "hidden0" else 2
-            return jnp.expand_dims(jnp.moveaxis(v, ax, 0), ax + 1)
-
-        per_agent = {k: split(k, v) for k, v in mb.items()}
-        params, opt_state, aux = jax.vmap(one_agent)(params, opt_state, per_agent)
-        return params, opt_state, aux
+    def step(params, opt_state, mb: Minibatch):
+        return jax.vmap(one_agent)(params, opt_state, mb.per_agent())
 
     return step

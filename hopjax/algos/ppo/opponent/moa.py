@@ -1,0 +1,92 @@
+"""MOA as a PPO opponent model: next-action prediction of the co-players and the optional
+social-influence reward (Jaques et al., "Social Influence as Intrinsic Motivation for
+Multi-Agent Deep RL", ICML 2019, sections 2.1 and 2.3); the network is in :mod:`hopjax.models.moa`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from hopjax.algos.ppo.opponent.base import ReplayOpponentModel
+from hopjax.algos.ppo.opponent.registry import register
+from hopjax.buffers.layout import time_major
+from hopjax.buffers.masked import masked_mean
+from hopjax.models import moa as moa_lib
+from hopjax.models import omg as omg_lib
+from hopjax.models.policy import masked_categorical
+
+
+@struct.dataclass
+class MOACarry:
+    """MOA's rollout-time state, leading env axis E.
+
+    h [E, N, GRU] float32: the action-prediction GRU; probs [E, N, N-1, A] float32: predicted
+    distribution of the co-players' actions at the current step (uniform at an episode start).
+    """
+
+    h: jax.Array
+    probs: jax.Array
+
+
+@register("moa")
+class MOAModel(ReplayOpponentModel):
+    """MOA next-action prediction + optional social-influence reward (:mod:`hopjax.models.moa`)."""
+
+    def __init__(self, cfg, env, env_params, learner_mask, T):
+        super().__init__(cfg, env, env_params, learner_mask, T)
+        self.spec = moa_lib.MOASpec(self.n, self.obs_dim, self.num_actions, cfg.om_hidden, cfg.om_gru)
+        self.extra_dim = self.spec.extra_dim
+        self.net = moa_lib.MOANet(self.spec)
+
+    def init_params(self, key):
+        return moa_lib.init_moa(self.spec, key)
+
+    def carry_init(self, num_envs):
+        n, a = self.n, self.num_actions
+        return MOACarry(jnp.zeros((num_envs, n, self.spec.gru), jnp.float32),
+                       jnp.full((num_envs, n, n - 1, a), 1.0 / a, jnp.float32))
+
+    def pre(self, params, c, obs, reset):
+        a = self.num_actions
+        h = jnp.where(reset[:, None, None], 0.0, c.h)
+        probs = jnp.where(reset[:, None, None, None], 1.0 / a, c.probs)
+        return MOACarry(h, probs), probs.reshape(obs.shape[0], self.n, self.extra_dim)
+
+    def post(self, params, c, obs, actions, reset):
+        h, logits = self.net.apply(params, c.h, self.flat(obs), actions.astype(jnp.int32))
+        return MOACarry(h, jax.nn.softmax(logits))
+
+    def _unroll(self, params, d):
+        T = self.T
+        h_prev, logits = moa_lib.unroll_moa(self.spec, params, self.flat(d["obs"][:T]), d["actions"][:T])
+        targets, mask = moa_lib.moa_targets(d["actions"][:T], d["valid"][:T], self.n)
+        mask = mask & self.learner_mask[:, None]
+        return h_prev, logits, targets, mask
+
+    def loss(self, params, policy_params, ep, key):
+        _, logits, targets, mask = self._unroll(params, time_major(ep))
+        loss, _ = moa_lib.moa_loss(logits, targets, mask)
+        return loss, {"moa_loss": loss}
+
+    def annotate(self, params, policy_params, batch, key, update):
+        T = self.T
+        d = time_major(batch)
+        h_prev, logits, targets, mask = self._unroll(params, d)
+        _, acc = moa_lib.moa_loss(logits, targets, mask)
+        metrics = {"moa_acc": acc, "moa_baseline": omg_lib.majority_baseline(targets, mask, self.num_actions)}
+        bonus = None
+        if self.cfg.moa_influence_coef > 0:
+            pol = self.policy
+            reset = d["reset"][:T]
+            extra = d["extra"][:T] if pol.extra_dim else None
+            pl, _ = pol.unroll(policy_params, batch.data["hidden0"], d["obs"][:T], reset, extra)
+            probs = jax.nn.softmax(masked_categorical(pl, d["avail_actions"][:T]).logits)
+            infl = moa_lib.social_influence(self.spec, params, h_prev, self.flat(d["obs"][:T]),
+                                            d["actions"][:T], probs, mask)
+            focal = self.focal(d["valid"][:T])
+            bonus = self.cfg.moa_influence_coef * jnp.where(focal, infl, 0.0)
+            metrics["moa_influence"] = masked_mean(infl, focal)
+        extra = d["extra"][:T] if "extra" in d else None
+        return batch, extra, bonus, metrics
