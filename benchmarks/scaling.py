@@ -41,7 +41,9 @@ import jax  # noqa: E402
 
 from hopjax.algos.ppo import PPOConfig  # noqa: E402
 from hopjax.config import load_config  # noqa: E402
-from hopjax.distributed import MeshTrainer  # noqa: E402
+from hopjax.distributed import default_mesh  # noqa: E402
+from hopjax.loop import Loop  # noqa: E402
+from hopjax.train import Trainer  # noqa: E402
 
 DEFAULTS = ["chunk_updates=1"]  # one update per timed call
 
@@ -76,7 +78,7 @@ def main() -> None:
     for devices, n in plan:
         cfg = load_config(PPOConfig, args.config,
                           [*DEFAULTS, *args.set, f"num_envs={n * args.envs_per_device}", f"devices={devices}"])
-        mt = MeshTrainer(cfg)
+        mt = Loop(Trainer(cfg), default_mesh(cfg))
         runner = mt.start(jax.random.PRNGKey(cfg.seed))
         compiled, compile_s = compile_timed(mt.chunk, runner)
         runner, _ = block(compiled(runner))  # warm-up

@@ -320,11 +320,8 @@ def _run(args, cfg, invocation: list[str]) -> int:
         experiment.sweep(cfg, args.seeds, args.out, resume=args.resume, progress=not args.no_progress,
                          overwrite=args.overwrite, argv=invocation)
         return 0
-    from hopjax.algos.hop import HOPTrainer
-
     res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
-                           plot=False, trainer=HOPTrainer(cfg), overwrite=args.overwrite,
-                           argv=invocation)
+                           plot=False, overwrite=args.overwrite, argv=invocation)
     return 0 if res.stopped is None else 1
 
 

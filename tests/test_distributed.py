@@ -88,7 +88,7 @@ def test_env_batch_is_split_and_the_work_with_it(multi):
 
 
 def test_sharded_step_and_sweep_compile_once(multi):
-    # three experiment.train calls (2 chunks, resume, a full run) on one MeshTrainer
+    # three experiment.train calls (2 chunks, resume, a full run) on one mesh Loop
     assert multi["sharded"]["traces"] == 1
     sw = multi["sweep"]
     assert sw["traces"] == 1 and sw["cache_size"] == 1  # called twice

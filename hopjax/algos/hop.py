@@ -54,7 +54,6 @@ from hopjax.buffers.masked import masked_mean, select
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
-from hopjax.train import CompiledChunk
 
 
 def make_env(cfg: HOPConfig):
@@ -312,9 +311,9 @@ class HOPState:
     update: jax.Array
 
 
-class HOPTrainer(CompiledChunk):
-    """Self-play HOP training with the ``Trainer`` interface of :mod:`hopjax.train`
-    (``init``, ``update``, ``chunk`` (jitted once), ``compiled_chunk``, ``train``)."""
+class HOPTrainer:
+    """Self-play HOP training: an :class:`hopjax.loop.Algorithm` (``init``, ``update``), driven
+    by :class:`hopjax.loop.Loop`."""
 
     def __init__(self, cfg: HOPConfig):
         cfg.validate()
@@ -326,9 +325,9 @@ class HOPTrainer(CompiledChunk):
         self.steps_per_update = cfg.num_envs * self.runner.T
         self.num_chunks = -(-max(1, cfg.total_steps // self.steps_per_update) // cfg.chunk_updates)
         self.num_updates = self.num_chunks * cfg.chunk_updates
+        self.chunk_updates = cfg.chunk_updates
         self.optimizer = optax.adam(cfg.lr)
         self.goal_names = self.env.goal_names(self.env_params)
-        self.chunk = jax.jit(self._chunk)
 
     def make_runner(self, num_envs: int, focal_seats: tuple[int, ...],
                     scripted: dict[int, Any] | None = None) -> HOPRunner:
@@ -387,14 +386,9 @@ class HOPTrainer(CompiledChunk):
         new = HOPState(params, opt_state, buffer, trace.prior, key, st.update + 1)
         return new, metrics
 
-    def _chunk(self, st: HOPState):
-        return jax.lax.scan(lambda s, _: self.update(s), st, None, self.cfg.chunk_updates)
-
-    def train(self, key: jax.Array):
-        """-> (final HOPState, metrics [num_updates, ...]). Jittable, vmappable over keys."""
-        st = self.init(key)
-        st, m = jax.lax.scan(lambda s, _: self._chunk(s), st, None, self.num_chunks)
-        return st, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), m)
+    def env_split(self, st: HOPState):
+        """Nothing is split over a mesh's env axis: every leaf is replicated."""
+        return jax.tree.map(lambda _: False, st)
 
 
 def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,

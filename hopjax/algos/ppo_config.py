@@ -17,6 +17,8 @@ LEARNER = "learner"
 class PPOConfig:
     """Everything one PPO run needs. Units: an env step is one step of one env (all agents)."""
 
+    # The algorithm this config is for (hopjax.algos.registry); must be 'ppo' here.
+    algo: str = "ppo"
     name: str = "ppo"
     env: str = "stag_hunt"
     env_kwargs: dict = dataclasses.field(default_factory=dict)
@@ -80,6 +82,8 @@ class PPOConfig:
     def validate(self) -> None:
         """Every key's type and range, ``env_kwargs`` (via the env's params class) and
         ``agents``; ConfigError naming the key. JAX-free."""
+        if self.algo != "ppo":
+            raise ConfigError(f"config key 'algo' must be 'ppo' for PPOConfig, got {self.algo!r}")
         check_common(self)
         self._validate_agents(env_params(self.env, self.env_kwargs).num_agents)
         positive = ("total_steps", "num_envs", "num_epochs", "num_minibatches", "chunk_updates",
