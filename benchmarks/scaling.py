@@ -1,7 +1,7 @@
 """Weak scaling: PPO training throughput vs device count, env batch per device fixed.
 
 For each device count n the same config runs with ``num_envs = n x --envs-per-device`` on a
-``hopjax.distributed`` mesh of ``(1 seed, n envs)`` devices: the env batch (rollout, GAE and
+``hopjax.runtime.distributed`` mesh of ``(1 seed, n envs)`` devices: the env batch (rollout, GAE and
 minibatch gradients) is split over the devices and the gradient summed across them inside the
 one compiled chunk. Ideal weak scaling keeps the time per update flat, so env steps/s grows
 n-fold ("efficiency" = steps/s(n) / (n x steps/s(1))). ``--one-device-baseline`` also runs
@@ -41,7 +41,7 @@ import jax  # noqa: E402
 
 from hopjax.algos.ppo import PPOConfig  # noqa: E402
 from hopjax.config import load_config  # noqa: E402
-from hopjax.distributed import default_mesh  # noqa: E402
+from hopjax.runtime.distributed import default_mesh  # noqa: E402
 from hopjax.loop import Loop  # noqa: E402
 from hopjax.train import Trainer  # noqa: E402
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hopjax import experiment
+from hopjax.runtime import experiment
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, to_dict
 from hopjax.loop import Loop
@@ -156,8 +156,8 @@ def test_resume_from_an_older_checkpoint_keeps_what_it_replaces(tmp_path, traine
 def test_printed_resume_command_continues_the_same_run(tmp_path, trainer, monkeypatch, capsys):
     """Ctrl-C through the CLI prints a command; run as printed, it continues in the same dir
     and ends where an uninterrupted run ends."""
-    from hopjax import cli
-    from tests.test_checkpoint import FaultyLoop
+    from hopjax.runtime import cli
+    from tests.runtime.test_checkpoint import FaultyLoop
 
     made = []
 

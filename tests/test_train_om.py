@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from hopjax import experiment
+from hopjax.runtime import experiment
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, from_dict, to_dict
 from hopjax.models.omg import coplayers

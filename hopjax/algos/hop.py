@@ -18,7 +18,7 @@ trace. :class:`HOPTrainer` trains both networks from self-play episodes kept in 
 The original trains the goal models for 15 epochs of minibatch 512 every 1000 samples; hopjax
 runs ``sgd_steps`` minibatch steps of ``batch_episodes`` whole episodes after every batch of
 ``num_envs`` self-play episodes. ``HOPTrainer`` has the ``Trainer`` interface that
-:func:`hopjax.experiment.train` drives (chunks, CSV, checkpoints, resume).
+:func:`hopjax.runtime.experiment.train` drives (chunks, CSV, checkpoints, resume).
 
 Sources. The paper (arXiv 2406.08002) was reachable only through its abstract and third-party
 summaries: goals are mutually exclusive sets of states, ``b_ij`` is agent i's belief over

@@ -73,7 +73,7 @@ class PPOConfig:
     omg_eps_start: float = 0.0  # P(policy sees the selected instead of the inferred subgoal)
     omg_eps_updates: int = 0  # ... annealed linearly to 0 over this many updates
     moa_influence_coef: float = 0.0  # > 0: add the social-influence reward (MOA only)
-    # Device mesh (hopjax.distributed): results do not depend on it, up to float rounding.
+    # Device mesh (hopjax.runtime.distributed): results do not depend on it, up to float rounding.
     # devices: how many devices to use, 0 = all visible (on every host). seed_devices: how many
     # of them a sweep spreads seeds over, 0 = automatic; the rest split each seed's env batch.
     devices: int = 0

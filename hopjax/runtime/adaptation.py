@@ -150,7 +150,7 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
     """-> (trainer, [params of each seed], budget note). Trains ``seeds`` seeds one after the
     other with one compiled ``train`` (vmapping the tree search over seeds doubles XLA's CPU
     compile time for little gain on a CPU), or restores one checkpoint for every seed."""
-    from hopjax import checkpoint
+    from hopjax.runtime import checkpoint
     from hopjax.config import from_dict
 
     if run is not None:
@@ -172,7 +172,7 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
 def policy_agents(cfg, seeds: int, run: str | Path | None):
     """-> (trainer, [RunnerState of each seed], budget note) for a PPO-family config (all
     seeds trained in one vmapped compile) or a ``hopjax train`` run dir."""
-    from hopjax import checkpoint
+    from hopjax.runtime import checkpoint
     from hopjax.algos.ppo import PPOConfig
     from hopjax.config import from_dict
     from hopjax.train import Trainer
@@ -324,7 +324,7 @@ def baseline_specs(hop_cfg: HOPConfig, config_dir: str | Path, given: list[str] 
 
 def hop_config(path: str | Path, overrides=(), run: str | Path | None = None) -> HOPConfig:
     """The HOP config of a YAML file (with ``--set`` overrides), or of a trained run."""
-    from hopjax import checkpoint
+    from hopjax.runtime import checkpoint
     from hopjax.config import from_dict, load_config
 
     if run is not None:

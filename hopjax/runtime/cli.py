@@ -11,8 +11,8 @@
     hopjax eval runs/stag_hunt_hop --baseline PPO=runs/stag_hunt_ppo   # the same from trained runs
 
 ``hopjax eval`` picks the protocol from what it is given: a HOP config (YAML) or a HOP run dir
--> the few-shot adaptation table (``hopjax.adaptation``; ``hopjax adapt`` is an alias); a
-PPO-family run dir or checkpoint -> that run's evaluation (``hopjax.experiment.evaluate``).
+-> the few-shot adaptation table (``hopjax.runtime.adaptation``; ``hopjax adapt`` is an alias); a
+PPO-family run dir or checkpoint -> that run's evaluation (``hopjax.runtime.experiment.evaluate``).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _eval_kind(target: str) -> str:
         raise ConfigError(f"{target!r} does not exist (expected a HOP config, a HOP run dir "
                           "or a PPO run dir)")
     if path.is_dir():
-        from hopjax import checkpoint
+        from hopjax.runtime import checkpoint
 
         _, meta = checkpoint.load_meta(path)
         try:
@@ -129,9 +129,9 @@ def _eval(args) -> int:
         sizes.check_memory(load_config(HOPConfig, args.target, args.overrides))
     if kind == "ppo_run":
         _reject(args, HOP_ONLY, f"a PPO run ({args.target}); those options are for HOP configs/runs")
-        from hopjax import experiment
+        from hopjax.runtime import experiment
         from hopjax.algos.ppo import PPOConfig
-        from hopjax.checkpoint import load_meta
+        from hopjax.runtime.checkpoint import load_meta
         from hopjax.config import from_dict
         from hopjax.envs import make
 
@@ -144,7 +144,7 @@ def _eval(args) -> int:
         experiment.evaluate(args.target, args.episodes or 64, args.seed or 0, focal)
         return 0
 
-    from hopjax import adaptation
+    from hopjax.runtime import adaptation
 
     _reject(args, PPO_ONLY, "HOP's adaptation protocol (--focal-seats N: the agent's seats)")
     hop_run = args.hop
@@ -205,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", default=None, help="sweep dir or checkpoint to continue from")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    for sp in (t, s):  # the device mesh (hopjax.distributed)
+    for sp in (t, s):  # the device mesh (hopjax.runtime.distributed)
         sp.add_argument("--devices", type=int, default=None, metavar="N",
                         help="devices to use, 0 = all visible on every host (= --set devices=N)")
         sp.add_argument("--distributed", action="store_true",
@@ -219,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    for sp in (t, s, h):  # run dirs never lose data (hopjax.rundir)
+    for sp in (t, s, h):  # run dirs never lose data (hopjax.runtime.rundir)
         sp.add_argument("--overwrite", action="store_true",
                         help="the run dir already holds a run: move it aside to "
                              "<dir>.old-<time> (never deleted) and start afresh")
@@ -259,8 +259,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean bad user input (CheckpointError only once its module, which
     imports JAX, is loaded: it cannot be raised before)."""
     errors: tuple[type[Exception], ...] = (ConfigError,)
-    if "hopjax.checkpoint" in sys.modules:
-        errors += (sys.modules["hopjax.checkpoint"].CheckpointError,)
+    if "hopjax.runtime.checkpoint" in sys.modules:
+        errors += (sys.modules["hopjax.runtime.checkpoint"].CheckpointError,)
     return errors
 
 
@@ -293,11 +293,11 @@ def validate(args) -> Any:
 
 
 def _check_run_dir(args, name: str) -> None:
-    """A run dir that would be refused (hopjax.rundir) is refused here too, before JAX starts.
+    """A run dir that would be refused (hopjax.runtime.rundir) is refused here too, before JAX starts.
     Multi-host runs are checked later, per process, by experiment.train/sweep."""
     from pathlib import Path
 
-    from hopjax import rundir
+    from hopjax.runtime import rundir
 
     if not (getattr(args, "distributed", False) or os.environ.get("JAX_COORDINATOR_ADDRESS")):
         rundir.check(Path(args.out) / name, args.resume, args.overwrite)
@@ -307,10 +307,10 @@ def _run(args, cfg, invocation: list[str]) -> int:
     """Start JAX (and jax.distributed if asked) and run a validated config."""
     if getattr(args, "distributed", False) or (
             args.command in ("train", "sweep") and os.environ.get("JAX_COORDINATOR_ADDRESS")):
-        from hopjax.distributed import initialize
+        from hopjax.runtime.distributed import initialize
 
         initialize()  # before anything starts JAX's backend
-    from hopjax import experiment
+    from hopjax.runtime import experiment
 
     if args.command == "train":
         res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,

@@ -6,11 +6,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hopjax import cli, experiment
+from hopjax.runtime import cli, experiment
 from hopjax.algos import registry
-from hopjax.distributed import default_mesh
+from hopjax.runtime.distributed import default_mesh
 from hopjax.loop import Loop
-from hopjax.rundir import RunDirError
+from hopjax.runtime.rundir import RunDirError
 from tests.conftest import TINY, loop_of
 
 # bit-identical on this CPU; the tolerance allows vmapped (batched) matmuls to sum in another

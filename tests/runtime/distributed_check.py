@@ -1,7 +1,7 @@
-"""Multi-device equality checks, run by tests/test_distributed.py in a subprocess.
+"""Multi-device equality checks, run by tests/runtime/test_distributed.py in a subprocess.
 
 JAX fixes its device count when it starts, so this runs as
-``XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m tests.distributed_check OUT``
+``XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m tests.runtime.distributed_check OUT``
 and writes JSON to OUT: the 1-device reference (a plain Trainer's Loop without a mesh, chunk by chunk), the same run
 through ``experiment.train`` with its env batch split over 4 devices (interrupted and resumed,
 and uninterrupted), a 4-seed sweep over a (2 seeds x 2 envs) mesh, trace counts, shardings and
@@ -20,7 +20,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from hopjax import distributed, experiment
+from hopjax.runtime import distributed, experiment
 from hopjax.loop import Loop
 from hopjax.config import ConfigError
 from hopjax.train import Trainer

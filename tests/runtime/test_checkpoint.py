@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hopjax import checkpoint, experiment
-from hopjax.checkpoint import CheckpointError
+from hopjax.runtime import checkpoint, experiment
+from hopjax.runtime.checkpoint import CheckpointError
 from tests.conftest import TINY, loop_of
 
 
@@ -129,7 +129,7 @@ def test_bad_metadata_is_one_line_naming_file_and_key(tmp_path, content, key):
 
 
 def test_cli_bad_metadata_exits_2(tmp_path, capsys):
-    from hopjax import cli
+    from hopjax.runtime import cli
 
     path = checkpoint.save(tmp_path / "run" / "checkpoints", {"w": jnp.ones((2,))}, meta(4))
     (path / "meta.json").write_text(json.dumps({"update": 4, "chunk": "x", "config": {}}))

@@ -19,13 +19,13 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from hopjax import checkpoint, rundir
+from hopjax.runtime import checkpoint, rundir
 from hopjax.algos import registry
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, from_dict, to_dict
-from hopjax.distributed import default_mesh
+from hopjax.runtime.distributed import default_mesh
 from hopjax.loop import Algorithm, Loop
-from hopjax.plots import plot_learning_curves, plot_sweep
+from hopjax.runtime.plots import plot_learning_curves, plot_sweep
 from hopjax.rollout import Rollout
 from hopjax.train import Trainer, scripted_names, scripted_policy
 
@@ -252,7 +252,7 @@ def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
 
 def _make_loop(cfg: Any, algorithm: Algorithm | None, loop: Loop | None, seeds: int | None) -> Loop:
     """``loop``, or a Loop of ``algorithm`` (default: the registry's trainer of ``cfg.algo``)
-    on ``cfg``'s default mesh (:func:`hopjax.distributed.default_mesh`)."""
+    on ``cfg``'s default mesh (:func:`hopjax.runtime.distributed.default_mesh`)."""
     if loop is not None:
         if loop.seeds != seeds:
             raise ValueError(f"a loop over seeds={loop.seeds} cannot run seeds={seeds}")
@@ -269,7 +269,7 @@ def train(cfg: Any, out: str | Path = "runs", resume: str | Path | None = None,
 
     ``resume``: a run dir or checkpoint to continue from (bit-identical to an uninterrupted
     run). Without it, a run dir that already holds a run is refused (RunDirError) unless
-    ``overwrite``, which moves the old run aside (:mod:`hopjax.rundir`); the dir is locked while
+    ``overwrite``, which moves the old run aside (:mod:`hopjax.runtime.rundir`); the dir is locked while
     the run writes to it. ``algorithm``: an already built trainer of ``cfg``; ``loop``: an
     already built (and compiled) :class:`~hopjax.loop.Loop` of one (default: a Loop on the
     config's mesh). ``max_chunks``: stop early after this many chunks. ``argv``: the CLI
