@@ -55,12 +55,17 @@ def loop_of(trainer):
 
 
 @functools.cache
+def quick_loop(trainer):
+    """The Loop of ``trainer`` jitted with QUICK_COMPILE, one per trainer object."""
+    from hopjax.loop import Loop
+
+    return Loop(trainer, compiler_options=QUICK_COMPILE)
+
+
 def quick_chunk(trainer):
     """``trainer``'s chunk (the same function as ``loop_of(trainer).chunk``) jitted with
     QUICK_COMPILE, one per trainer object."""
-    from hopjax.loop import Loop
-
-    return Loop(trainer, compiler_options=QUICK_COMPILE).chunk
+    return quick_loop(trainer).chunk
 
 
 def _ppo(cfg):

@@ -6,7 +6,8 @@
     hopjax eval runs/stag_hunt_ppo                    # a PPO run: self-play + each scripted co-player
     hopjax train configs/stag_hunt_ppo.yaml --devices 4   # env batch split over 4 devices
     hopjax sweep configs/stag_hunt_ppo.yaml --seeds 8 --distributed  # every host, same command
-    hopjax train-hop configs/stag_hunt_hop.yaml       # HOP self-play (goal models + planner net)
+    hopjax train configs/stag_hunt_hop.yaml           # the config's algo (here hop: HOP self-play);
+                                                      # train-hop is an alias for HOP configs
     hopjax eval configs/stag_hunt_hop.yaml --seeds 3  # few-shot adaptation table: HOP vs baselines
     hopjax eval runs/stag_hunt_hop --baseline PPO=runs/stag_hunt_ppo   # the same from trained runs
 
@@ -18,11 +19,18 @@ PPO-family run dir or checkpoint -> that run's evaluation (``hopjax.runtime.expe
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from hopjax.config import ConfigError
+from hopjax import sizes
+from hopjax.algos import registry
+from hopjax.config import SEED_LIMIT, ConfigError, from_dict, load_config, parse_overrides, read_config_file
+from hopjax.algos.hop_config import HOPConfig
+from hopjax.algos.ppo_config import PPOConfig
+from hopjax.runtime import rundir
 
 # Where every config key is documented (printed by --help).
 PPO_KEYS_DOC = ("config keys: see hopjax/algos/ppo_config.py (PPOConfig: one comment per key); "
@@ -63,45 +71,46 @@ def _reject(args, keys, what: str) -> None:
             raise ConfigError(f"{_flag(key)} does not apply to {what}")
 
 
+def _run_algo(run: Path) -> str:
+    """The algorithm of a run dir or checkpoint, from its meta.json (``"algo"``, else its
+    config's ``algo`` key). A checkpoint written before either recorded it: inferred from its
+    config keys (``hop`` if it has HOP's ``num_simulations``, else ``ppo``), saying so on stderr."""
+    from hopjax.runtime import checkpoint  # imports JAX; the CLI starts it only after the args are checked
+
+    ckpt, meta = checkpoint.load_meta(run)
+    if "algo" in meta:
+        return registry.get(meta["algo"]) and meta["algo"]
+    config = meta.get("config", {})
+    if "algo" in config:
+        return config["algo"]
+    algo = "hop" if "num_simulations" in config else "ppo"
+    print(f"{ckpt}: meta.json records no algorithm (written before hopjax recorded it); "
+          f"its config is read as algo: {algo}", file=sys.stderr)
+    return algo
+
+
 def _eval_kind(target: str) -> str:
-    """-> "hop_config" | "hop_run" | "ppo_run" (a run's kind is read from its checkpoint's
-    config). ConfigError / CheckpointError for anything else, before JAX compiles anything."""
-    from pathlib import Path
-
-    from hopjax.algos.hop_config import HOPConfig
-    from hopjax.algos.ppo_config import PPOConfig
-    from hopjax.config import from_dict, load_config
-
+    """-> "hop_config" | "hop_run" | "ppo_run": a run's kind is the algorithm its checkpoint
+    records, a config file's its ``algo`` key (default: HOP, the only config ``eval`` takes).
+    ConfigError / CheckpointError for anything else, before JAX compiles anything."""
     path = Path(target)
     if not path.exists():
         raise ConfigError(f"{target!r} does not exist (expected a HOP config, a HOP run dir "
                           "or a PPO run dir)")
     if path.is_dir():
-        from hopjax.runtime import checkpoint
-
-        _, meta = checkpoint.load_meta(path)
-        try:
-            from_dict(HOPConfig, meta["config"])
-        except ConfigError:
-            return "ppo_run"
-        return "hop_run"
-    try:
-        load_config(HOPConfig, path)
-    except ConfigError as err:
-        try:
-            load_config(PPOConfig, path)
-        except ConfigError:
-            raise err from None
+        return f"{_run_algo(path)}_run"
+    algo = read_config_file(path).get("algo", "hop")
+    cls = registry.config_class(algo) if isinstance(algo, str) else HOPConfig
+    load_config(cls, path)  # the config's own error first
+    if cls is not HOPConfig:
         hint = (f"evaluate its run with `hopjax eval {path.parent}`"
                 if (path.parent / "checkpoints").is_dir()
                 else f"train it with `hopjax train {target}` and evaluate the run dir")
-        raise ConfigError(f"{target!r} is a PPO config, not a HOP config: {hint}") from None
+        raise ConfigError(f"{target!r} is a PPO config, not a HOP config: {hint}")
     return "hop_config"
 
 
 def _check_eval_numbers(args) -> None:
-    import math
-
     for key in ("episodes", "seeds", "envs", "focal_seats"):
         value = getattr(args, key)
         if value is not None and value < 1:
@@ -117,35 +126,35 @@ def _check_eval_numbers(args) -> None:
 
 def _eval(args) -> int:
     """``hopjax eval`` (alias ``adapt``): route to the adaptation table or a PPO run's eval."""
-    from pathlib import Path
-
     kind = _eval_kind(args.target)
     _check_eval_numbers(args)
     if kind == "hop_config" and args.hop is None:  # the whole config, before JAX starts
-        from hopjax import sizes
-        from hopjax.algos.hop_config import HOPConfig
-        from hopjax.config import load_config
-
         sizes.check_memory(load_config(HOPConfig, args.target, args.overrides))
     if kind == "ppo_run":
-        _reject(args, HOP_ONLY, f"a PPO run ({args.target}); those options are for HOP configs/runs")
-        from hopjax.runtime import experiment
-        from hopjax.algos.ppo import PPOConfig
-        from hopjax.runtime.checkpoint import load_meta
-        from hopjax.config import from_dict
-        from hopjax.envs import make
+        return _eval_ppo_run(args)
+    return _eval_hop(args, kind)
 
-        cfg = from_dict(PPOConfig, load_meta(args.target)[1]["config"])
-        focal = 0 if args.focal is None else args.focal
-        env, env_params = make(cfg.env, **cfg.env_kwargs)
-        n = env.num_agents(env_params)
-        if not 0 <= focal < n:
-            raise ConfigError(f"--focal must be a seat in [0, {n - 1}]")
-        experiment.evaluate(args.target, args.episodes or 64, args.seed or 0, focal)
-        return 0
 
-    from hopjax.runtime import adaptation
+def _eval_ppo_run(args) -> int:
+    """A PPO-family run: self-play and each scripted co-player (``experiment.evaluate``)."""
+    _reject(args, HOP_ONLY, f"a PPO run ({args.target}); those options are for HOP configs/runs")
+    # JAX starts here, after every argument is checked:
+    from hopjax.envs import make
+    from hopjax.runtime import experiment
+    from hopjax.runtime.checkpoint import load_meta
 
+    cfg = from_dict(PPOConfig, load_meta(args.target)[1]["config"])
+    focal = 0 if args.focal is None else args.focal
+    env, env_params = make(cfg.env, **cfg.env_kwargs)
+    n = env.num_agents(env_params)
+    if not 0 <= focal < n:
+        raise ConfigError(f"--focal must be a seat in [0, {n - 1}]")
+    experiment.evaluate(args.target, args.episodes or 64, args.seed or 0, focal)
+    return 0
+
+
+def _eval_hop(args, kind: str) -> int:
+    """A HOP config or run: the few-shot adaptation table (``hopjax.runtime.adaptation``)."""
     _reject(args, PPO_ONLY, "HOP's adaptation protocol (--focal-seats N: the agent's seats)")
     hop_run = args.hop
     if kind == "hop_run":
@@ -158,6 +167,8 @@ def _eval(args) -> int:
             _eval_kind_hop_run(hop_run)
     if hop_run is not None and args.overrides:
         raise ConfigError("--set cannot change a trained HOP run (its config is in its checkpoint)")
+    from hopjax.runtime import adaptation  # starts JAX: only after every argument is checked
+
     hop_cfg = adaptation.hop_config(args.target, args.overrides, hop_run)
     specs = adaptation.baseline_specs(hop_cfg, config_dir, args.baseline, args.baseline_steps)
     adaptation.adaptation_table(
@@ -167,8 +178,6 @@ def _eval(args) -> int:
 
 
 def _eval_kind_hop_run(run: str) -> None:
-    from pathlib import Path
-
     if not Path(run).is_dir() or _eval_kind(run) != "hop_run":
         raise ConfigError(f"--hop {run!r} is not a HOP run dir (made by `hopjax train-hop`)")
 
@@ -264,27 +273,30 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return errors
 
 
-def validate(args) -> Any:
-    """The whole config of ``train``/``sweep``/``train-hop`` parsed and checked (types,
-    ranges, ``env_kwargs``, a memory estimate) without importing JAX; ConfigError otherwise."""
-    from hopjax import sizes
-    from hopjax.config import SEED_LIMIT, load_config
+def _config_algo(args) -> str:
+    """The ``algo`` key of the config file after ``--set`` overrides (default: ``ppo``, or
+    ``hop`` for ``train-hop``); ConfigError if ``train-hop`` is given another algorithm."""
+    default = "hop" if args.command == "train-hop" else "ppo"
+    algo = {**read_config_file(args.config), **parse_overrides(args.overrides)}.get("algo", default)
+    if not isinstance(algo, str):
+        raise ConfigError(f"config key 'algo' must be a string (one of {', '.join(registry.ALGORITHMS)}), got {algo!r}")
+    registry.get(algo)
+    if args.command == "train-hop" and algo != "hop":
+        raise ConfigError(f"{args.config!r} is an algo: {algo} config; `hopjax train-hop` runs HOP "
+                          f"configs: use `hopjax train {args.config}`")
+    return algo
 
+
+def validate(args) -> Any:
+    """The whole config of ``train``/``sweep``/``train-hop`` parsed with the config class of its
+    ``algo`` (:mod:`hopjax.algos.registry`) and checked (types, ranges, ``env_kwargs``, a
+    memory estimate) without importing JAX; ConfigError otherwise."""
     if getattr(args, "devices", None) is not None:
         args.overrides = [*args.overrides, f"devices={args.devices}"]
-    if args.command == "train-hop":
-        from hopjax.algos.hop_config import HOPConfig
-
-        cfg = load_config(HOPConfig, args.config, args.overrides)
-        sizes.check_memory(cfg)
-        _check_run_dir(args, cfg.name)
-        return cfg
-    from hopjax.algos.ppo_config import PPOConfig
-
     seeds = args.seeds if args.command == "sweep" else 1
     if not 1 <= seeds <= 2**16:
         raise ConfigError(f"--seeds must lie in [1, 65536], got {seeds}")
-    cfg = load_config(PPOConfig, args.config, args.overrides)
+    cfg = load_config(registry.config_class(_config_algo(args)), args.config, args.overrides)
     if cfg.seed + seeds > SEED_LIMIT:
         raise ConfigError(f"config key 'seed' ({cfg.seed}) + --seeds ({seeds}) must stay within 2**32")
     sizes.check_memory(cfg, seeds)
@@ -295,10 +307,6 @@ def validate(args) -> Any:
 def _check_run_dir(args, name: str) -> None:
     """A run dir that would be refused (hopjax.runtime.rundir) is refused here too, before JAX starts.
     Multi-host runs are checked later, per process, by experiment.train/sweep."""
-    from pathlib import Path
-
-    from hopjax.runtime import rundir
-
     if not (getattr(args, "distributed", False) or os.environ.get("JAX_COORDINATOR_ADDRESS")):
         rundir.check(Path(args.out) / name, args.resume, args.overwrite)
 
@@ -307,21 +315,17 @@ def _run(args, cfg, invocation: list[str]) -> int:
     """Start JAX (and jax.distributed if asked) and run a validated config."""
     if getattr(args, "distributed", False) or (
             args.command in ("train", "sweep") and os.environ.get("JAX_COORDINATOR_ADDRESS")):
-        from hopjax.runtime.distributed import initialize
+        from hopjax.runtime.distributed import initialize  # JAX is imported only now
 
         initialize()  # before anything starts JAX's backend
-    from hopjax.runtime import experiment
+    from hopjax.runtime import experiment  # starts JAX: the config is valid by now
 
-    if args.command == "train":
-        res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
-                               overwrite=args.overwrite, argv=invocation)
-        return 0 if res.stopped is None else 1
     if args.command == "sweep":
         experiment.sweep(cfg, args.seeds, args.out, resume=args.resume, progress=not args.no_progress,
                          overwrite=args.overwrite, argv=invocation)
         return 0
     res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
-                           plot=False, overwrite=args.overwrite, argv=invocation)
+                           overwrite=args.overwrite, argv=invocation)  # train, train-hop: cfg.algo's trainer
     return 0 if res.stopped is None else 1
 
 

@@ -17,7 +17,8 @@ def _plt():
 
 
 def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
-    """Per-agent episode return, entropy and losses against env steps -> PNG at ``path``."""
+    """Per-agent episode return, entropy (PPO: policy, HOP: search) and losses against env
+    steps -> PNG at ``path``."""
     plt = _plt()
     steps = np.array([r["env_steps"] for r in rows])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -27,9 +28,13 @@ def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: 
     axes[0].plot(steps, [r["mean_return"] for r in rows], "k", lw=2, label="mean")
     axes[0].set_title("episode return")
     axes[0].legend(fontsize=8)
-    axes[1].plot(steps, [r["entropy"] for r in rows])
-    axes[1].set_title("policy entropy")
-    for k in ("pg_loss", "value_loss"):
+    # PPO: policy entropy, PG and value loss; other algorithms: their search entropy and losses
+    ent = "entropy" if "entropy" in rows[0] else "search_entropy"
+    losses = [k for k in ("pg_loss", "value_loss") if k in rows[0]] or [k for k in rows[0] if k.endswith("loss")]
+    if ent in rows[0]:
+        axes[1].plot(steps, [r[ent] for r in rows])
+    axes[1].set_title(ent.replace("_", " "))
+    for k in losses:
         axes[2].plot(steps, [r[k] for r in rows], label=k)
     axes[2].set_title("losses")
     axes[2].legend(fontsize=8)

@@ -234,7 +234,8 @@ def _fake_run(path, cfg):
 
     ckpt = path / "checkpoints" / "update_00000001"
     (ckpt / "state").mkdir(parents=True)
-    (ckpt / "meta.json").write_text(json.dumps({"update": 1, "chunk": 1, "env_steps": 1, "config": to_dict(cfg)}))
+    (ckpt / "meta.json").write_text(json.dumps({"algo": cfg.algo, "update": 1, "chunk": 1, "env_steps": 1,
+                                                  "config": to_dict(cfg)}))
     (path / "checkpoints" / "LATEST").write_text(ckpt.name)
     return path
 
