@@ -193,15 +193,23 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="hopjax", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    _add_train_parsers(sub)
+    _add_eval_parser(sub)
+    return p
 
-    def add_config(sp):
-        sp.add_argument("config", help="YAML config file (configs/*.yaml)")
-        sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (dotted for nested keys); repeatable")
-        sp.add_argument("--out", default="runs", help="output folder (default: runs)")
 
-    t = sub.add_parser("train", help="train one run with progress, metrics, plot and checkpoints",
-                       epilog=PPO_KEYS_DOC)
+def _add_config(sp) -> None:
+    sp.add_argument("config", help="YAML config file (configs/*.yaml)")
+    sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key (dotted for nested keys); repeatable")
+    sp.add_argument("--out", default="runs", help="output folder (default: runs)")
+
+
+def _add_train_parsers(sub) -> None:
+    """``train``, ``sweep`` and ``train-hop``."""
+    add_config = _add_config
+    t = sub.add_parser("train", help="train one run (the config's algo: ppo or hop) with progress, "
+                       "metrics, plot and checkpoints", epilog=PPO_KEYS_DOC)
     add_config(t)
     t.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -222,7 +230,8 @@ def _parser() -> argparse.ArgumentParser:
                              "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or SLURM/Open MPI); run the same "
                              "command on every host. Implied when JAX_COORDINATOR_ADDRESS is set")
 
-    h = sub.add_parser("train-hop", help="train HOP in self-play (goal-conditioned models + planner net)",
+    h = sub.add_parser("train-hop", help="train HOP in self-play (goal-conditioned models + planner "
+                       "net); `train` on an algo: hop config does the same",
                        epilog=HOP_KEYS_DOC)
     add_config(h)
     h.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
@@ -233,6 +242,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the run dir already holds a run: move it aside to "
                              "<dir>.old-<time> (never deleted) and start afresh")
 
+
+def _add_eval_parser(sub) -> None:
+    """``eval`` (alias ``adapt``): HOP's adaptation table or a PPO run's evaluation."""
     e = sub.add_parser(
         "eval", aliases=["adapt"], formatter_class=argparse.RawDescriptionHelpFormatter,
         help="evaluate a PPO run, or HOP's few-shot adaptation table (HOP vs PPO, +OMG, +MOA)",
@@ -261,7 +273,6 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=None, help="PPO run: evaluation seed (default 0)")
     e.add_argument("--focal", type=int, default=None, metavar="SEAT",
                    help="PPO run: seat of the trained agent (default 0)")
-    return p
 
 
 def _user_errors() -> tuple[type[Exception], ...]:

@@ -5,23 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from matplotlib.figure import Figure  # no pyplot: no global backend or figure state touched
 
 
 def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
     """Per-agent episode return, entropy (PPO: policy, HOP: search) and losses against env
     steps -> PNG at ``path``."""
-    plt = _plt()
     steps = np.array([r["env_steps"] for r in rows])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig = Figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
     agents = sorted(k for k in rows[0] if k.startswith("episode_return_"))
     for k in agents:
         axes[0].plot(steps, [r[k] for r in rows], label=k.replace("episode_return_", "agent "))
@@ -44,14 +36,13 @@ def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: 
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return Path(path)
 
 
 def plot_sweep(steps: np.ndarray, returns: np.ndarray, path: str | Path, title: str = "") -> Path:
     """returns [S, U]: per-seed curves (thin) and mean +/- std band -> PNG at ``path``."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for s in range(returns.shape[0]):
         ax.plot(steps, returns[s], lw=0.7, alpha=0.5)
     mu, sd = returns.mean(0), returns.std(0)
@@ -64,5 +55,4 @@ def plot_sweep(steps: np.ndarray, returns: np.ndarray, path: str | Path, title: 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return Path(path)
