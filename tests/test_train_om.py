@@ -46,7 +46,7 @@ def test_trigger_gates_training_and_compiles_once(omg_run):
     jax.tree.map(np.testing.assert_array_equal, r0.om.opt_state, r1.om.opt_state)
     assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, r1.om.params, r2.om.params)))
     assert np.all(m["omg_loss"][:CHUNK] == 0.0) and np.all(m["omg_loss"][CHUNK:] > 0.0)
-    assert tr.trace_count == 1  # both branches of the cond live in the one compiled chunk
+    assert loop_of(tr).trace_count == 1  # both branches of the cond live in the one compiled chunk
     # epsilon = 0: the PPO replay sees exactly the inputs the rollout acted on
     np.testing.assert_array_equal(m["first_ratio"], 1.0)
     assert np.all(np.isfinite(m["loss"])) and np.all(np.isfinite(m["omg_loss"]))
