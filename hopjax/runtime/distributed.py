@@ -30,7 +30,7 @@ from jax.sharding import AxisType, Mesh
 from hopjax.algos import registry
 from hopjax.algos.ppo_config import PPOConfig
 from hopjax.config import ConfigError
-from hopjax.sharding import AXES, ENVS, SEEDS  # noqa: F401 (the mesh's axis names)
+from hopjax.sharding import AXES
 
 
 # -- multi-host ---------------------------------------------------------------------------
