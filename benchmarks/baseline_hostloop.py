@@ -46,6 +46,7 @@ from hopjax.algos.ppo.loss import Minibatch
 from hopjax.envs import make
 from hopjax.models.policy import masked_categorical
 from hopjax.rollout import Rollout
+from hopjax.loop import Loop
 from hopjax.algos.ppo.trainer import Trainer
 from numpy_stag_hunt import NumpyStagHunt
 
@@ -364,8 +365,9 @@ def measure_training(E: int, rounds: int, params_key) -> dict:
     cfg = dataclasses.replace(BASE_CFG, num_envs=E)
     trainer = Trainer(cfg)
     runner = trainer.init(params_key)
-    chunk = trainer.compiled_chunk(runner)
-    jit_compile = trainer.compile_seconds
+    loop = Loop(trainer)
+    chunk = loop.compiled_chunk(runner)
+    jit_compile = loop.compile_seconds
     host = HostLoopRunner(trainer, seed=E + 1)
     host_compile = host.compile(runner.params)
     ppo = HostLoopPPO(trainer, host)

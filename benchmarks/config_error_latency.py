@@ -1,6 +1,6 @@
 """CPU time from `hopjax train <bad config>` to its one-line error (and of a good config's checks).
 
-Each case runs `python -m hopjax.cli ...` (or `python -c` for the good config's validation) in
+Each case runs `python -m hopjax.runtime.cli ...` (or `python -c` for the good config's validation) in
 a child process from a checkout and reads the child's CPU time (user + system) from
 ``os.wait4``'s resource usage; median of ``--repeats`` runs. JAX-free validation should cost
 well under 1 s of CPU; ``--checkout DIR`` times another checkout (e.g. an older commit) for
@@ -31,8 +31,8 @@ def cases(tmp: Path) -> list[tuple[str, list[str]]]:
     empty, dup = tmp / "empty.yaml", tmp / "dup.yaml"
     empty.write_text("# only a comment\n")
     dup.write_text("name: x\nlr: 0.1\nlr: 0.2\n")
-    cli = [sys.executable, "-m", "hopjax.cli"]
-    good = ("from hopjax.cli import _parser, validate; "
+    cli = [sys.executable, "-m", "hopjax.runtime.cli"]
+    good = ("from hopjax.runtime.cli import _parser, validate; "
             f"validate(_parser().parse_args(['train', '{PPO}']))")
     return [
         ("train --set lr=nan", [*cli, "train", PPO, "--set", "lr=nan"]),

@@ -1,7 +1,7 @@
 """Weak scaling: PPO training throughput vs device count, env batch per device fixed.
 
 For each device count n the same config runs with ``num_envs = n x --envs-per-device`` on a
-``hopjax.distributed`` mesh of ``(1 seed, n envs)`` devices: the env batch (rollout, GAE and
+``hopjax.runtime.distributed`` mesh of ``(1 seed, n envs)`` devices: the env batch (rollout, GAE and
 minibatch gradients) is split over the devices and the gradient summed across them inside the
 one compiled chunk. Ideal weak scaling keeps the time per update flat, so env steps/s grows
 n-fold ("efficiency" = steps/s(n) / (n x steps/s(1))). ``--one-device-baseline`` also runs
@@ -41,7 +41,9 @@ import jax  # noqa: E402
 
 from hopjax.algos.ppo import PPOConfig  # noqa: E402
 from hopjax.config import load_config  # noqa: E402
-from hopjax.distributed import MeshTrainer  # noqa: E402
+from hopjax.runtime.distributed import default_mesh  # noqa: E402
+from hopjax.loop import Loop  # noqa: E402
+from hopjax.algos.ppo.trainer import Trainer  # noqa: E402
 
 DEFAULTS = ["chunk_updates=1"]  # one update per timed call
 
@@ -76,7 +78,7 @@ def main() -> None:
     for devices, n in plan:
         cfg = load_config(PPOConfig, args.config,
                           [*DEFAULTS, *args.set, f"num_envs={n * args.envs_per_device}", f"devices={devices}"])
-        mt = MeshTrainer(cfg)
+        mt = Loop(Trainer(cfg), default_mesh(cfg))
         runner = mt.start(jax.random.PRNGKey(cfg.seed))
         compiled, compile_s = compile_timed(mt.chunk, runner)
         runner, _ = block(compiled(runner))  # warm-up

@@ -19,6 +19,7 @@ import jax
 
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import load_config
+from hopjax.loop import Loop
 from hopjax.algos.ppo.trainer import Trainer
 
 
@@ -38,8 +39,9 @@ def main() -> None:
                           [f"num_envs={E}", f"chunk_updates={args.chunk_updates}", *args.set])
         trainer = Trainer(cfg)
         runner = trainer.init(jax.random.PRNGKey(cfg.seed))
-        chunk = trainer.compiled_chunk(runner)
-        compile_s = trainer.compile_seconds
+        loop = Loop(trainer)
+        chunk = loop.compiled_chunk(runner)
+        compile_s = loop.compile_seconds
         steps = trainer.steps_per_update * cfg.chunk_updates
         walls, cpus = [], []
         for _ in range(args.chunks):

@@ -46,12 +46,26 @@ QUICK_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 @functools.cache
-def quick_chunk(trainer):
-    """``trainer``'s chunk (same function as ``trainer.chunk``) jitted with QUICK_COMPILE, one
-    per trainer object."""
-    import jax
+def loop_of(trainer):
+    """The :class:`hopjax.loop.Loop` of ``trainer`` (no mesh), one per trainer object, so that
+    its chunk compiles once for all the tests that share the trainer."""
+    from hopjax.loop import Loop
 
-    return jax.jit(trainer._chunk, compiler_options=QUICK_COMPILE)
+    return Loop(trainer)
+
+
+@functools.cache
+def quick_loop(trainer):
+    """The Loop of ``trainer`` jitted with QUICK_COMPILE, one per trainer object."""
+    from hopjax.loop import Loop
+
+    return Loop(trainer, compiler_options=QUICK_COMPILE)
+
+
+def quick_chunk(trainer):
+    """``trainer``'s chunk (the same function as ``loop_of(trainer).chunk``) jitted with
+    QUICK_COMPILE, one per trainer object."""
+    return quick_loop(trainer).chunk
 
 
 def _ppo(cfg):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hopjax.algos.ppo import PPOConfig
-from hopjax.cli import main
+from hopjax.runtime.cli import main
 from hopjax.config import ConfigError, load_config, parse_overrides, to_dict
 from hopjax.algos.ppo.trainer import Trainer
 
@@ -77,12 +77,12 @@ def test_parse_overrides_nested():
 
 _NO_JAX = """
 import sys
-from hopjax.cli import main
+from hopjax.runtime.cli import main
 good = main(["train", {good!r}, "--set", "num_envs=1e9"])  # a valid config refused for its size
 bad = main(["train", {good!r}, "--set", "env_kwargs.height=four"])
 hop = main(["train-hop", {hop!r}, "--set", "lr=nan"])
 ev = main(["eval", {hop!r}, "--set", "num_simulations=1e9"])
-from hopjax.cli import validate, _parser
+from hopjax.runtime.cli import validate, _parser
 cfg = validate(_parser().parse_args(["train", {good!r}, "--set", "env_kwargs.max_steps=1e2"]))
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "flax", "optax"))
 print(good, bad, hop, ev, cfg.env_kwargs, loaded)

@@ -1,4 +1,4 @@
-"""Config fuzz: hundreds of generated bad configs through ``hopjax.cli.main`` in-process.
+"""Config fuzz: hundreds of generated bad configs through ``hopjax.runtime.cli.main`` in-process.
 
 Every case must end with exit status 2 and exactly one stderr line ``hopjax: error: ...`` that
 names the key, the override or the file, before JAX compiles or creates anything: ``jax.jit``,
@@ -22,7 +22,7 @@ import pytest
 
 from hopjax.algos.hop import HOPConfig
 from hopjax.algos.ppo import PPOConfig
-from hopjax.cli import main
+from hopjax.runtime.cli import main
 from hopjax.envs import SnowdriftParams, StagHuntParams
 
 CONFIGS = Path(__file__).parents[1] / "configs"

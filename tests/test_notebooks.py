@@ -26,6 +26,8 @@ def kernel_name(tmp_path_factory):
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"}))
     mp = pytest.MonkeyPatch()
     mp.setenv("JUPYTER_PATH", str(root))
+    # the kernel imports hopjax from this checkout, not from wherever it is installed
+    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH")])))
     mp.setenv("HOPJAX_NOTEBOOK_TINY", "1")
     mp.setenv("JAX_PLATFORMS", "cpu")
     mp.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")

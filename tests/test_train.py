@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import yaml
 
-from hopjax import experiment
+from hopjax.runtime import experiment
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, to_dict
+from hopjax.loop import Loop
 from hopjax.rollout import Rollout
 from hopjax.algos.ppo.trainer import Trainer, make_train, scripted_policy
 
-from tests.conftest import TINY
+from tests.conftest import TINY, loop_of
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +26,10 @@ def trainer(tiny_trainer):
 
 
 def run_chunks(trainer, n, seed=0, aot=False):
-    """``n`` chunks from ``init(PRNGKey(seed))`` through ``trainer.chunk`` (jit) or, with
-    ``aot``, through ``trainer.compiled_chunk`` (the one ``experiment.train`` runs)."""
+    """``n`` chunks from ``init(PRNGKey(seed))`` through the trainer's ``Loop.chunk`` (jit) or,
+    with ``aot``, through ``Loop.compiled_chunk`` (the one ``experiment.train`` runs)."""
     r = trainer.init(jax.random.PRNGKey(seed))
-    chunk = trainer.compiled_chunk(r) if aot else trainer.chunk
+    chunk = loop_of(trainer).compiled_chunk(r) if aot else loop_of(trainer).chunk
     out = []
     for _ in range(n):
         r, m = chunk(r)
@@ -39,7 +40,7 @@ def run_chunks(trainer, n, seed=0, aot=False):
 def test_chunks_compile_once_and_are_deterministic(trainer):
     _, m1 = run_chunks(trainer, 3)
     _, m2 = run_chunks(trainer, 3)
-    assert trainer.chunk._cache_size() == 1
+    assert loop_of(trainer).chunk._cache_size() == 1
     for k in m1:
         np.testing.assert_array_equal(m1[k], m2[k], err_msg=k)
     assert m1["episode_return"].shape == (6, 4)
@@ -58,7 +59,7 @@ def test_recurrent_segments_ratio_is_exactly_one(tiny_gru_trainer):
 
 
 def test_resume_is_bit_identical(tmp_path, trainer):
-    kw = dict(progress=False, trainer=trainer)
+    kw = dict(progress=False, loop=loop_of(trainer))
     full = experiment.train(TINY, tmp_path / "a", plot=False, **kw)
     assert full.stopped is None and len(full.rows) == 8
     part = experiment.train(TINY, tmp_path / "b", plot=False, max_chunks=2, **kw)
@@ -110,7 +111,7 @@ def test_ppo_self_play_beats_random():
     cfg = dataclasses.replace(TINY, num_envs=32, total_steps=32 * 10 * 60, chunk_updates=10)
     tr = Trainer(cfg)
     baseline = random_baseline(tr)
-    _, m = jax.jit(tr.train)(jax.random.PRNGKey(0))
+    _, m = jax.jit(Loop(tr).train)(jax.random.PRNGKey(0))
     final = float(np.mean(m["mean_return"][-10:]))
     assert baseline < 0.5
     assert final > 2.0 * baseline, (final, baseline)
@@ -118,7 +119,7 @@ def test_ppo_self_play_beats_random():
 
 # -- run directories never lose data (issue 12) ---------------------------------------------
 def test_new_run_into_a_finished_run_is_refused_or_moved_aside(tmp_path, trainer, capsys):
-    kw = dict(progress=False, plot=False, trainer=trainer)
+    kw = dict(progress=False, plot=False, loop=loop_of(trainer))
     first = experiment.train(TINY, tmp_path, **kw)
     run = tmp_path / "tiny"
     before = (run / "metrics.csv").read_bytes()
@@ -140,7 +141,7 @@ def test_new_run_into_a_finished_run_is_refused_or_moved_aside(tmp_path, trainer
 
 
 def test_resume_from_an_older_checkpoint_keeps_what_it_replaces(tmp_path, trainer, capsys):
-    kw = dict(progress=False, plot=False, trainer=trainer)
+    kw = dict(progress=False, plot=False, loop=loop_of(trainer))
     full = experiment.train(TINY, tmp_path, **kw)
     run = tmp_path / "tiny"
     rest = experiment.train(TINY, tmp_path, resume=run / "checkpoints" / "update_00000004", **kw)
@@ -155,17 +156,19 @@ def test_resume_from_an_older_checkpoint_keeps_what_it_replaces(tmp_path, traine
 def test_printed_resume_command_continues_the_same_run(tmp_path, trainer, monkeypatch, capsys):
     """Ctrl-C through the CLI prints a command; run as printed, it continues in the same dir
     and ends where an uninterrupted run ends."""
-    from hopjax import cli
-    from tests.test_checkpoint import FaultyTrainer
+    from hopjax.runtime import cli
+    from tests.runtime.test_checkpoint import FaultyLoop
 
     made = []
 
-    def build(cfg):  # the CLI's trainer: the session's compiled one, for the same config
-        assert dataclasses.replace(cfg, devices=0) == TINY, cfg
+    def build(cfg, algorithm, loop, seeds):  # the CLI's loop: the session's compiled one
+        if loop is not None:  # the reference run below brings its own
+            return loop
+        assert dataclasses.replace(cfg, devices=0) == TINY and algorithm is None and seeds is None, cfg
         made.append(cfg)
-        return FaultyTrainer(trainer, "interrupt") if len(made) == 1 else trainer
+        return FaultyLoop(trainer, "interrupt") if len(made) == 1 else loop_of(trainer)
 
-    monkeypatch.setattr(experiment, "MeshTrainer", build)
+    monkeypatch.setattr(experiment, "_make_loop", build)
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text(yaml.safe_dump(to_dict(TINY)))
     out = tmp_path / "elsewhere"
@@ -182,7 +185,7 @@ def test_printed_resume_command_continues_the_same_run(tmp_path, trainer, monkey
     assert not (tmp_path / "runs").exists()
     assert "resumed from" in capsys.readouterr().out
     rows = experiment.read_csv(out / "tiny" / "metrics.csv")
-    ref = experiment.train(TINY, tmp_path / "ref", progress=False, plot=False, trainer=trainer)
+    ref = experiment.train(TINY, tmp_path / "ref", progress=False, plot=False, loop=loop_of(trainer))
     assert [r["update"] for r in rows] == list(range(1, 9))
     for a, b in zip(ref.rows, rows):
         assert {k: v for k, v in a.items() if k != "sps"} == {k: v for k, v in b.items() if k != "sps"}

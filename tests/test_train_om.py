@@ -7,17 +7,17 @@ import jax
 import numpy as np
 import pytest
 
-from hopjax import experiment
+from hopjax.runtime import experiment
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import ConfigError, from_dict, to_dict
 from hopjax.models.omg import coplayers
 
-from tests.conftest import OM_CHUNK as CHUNK, OMG
+from tests.conftest import OM_CHUNK as CHUNK, OMG, loop_of
 
 
 def run(tr, chunks):
     runners = [tr.init(jax.random.PRNGKey(tr.cfg.seed))]
-    fn = tr.compiled_chunk(runners[0])
+    fn = loop_of(tr).compiled_chunk(runners[0])
     out = []
     for _ in range(chunks):
         r, m = fn(runners[-1])
@@ -46,7 +46,7 @@ def test_trigger_gates_training_and_compiles_once(omg_run):
     jax.tree.map(np.testing.assert_array_equal, r0.om.opt_state, r1.om.opt_state)
     assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, r1.om.params, r2.om.params)))
     assert np.all(m["omg_loss"][:CHUNK] == 0.0) and np.all(m["omg_loss"][CHUNK:] > 0.0)
-    assert tr.trace_count == 1  # both branches of the cond live in the one compiled chunk
+    assert loop_of(tr).trace_count == 1  # both branches of the cond live in the one compiled chunk
     # epsilon = 0: the PPO replay sees exactly the inputs the rollout acted on
     np.testing.assert_array_equal(m["first_ratio"], 1.0)
     assert np.all(np.isfinite(m["loss"])) and np.all(np.isfinite(m["omg_loss"]))
@@ -120,7 +120,7 @@ def test_omg_learns_goals_and_actions(omg_run):
 
 def test_resume_with_opponent_model_is_bit_identical(tmp_path, omg_run):
     tr = omg_run[0]
-    kw = dict(progress=False, trainer=tr, plot=False)
+    kw = dict(progress=False, loop=loop_of(tr), plot=False)
     full = experiment.train(OMG, tmp_path / "a", max_chunks=3, **kw)
     experiment.train(OMG, tmp_path / "b", max_chunks=1, **kw)
     rest = experiment.train(OMG, tmp_path / "b", resume=tmp_path / "b" / "tiny_omg", max_chunks=2, **kw)
@@ -131,7 +131,7 @@ def test_resume_with_opponent_model_is_bit_identical(tmp_path, omg_run):
             if k != "sps":
                 assert a[k] == b[k], (k, a[k], b[k])
     jax.tree.map(np.testing.assert_array_equal, full.runner.om, rest.runner.om)
-    assert tr.trace_count == 1
+    assert loop_of(tr).trace_count == 1
 
 
 def test_moa_learns_and_compiles_once(moa_trainer):
@@ -141,7 +141,7 @@ def test_moa_learns_and_compiles_once(moa_trainer):
     assert acc > base + 0.1
     assert np.all(np.isfinite(m["moa_influence"])) and last(m, "moa_influence") > 0
     np.testing.assert_array_equal(m["om_trained"], np.arange(len(m["om_trained"])) >= 1)  # 2 x 16 >= 32
-    assert tr.trace_count == 1
+    assert loop_of(tr).trace_count == 1
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ def test_unregistered_name_is_a_config_error_until_the_module_is_imported():
 
 
 def test_uniform_model_trains_through_the_cli(tmp_path, capsys):
-    from hopjax.cli import main
+    from hopjax.runtime.cli import main
 
     importlib.import_module("tests.extensions.uniform_om")
     assert main(["train", str(CONFIG), "--out", str(tmp_path), "--no-progress"]) == 0, capsys.readouterr().err

@@ -9,7 +9,7 @@ Record (overwrites ``golden.json``; run from the repository root)::
 Cases are named by config, not by module: a refactor that renames modules, classes or
 parameter paths only has to change ``build`` / ``run`` below, then show the file unchanged.
 Each run is ``init(PRNGKey(cfg.seed))`` followed by ``chunks`` calls of the trainer's compiled
-chunk: PPO's ahead-of-time ``compiled_chunk`` (what ``hopjax train`` runs), HOP's chunk under
+chunk: PPO's ahead-of-time ``Loop.compiled_chunk`` (what ``hopjax train`` runs), HOP's chunk under
 ``tests.conftest.QUICK_COMPILE`` (the compile the HOP tests share; XLA's backend optimisation
 level changes float rounding, so it is part of the recipe).
 """
@@ -23,9 +23,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from hopjax.algos.hop import HOPConfig, HOPTrainer
-from hopjax.algos.ppo.trainer import Trainer
-from tests.conftest import MOA, OMG, TINY, TINY_GRU, TINY_HOP, TINY_SCRIPTED, quick_chunk
+from hopjax.algos import registry
+from tests.conftest import MOA, OMG, TINY, TINY_GRU, TINY_HOP, TINY_SCRIPTED, loop_of, quick_chunk
 
 GOLDEN = Path(__file__).with_name("golden.json")
 # name: (config, chunks run, the tests/conftest.py session fixture holding its trainer)
@@ -41,7 +40,7 @@ CASES = {
 
 def build(cfg):
     """A trainer for ``cfg`` through the public API."""
-    return HOPTrainer(cfg) if isinstance(cfg, HOPConfig) else Trainer(cfg)
+    return registry.build(cfg)
 
 
 def digest(tree) -> list[dict]:
@@ -57,7 +56,7 @@ def digest(tree) -> list[dict]:
 def run(trainer, chunks: int) -> dict:
     """-> {"metrics": {key: nested lists [updates, ...] in float64}, "params": {role: digest}}."""
     state = trainer.init(jax.random.PRNGKey(trainer.cfg.seed))
-    chunk = quick_chunk(trainer) if isinstance(trainer, HOPTrainer) else trainer.compiled_chunk(state)
+    chunk = quick_chunk(trainer) if trainer.cfg.algo == "hop" else loop_of(trainer).compiled_chunk(state)
     out = []
     for _ in range(chunks):
         state, m = chunk(state)

@@ -16,6 +16,8 @@ class HOPConfig:
     """One HOP run. Planning/belief defaults are the HOP code's Stag-Hunt values
     (``msh_code/train.py``); the shipped YAML configs shrink the search for a CPU budget."""
 
+    # The algorithm this config is for (hopjax.algos.registry); must be 'hop' here.
+    algo: str = "hop"
     name: str = "hop"
     env: str = "stag_hunt"
     env_kwargs: dict = dataclasses.field(default_factory=dict)
@@ -50,6 +52,8 @@ class HOPConfig:
     def validate(self) -> None:
         """Every key's type and range and ``env_kwargs`` (via the env's params class);
         ConfigError naming the key. JAX-free."""
+        if self.algo != "hop":
+            raise ConfigError(f"config key 'algo' must be 'hop' for HOPConfig, got {self.algo!r}")
         check_common(self)
         env_params(self.env, self.env_kwargs)
         for key in ("total_steps", "num_envs", "num_simulations", "num_trees", "buffer_episodes",

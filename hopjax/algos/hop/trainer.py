@@ -18,8 +18,8 @@ trace. :class:`HOPTrainer` trains both networks from self-play episodes kept in 
 The HOP code trains the goal models for 15 epochs of minibatch 512 every 1000 samples
 (``msg_code/train.py``); hopjax runs ``sgd_steps`` minibatch steps of ``batch_episodes`` whole
 episodes after every batch of ``num_envs`` self-play episodes (our choice: one fixed-shape
-update inside the compiled chunk). ``HOPTrainer`` has the ``Trainer`` interface that
-:func:`hopjax.experiment.train` drives (chunks, CSV, checkpoints, resume).
+update inside the compiled chunk). ``HOPTrainer`` is an :class:`hopjax.loop.Algorithm`, driven by
+:func:`hopjax.runtime.experiment.train` (chunks, CSV, checkpoints, resume).
 
 Sources. Huang, Liu, Kong, Yang, Zhu, Feng, "Efficient Adaptation in Mixed-Motive Environments
 via Hierarchical Opponent Modeling and Planning", ICML 2024 (arXiv 2406.08002): goals are
@@ -57,7 +57,6 @@ from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
 from hopjax.rollout import Engine, freeze
-from hopjax.algos.ppo.trainer import CompiledChunk
 
 
 def make_env(cfg: HOPConfig):
@@ -261,9 +260,9 @@ class HOPState:
     update: jax.Array
 
 
-class HOPTrainer(CompiledChunk):
-    """Self-play HOP training with the ``Trainer`` interface of :mod:`hopjax.algos.ppo.trainer`
-    (``init``, ``update``, ``chunk`` (jitted once), ``compiled_chunk``, ``train``)."""
+class HOPTrainer:
+    """Self-play HOP training: an :class:`hopjax.loop.Algorithm` (``init``, ``update``), driven
+    by :class:`hopjax.loop.Loop`."""
 
     def __init__(self, cfg: HOPConfig):
         cfg.validate()
@@ -275,9 +274,9 @@ class HOPTrainer(CompiledChunk):
         self.steps_per_update = cfg.num_envs * self.runner.T
         self.num_chunks = -(-max(1, cfg.total_steps // self.steps_per_update) // cfg.chunk_updates)
         self.num_updates = self.num_chunks * cfg.chunk_updates
+        self.chunk_updates = cfg.chunk_updates
         self.optimizer = optax.adam(cfg.lr)
         self.goal_names = self.env.goal_names(self.env_params)
-        self.chunk = jax.jit(self._chunk)
 
     def make_runner(self, num_envs: int, focal_seats: tuple[int, ...],
                     scripted: dict[int, Any] | None = None) -> HOPRunner:
@@ -336,11 +335,6 @@ class HOPTrainer(CompiledChunk):
         new = HOPState(params, opt_state, buffer, trace.prior, key, st.update + 1)
         return new, metrics
 
-    def _chunk(self, st: HOPState):
-        return jax.lax.scan(lambda s, _: self.update(s), st, None, self.cfg.chunk_updates)
-
-    def train(self, key: jax.Array):
-        """-> (final HOPState, metrics [num_updates, ...]). Jittable, vmappable over keys."""
-        st = self.init(key)
-        st, m = jax.lax.scan(lambda s, _: self._chunk(s), st, None, self.num_chunks)
-        return st, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), m)
+    def env_split(self, st: HOPState):
+        """Nothing is split over a mesh's env axis: every leaf is replicated."""
+        return jax.tree.map(lambda _: False, st)

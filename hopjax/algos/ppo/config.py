@@ -17,6 +17,8 @@ LEARNER = "learner"
 class PPOConfig:
     """Everything one PPO run needs. Units: an env step is one step of one env (all agents)."""
 
+    # The algorithm this config is for (hopjax.algos.registry); must be 'ppo' here.
+    algo: str = "ppo"
     name: str = "ppo"
     env: str = "stag_hunt"
     env_kwargs: dict = dataclasses.field(default_factory=dict)
@@ -71,7 +73,7 @@ class PPOConfig:
     omg_eps_start: float = 0.0  # P(policy sees the selected instead of the inferred subgoal)
     omg_eps_updates: int = 0  # ... annealed linearly to 0 over this many updates
     moa_influence_coef: float = 0.0  # > 0: add the social-influence reward (MOA only)
-    # Device mesh (hopjax.distributed): results do not depend on it, up to float rounding.
+    # Device mesh (hopjax.runtime.distributed): results do not depend on it, up to float rounding.
     # devices: how many devices to use, 0 = all visible (on every host). seed_devices: how many
     # of them a sweep spreads seeds over, 0 = automatic; the rest split each seed's env batch.
     devices: int = 0
@@ -80,6 +82,8 @@ class PPOConfig:
     def validate(self) -> None:
         """Every key's type and range, ``env_kwargs`` (via the env's params class) and
         ``agents``; ConfigError naming the key. JAX-free."""
+        if self.algo != "ppo":
+            raise ConfigError(f"config key 'algo' must be 'ppo' for PPOConfig, got {self.algo!r}")
         check_common(self)
         self._validate_agents(env_params(self.env, self.env_kwargs).num_agents)
         positive = ("total_steps", "num_envs", "num_epochs", "num_minibatches", "chunk_updates",

@@ -1,10 +1,10 @@
 """``make_train(config) -> train(key)``: the whole PPO training loop as one jittable function.
 
 ``train`` runs ``num_updates`` updates of: rollout -> EpisodeBatch -> masked GAE -> epochs of
-minibatch PPO steps, inside ``lax.scan``; ``jax.vmap(train)(keys)`` is a seed sweep. For long
-runs, :class:`Trainer` exposes the same update as jitted *chunks* of ``chunk_updates`` updates,
-so the host can log, draw progress and checkpoint between chunks; running the chunks one after
-another, with or without a checkpoint/restore in between, gives bit-identical results.
+minibatch PPO steps, inside ``lax.scan``; ``jax.vmap(train)(keys)`` is a seed sweep.
+:class:`Trainer` is an :class:`hopjax.loop.Algorithm`: :class:`hopjax.loop.Loop` runs its update
+as jitted *chunks* of ``chunk_updates`` updates, so the host can log, draw progress and
+checkpoint between chunks.
 
 With ``opponent_model: omg | moa`` each update also runs the opponent model next to the policy,
 annotates the fresh episodes, stores them in a replay buffer and trains the model under
@@ -17,7 +17,6 @@ Inside :meth:`Trainer.update`: :meth:`Trainer.collect` (rollout + opponent-model
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 import jax
@@ -31,8 +30,10 @@ from hopjax.algos.ppo.loss import Minibatch, make_grad_step, make_optimizer
 from hopjax.algos.ppo.opponent.base import make_opponent_model
 from hopjax.buffers.layout import time_major
 from hopjax.config import ConfigError
+from hopjax.loop import Loop
 from hopjax.models.policy import MultiPolicy
 from hopjax.rollout import EnvCarry, Rollout
+from hopjax.sharding import constrain
 
 
 @struct.dataclass
@@ -80,27 +81,12 @@ def _seat_policies(cfg: PPOConfig, env_name: str, n: int) -> dict[int, Callable]
     return scripted
 
 
-class CompiledChunk:
-    """``compiled_chunk(state)``: the trainer's jitted ``self.chunk`` compiled ahead of time,
-    once per trainer, with the compile time in ``compile_seconds``."""
-
-    _compiled = None
-    compile_seconds = 0.0
-
-    def compiled_chunk(self, state):
-        if self._compiled is None:
-            t0 = time.perf_counter()
-            self._compiled = self.chunk.lower(state).compile()
-            self.compile_seconds = time.perf_counter() - t0
-        return self._compiled
-
-
-class Trainer(CompiledChunk):
+class Trainer:
     """The pure pieces of one PPO run, built (and validated) from a config without compiling.
 
     Attributes: env, env_params, policy, rollout, num_updates, steps_per_update.
-    Methods: ``init(key) -> RunnerState``, ``update(runner) -> (runner, metrics)``,
-    ``chunk(runner) -> (runner, metrics [chunk_updates])`` (jitted once), ``train(key)``.
+    Methods: ``init(key) -> RunnerState``, ``update(runner) -> (runner, metrics)``; driven by
+    :class:`hopjax.loop.Loop`.
     """
 
     def __init__(self, cfg: PPOConfig):
@@ -138,11 +124,10 @@ class Trainer(CompiledChunk):
         # Whole chunks only, so that every chunk is the same compiled function.
         self.num_chunks = -(-self.num_updates // cfg.chunk_updates)
         self.num_updates = self.num_chunks * cfg.chunk_updates
+        self.chunk_updates = cfg.chunk_updates
         self.optimizer = make_optimizer(cfg, self.num_updates)
         self.grad_step = make_grad_step(self.policy, cfg, self.optimizer)
         self.goal_names = self.env.goal_names(p)
-        self.chunk = jax.jit(self._chunk)
-        self.trace_count = 0  # times the chunk function was traced (compiles once: 1)
 
     # -- pure functions -------------------------------------------------------------------
     def init(self, key: jax.Array) -> RunnerState:
@@ -181,7 +166,8 @@ class Trainer(CompiledChunk):
         ro = self.rollout
         carry = ro.reset(k_reset) if ro.episode_mode else runner.env
         om_params = None if self.om is None else runner.om.params
-        carry, batch, stats = ro.run(k_roll, runner.params, carry, om_params=om_params)
+        carry, batch, stats = ro.run(k_roll, runner.params, constrain(carry, 0), om_params=om_params)
+        carry, batch = constrain(carry, 0), constrain(batch, 0)  # env batch over a mesh's "envs"
         extra, bonus, om_metrics = None, None, {}
         if self.om is not None:
             batch, extra, bonus, om_metrics = self.om.annotate(om_params, runner.params, batch, k_ann, runner.update)
@@ -219,7 +205,8 @@ class Trainer(CompiledChunk):
             perm = jax.random.permutation(key, cfg.num_envs)
 
             def minibatch(state, idx):
-                params, opt_state, aux = self.grad_step(*state, data.take(idx))
+                mb = constrain(data.take(idx), lambda path: Minibatch.batch_axis(path[0].name))
+                params, opt_state, aux = self.grad_step(*state, mb)
                 return (params, opt_state), aux
 
             return jax.lax.scan(minibatch, state, perm.reshape(cfg.num_minibatches, mb_size))
@@ -252,26 +239,11 @@ class Trainer(CompiledChunk):
         m["first_ratio"] = first if first.ndim == 0 else (first * learner_mask).sum() / learner_mask.sum()
         return m
 
-    def _chunk(self, runner: RunnerState):
-        self.trace_count += 1
-
-        def body(r, _):
-            return self.update(r)
-
-        return jax.lax.scan(body, runner, None, self.cfg.chunk_updates)
-
-    def train(self, key: jax.Array):
-        """-> (final RunnerState, metrics with a leading [num_updates] axis). Jittable, vmappable."""
-        runner = self.init(key)
-
-        def body(r, _):
-            return self._chunk(r)
-
-        runner, metrics = jax.lax.scan(body, runner, None, self.num_chunks)
-        metrics = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), metrics)
-        return runner, metrics
+    def env_split(self, runner: RunnerState):
+        """The env carry is the env batch (leading axis E); the rest is replicated."""
+        return jax.tree.map(lambda _: False, runner).replace(env=jax.tree.map(lambda _: True, runner.env))
 
 
 def make_train(cfg: PPOConfig) -> Callable[[jax.Array], tuple[RunnerState, dict[str, jax.Array]]]:
     """``train(key) -> (runner_state, metrics)``: jit it, or ``jax.jit(jax.vmap(train))(keys)``."""
-    return Trainer(cfg).train
+    return Loop(Trainer(cfg)).train

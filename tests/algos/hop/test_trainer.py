@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from hopjax import adaptation
+from hopjax.runtime import adaptation
 from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop import HOPConfig
 from hopjax.algos.hop.losses import goal_loss, replay_beliefs
@@ -210,7 +210,7 @@ def test_bad_config_is_rejected_before_compiling(tmp_path):
 def test_baselines_are_read_next_to_the_config_on_hops_env(tmp_path, capsys):
     from pathlib import Path
 
-    from hopjax.cli import main
+    from hopjax.runtime.cli import main
 
     root = Path(__file__).resolve().parents[3] / "configs"
     (tmp_path / "stag_hunt_ppo.yaml").write_text((root / "stag_hunt_ppo.yaml").read_text())
@@ -235,7 +235,8 @@ def _fake_run(path, cfg):
 
     ckpt = path / "checkpoints" / "update_00000001"
     (ckpt / "state").mkdir(parents=True)
-    (ckpt / "meta.json").write_text(json.dumps({"update": 1, "chunk": 1, "env_steps": 1, "config": to_dict(cfg)}))
+    (ckpt / "meta.json").write_text(json.dumps({"algo": cfg.algo, "update": 1, "chunk": 1, "env_steps": 1,
+                                                  "config": to_dict(cfg)}))
     (path / "checkpoints" / "LATEST").write_text(ckpt.name)
     return path
 
@@ -245,9 +246,9 @@ def test_eval_routes_by_input_and_rejects_bad_input_before_compiling(tmp_path, c
     bad input -> a one-line error and exit 2, with jax.jit never called."""
     from pathlib import Path
 
-    from hopjax import experiment
+    from hopjax.runtime import experiment
     from hopjax.algos.ppo import PPOConfig
-    from hopjax.cli import main
+    from hopjax.runtime.cli import main
 
     root = Path(__file__).resolve().parents[3] / "configs"
     hop_yaml, ppo_yaml = str(root / "stag_hunt_hop.yaml"), str(root / "stag_hunt_ppo.yaml")

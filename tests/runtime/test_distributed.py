@@ -1,7 +1,7 @@
 """One code path on 1 or 4 devices: equal metrics, seeds spread over devices, one compile.
 
 JAX fixes its device count at start-up, so the 4-device runs happen in one subprocess
-(tests/distributed_check.py, 4 virtual CPU devices) that reports JSON; this file asserts on it.
+(tests/runtime/distributed_check.py, 4 virtual CPU devices) that reports JSON; this file asserts on it.
 """
 
 import json
@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import yaml
 
-from hopjax import cli, distributed
+from hopjax.runtime import cli, distributed
 from hopjax.config import ConfigError, to_dict
-from hopjax.experiment import flatten_metrics
+from hopjax.runtime.experiment import flatten_metrics
 from hopjax.algos.ppo.trainer import Trainer
 from tests.test_train import TINY
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOL = dict(rtol=1e-4, atol=1e-5)  # float summation order differs across devices
 
 
@@ -29,7 +29,7 @@ def multi(tmp_path_factory):
     out = tmp_path_factory.mktemp("distributed") / "result.json"
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
     env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-m", "tests.distributed_check", str(out)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "tests.runtime.distributed_check", str(out)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = json.loads(out.read_text())
@@ -88,7 +88,7 @@ def test_env_batch_is_split_and_the_work_with_it(multi):
 
 
 def test_sharded_step_and_sweep_compile_once(multi):
-    # three experiment.train calls (2 chunks, resume, a full run) on one MeshTrainer
+    # three experiment.train calls (2 chunks, resume, a full run) on one mesh Loop
     assert multi["sharded"]["traces"] == 1
     sw = multi["sweep"]
     assert sw["traces"] == 1 and sw["cache_size"] == 1  # called twice

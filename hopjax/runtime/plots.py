@@ -5,31 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from matplotlib.figure import Figure  # no pyplot: no global backend or figure state touched
 
 
 def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
-    """Per-agent episode return, entropy and losses against env steps -> PNG at ``path``."""
-    plt = _plt()
+    """Per-agent episode return, entropy (PPO: policy, HOP: search) and losses against env
+    steps -> PNG at ``path``."""
     steps = np.array([r["env_steps"] for r in rows])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig = Figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
     agents = sorted(k for k in rows[0] if k.startswith("episode_return_"))
     for k in agents:
         axes[0].plot(steps, [r[k] for r in rows], label=k.replace("episode_return_", "agent "))
     axes[0].plot(steps, [r["mean_return"] for r in rows], "k", lw=2, label="mean")
     axes[0].set_title("episode return")
     axes[0].legend(fontsize=8)
-    axes[1].plot(steps, [r["entropy"] for r in rows])
-    axes[1].set_title("policy entropy")
-    for k in ("pg_loss", "value_loss"):
+    # PPO: policy entropy, PG and value loss; other algorithms: their search entropy and losses
+    ent = "entropy" if "entropy" in rows[0] else "search_entropy"
+    losses = [k for k in ("pg_loss", "value_loss") if k in rows[0]] or [k for k in rows[0] if k.endswith("loss")]
+    if ent in rows[0]:
+        axes[1].plot(steps, [r[ent] for r in rows])
+    axes[1].set_title(ent.replace("_", " "))
+    for k in losses:
         axes[2].plot(steps, [r[k] for r in rows], label=k)
     axes[2].set_title("losses")
     axes[2].legend(fontsize=8)
@@ -39,14 +36,13 @@ def plot_learning_curves(rows: list[dict[str, float]], path: str | Path, title: 
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return Path(path)
 
 
 def plot_sweep(steps: np.ndarray, returns: np.ndarray, path: str | Path, title: str = "") -> Path:
     """returns [S, U]: per-seed curves (thin) and mean +/- std band -> PNG at ``path``."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for s in range(returns.shape[0]):
         ax.plot(steps, returns[s], lw=0.7, alpha=0.5)
     mu, sd = returns.mean(0), returns.std(0)
@@ -59,5 +55,4 @@ def plot_sweep(steps: np.ndarray, returns: np.ndarray, path: str | Path, title: 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return Path(path)

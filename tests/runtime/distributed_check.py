@@ -1,8 +1,8 @@
-"""Multi-device equality checks, run by tests/test_distributed.py in a subprocess.
+"""Multi-device equality checks, run by tests/runtime/test_distributed.py in a subprocess.
 
 JAX fixes its device count when it starts, so this runs as
-``XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m tests.distributed_check OUT``
-and writes JSON to OUT: the 1-device reference (a plain Trainer, chunk by chunk), the same run
+``XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m tests.runtime.distributed_check OUT``
+and writes JSON to OUT: the 1-device reference (a plain Trainer's Loop without a mesh, chunk by chunk), the same run
 through ``experiment.train`` with its env batch split over 4 devices (interrupted and resumed,
 and uninterrupted), a 4-seed sweep over a (2 seeds x 2 envs) mesh, trace counts, shardings and
 compiled-program facts. The pytest side does the asserting.
@@ -20,7 +20,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from hopjax import distributed, experiment
+from hopjax.runtime import distributed, experiment
+from hopjax.loop import Loop
 from hopjax.config import ConfigError
 from hopjax.algos.ppo.trainer import Trainer
 from tests.test_train import TINY
@@ -78,18 +79,19 @@ def main(out_path: str) -> None:
     # -- 1-device reference: a plain Trainer (eager init, as experiment.train does), its chunk
     # jitted on the default device ----------------------------------------------------------
     plain = Trainer(TINY)
+    pl = Loop(plain)  # no mesh
     keys = jax.random.split(jax.random.PRNGKey(TINY.seed), SEEDS)
-    ref_runner, ref = chunks(plain.chunk, plain.init(jax.random.PRNGKey(TINY.seed)), plain.num_chunks)
+    ref_runner, ref = chunks(pl.chunk, plain.init(jax.random.PRNGKey(TINY.seed)), pl.num_chunks)
     res["ref"] = tolist(ref)
     res["ref_params"] = tolist(ref_runner.params)
     seed_inits = [plain.init(k) for k in keys]
-    res["ref_seeds"] = [tolist(chunks(plain.chunk, r, plain.num_chunks)[1]) for r in seed_inits]
-    res["plain_flops"] = plain.chunk.lower(ref_runner).compile().cost_analysis()["flops"]
+    res["ref_seeds"] = [tolist(chunks(pl.chunk, r, pl.num_chunks)[1]) for r in seed_inits]
+    res["plain_flops"] = pl.chunk.lower(ref_runner).compile().cost_analysis()["flops"]
 
     with tempfile.TemporaryDirectory() as tmp:
         # -- the env batch over 4 devices, through experiment.train: interrupted + resumed -----
-        mt = distributed.MeshTrainer(TINY)
-        kw = dict(progress=False, plot=False, trainer=mt)
+        mt = Loop(Trainer(TINY), distributed.default_mesh(TINY))
+        kw = dict(progress=False, plot=False, loop=mt)
         part = experiment.train(TINY, Path(tmp) / "a", max_chunks=2, **kw)
         rest = experiment.train(TINY, Path(tmp) / "a", resume=Path(tmp) / "a" / TINY.name, **kw)
         full = experiment.train(TINY, Path(tmp) / "b", **kw)
@@ -100,7 +102,7 @@ def main(out_path: str) -> None:
         "full_rows": [{k: v for k, v in r.items() if k != "sps"} for r in full.rows],
         "params": tolist(rest.runner.params),
         "full_params": tolist(full.runner.params),
-        "traces": mt.traces,
+        "traces": mt.trace_count,
         "env_spec": str(full.runner.env.obs.sharding.spec),
         "env_devices": len({s.device for s in full.runner.env.obs.addressable_shards}),
         "env_shard_shape": list(full.runner.env.obs.addressable_shards[0].data.shape),
@@ -111,9 +113,10 @@ def main(out_path: str) -> None:
     }
 
     # -- a 4-seed sweep over a (2 seeds x 2 envs) mesh ------------------------------------------
-    st = distributed.sweep_trainer(dataclasses.replace(TINY, seed_devices=2), SEEDS)
-    # start_seeds(keys) would compute vmap(init)(keys); the eager inits above are the same
-    runners = st.place(jax.tree.map(lambda *x: np.stack(x), *jax.device_get(seed_inits)), seeds=True)
+    cfg = dataclasses.replace(TINY, seed_devices=2)
+    st = Loop(Trainer(cfg), distributed.default_mesh(cfg, SEEDS), seeds=SEEDS)
+    # start(keys) would compute vmap(init)(keys); the eager inits above are the same
+    runners = st.place(jax.tree.map(lambda *x: np.stack(x), *jax.device_get(seed_inits)))
     fn = st.sweep_fn()
     final, m = fn(runners)
     final2, m2 = fn(runners)
@@ -121,7 +124,7 @@ def main(out_path: str) -> None:
         "describe": st.describe(),
         "metrics": tolist(m),
         "repeat_equal": all(np.array_equal(m[k], m2[k]) for k in m),
-        "traces": st.traces,
+        "traces": st.trace_count,
         "cache_size": fn._cache_size(),
         "env_spec": str(final.env.obs.sharding.spec),
         "params_spec": str(jax.tree.leaves(final.params)[0].sharding.spec),

@@ -6,10 +6,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hopjax import cli, experiment
-from hopjax.distributed import sweep_trainer
-from hopjax.rundir import RunDirError
-from tests.conftest import TINY
+from hopjax.runtime import cli, experiment
+from hopjax.algos import registry
+from hopjax.runtime.distributed import default_mesh
+from hopjax.loop import Loop
+from hopjax.runtime.rundir import RunDirError
+from tests.conftest import TINY, loop_of
 
 # bit-identical on this CPU; the tolerance allows vmapped (batched) matmuls to sum in another
 # order on other backends
@@ -18,7 +20,7 @@ TOL = dict(rtol=1e-5, atol=1e-6)
 
 @pytest.fixture(scope="module")
 def st():
-    return sweep_trainer(TINY, 2)
+    return Loop(registry.build(TINY), default_mesh(TINY, 2), seeds=2)
 
 
 def per_seed(run_dir, s):
@@ -26,12 +28,12 @@ def per_seed(run_dir, s):
 
 
 def test_sweep_seed_s_equals_train_with_seed_plus_s(tmp_path, st, tiny_trainer):
-    run_dir, metrics = experiment.sweep(TINY, 2, tmp_path, plot=False, progress=False, trainer=st)
+    run_dir, metrics = experiment.sweep(TINY, 2, tmp_path, plot=False, progress=False, loop=st)
     assert run_dir == tmp_path / "tiny_sweep2" and metrics["mean_return"].shape == (2, 8)
-    assert st.traces == 1  # one compile of the vmapped chunk
+    assert st.trace_count == 1  # one compile of the vmapped chunk
     for s in range(2):
         cfg = dataclasses.replace(TINY, seed=TINY.seed + s)
-        single = experiment.train(cfg, tmp_path / f"single{s}", progress=False, plot=False, trainer=tiny_trainer)
+        single = experiment.train(cfg, tmp_path / f"single{s}", progress=False, plot=False, loop=loop_of(tiny_trainer))
         rows = per_seed(run_dir, s)
         assert len(rows) == len(single.rows) == 8
         for a, b in zip(single.rows, rows):
@@ -43,7 +45,7 @@ def test_sweep_seed_s_equals_train_with_seed_plus_s(tmp_path, st, tiny_trainer):
 
 
 def test_sweep_resumes_bit_identically_and_guards_its_dir(tmp_path, st, capsys):
-    kw = dict(plot=False, progress=False, trainer=st)
+    kw = dict(plot=False, progress=False, loop=st)
     full_dir, _ = experiment.sweep(TINY, 2, tmp_path / "a", **kw)
     part_dir, part = experiment.sweep(TINY, 2, tmp_path / "b", max_chunks=1, **kw)
     assert part["mean_return"].shape == (2, 2)

@@ -11,18 +11,23 @@ import dataclasses
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import yaml
+from tqdm.auto import tqdm
 
-from hopjax import checkpoint, rundir
+from hopjax.runtime import checkpoint, rundir
+from hopjax.algos import registry
 from hopjax.algos.ppo import PPOConfig
-from hopjax.config import ConfigError, to_dict
-from hopjax.distributed import MeshTrainer, sweep_trainer
-from hopjax.algos.ppo.trainer import RunnerState, Trainer
+from hopjax.config import ConfigError, from_dict, to_dict
+from hopjax.runtime.distributed import default_mesh
+from hopjax.loop import Algorithm, Loop
+from hopjax.runtime.plots import plot_learning_curves, plot_sweep
+from hopjax.algos.ppo.trainer import Trainer, scripted_names, scripted_policy
+from hopjax.evaluation import play_policy
 
 
 def flatten_metrics(metrics: dict[str, np.ndarray], goal_names: tuple[str, ...]) -> list[dict[str, float]]:
@@ -90,7 +95,7 @@ def _process_dir(name: str) -> str:
 
 
 class TrainResult:
-    def __init__(self, run_dir: Path, runner: RunnerState, rows: list[dict[str, float]],
+    def __init__(self, run_dir: Path, runner: Any, rows: list[dict[str, float]],
                  last_checkpoint: Path | None, stopped: str | None):
         self.run_dir = run_dir
         self.runner = runner
@@ -105,13 +110,17 @@ class _Job:
     states stacked on a leading [S] axis, one CSV per seed)."""
 
     cfg: Any
-    trainer: Any  # Trainer, MeshTrainer or HOPTrainer (num_chunks, steps_per_update, goal_names)
+    loop: Loop  # its algorithm, mesh and seeds (None: a single run)
     run_dir: Path
     resume_cmd: str  # printed whenever the run stops early
-    seeds: int | None = None
-    compile: Callable[[Any], Callable] | None = None  # runner -> compiled chunk
-    place: Callable[[Any], Any] = lambda r: r
-    gather: Callable[[Any], Any] = lambda r: r
+
+    @property
+    def seeds(self) -> int | None:
+        return self.loop.seeds
+
+    @property
+    def trainer(self) -> Algorithm:
+        return self.loop.algorithm
 
     @property
     def csv_paths(self) -> list[Path]:
@@ -134,12 +143,12 @@ class _Saver:
         job, u = self.job, self.job.update(runner)
         if u == self.update and self.last is not None and self.last.exists():
             return self.last
-        meta = {"update": u, "chunk": chunk, "env_steps": u * job.trainer.steps_per_update,
+        meta = {"algo": job.cfg.algo, "update": u, "chunk": chunk, "env_steps": u * job.trainer.steps_per_update,
                 "config": to_dict(job.cfg)}
         if job.seeds is not None:
             meta["seeds"] = job.seeds
         with checkpoint.deferred_interrupt():
-            self.last = checkpoint.save(job.run_dir / "checkpoints", job.gather(runner), meta)
+            self.last = checkpoint.save(job.run_dir / "checkpoints", job.loop.gather(runner), meta)
             self.update = u
         return self.last
 
@@ -156,7 +165,7 @@ def _resume(job: _Job, resume: str | Path, runner, saver: _Saver):
         _truncate_csv(p, meta["update"])
     saver.last, saver.update = path, meta["update"]
     print(f"resumed from {path} at update {meta['update']}")
-    return job.place(runner), meta["chunk"]
+    return job.loop.place(runner), meta["chunk"]
 
 
 def _finite(runner, metrics) -> bool:
@@ -186,7 +195,7 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
     cfg, tr = job.cfg, job.trainer
     rows: list[list[dict[str, float]]] = [[] for _ in job.csv_paths]
     try:
-        compiled = job.compile(runner)
+        compiled = job.loop.compiled_chunk(runner)
         for chunk in range(start, end):
             t0 = time.perf_counter()
             new_runner, metrics = compiled(runner)
@@ -202,7 +211,7 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
                 runner = new_runner
                 for acc, new in zip(rows, _commit(job, metrics, chunk, sps)):
                     acc.extend(new)
-                if (chunk + 1) % cfg.checkpoint_every_chunks == 0 or chunk + 1 == tr.num_chunks:
+                if (chunk + 1) % cfg.checkpoint_every_chunks == 0 or chunk + 1 == job.loop.num_chunks:
                     saver(runner, chunk + 1)
             if bar is not None:
                 bar.update(cfg.chunk_updates)
@@ -219,84 +228,86 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
 def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
     """Resume (if asked), then run the job's chunks with a progress bar.
     -> (runner, rows per CSV, saver, stopped)."""
-    cfg, tr = job.cfg, job.trainer
+    cfg, n = job.cfg, job.loop.num_chunks
     saver = _Saver(job)
     start = 0
     if resume is not None:
         runner, start = _resume(job, resume, runner, saver)
     (job.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    end = tr.num_chunks if max_chunks is None else min(tr.num_chunks, start + max_chunks)
+    end = n if max_chunks is None else min(n, start + max_chunks)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         desc = cfg.name if job.seeds is None else f"{cfg.name} x{job.seeds} seeds"
-        bar = tqdm(total=tr.num_chunks * cfg.chunk_updates, initial=start * cfg.chunk_updates,
+        bar = tqdm(total=n * cfg.chunk_updates, initial=start * cfg.chunk_updates,
                    unit="upd", desc=desc)
     try:
         runner, rows, stopped = _loop(job, runner, start, end, saver, bar)
     finally:
         if bar is not None:
             bar.close()
-    if stopped is None and end < tr.num_chunks:
-        print(f"stopped after {end} of {tr.num_chunks} chunks; resume with: {job.resume_cmd}")
+    if stopped is None and end < n:
+        print(f"stopped after {end} of {n} chunks; resume with: {job.resume_cmd}")
     return runner, rows, saver, stopped
 
 
-def _default_command(cfg) -> tuple[str, ...]:
-    return ("train-hop",) if type(cfg).__name__ == "HOPConfig" else ("train",)
+def _make_loop(cfg: Any, algorithm: Algorithm | None, loop: Loop | None, seeds: int | None) -> Loop:
+    """``loop``, or a Loop of ``algorithm`` (default: the registry's trainer of ``cfg.algo``)
+    on ``cfg``'s default mesh (:func:`hopjax.runtime.distributed.default_mesh`)."""
+    if loop is not None:
+        if loop.seeds != seeds:
+            raise ValueError(f"a loop over seeds={loop.seeds} cannot run seeds={seeds}")
+        return loop
+    return Loop(algorithm or registry.build(cfg), default_mesh(cfg, seeds or 1), seeds)
 
 
-def train(cfg: PPOConfig, out: str | Path = "runs", resume: str | Path | None = None,
+def train(cfg: Any, out: str | Path = "runs", resume: str | Path | None = None,
           progress: bool = True, max_chunks: int | None = None, plot: bool = True,
-          trainer: Trainer | None = None, overwrite: bool = False,
+          algorithm: Algorithm | None = None, loop: Loop | None = None, overwrite: bool = False,
           argv: list[str] | None = None) -> TrainResult:
-    """Train ``cfg`` in jitted chunks, logging to ``out/<name>/``.
+    """Train ``cfg`` (any registered algorithm, :mod:`hopjax.algos.registry`) in jitted chunks,
+    logging to ``out/<name>/``.
 
     ``resume``: a run dir or checkpoint to continue from (bit-identical to an uninterrupted
     run). Without it, a run dir that already holds a run is refused (RunDirError) unless
-    ``overwrite``, which moves the old run aside (:mod:`hopjax.rundir`); the dir is locked while
-    the run writes to it. ``trainer``: reuse an already built (and compiled) trainer of ``cfg``.
-    ``max_chunks``: stop early after this many chunks. ``argv``: the CLI invocation
-    (``sys.argv[1:]``), so that the printed resume command reproduces it.
+    ``overwrite``, which moves the old run aside (:mod:`hopjax.runtime.rundir`); the dir is locked while
+    the run writes to it. ``algorithm``: an already built trainer of ``cfg``; ``loop``: an
+    already built (and compiled) :class:`~hopjax.loop.Loop` of one (default: a Loop on the
+    config's mesh). ``max_chunks``: stop early after this many chunks. ``argv``: the CLI
+    invocation (``sys.argv[1:]``), so that the printed resume command reproduces it.
     Ctrl-C saves a checkpoint of the last completed chunk; a chunk whose metrics hold NaN is
     discarded and the run stops at the last good checkpoint. Both say where it is and print the
     command that resumes the run.
     """
     run_dir = Path(out) / _process_dir(cfg.name)
     with rundir.open_run(run_dir, resume, overwrite):  # refused before anything is built
-        trainer = trainer or MeshTrainer(cfg)  # env batch split over cfg.devices (hopjax.distributed)
-        if hasattr(trainer, "describe"):
-            print(f"mesh: {trainer.describe()}")
-        cmd = rundir.resume_command(argv, Path(out) / cfg.name, out, _default_command(cfg))
-        job = _Job(cfg, trainer, run_dir, cmd, compile=trainer.compiled_chunk,
-                   place=getattr(trainer, "place", lambda r: r), gather=getattr(trainer, "gather", lambda r: r))
-        runner = job.place(trainer.init(jax.random.PRNGKey(cfg.seed)))
+        loop = _make_loop(cfg, algorithm, loop, None)
+        print(f"mesh: {loop.describe()}")
+        cmd = rundir.resume_command(argv, Path(out) / cfg.name, out, ("train",))
+        job = _Job(cfg, loop, run_dir, cmd)
+        runner = loop.place(loop.algorithm.init(jax.random.PRNGKey(cfg.seed)))
         runner, rows, saver, stopped = _drive(job, runner, resume, progress, max_chunks)
         rows, csv_path = rows[0], job.csv_paths[0]
         if rows:
-            print(f"compile {trainer.compile_seconds:.1f}s; last chunk {rows[-1]['sps']:,.0f} env steps/s; "
+            print(f"compile {loop.compile_seconds:.1f}s; last chunk {rows[-1]['sps']:,.0f} env steps/s; "
                   f"mean return {rows[-1]['mean_return']:.3f}")
         if plot and csv_path.exists():
-            from hopjax.plots import plot_learning_curves
-
             plot_learning_curves(read_csv(csv_path), run_dir / "learning_curves.png", title=cfg.name)
     if saver.last is not None and stopped is None:
         print(f"metrics: {csv_path}\ncheckpoint: {saver.last}")
     return TrainResult(run_dir, runner, rows, saver.last, stopped)
 
 
-def sweep(cfg: PPOConfig, seeds: int, out: str | Path = "runs", plot: bool = True,
+def sweep(cfg: Any, seeds: int, out: str | Path = "runs", plot: bool = True,
           progress: bool = True, resume: str | Path | None = None, overwrite: bool = False,
-          max_chunks: int | None = None, trainer: MeshTrainer | None = None,
+          max_chunks: int | None = None, loop: Loop | None = None,
           argv: list[str] | None = None):
     """Train ``seeds`` seeds as one run: the same compiled chunk vmapped over seeds, driven like
     :func:`train` (progress bar, ``metrics_seed<s>.csv`` rows written as each chunk ends,
     checkpoints of the stacked state, ``resume``, ``overwrite``, lock) in
     ``out/<name>_sweep<seeds>/``. Seed ``s`` starts from ``PRNGKey(cfg.seed + s)``, exactly as
     ``train`` with ``seed = cfg.seed + s`` does (equal metrics up to float rounding of the
-    vmapped program). ``trainer``: a :func:`~hopjax.distributed.sweep_trainer` of ``cfg`` to
-    reuse. -> (run_dir, metrics of the chunks run by this call, [S, U, ...])."""
+    vmapped program). ``loop``: a ``Loop(trainer, mesh, seeds)`` of ``cfg`` to reuse.
+    -> (run_dir, metrics of the chunks run by this call, [S, U, ...])."""
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
     if cfg.seed + seeds > 2**32:
@@ -304,13 +315,12 @@ def sweep(cfg: PPOConfig, seeds: int, out: str | Path = "runs", plot: bool = Tru
     name = f"{cfg.name}_sweep{seeds}"
     run_dir = Path(out) / _process_dir(name)
     with rundir.open_run(run_dir, resume, overwrite):  # refused before anything is built
-        trainer = trainer or sweep_trainer(cfg, seeds)  # seeds split over devices (hopjax.distributed)
-        print(f"mesh: {trainer.describe()}")
+        loop = _make_loop(cfg, None, loop, seeds)
+        print(f"mesh: {loop.describe()}")
         cmd = rundir.resume_command(argv, Path(out) / name, out, ("sweep", "--seeds", str(seeds)))
-        job = _Job(cfg, trainer, run_dir, cmd, seeds, compile=trainer.compiled_seed_chunk,
-                   place=lambda r: trainer.place(r, seeds=True), gather=trainer.gather)
-        inits = [trainer.init(jax.random.PRNGKey(cfg.seed + s)) for s in range(seeds)]  # as train does
-        runners = job.place(jax.tree.map(lambda *x: np.stack(x), *jax.device_get(inits)))
+        job = _Job(cfg, loop, run_dir, cmd)
+        inits = [loop.algorithm.init(jax.random.PRNGKey(cfg.seed + s)) for s in range(seeds)]  # as train does
+        runners = loop.place(jax.tree.map(lambda *x: np.stack(x), *jax.device_get(inits)))
         _, rows, _, stopped = _drive(job, runners, resume, progress, max_chunks)
         metrics = _stack_rows(rows)
         _sweep_report(job, plot)
@@ -331,12 +341,10 @@ def _sweep_report(job: _Job, plot: bool) -> None:
         return
     ret = np.array([[r["mean_return"] for r in read_csv(p)] for p in job.csv_paths])  # [S, U]
     final = ret[:, -max(1, ret.shape[1] // 10):].mean(1)
-    print(f"{seeds} seeds x {ret.shape[1]} updates; compile {tr.seed_compile_seconds:.1f}s")
+    print(f"{seeds} seeds x {ret.shape[1]} updates; compile {job.loop.compile_seconds:.1f}s")
     print(f"final mean return per seed: {np.round(final, 3).tolist()}; "
           f"mean {final.mean():.3f} +/- {final.std():.3f}")
     if plot:
-        from hopjax.plots import plot_sweep
-
         steps = (np.arange(ret.shape[1]) + 1) * tr.steps_per_update
         plot_sweep(steps, ret, job.run_dir / "sweep.png", title=f"{job.cfg.name}: {seeds} seeds")
     print(f"per-seed metrics: {job.run_dir}/metrics_seed*.csv")
@@ -345,10 +353,6 @@ def _sweep_report(job: _Job, plot: bool) -> None:
 def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0) -> list[dict[str, Any]]:
     """Returns of a trained checkpoint: self-play, and seat ``focal`` next to each scripted
     co-player kind in all other seats. -> table rows (also printed)."""
-    from hopjax.config import from_dict
-    from hopjax.algos.ppo.trainer import scripted_names, scripted_policy
-    from hopjax.evaluation import play_policy
-
     _, meta = checkpoint.load_meta(ckpt)
     cfg = from_dict(PPOConfig, meta["config"])
     trainer = Trainer(cfg)
@@ -361,6 +365,7 @@ def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0
         if name != "self-play":
             fn = scripted_policy(cfg.env, name)
             scripted = {i: fn for i in range(n) if i != focal}
+
         @jax.jit
         def run(key, runner):
             return play_policy(trainer, runner, episodes, scripted, key, jax.random.fold_in(key, 1))[1]

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hopjax import checkpoint, experiment
-from hopjax.checkpoint import CheckpointError
-from tests.conftest import TINY
+from hopjax.runtime import checkpoint, experiment
+from hopjax.runtime.checkpoint import CheckpointError
+from tests.conftest import TINY, loop_of
 
 
 def test_round_trip_and_latest(tmp_path):
@@ -42,11 +42,11 @@ def test_corrupt_checkpoints_raise_clear_errors(tmp_path):
         checkpoint.restore(tmp_path / "nowhere", state)
 
 
-class FaultyTrainer:
-    """Wraps a trainer; its second chunk produces NaN params or raises KeyboardInterrupt."""
+class FaultyLoop:
+    """Wraps a trainer's Loop; its second chunk produces NaN params or raises KeyboardInterrupt."""
 
     def __init__(self, trainer, fault):
-        self._t, self.fault, self.calls = trainer, fault, 0
+        self._t, self.fault, self.calls = loop_of(trainer), fault, 0
 
     def __getattr__(self, name):
         return getattr(self._t, name)
@@ -68,8 +68,8 @@ class FaultyTrainer:
 
 @pytest.mark.parametrize("fault", ["nan", "interrupt"])
 def test_faults_leave_last_good_checkpoint(tmp_path, capsys, fault, tiny_trainer):
-    tr = FaultyTrainer(tiny_trainer, fault)
-    res = experiment.train(TINY, tmp_path, progress=False, plot=False, trainer=tr)
+    tr = FaultyLoop(tiny_trainer, fault)
+    res = experiment.train(TINY, tmp_path, progress=False, plot=False, loop=tr)
     out = capsys.readouterr().out
     assert res.stopped == ("nan" if fault == "nan" else "interrupted")
     assert str(res.last_checkpoint) in out
@@ -129,7 +129,7 @@ def test_bad_metadata_is_one_line_naming_file_and_key(tmp_path, content, key):
 
 
 def test_cli_bad_metadata_exits_2(tmp_path, capsys):
-    from hopjax import cli
+    from hopjax.runtime import cli
 
     path = checkpoint.save(tmp_path / "run" / "checkpoints", {"w": jnp.ones((2,))}, meta(4))
     (path / "meta.json").write_text(json.dumps({"update": 4, "chunk": "x", "config": {}}))
@@ -184,7 +184,7 @@ def test_sigint_during_a_runs_save_stops_cleanly(tmp_path, monkeypatch, capfd, t
         return InterruptingCheckpointer(real) if len(calls) == 2 else real()
 
     monkeypatch.setattr(checkpoint.ocp, "StandardCheckpointer", factory)
-    res = experiment.train(TINY, tmp_path, progress=False, plot=False, trainer=tiny_trainer)
+    res = experiment.train(TINY, tmp_path, progress=False, plot=False, loop=loop_of(tiny_trainer))
     out, err = capfd.readouterr()
     assert res.stopped == "interrupted" and res.last_checkpoint.name == "update_00000004"
     assert len(calls) == 2  # the interrupted save is not repeated

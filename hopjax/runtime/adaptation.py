@@ -34,10 +34,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hopjax.algos.hop.trainer import HOPConfig, HOPTrainer, uniform_prior
+from hopjax.algos.hop.config import HOPConfig
+from hopjax.algos.hop.trainer import HOPTrainer, make_env, uniform_prior
+from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
+from hopjax.config import ConfigError, from_dict, load_config
 from hopjax.envs.scripted import SCRIPTED
+from hopjax.runtime import checkpoint
+from hopjax.algos.ppo.trainer import Trainer
+from hopjax.evaluation import play_policy
 
 # Unseen co-players of each env: every scripted policy (HOP is trained only in self-play).
 COPLAYERS: dict[str, tuple[str, ...]] = {
@@ -106,8 +112,6 @@ def policy_adaptation(trainer, episodes: int, num_envs: int, num_focal: int = 1,
 
     -> ``fn(key, runner_state, kind) -> metrics [K]``; seats ``0..num_focal-1`` act from the
     trained policy (their own parameters), the others are the scripted co-players."""
-    from hopjax.evaluation import play_policy
-
     env, p = trainer.env, trainer.env_params
     n = env.num_agents(p)
     self_play = coplayers is None
@@ -144,9 +148,6 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
     """-> (trainer, [params of each seed], budget note). Trains ``seeds`` seeds one after the
     other with one compiled ``train`` (vmapping the tree search over seeds doubles XLA's CPU
     compile time for little gain on a CPU), or restores one checkpoint for every seed."""
-    from hopjax import checkpoint
-    from hopjax.config import from_dict
-
     if run is not None:
         _, meta = checkpoint.load_meta(run)
         trainer = HOPTrainer(from_dict(HOPConfig, meta["config"]))
@@ -166,11 +167,6 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
 def policy_agents(cfg, seeds: int, run: str | Path | None):
     """-> (trainer, [RunnerState of each seed], budget note) for a PPO-family config (all
     seeds trained in one vmapped compile) or a ``hopjax train`` run dir."""
-    from hopjax import checkpoint
-    from hopjax.algos.ppo import PPOConfig
-    from hopjax.config import from_dict
-    from hopjax.algos.ppo.trainer import Trainer
-
     if run is not None:
         _, meta = checkpoint.load_meta(run)
         trainer = Trainer(from_dict(PPOConfig, meta["config"]))
@@ -196,9 +192,6 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
 
     ``baselines``: name -> a PPO-family config (trained here) or a run dir / checkpoint path.
     """
-    from hopjax.algos.hop.trainer import make_env
-    from hopjax.config import ConfigError
-
     t_start = time.perf_counter()
     env, env_params = make_env(hop_cfg)
     n = env.num_agents(env_params)
@@ -286,9 +279,6 @@ def baseline_specs(hop_cfg: HOPConfig, config_dir: str | Path, given: list[str] 
     Without them: ``<env>_ppo.yaml``, ``<env>_omg.yaml`` and ``<env>_moa.yaml`` from
     ``config_dir``, whichever exist. ``steps`` overrides the configs' ``total_steps``.
     """
-    from hopjax.algos.ppo import PPOConfig
-    from hopjax.config import ConfigError, load_config
-
     items = []
     if given:
         for item in given:
@@ -318,14 +308,9 @@ def baseline_specs(hop_cfg: HOPConfig, config_dir: str | Path, given: list[str] 
 
 def hop_config(path: str | Path, overrides=(), run: str | Path | None = None) -> HOPConfig:
     """The HOP config of a YAML file (with ``--set`` overrides), or of a trained run."""
-    from hopjax import checkpoint
-    from hopjax.config import from_dict, load_config
-
     if run is not None:
         return from_dict(HOPConfig, checkpoint.load_meta(run)[1]["config"])
     cfg = load_config(HOPConfig, path, overrides)
     if cfg.env not in COPLAYERS:
-        from hopjax.config import ConfigError
-
         raise ConfigError(f"config key 'env': no unseen co-players defined for {cfg.env!r}")
     return cfg

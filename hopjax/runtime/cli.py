@@ -6,23 +6,31 @@
     hopjax eval runs/stag_hunt_ppo                    # a PPO run: self-play + each scripted co-player
     hopjax train configs/stag_hunt_ppo.yaml --devices 4   # env batch split over 4 devices
     hopjax sweep configs/stag_hunt_ppo.yaml --seeds 8 --distributed  # every host, same command
-    hopjax train-hop configs/stag_hunt_hop.yaml       # HOP self-play (goal models + planner net)
+    hopjax train configs/stag_hunt_hop.yaml           # the config's algo (here hop: HOP self-play);
+                                                      # train-hop is an alias for HOP configs
     hopjax eval configs/stag_hunt_hop.yaml --seeds 3  # few-shot adaptation table: HOP vs baselines
     hopjax eval runs/stag_hunt_hop --baseline PPO=runs/stag_hunt_ppo   # the same from trained runs
 
 ``hopjax eval`` picks the protocol from what it is given: a HOP config (YAML) or a HOP run dir
--> the few-shot adaptation table (``hopjax.adaptation``; ``hopjax adapt`` is an alias); a
-PPO-family run dir or checkpoint -> that run's evaluation (``hopjax.experiment.evaluate``).
+-> the few-shot adaptation table (``hopjax.runtime.adaptation``; ``hopjax adapt`` is an alias); a
+PPO-family run dir or checkpoint -> that run's evaluation (``hopjax.runtime.experiment.evaluate``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from hopjax.config import ConfigError
+from hopjax import sizes
+from hopjax.algos import registry
+from hopjax.config import SEED_LIMIT, ConfigError, from_dict, load_config, parse_overrides, read_config_file
+from hopjax.algos.hop.config import HOPConfig
+from hopjax.algos.ppo.config import PPOConfig
+from hopjax.runtime import rundir
 
 # Where every config key is documented (printed by --help).
 PPO_KEYS_DOC = ("config keys: see hopjax/algos/ppo/config.py (PPOConfig: one comment per key); "
@@ -63,45 +71,46 @@ def _reject(args, keys, what: str) -> None:
             raise ConfigError(f"{_flag(key)} does not apply to {what}")
 
 
+def _run_algo(run: Path) -> str:
+    """The algorithm of a run dir or checkpoint, from its meta.json (``"algo"``, else its
+    config's ``algo`` key). A checkpoint written before either recorded it: inferred from its
+    config keys (``hop`` if it has HOP's ``num_simulations``, else ``ppo``), saying so on stderr."""
+    from hopjax.runtime import checkpoint  # imports JAX; the CLI starts it only after the args are checked
+
+    ckpt, meta = checkpoint.load_meta(run)
+    if "algo" in meta:
+        return registry.get(meta["algo"]) and meta["algo"]
+    config = meta.get("config", {})
+    if "algo" in config:
+        return config["algo"]
+    algo = "hop" if "num_simulations" in config else "ppo"
+    print(f"{ckpt}: meta.json records no algorithm (written before hopjax recorded it); "
+          f"its config is read as algo: {algo}", file=sys.stderr)
+    return algo
+
+
 def _eval_kind(target: str) -> str:
-    """-> "hop_config" | "hop_run" | "ppo_run" (a run's kind is read from its checkpoint's
-    config). ConfigError / CheckpointError for anything else, before JAX compiles anything."""
-    from pathlib import Path
-
-    from hopjax.algos.hop.config import HOPConfig
-    from hopjax.algos.ppo.config import PPOConfig
-    from hopjax.config import from_dict, load_config
-
+    """-> "hop_config" | "hop_run" | "ppo_run": a run's kind is the algorithm its checkpoint
+    records, a config file's its ``algo`` key (default: HOP, the only config ``eval`` takes).
+    ConfigError / CheckpointError for anything else, before JAX compiles anything."""
     path = Path(target)
     if not path.exists():
         raise ConfigError(f"{target!r} does not exist (expected a HOP config, a HOP run dir "
                           "or a PPO run dir)")
     if path.is_dir():
-        from hopjax import checkpoint
-
-        _, meta = checkpoint.load_meta(path)
-        try:
-            from_dict(HOPConfig, meta["config"])
-        except ConfigError:
-            return "ppo_run"
-        return "hop_run"
-    try:
-        load_config(HOPConfig, path)
-    except ConfigError as err:
-        try:
-            load_config(PPOConfig, path)
-        except ConfigError:
-            raise err from None
+        return f"{_run_algo(path)}_run"
+    algo = read_config_file(path).get("algo", "hop")
+    cls = registry.config_class(algo) if isinstance(algo, str) else HOPConfig
+    load_config(cls, path)  # the config's own error first
+    if cls is not HOPConfig:
         hint = (f"evaluate its run with `hopjax eval {path.parent}`"
                 if (path.parent / "checkpoints").is_dir()
                 else f"train it with `hopjax train {target}` and evaluate the run dir")
-        raise ConfigError(f"{target!r} is a PPO config, not a HOP config: {hint}") from None
+        raise ConfigError(f"{target!r} is a PPO config, not a HOP config: {hint}")
     return "hop_config"
 
 
 def _check_eval_numbers(args) -> None:
-    import math
-
     for key in ("episodes", "seeds", "envs", "focal_seats"):
         value = getattr(args, key)
         if value is not None and value < 1:
@@ -117,35 +126,35 @@ def _check_eval_numbers(args) -> None:
 
 def _eval(args) -> int:
     """``hopjax eval`` (alias ``adapt``): route to the adaptation table or a PPO run's eval."""
-    from pathlib import Path
-
     kind = _eval_kind(args.target)
     _check_eval_numbers(args)
     if kind == "hop_config" and args.hop is None:  # the whole config, before JAX starts
-        from hopjax import sizes
-        from hopjax.algos.hop.config import HOPConfig
-        from hopjax.config import load_config
-
         sizes.check_memory(load_config(HOPConfig, args.target, args.overrides))
     if kind == "ppo_run":
-        _reject(args, HOP_ONLY, f"a PPO run ({args.target}); those options are for HOP configs/runs")
-        from hopjax import experiment
-        from hopjax.algos.ppo import PPOConfig
-        from hopjax.checkpoint import load_meta
-        from hopjax.config import from_dict
-        from hopjax.envs import make
+        return _eval_ppo_run(args)
+    return _eval_hop(args, kind)
 
-        cfg = from_dict(PPOConfig, load_meta(args.target)[1]["config"])
-        focal = 0 if args.focal is None else args.focal
-        env, env_params = make(cfg.env, **cfg.env_kwargs)
-        n = env.num_agents(env_params)
-        if not 0 <= focal < n:
-            raise ConfigError(f"--focal must be a seat in [0, {n - 1}]")
-        experiment.evaluate(args.target, args.episodes or 64, args.seed or 0, focal)
-        return 0
 
-    from hopjax import adaptation
+def _eval_ppo_run(args) -> int:
+    """A PPO-family run: self-play and each scripted co-player (``experiment.evaluate``)."""
+    _reject(args, HOP_ONLY, f"a PPO run ({args.target}); those options are for HOP configs/runs")
+    # JAX starts here, after every argument is checked:
+    from hopjax.envs import make
+    from hopjax.runtime import experiment
+    from hopjax.runtime.checkpoint import load_meta
 
+    cfg = from_dict(PPOConfig, load_meta(args.target)[1]["config"])
+    focal = 0 if args.focal is None else args.focal
+    env, env_params = make(cfg.env, **cfg.env_kwargs)
+    n = env.num_agents(env_params)
+    if not 0 <= focal < n:
+        raise ConfigError(f"--focal must be a seat in [0, {n - 1}]")
+    experiment.evaluate(args.target, args.episodes or 64, args.seed or 0, focal)
+    return 0
+
+
+def _eval_hop(args, kind: str) -> int:
+    """A HOP config or run: the few-shot adaptation table (``hopjax.runtime.adaptation``)."""
     _reject(args, PPO_ONLY, "HOP's adaptation protocol (--focal-seats N: the agent's seats)")
     hop_run = args.hop
     if kind == "hop_run":
@@ -158,6 +167,8 @@ def _eval(args) -> int:
             _eval_kind_hop_run(hop_run)
     if hop_run is not None and args.overrides:
         raise ConfigError("--set cannot change a trained HOP run (its config is in its checkpoint)")
+    from hopjax.runtime import adaptation  # starts JAX: only after every argument is checked
+
     hop_cfg = adaptation.hop_config(args.target, args.overrides, hop_run)
     specs = adaptation.baseline_specs(hop_cfg, config_dir, args.baseline, args.baseline_steps)
     adaptation.adaptation_table(
@@ -167,8 +178,6 @@ def _eval(args) -> int:
 
 
 def _eval_kind_hop_run(run: str) -> None:
-    from pathlib import Path
-
     if not Path(run).is_dir() or _eval_kind(run) != "hop_run":
         raise ConfigError(f"--hop {run!r} is not a HOP run dir (made by `hopjax train-hop`)")
 
@@ -184,15 +193,23 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="hopjax", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    _add_train_parsers(sub)
+    _add_eval_parser(sub)
+    return p
 
-    def add_config(sp):
-        sp.add_argument("config", help="YAML config file (configs/*.yaml)")
-        sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (dotted for nested keys); repeatable")
-        sp.add_argument("--out", default="runs", help="output folder (default: runs)")
 
-    t = sub.add_parser("train", help="train one run with progress, metrics, plot and checkpoints",
-                       epilog=PPO_KEYS_DOC)
+def _add_config(sp) -> None:
+    sp.add_argument("config", help="YAML config file (configs/*.yaml)")
+    sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key (dotted for nested keys); repeatable")
+    sp.add_argument("--out", default="runs", help="output folder (default: runs)")
+
+
+def _add_train_parsers(sub) -> None:
+    """``train``, ``sweep`` and ``train-hop``."""
+    add_config = _add_config
+    t = sub.add_parser("train", help="train one run (the config's algo: ppo or hop) with progress, "
+                       "metrics, plot and checkpoints", epilog=PPO_KEYS_DOC)
     add_config(t)
     t.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -205,7 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", default=None, help="sweep dir or checkpoint to continue from")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    for sp in (t, s):  # the device mesh (hopjax.distributed)
+    for sp in (t, s):  # the device mesh (hopjax.runtime.distributed)
         sp.add_argument("--devices", type=int, default=None, metavar="N",
                         help="devices to use, 0 = all visible on every host (= --set devices=N)")
         sp.add_argument("--distributed", action="store_true",
@@ -213,17 +230,21 @@ def _parser() -> argparse.ArgumentParser:
                              "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or SLURM/Open MPI); run the same "
                              "command on every host. Implied when JAX_COORDINATOR_ADDRESS is set")
 
-    h = sub.add_parser("train-hop", help="train HOP in self-play (goal-conditioned models + planner net)",
+    h = sub.add_parser("train-hop", help="train HOP in self-play (goal-conditioned models + planner "
+                       "net); `train` on an algo: hop config does the same",
                        epilog=HOP_KEYS_DOC)
     add_config(h)
     h.add_argument("--resume", default=None, help="run dir or checkpoint to continue from")
     h.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    for sp in (t, s, h):  # run dirs never lose data (hopjax.rundir)
+    for sp in (t, s, h):  # run dirs never lose data (hopjax.runtime.rundir)
         sp.add_argument("--overwrite", action="store_true",
                         help="the run dir already holds a run: move it aside to "
                              "<dir>.old-<time> (never deleted) and start afresh")
 
+
+def _add_eval_parser(sub) -> None:
+    """``eval`` (alias ``adapt``): HOP's adaptation table or a PPO run's evaluation."""
     e = sub.add_parser(
         "eval", aliases=["adapt"], formatter_class=argparse.RawDescriptionHelpFormatter,
         help="evaluate a PPO run, or HOP's few-shot adaptation table (HOP vs PPO, +OMG, +MOA)",
@@ -252,39 +273,41 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=None, help="PPO run: evaluation seed (default 0)")
     e.add_argument("--focal", type=int, default=None, metavar="SEAT",
                    help="PPO run: seat of the trained agent (default 0)")
-    return p
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """The exceptions that mean bad user input (CheckpointError only once its module, which
     imports JAX, is loaded: it cannot be raised before)."""
     errors: tuple[type[Exception], ...] = (ConfigError,)
-    if "hopjax.checkpoint" in sys.modules:
-        errors += (sys.modules["hopjax.checkpoint"].CheckpointError,)
+    if "hopjax.runtime.checkpoint" in sys.modules:
+        errors += (sys.modules["hopjax.runtime.checkpoint"].CheckpointError,)
     return errors
 
 
-def validate(args) -> Any:
-    """The whole config of ``train``/``sweep``/``train-hop`` parsed and checked (types,
-    ranges, ``env_kwargs``, a memory estimate) without importing JAX; ConfigError otherwise."""
-    from hopjax import sizes
-    from hopjax.config import SEED_LIMIT, load_config
+def _config_algo(args) -> str:
+    """The ``algo`` key of the config file after ``--set`` overrides (default: ``ppo``, or
+    ``hop`` for ``train-hop``); ConfigError if ``train-hop`` is given another algorithm."""
+    default = "hop" if args.command == "train-hop" else "ppo"
+    algo = {**read_config_file(args.config), **parse_overrides(args.overrides)}.get("algo", default)
+    if not isinstance(algo, str):
+        raise ConfigError(f"config key 'algo' must be a string (one of {', '.join(registry.ALGORITHMS)}), got {algo!r}")
+    registry.get(algo)
+    if args.command == "train-hop" and algo != "hop":
+        raise ConfigError(f"{args.config!r} is an algo: {algo} config; `hopjax train-hop` runs HOP "
+                          f"configs: use `hopjax train {args.config}`")
+    return algo
 
+
+def validate(args) -> Any:
+    """The whole config of ``train``/``sweep``/``train-hop`` parsed with the config class of its
+    ``algo`` (:mod:`hopjax.algos.registry`) and checked (types, ranges, ``env_kwargs``, a
+    memory estimate) without importing JAX; ConfigError otherwise."""
     if getattr(args, "devices", None) is not None:
         args.overrides = [*args.overrides, f"devices={args.devices}"]
-    if args.command == "train-hop":
-        from hopjax.algos.hop.config import HOPConfig
-
-        cfg = load_config(HOPConfig, args.config, args.overrides)
-        sizes.check_memory(cfg)
-        _check_run_dir(args, cfg.name)
-        return cfg
-    from hopjax.algos.ppo.config import PPOConfig
-
     seeds = args.seeds if args.command == "sweep" else 1
     if not 1 <= seeds <= 2**16:
         raise ConfigError(f"--seeds must lie in [1, 65536], got {seeds}")
-    cfg = load_config(PPOConfig, args.config, args.overrides)
+    cfg = load_config(registry.config_class(_config_algo(args)), args.config, args.overrides)
     if cfg.seed + seeds > SEED_LIMIT:
         raise ConfigError(f"config key 'seed' ({cfg.seed}) + --seeds ({seeds}) must stay within 2**32")
     sizes.check_memory(cfg, seeds)
@@ -293,12 +316,8 @@ def validate(args) -> Any:
 
 
 def _check_run_dir(args, name: str) -> None:
-    """A run dir that would be refused (hopjax.rundir) is refused here too, before JAX starts.
+    """A run dir that would be refused (hopjax.runtime.rundir) is refused here too, before JAX starts.
     Multi-host runs are checked later, per process, by experiment.train/sweep."""
-    from pathlib import Path
-
-    from hopjax import rundir
-
     if not (getattr(args, "distributed", False) or os.environ.get("JAX_COORDINATOR_ADDRESS")):
         rundir.check(Path(args.out) / name, args.resume, args.overwrite)
 
@@ -307,24 +326,17 @@ def _run(args, cfg, invocation: list[str]) -> int:
     """Start JAX (and jax.distributed if asked) and run a validated config."""
     if getattr(args, "distributed", False) or (
             args.command in ("train", "sweep") and os.environ.get("JAX_COORDINATOR_ADDRESS")):
-        from hopjax.distributed import initialize
+        from hopjax.runtime.distributed import initialize  # JAX is imported only now
 
         initialize()  # before anything starts JAX's backend
-    from hopjax import experiment
+    from hopjax.runtime import experiment  # starts JAX: the config is valid by now
 
-    if args.command == "train":
-        res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
-                               overwrite=args.overwrite, argv=invocation)
-        return 0 if res.stopped is None else 1
     if args.command == "sweep":
         experiment.sweep(cfg, args.seeds, args.out, resume=args.resume, progress=not args.no_progress,
                          overwrite=args.overwrite, argv=invocation)
         return 0
-    from hopjax.algos.hop import HOPTrainer
-
     res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
-                           plot=False, trainer=HOPTrainer(cfg), overwrite=args.overwrite,
-                           argv=invocation)
+                           overwrite=args.overwrite, argv=invocation)  # train, train-hop: cfg.algo's trainer
     return 0 if res.stopped is None else 1
 
 

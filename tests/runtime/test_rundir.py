@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hopjax import rundir
+from hopjax.runtime import rundir
 from hopjax.config import ConfigError
-from hopjax.rundir import RunDirError
+from hopjax.runtime.rundir import RunDirError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def old_run(path: Path) -> Path:
@@ -113,7 +113,7 @@ def test_two_processes_one_dir(tmp_path):
     run = tmp_path / "x"
     code = textwrap.dedent(f"""
         import sys, time
-        from hopjax import rundir
+        from hopjax.runtime import rundir
         with rundir.open_run({str(run)!r}):
             print("locked", flush=True)
             sys.stdin.readline()
