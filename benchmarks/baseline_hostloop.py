@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from hopjax.algos.ppo import PPOConfig
+from hopjax.algos.ppo.config import PPOUpdateConfig
 from hopjax.algos.ppo.loss import Minibatch
 from hopjax.envs import make
 from hopjax.models.policy import masked_categorical
@@ -52,7 +53,8 @@ from numpy_stag_hunt import NumpyStagHunt
 
 # The policy and PPO settings of configs/stag_hunt_ppo.yaml (MLP 64x64, tanh, per-agent params).
 BASE_CFG = PPOConfig(name="hostloop_bench", env="stag_hunt", hidden_sizes=(64, 64), activation="tanh",
-                     shared_params=False, num_epochs=4, num_minibatches=4, chunk_updates=1)
+                     shared_params=False, ppo=PPOUpdateConfig(num_epochs=4, num_minibatches=4),
+                     chunk_updates=1)
 
 
 # Rule-check configurations: the benchmark's env, and two crowded ones where group stag hunts
@@ -204,7 +206,7 @@ class HostLoopPPO:
     def update(self, params, opt_state, key):
         cfg = self.cfg
         b, steps = self.runner.run(params, key)
-        adv, ret, mask = host_gae(b, cfg.gamma, cfg.gae_lambda)
+        adv, ret, mask = host_gae(b, cfg.ppo.gamma, cfg.ppo.gae_lambda)
         d = b.data
         tt = adv.shape[1]
         tf = lambda x: np.swapaxes(x, 0, 1)  # [B, T', ...] -> [T', B, ...]
@@ -213,10 +215,10 @@ class HostLoopPPO:
                 "log_prob": tf(d["log_prob"][:, :tt]), "value": tf(d["value"][:, :tt]),
                 "advantages": tf(adv), "returns": tf(ret), "mask": tf(mask) > 0}
         hidden0 = np.zeros((len(adv), self.runner.n, self.runner.policy.hidden_size), np.float32)
-        mb = len(adv) // cfg.num_minibatches
-        for _ in range(cfg.num_epochs):
+        mb = len(adv) // cfg.ppo.num_minibatches
+        for _ in range(cfg.ppo.num_epochs):
             perm = self.rng.permutation(len(adv))
-            for i in range(cfg.num_minibatches):
+            for i in range(cfg.ppo.num_minibatches):
                 idx = perm[i * mb:(i + 1) * mb]
                 batch = Minibatch(hidden0=hidden0[idx], **{k: v[:, idx] for k, v in data.items()})
                 params, opt_state, _ = self.grad_step(params, opt_state, batch)
@@ -292,7 +294,8 @@ def _rates(host: list, jit: list) -> dict:
 
 
 def measure_rollouts(E: int, rounds: int, params_key) -> dict:
-    cfg = dataclasses.replace(BASE_CFG, num_envs=E, num_minibatches=1)  # (no minibatches in a rollout)
+    cfg = dataclasses.replace(BASE_CFG, num_envs=E,  # (no minibatches in a rollout)
+                              ppo=dataclasses.replace(BASE_CFG.ppo, num_minibatches=1))
     trainer = Trainer(cfg)
     params = trainer.policy.init(params_key)
     host = HostLoopRunner(trainer, seed=E)

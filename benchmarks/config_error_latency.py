@@ -35,10 +35,10 @@ def cases(tmp: Path) -> list[tuple[str, list[str]]]:
     good = ("from hopjax.runtime.cli import _parser, validate; "
             f"validate(_parser().parse_args(['train', '{PPO}']))")
     return [
-        ("train --set lr=nan", [*cli, "train", PPO, "--set", "lr=nan"]),
+        ("train --set ppo.lr=nan", [*cli, "train", PPO, "--set", "ppo.lr=nan"]),
         ("train --set env_kwargs.height=four", [*cli, "train", PPO, "--set", "env_kwargs.height=four"]),
         ("train --set num_envs=1e9 (memory)", [*cli, "train", PPO, "--set", "num_envs=1e9"]),
-        ("train --set 'lr=[0.1'", [*cli, "train", PPO, "--set", "lr=[0.1"]),
+        ("train --set 'ppo.lr=[0.1'", [*cli, "train", PPO, "--set", "ppo.lr=[0.1"]),
         ("train --set learning_rate=1", [*cli, "train", PPO, "--set", "learning_rate=1"]),
         ("train <comments-only file>", [*cli, "train", str(empty)]),
         ("train <duplicate key>", [*cli, "train", str(dup)]),

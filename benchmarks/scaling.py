@@ -77,7 +77,7 @@ def main() -> None:
     runs = []
     for devices, n in plan:
         cfg = load_config(PPOConfig, args.config,
-                          [*DEFAULTS, *args.set, f"num_envs={n * args.envs_per_device}", f"devices={devices}"])
+                          [*DEFAULTS, *args.set, f"num_envs={n * args.envs_per_device}", f"mesh.devices={devices}"])
         mt = Loop(Trainer(cfg), default_mesh(cfg))
         runner = mt.start(jax.random.PRNGKey(cfg.seed))
         compiled, compile_s = compile_timed(mt.chunk, runner)

@@ -5,9 +5,12 @@ Every algorithm has one config dataclass (``PPOConfig`` in :mod:`hopjax.algos.pp
 env's params class (:mod:`hopjax.envs.params`). This module holds the generic machinery, all
 JAX-free so that a config is checked before JAX starts: strict YAML (duplicate keys refused),
 type conversion of every key, ``env_kwargs`` included (``1e2`` -> 100 for an int, 4.5 refused;
-floats must be finite; integers bounded), unknown keys with "did you mean" (near names and
-common aliases such as ``learning_rate`` -> ``lr``), and dotted overrides. Every problem is a
-``ConfigError`` whose one-line message names the key, the override or the file.
+floats must be finite; integers bounded), nested sections (a field whose type is a config
+dataclass, read from a mapping with the same rules; errors name the dotted key such as
+``opponent_model.lr``), unknown keys with "did you mean" (near names and common aliases such
+as ``learning_rate`` -> ``ppo.lr``), keys that moved into a section (a config class's
+``MOVED`` table: ``om_lr`` -> ``opponent_model.lr``), and dotted overrides. Every problem is
+a ``ConfigError`` whose one-line message names the key, the override or the file.
 """
 
 from __future__ import annotations
@@ -72,9 +75,15 @@ class ConfigError(ValueError):
     """A config file or override is wrong; the (one-line) message names the key or file."""
 
 
-def _suggest(key: str, known: list[str]) -> str:
+def _suggest(key: str, known: list[str], moved: Mapping[str, str] = {}, prefix: str = "") -> str:
+    """" Did you mean ...? Known keys: ..." for an unknown ``key`` among ``known`` (the keys of
+    one section); ``moved`` (old flat key -> new dotted key) points near names at their section."""
     alias = ALIASES.get(key.lower())
-    close = [alias] if alias in known else difflib.get_close_matches(key, known, n=1)
+    if alias in known or alias in moved:
+        close = [alias]
+    else:
+        close = difflib.get_close_matches(key, known + list(moved), n=1)
+    close = [moved.get(c, prefix + c) for c in close if c != key]
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"{hint} Known keys: {', '.join(sorted(known))}."
 
@@ -237,42 +246,96 @@ def env_params(env: str, env_kwargs: Mapping[str, Any]):
     return params
 
 
-def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-    """Build ``cls`` from a mapping, rejecting unknown keys and ill-typed values; ``env_kwargs``
-    are converted and checked by the env's params class; then ``cls.validate()``."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
+def is_section(tp: Any) -> bool:
+    """True for a field type that is itself a config dataclass (a nested section)."""
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _section(key: str, cls: type, value: Any, moved: Mapping[str, str]) -> Any:
+    if not isinstance(value, Mapping):
+        kind = " (sections are mappings: write it as {kind: ...})" if "kind" in typing.get_type_hints(cls) else ""
+        raise ConfigError(f"config key {key!r} expects a mapping of keys to values, got {value!r}{kind}")
+    return _from_mapping(cls, value, f"{key}.", moved)
+
+
+def _from_mapping(cls: type[C], data: Mapping[str, Any], prefix: str, moved: Mapping[str, str]) -> C:
+    """``cls`` from a mapping, sections recursively; keys named ``prefix + key`` in errors."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for key, value in data.items():
+        dotted = f"{prefix}{key}"
         if key not in fields:
-            raise ConfigError(f"unknown config key {key!r}." + _suggest(str(key), list(fields)))
-        kwargs[key] = _coerce(key, value, hints[key])
+            if not prefix and key in moved:
+                raise ConfigError(f"config key {key!r} moved: use {moved[key]}")
+            near = moved if not prefix else {}
+            raise ConfigError(f"unknown config key {dotted!r}." + _suggest(str(key), list(fields), near, prefix))
+        tp = hints[key]
+        kwargs[key] = _section(dotted, tp, value, {}) if is_section(tp) else _coerce(dotted, value, tp)
     if "env_kwargs" in fields and "env" in fields:
         env = kwargs.get("env", fields["env"].default)
         params = env_params(env, kwargs.get("env_kwargs", {}))
         kwargs["env_kwargs"] = {k: getattr(params, k) for k in kwargs.get("env_kwargs", {})}
     try:
-        cfg = cls(**kwargs)
+        return cls(**kwargs)
     except TypeError as e:  # missing required keys
         raise ConfigError(str(e)) from None
+
+
+def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+    """Build ``cls`` from a mapping, rejecting unknown keys and ill-typed values; a field whose
+    type is a config dataclass is a section, read from a nested mapping with the same rules
+    (errors name the dotted key, e.g. ``opponent_model.lr``); a key listed in ``cls.MOVED``
+    (old flat name -> new dotted name) is refused with its new name; ``env_kwargs`` are
+    converted and checked by the env's params class; then ``cls.validate()``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
+    cfg = _from_mapping(cls, data, "", getattr(cls, "MOVED", {}))
     validate = getattr(cfg, "validate", None)
     if validate is not None:
         validate()
     return cfg
 
 
+def upgrade_flat(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A config mapping written before sections existed (flat keys such as ``om_lr``, as
+    stored in an older checkpoint's metadata) -> the nested mapping, by ``cls.MOVED``; a
+    mapping without moved keys comes back unchanged."""
+    moved = getattr(cls, "MOVED", {})
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Any] = {k: v for k, v in data.items() if k not in moved}
+    for key, value in out.items():  # a section that was a plain string, e.g. opponent_model: omg
+        if isinstance(value, str) and is_section(hints.get(key)) and "kind" in typing.get_type_hints(hints[key]):
+            out[key] = {"kind": value}
+    for key, value in data.items():
+        if key in moved:
+            *path, leaf = moved[key].split(".")
+            node = out
+            for p in path:
+                node = node.setdefault(p, {})
+            node[leaf] = value
+    return out
+
+
+def _check_ranges(cfg: Any, prefix: str = "") -> None:
+    """Finite floats and int32 integers (``seed``/``total_steps`` aside) in ``cfg`` and its
+    sections, errors naming the dotted key."""
+    for f in dataclasses.fields(cfg):
+        v, key = getattr(cfg, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(v):
+            _check_ranges(v, f"{key}.")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"config key {key!r} must be a finite number, got {v!r}")
+        elif isinstance(v, int) and not isinstance(v, bool) and key not in ("seed", "total_steps"):
+            if not -INT32_MAX - 1 <= v <= INT32_MAX:
+                raise ConfigError(f"config key {key!r} is out of range: {v} (int32: |value| < 2**31)")
+
+
 def check_common(cfg: Any) -> None:
     """Checks every config class shares (call from ``validate``): finite floats, integers in
-    int32 (``total_steps`` in int64), ``seed`` in [0, 2**32), ``name`` a plain folder name."""
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ConfigError(f"config key {f.name!r} must be a finite number, got {v!r}")
-        if isinstance(v, int) and not isinstance(v, bool) and f.name not in ("seed", "total_steps"):
-            if not -INT32_MAX - 1 <= v <= INT32_MAX:
-                raise ConfigError(f"config key {f.name!r} is out of range: {v} (int32: |value| < 2**31)")
+    int32 (``total_steps`` in int64), sections included, ``seed`` in [0, 2**32), ``name`` a
+    plain folder name."""
+    _check_ranges(cfg)
     if not 0 <= cfg.seed < SEED_LIMIT:
         raise ConfigError(f"config key 'seed' must lie in [0, 2**32), got {cfg.seed}")
     if not 0 < cfg.total_steps < INT_LIMIT:
@@ -350,9 +413,11 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides=(), **kw
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """A YAML-safe dict of a config dataclass (tuples become lists)."""
+    """A YAML-safe dict of a config dataclass (tuples become lists, sections nested dicts)."""
 
     def conv(v):
+        if dataclasses.is_dataclass(v):
+            return to_dict(v)
         if isinstance(v, tuple):
             return [conv(x) for x in v]
         if isinstance(v, dict):
@@ -360,3 +425,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
         return v
 
     return {f.name: conv(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+
+def updated(cfg: C, *overrides: str) -> C:
+    """``cfg`` with ``key=value`` overrides (dotted keys reach into sections, as ``--set``),
+    re-validated: e.g. ``updated(cfg, "mesh.devices=2", "ppo.lr=1e-3")``."""
+    return from_dict(type(cfg), _merge(to_dict(cfg), parse_overrides(list(overrides))))
+
+
+def from_stored(cls: type[C], data: Mapping[str, Any]) -> C:
+    """:func:`from_dict` of a config stored in a checkpoint's metadata, older flat layouts
+    upgraded first (:func:`upgrade_flat`)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a stored config must be a mapping, got {type(data).__name__}")
+    return from_dict(cls, upgrade_flat(cls, data))

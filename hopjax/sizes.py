@@ -10,7 +10,7 @@ The estimate is deliberately simple (a lower bound of what a run holds at once),
   (:mod:`hopjax.rollout`'s scheme plus GAE's outputs). Plus one reset's uniforms per env,
   ``num_envs x 4 x (64 x 4 x num_walls + (N + 1) H W)`` (:mod:`hopjax.envs._grid`).
   Times ``seeds`` for a sweep.
-- **opponent-model buffer** (``opponent_model`` omg/moa): ``om_buffer_capacity x (T + 1) x N
+- **opponent-model buffer** (``opponent_model.kind`` omg/moa): ``opponent_model.buffer_capacity x (T + 1) x N
   x (4 O + 12)`` (observation, action, goal, subgoal).
 - **HOP**: self-play batch and replay buffer, ``(num_envs + buffer_episodes) x (T + 1) x N x
   (4 O + 5 A + 20)`` (observation, action mask, search policy, 5 scalars), and the search
@@ -78,9 +78,10 @@ def ppo_estimate(cfg: Any, seeds: int = 1) -> dict[str, int]:
         last = cfg.gru_size
     per_agent = torso + last * (a + 1) + a + 1
     nets = (1 if cfg.shared_params else n) * per_agent
-    if cfg.opponent_model != "none":
-        parts["opponent-model buffer"] = seeds * cfg.om_buffer_capacity * (t + 1) * n * (4 * o + 12)
-        nets += mlp_params([o, cfg.om_hidden, cfg.om_hidden, a]) + 3 * (cfg.om_hidden + cfg.om_gru + 1) * cfg.om_gru
+    om = cfg.opponent_model
+    if om.kind != "none":
+        parts["opponent-model buffer"] = seeds * om.buffer_capacity * (t + 1) * n * (4 * o + 12)
+        nets += mlp_params([o, om.hidden, om.hidden, a]) + 3 * (om.hidden + om.gru + 1) * om.gru
     parts["networks"] = seeds * 4 * 4 * nets
     return parts
 
@@ -119,7 +120,7 @@ def check_memory(cfg: Any, seeds: int = 1, available: int | None = None) -> dict
     if available and total > available:
         part = max(parts, key=parts.get)
         keys = {"rollout batch": "num_envs, env_kwargs (grid, agents, max_steps), rollout_length",
-                "opponent-model buffer": "om_buffer_capacity, num_envs, env_kwargs",
+                "opponent-model buffer": "opponent_model.buffer_capacity, num_envs, env_kwargs",
                 "networks": "hidden_sizes, gru_size, env_kwargs (observation size)",
                 "episode batch and replay buffer": "num_envs, buffer_episodes, env_kwargs",
                 "search trees": "num_envs, num_trees, num_simulations, env_kwargs"}[part]

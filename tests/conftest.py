@@ -8,12 +8,13 @@ import pytest
 
 from hopjax.algos.hop import HOPConfig
 from hopjax.algos.ppo import PPOConfig
+from hopjax.algos.ppo.config import MOAConfig, OMGConfig, OpponentModelConfig, PPOUpdateConfig
 
 # ------------------------------------------------------------------ PPO
 TINY_ENV = dict(height=4, width=4, num_walls=0, max_steps=10)
 TINY = PPOConfig(
-    name="tiny", env_kwargs=TINY_ENV, num_envs=8, num_minibatches=2, hidden_sizes=(32,),
-    total_steps=8 * 10 * 8, chunk_updates=2, lr=3e-3, anneal_lr=False,
+    name="tiny", env_kwargs=TINY_ENV, num_envs=8, hidden_sizes=(32,), total_steps=8 * 10 * 8,
+    chunk_updates=2, ppo=PPOUpdateConfig(num_minibatches=2, lr=3e-3, anneal_lr=False),
 )
 TINY_SCRIPTED = dataclasses.replace(TINY, name="tiny_scripted", agents=("learner", "stag", "hare", "random"))
 # GRU + fixed-length segments across episode boundaries (auto-reset), one shared network
@@ -24,14 +25,18 @@ TINY_GRU = dataclasses.replace(TINY, name="tiny_gru", gru_size=8, rollout_length
 OM_ENVS, OM_STEPS, OM_CHUNK = 16, 10, 5
 OMG = PPOConfig(
     name="tiny_omg", env_kwargs=dict(height=4, width=4, num_walls=0, num_hares=1, max_steps=OM_STEPS),
-    agents=("learner", "stag", "hare", "stag"), num_envs=OM_ENVS, num_minibatches=2, hidden_sizes=(32,),
-    lr=3e-3, anneal_lr=False, total_steps=OM_ENVS * OM_STEPS * OM_CHUNK * 16, chunk_updates=OM_CHUNK,
-    opponent_model="omg", om_hidden=64, om_gru=32, omg_subgoal_dim=16, om_lr=3e-3, omg_horizon=3,
-    # the first chunk (5 updates x 16 episodes = 80) stays below can_sample(96)
-    om_buffer_capacity=96, om_min_episodes=96, om_batch_episodes=16, om_train_steps=8,
+    agents=("learner", "stag", "hare", "stag"), num_envs=OM_ENVS, hidden_sizes=(32,),
+    total_steps=OM_ENVS * OM_STEPS * OM_CHUNK * 16, chunk_updates=OM_CHUNK,
+    ppo=PPOUpdateConfig(num_minibatches=2, lr=3e-3, anneal_lr=False),
+    opponent_model=OpponentModelConfig(
+        kind="omg", hidden=64, gru=32, lr=3e-3, omg=OMGConfig(subgoal_dim=16, horizon=3),
+        # the first chunk (5 updates x 16 episodes = 80) stays below can_sample(96)
+        buffer_capacity=96, min_episodes=96, batch_episodes=16, train_steps=8),
 )
-MOA = dataclasses.replace(OMG, name="tiny_moa", opponent_model="moa", moa_influence_coef=0.05,
-                          om_min_episodes=32, total_steps=OM_ENVS * OM_STEPS * OM_CHUNK * 6)
+MOA = dataclasses.replace(
+    OMG, name="tiny_moa", total_steps=OM_ENVS * OM_STEPS * OM_CHUNK * 6,
+    opponent_model=dataclasses.replace(OMG.opponent_model, kind="moa", min_episodes=32,
+                                       moa=MOAConfig(influence_coef=0.05)))
 
 # ------------------------------------------------------------------ HOP
 TINY_HOP = HOPConfig(

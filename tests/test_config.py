@@ -23,7 +23,7 @@ def test_shipped_configs_load_and_build(path):
         return
     cfg = load_config(PPOConfig, path)
     assert cfg.name == path.stem
-    assert cfg.opponent_model == {"ppo": "none"}.get(path.stem.rsplit("_", 1)[1], path.stem.rsplit("_", 1)[1])
+    assert cfg.opponent_model.kind == {"ppo": "none"}.get(path.stem.rsplit("_", 1)[1], path.stem.rsplit("_", 1)[1])
     tr = Trainer(cfg)  # builds env, policy, optimiser (and opponent model); compiles nothing
     assert tr.num_updates >= 1 and tr.steps_per_update == cfg.num_envs * tr.rollout.T
 
@@ -31,10 +31,10 @@ def test_shipped_configs_load_and_build(path):
 def test_overrides_and_types(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("name: x\nnum_envs: 8\nenv_kwargs: {height: 5}\nhidden_sizes: [16, 16]\n")
-    cfg = load_config(PPOConfig, p, ["total_steps=1e6", "env_kwargs.width=6", "lr=3e-4", "agents=[learner, stag, hare, random]"])
+    cfg = load_config(PPOConfig, p, ["total_steps=1e6", "env_kwargs.width=6", "ppo.lr=3e-4", "agents=[learner, stag, hare, random]"])
     assert cfg.total_steps == 1_000_000 and isinstance(cfg.total_steps, int)
     assert cfg.env_kwargs == {"height": 5, "width": 6}
-    assert cfg.hidden_sizes == (16, 16) and cfg.lr == 3e-4
+    assert cfg.hidden_sizes == (16, 16) and cfg.ppo.lr == 3e-4
     assert cfg.agents == ("learner", "stag", "hare", "random")
     assert load_config(PPOConfig, None, [], **to_dict(cfg)) == cfg
 
@@ -45,9 +45,16 @@ def test_overrides_and_types(tmp_path):
         ("num_env=3", "unknown config key 'num_env'. Did you mean 'num_envs'"),
         ("num_envs=abc", "'num_envs' expects an integer"),
         ("total_steps=1.5", "'total_steps' expects an integer"),
-        ("anneal_lr=3", "'anneal_lr' expects true/false"),
+        ("ppo.anneal_lr=3", "'ppo.anneal_lr' expects true/false"),
         ("hidden_sizes=64", "'hidden_sizes' expects a list"),
-        ("num_minibatches=5", "'num_minibatches'"),
+        ("ppo.num_minibatches=5", "'ppo.num_minibatches'"),
+        ("ppo.lrr=1", "unknown config key 'ppo.lrr'. Did you mean 'ppo.lr'"),
+        ("learning_rate=1", "unknown config key 'learning_rate'. Did you mean 'ppo.lr'"),
+        ("lr=1", "config key 'lr' moved: use ppo.lr"),
+        ("omg_mode=x", "config key 'omg_mode' moved: use opponent_model.omg.mode"),
+        ("devices=2", "config key 'devices' moved: use mesh.devices"),
+        ("ppo=3", "config key 'ppo' expects a mapping"),
+        ("opponent_model.omg.kl_weight=.nan", "'opponent_model.omg.kl_weight' must be a finite"),
         ("lr", "key=value"),
     ],
 )
@@ -182,11 +189,28 @@ def test_memory_estimate_by_hand():
 
 
 def test_aliases_and_help(capsys):
-    for alias, key in [("learning_rate", "lr"), ("n_envs", "num_envs"), ("entropy_coef", "ent_coef"),
-                       ("clip_range", "clip_eps"), ("lam", "gae_lambda")]:
+    for alias, key in [("learning_rate", "ppo.lr"), ("n_envs", "num_envs"), ("entropy_coef", "ppo.ent_coef"),
+                       ("clip_range", "ppo.clip_eps"), ("lam", "ppo.gae_lambda"),
+                       ("ppo.entropy_coef", "ppo.ent_coef"), ("opponent_model.learning_rate", "opponent_model.lr")]:
         with pytest.raises(ConfigError, match=f"Did you mean '{key}'"):
             load_config(PPOConfig, CONFIGS[0], [f"{alias}=1"])
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "hopjax/algos/ppo/config.py (PPOConfig" in out and "hopjax/envs/params.py" in out
+
+
+def test_a_flat_config_of_an_older_checkpoint_is_upgraded():
+    """Checkpoint metadata written before sections (flat ``om_*``/``omg_*``/``lr``/``devices``)
+    loads as the same config, nested."""
+    from hopjax.config import from_stored
+
+    flat = {"name": "old", "lr": 1e-3, "num_minibatches": 2, "num_envs": 8, "opponent_model": "omg",
+            "om_lr": 2e-3, "om_min_episodes": 64, "omg_mode": "conservative", "devices": 1}
+    cfg = from_stored(PPOConfig, flat)
+    assert (cfg.ppo.lr, cfg.ppo.num_minibatches, cfg.mesh.devices) == (1e-3, 2, 1)
+    assert (cfg.opponent_model.kind, cfg.opponent_model.lr, cfg.opponent_model.min_episodes) == ("omg", 2e-3, 64)
+    assert cfg.opponent_model.omg.mode == "conservative"
+    assert from_stored(PPOConfig, to_dict(cfg)) == cfg  # a nested one comes back unchanged
+    with pytest.raises(ConfigError, match="config key 'lr' moved: use ppo.lr"):
+        load_config(PPOConfig, None, [], **flat)

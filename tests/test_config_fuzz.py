@@ -32,11 +32,12 @@ SNOW_YAML = CONFIGS / "snowdrift_ppo.yaml"
 
 # alias -> the key it should suggest (independent of hopjax.config's table)
 ALIASES = {
-    "learning_rate": "lr", "n_envs": "num_envs", "num_env": "num_envs", "seed_value": "seed",
-    "lam": "gae_lambda", "gae_lamda": "gae_lambda", "entropy_coef": "ent_coef",
-    "clip_range": "clip_eps", "value_coef": "vf_coef", "discount": "gamma",
-    "n_epochs": "num_epochs", "total_timesteps": "total_steps", "n_steps": "rollout_length",
-    "environment": "env", "grad_clip": "max_grad_norm", "n_simulations": "num_simulations",
+    "learning_rate": "ppo.lr", "n_envs": "num_envs", "num_env": "num_envs", "seed_value": "seed",
+    "lam": "ppo.gae_lambda", "gae_lamda": "ppo.gae_lambda", "entropy_coef": "ppo.ent_coef",
+    "clip_range": "ppo.clip_eps", "value_coef": "ppo.vf_coef", "discount": "ppo.gamma",
+    "n_epochs": "ppo.num_epochs", "total_timesteps": "total_steps", "n_steps": "rollout_length",
+    "environment": "env", "grad_clip": "ppo.max_grad_norm", "n_simulations": "num_simulations",
+    "ppo.learning_rate": "ppo.lr", "opponent_model.learning_rate": "opponent_model.lr",
 }
 ENV_ALIASES = {"n_agents": "num_agents", "episode_length": "max_steps", "heigth": "height"}
 
@@ -51,6 +52,8 @@ def _fields(cls):
 
 
 def _kind(tp) -> str:
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return "section"
     if tp is bool:
         return "bool"
     if tp is int:
@@ -71,6 +74,7 @@ ILL_TYPED = {
     "str": ["3", "[a]", "{a: 1}"],
     "tuple": ["64", "[[1]]", "{a: 1}"],
     "dict": ["3", "[1]"],
+    "section": ["3", "[1]", "abc"],
 }
 ENV_ILL_TYPED = {"int": ["four", "4.5", "null", "true"], "bool": ["'yes'", "1"],
                  "float": ["ten", "null", ".nan", ".inf", "-.inf"]}
@@ -80,11 +84,14 @@ def _set(cmd, yaml_path, item, names):
     return (cmd, [str(yaml_path), "--set", item], names)
 
 
-def _key_cases(cmd, cls, yaml_path):
-    """Per key of ``cls``: non-finite floats, ill-typed values, int32 overflow, typos."""
+def _key_cases(cmd, cls, yaml_path, prefix=""):
+    """Per key of ``cls`` and of its sections (dotted keys): non-finite floats, ill-typed
+    values, int32 overflow, typos."""
     out = []
-    for name, tp in _fields(cls):
-        kind = _kind(tp)
+    for field, tp in _fields(cls):
+        name, kind = prefix + field, _kind(tp)
+        if kind == "section":
+            out += _key_cases(cmd, tp, yaml_path, f"{name}.")
         if kind == "float":
             out += [_set(cmd, yaml_path, f"{name}={v}", [name]) for v in ("nan", ".inf", "-.inf", "1e999")]
         if kind == "int" and name not in ("seed", "total_steps"):
@@ -93,6 +100,8 @@ def _key_cases(cmd, cls, yaml_path):
             out.append(_set(cmd, yaml_path, f"{name}={2**64}", [name]))
         out += [_set(cmd, yaml_path, f"{name}={v}", [name]) for v in ILL_TYPED[kind]]
         out.append(_set(cmd, yaml_path, f"{name}x=1", [f"{name}x"]))  # unknown near name
+    for old, new in getattr(cls, "MOVED", {}).items():  # flat keys of the configs before sections
+        out.append(_set(cmd, yaml_path, f"{old}=1", [f"'{old}' moved: use {new}"]))
     return out
 
 
@@ -126,15 +135,19 @@ def _file_cases(tmp: Path):
         "dup.yaml": "name: x\nlr: 0.1\nlr: 0.2\n",
         "dup_env.yaml": "name: x\nenv_kwargs:\n  height: 5\n  height: 6\n",
         "unhashable.yaml": "? [a, b]\n: 1\n",
-        "nan_lr.yaml": "name: x\nlr: .nan\n",
-        "inf_gamma.yaml": "name: x\ngamma: .inf\n",
+        "nan_lr.yaml": "name: x\nppo:\n  lr: .nan\n",
+        "inf_gamma.yaml": "name: x\nppo: {gamma: .inf}\n",
+        "dup_section.yaml": "name: x\nppo:\n  lr: 0.1\n  lr: 0.2\n",
+        "om_str.yaml": "name: x\nopponent_model: omg\n",
+        "om_typo.yaml": "name: x\nopponent_model:\n  kind: omg\n  omg: {horizn: 3}\n",
         "height_str.yaml": "name: x\nenv_kwargs: {height: four}\n",
         "width_null.yaml": "name: x\nenv_kwargs: {width: null}\n",
         "seed_big.yaml": "name: x\nseed: 18446744073709551616\n",
         "steps_huge.yaml": "name: x\ntotal_steps: 1e30\n",
     }
     names = {"height_str.yaml": "env_kwargs.height", "width_null.yaml": "env_kwargs.width",
-             "nan_lr.yaml": "lr", "inf_gamma.yaml": "gamma", "seed_big.yaml": "seed",
+             "nan_lr.yaml": "ppo.lr", "inf_gamma.yaml": "ppo.gamma", "om_str.yaml": "opponent_model",
+             "om_typo.yaml": "opponent_model.omg.horizn", "seed_big.yaml": "seed",
              "steps_huge.yaml": "total_steps"}
     out = []
     for fname, body in bodies.items():
@@ -155,15 +168,15 @@ def _special_cases():
     p = PPO_YAML
     out = [
         # bad override syntax
-        ("train", [str(p), "--set", "lr=[0.1"], ["lr=[0.1"]),
-        ("train", [str(p), "--set", "lr=="], ["lr=="]),
-        ("train", [str(p), "--set", "lr=@x"], ["lr=@x"]),
-        ("train", [str(p), "--set", "lr=a: b"], ["lr"]),
-        ("train", [str(p), "--set", "lr=!!python/object:os.system x"], ["lr"]),
-        ("train", [str(p), "--set", "lr"], ["lr"]),
+        ("train", [str(p), "--set", "ppo.lr=[0.1"], ["ppo.lr=[0.1"]),
+        ("train", [str(p), "--set", "ppo.lr=="], ["ppo.lr=="]),
+        ("train", [str(p), "--set", "ppo.lr=@x"], ["ppo.lr=@x"]),
+        ("train", [str(p), "--set", "ppo.lr=a: b"], ["ppo.lr"]),
+        ("train", [str(p), "--set", "ppo.lr=!!python/object:os.system x"], ["ppo.lr"]),
+        ("train", [str(p), "--set", "ppo.lr"], ["ppo.lr"]),
         ("train", [str(p), "--set", "=3"], ["=3"]),
         ("train", [str(p), "--set", "a..b=1"], ["a..b=1"]),
-        ("train", [str(p), "--set", "lr=1", "--set", "lr.x=2"], ["lr"]),
+        ("train", [str(p), "--set", "ppo.lr=1", "--set", "ppo.lr.x=2"], ["ppo.lr"]),
         ("train", [str(p), "--set", "env_kwargs=3"], ["env_kwargs"]),
         # ranges
         ("train", [str(p), "--set", "seed=-1"], ["seed"]),
@@ -172,14 +185,14 @@ def _special_cases():
         ("train", [str(p), "--set", "total_steps=0"], ["total_steps"]),
         ("train", [str(p), "--set", "total_steps=1e30"], ["total_steps"]),
         ("train", [str(p), "--set", "total_steps=1e18"], ["total_steps"]),
-        ("train", [str(p), "--set", "gamma=1.5"], ["gamma"]),
-        ("train", [str(p), "--set", "gae_lambda=-0.1"], ["gae_lambda"]),
-        ("train", [str(p), "--set", "lr=0"], ["lr"]),
-        ("train", [str(p), "--set", "clip_eps=-1"], ["clip_eps"]),
-        ("train", [str(p), "--set", "num_minibatches=5"], ["num_minibatches"]),
+        ("train", [str(p), "--set", "ppo.gamma=1.5"], ["ppo.gamma"]),
+        ("train", [str(p), "--set", "ppo.gae_lambda=-0.1"], ["ppo.gae_lambda"]),
+        ("train", [str(p), "--set", "ppo.lr=0"], ["ppo.lr"]),
+        ("train", [str(p), "--set", "ppo.clip_eps=-1"], ["ppo.clip_eps"]),
+        ("train", [str(p), "--set", "ppo.num_minibatches=5"], ["ppo.num_minibatches"]),
         ("train", [str(p), "--set", "env=stag"], ["env", "Did you mean 'stag_hunt'"]),
         ("train", [str(p), "--set", "activation=sigmoid"], ["activation"]),
-        ("train", [str(p), "--set", "opponent_model=omgg"], ["opponent_model"]),
+        ("train", [str(p), "--set", "opponent_model.kind=omgg"], ["opponent_model.kind"]),
         ("train", [str(p), "--set", "agents=[learner, wolf, hare, random]"], ["agents"]),
         ("train", [str(p), "--set", "agents=[learner]"], ["agents"]),
         ("train", [str(p), "--set", "name=a/b"], ["name"]),
@@ -197,8 +210,8 @@ def _special_cases():
         ("train", [str(p), "--set", "env_kwargs.num_agents=1e5"], ["env_kwargs.num_agents"]),
         ("train", [str(p), "--set", "env_kwargs.num_stags=64", "--set", "env_kwargs.height=2"],
          ["env_kwargs.num_stags"]),
-        ("train", [str(p), "--set", "opponent_model=omg", "--set", "om_buffer_capacity=1e9",
-                   "--set", "om_min_episodes=128"], ["om_buffer_capacity"]),
+        ("train", [str(p), "--set", "opponent_model.kind=omg", "--set", "opponent_model.buffer_capacity=1e9",
+                   "--set", "opponent_model.min_episodes=128"], ["opponent_model.buffer_capacity"]),
         ("train", [str(p), "--set", "gru_size=1e6"], ["gru_size"]),
         ("train", [str(p), "--set", "num_envs=1e6", "--set", "rollout_length=1e4"], ["num_envs"]),
         ("sweep", [str(p), "--seeds", "0"], ["--seeds"]),
@@ -206,9 +219,15 @@ def _special_cases():
         ("sweep", [str(p), "--seeds", "1000000000"], ["--seeds"]),
         ("sweep", [str(p), "--seeds", "4", "--set", f"seed={2**32 - 2}"], ["seed"]),
         ("sweep", [str(p), "--seeds", "4096", "--set", "num_envs=4096"], ["num_envs"]),
-        ("sweep", [str(p), "--set", "lr=.nan"], ["lr"]),
-        ("train", [str(p), "--devices", "-1"], ["devices"]),
-        ("train", [str(p), "--devices", str(2**40)], ["devices"]),
+        ("sweep", [str(p), "--set", "ppo.lr=.nan"], ["ppo.lr"]),
+        ("train", [str(p), "--devices", "-1"], ["mesh.devices"]),
+        ("train", [str(p), "--set", "mesh.seed_devices=-2"], ["mesh.seed_devices"]),
+        ("train", [str(p), "--set", "opponent_model.kind=moa", "--set", "rollout_length=5"],
+         ["rollout_length"]),
+        ("train", [str(p), "--set", "opponent_model.moa.influence_coef=0.5"],
+         ["opponent_model.moa.influence_coef"]),
+        ("train", [str(p), "--set", "opponent_model.omg.mode=greedy"], ["opponent_model.omg.mode"]),
+        ("train", [str(p), "--devices", str(2**40)], ["mesh.devices"]),
         # HOP: sizes and ranges, train-hop and eval of a HOP config
         ("train-hop", [str(HOP_YAML), "--set", "num_simulations=1e9"], ["num_simulations"]),
         ("train-hop", [str(HOP_YAML), "--set", "buffer_episodes=1e9", "--set", "batch_episodes=32"],

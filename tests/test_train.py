@@ -12,6 +12,7 @@ import yaml
 
 from hopjax.runtime import experiment
 from hopjax.algos.ppo import PPOConfig
+from hopjax.algos.ppo.config import MeshConfig
 from hopjax.config import ConfigError, to_dict
 from hopjax.loop import Loop
 from hopjax.rollout import Rollout
@@ -164,7 +165,7 @@ def test_printed_resume_command_continues_the_same_run(tmp_path, trainer, monkey
     def build(cfg, algorithm, loop, seeds):  # the CLI's loop: the session's compiled one
         if loop is not None:  # the reference run below brings its own
             return loop
-        assert dataclasses.replace(cfg, devices=0) == TINY and algorithm is None and seeds is None, cfg
+        assert dataclasses.replace(cfg, mesh=MeshConfig()) == TINY and algorithm is None and seeds is None, cfg
         made.append(cfg)
         return FaultyLoop(trainer, "interrupt") if len(made) == 1 else loop_of(trainer)
 
@@ -172,14 +173,14 @@ def test_printed_resume_command_continues_the_same_run(tmp_path, trainer, monkey
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text(yaml.safe_dump(to_dict(TINY)))
     out = tmp_path / "elsewhere"
-    rc = cli.main(["train", str(cfg_file), "--out", str(out), "--devices", "1", "--set", "lr=0.003",
+    rc = cli.main(["train", str(cfg_file), "--out", str(out), "--devices", "1", "--set", "ppo.lr=0.003",
                    "--no-progress"])
     assert rc == 1
     line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("resume with: ")][0]
     argv = shlex.split(line[len("resume with: "):])
     assert argv[0] == "hopjax" and "--overwrite" not in argv
     assert argv[argv.index("--out") + 1] == str(out) and argv[argv.index("--resume") + 1] == str(out / "tiny")
-    assert argv[argv.index("--devices") + 1] == "1" and argv[argv.index("--set") + 1] == "lr=0.003"
+    assert argv[argv.index("--devices") + 1] == "1" and argv[argv.index("--set") + 1] == "ppo.lr=0.003"
     monkeypatch.chdir(tmp_path)  # a command that forgot --out would write ./runs here
     assert cli.main(argv[1:]) == 0
     assert not (tmp_path / "runs").exists()

@@ -9,7 +9,7 @@ import pytest
 
 from hopjax.runtime import experiment
 from hopjax.algos.ppo import PPOConfig
-from hopjax.config import ConfigError, from_dict, to_dict
+from hopjax.config import ConfigError, updated
 from hopjax.models.omg import coplayers
 
 from tests.conftest import OM_CHUNK as CHUNK, OMG, loop_of
@@ -62,7 +62,7 @@ def test_logged_subgoals_are_valid_future_steps(omg_run):
     t = np.arange(t1)[None, :, None, None]
     chosen = sub >= 0
     assert chosen.mean() > 0.05
-    assert np.all(~chosen | ((sub > t) & (sub <= t + OMG.omg_horizon)))
+    assert np.all(~chosen | ((sub > t) & (sub <= t + OMG.opponent_model.omg.horizon)))
     b, tt, i, r = np.nonzero(chosen)
     assert valid[b, sub[b, tt, i, r], seats[i, r]].all()  # never a padded or dead step
     assert not chosen[:, :, 1:].any()  # only the learner (seat 0) models its co-players
@@ -147,16 +147,18 @@ def test_moa_learns_and_compiles_once(moa_trainer):
 @pytest.mark.parametrize(
     "bad, key",
     [
-        ({"opponent_model": "omgg"}, "opponent_model"),
-        ({"omg_mode": "greedy"}, "omg_mode"),
-        ({"rollout_length": 5}, "rollout_length"),
-        ({"om_min_episodes": 200}, "om_min_episodes"),
-        ({"moa_influence_coef": 0.1}, "moa_influence_coef"),
-        ({"om_policy_input": False}, "om_policy_input"),
-        ({"omg_horizon": 0}, "omg_horizon"),
-        ({"om_unknown": 1}, "om_unknown"),
+        ("opponent_model.kind=omgg", "'opponent_model.kind'"),
+        ("opponent_model.omg.mode=greedy", "'opponent_model.omg.mode'"),
+        ("rollout_length=5", "'rollout_length'"),
+        ("opponent_model.min_episodes=200", "'opponent_model.min_episodes'"),
+        ("opponent_model.moa.influence_coef=0.1", "'opponent_model.moa.influence_coef'"),
+        ("opponent_model.policy_input=false", "'opponent_model.policy_input'"),
+        ("opponent_model.omg.horizon=0", "'opponent_model.omg.horizon'"),
+        ("opponent_model.unknown=1", "'opponent_model.unknown'"),
+        ("om_lr=0.1", "'om_lr' moved: use opponent_model.lr"),
+        ("opponent_model=omg", "'opponent_model' expects a mapping"),
     ],
 )
 def test_bad_opponent_model_config_names_the_key(bad, key):
     with pytest.raises(ConfigError, match=key):
-        from_dict(PPOConfig, {**to_dict(OMG), **bad})
+        updated(OMG, bad)

@@ -17,7 +17,7 @@ from hopjax.config import ConfigError
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """``config``/``trainer``: ``"module:attribute"``; ``mesh``: the trainer marks an env batch
-    that a device mesh may split (``env_split``), so ``devices``/``seed_devices`` apply."""
+    that a device mesh may split (``env_split``), so ``mesh.devices``/``mesh.seed_devices`` apply."""
 
     config: str
     trainer: str

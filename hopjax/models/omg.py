@@ -43,8 +43,8 @@ the prior mean. Padded or dead future steps are never candidates.
 Loss (per focal/slot/step, masked where the focal agent and the co-player act and a subgoal
 exists): ``mean_S (s_t - dec(g_hat, h))^2 + beta * KL(q || p_psi(. | s_bar))`` (the original
 code's mean-squared reconstruction next to a KL summed over the latent; ``beta`` =
-``omg_kl_weight``, 1 by default), plus the prior VAE's own loss (same form, KL to N(0, I)
-weighted by ``omg_prior_kl_weight``, 1e-4 by default: with a large weight the prior collapses
+``opponent_model.omg.kl_weight``, 1 by default), plus the prior VAE's own loss (same form, KL to N(0, I)
+weighted by ``opponent_model.omg.prior_kl_weight``, 1e-4 by default: with a large weight the prior collapses
 onto N(0, I) on these sparse grids and its embeddings carry no subgoal), the OMG_AM
 cross-entropy and the goal-head cross-entropy.
 """

@@ -39,7 +39,7 @@ from hopjax.algos.hop.trainer import HOPTrainer, make_env, uniform_prior
 from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
-from hopjax.config import ConfigError, from_dict, load_config
+from hopjax.config import ConfigError, from_stored, load_config
 from hopjax.envs.scripted import SCRIPTED
 from hopjax.runtime import checkpoint
 from hopjax.algos.ppo.trainer import Trainer
@@ -150,7 +150,7 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
     compile time for little gain on a CPU), or restores one checkpoint for every seed."""
     if run is not None:
         _, meta = checkpoint.load_meta(run)
-        trainer = HOPTrainer(from_dict(HOPConfig, meta["config"]))
+        trainer = HOPTrainer(from_stored(HOPConfig, meta["config"]))
         st, meta = checkpoint.restore(run, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
         return trainer, [st.params] * seeds, f"HOP checkpoint {run} ({meta['env_steps']} env steps)"
     trainer = HOPTrainer(cfg)
@@ -169,7 +169,7 @@ def policy_agents(cfg, seeds: int, run: str | Path | None):
     seeds trained in one vmapped compile) or a ``hopjax train`` run dir."""
     if run is not None:
         _, meta = checkpoint.load_meta(run)
-        trainer = Trainer(from_dict(PPOConfig, meta["config"]))
+        trainer = Trainer(from_stored(PPOConfig, meta["config"]))
         st, _ = checkpoint.restore(run, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
         return trainer, [st] * seeds, f"checkpoint {run} ({meta['env_steps']} env steps)"
     trainer = Trainer(cfg)
@@ -309,7 +309,7 @@ def baseline_specs(hop_cfg: HOPConfig, config_dir: str | Path, given: list[str] 
 def hop_config(path: str | Path, overrides=(), run: str | Path | None = None) -> HOPConfig:
     """The HOP config of a YAML file (with ``--set`` overrides), or of a trained run."""
     if run is not None:
-        return from_dict(HOPConfig, checkpoint.load_meta(run)[1]["config"])
+        return from_stored(HOPConfig, checkpoint.load_meta(run)[1]["config"])
     cfg = load_config(HOPConfig, path, overrides)
     if cfg.env not in COPLAYERS:
         raise ConfigError(f"config key 'env': no unseen co-players defined for {cfg.env!r}")

@@ -27,17 +27,20 @@ from typing import Any
 
 from hopjax import sizes
 from hopjax.algos import registry
-from hopjax.config import SEED_LIMIT, ConfigError, from_dict, load_config, parse_overrides, read_config_file
+from hopjax.config import (SEED_LIMIT, ConfigError, from_stored, load_config, parse_overrides,
+                           read_config_file)
 from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.ppo.config import PPOConfig
 from hopjax.runtime import rundir
 
 # Where every config key is documented (printed by --help).
-PPO_KEYS_DOC = ("config keys: see hopjax/algos/ppo/config.py (PPOConfig: one comment per key); "
-                "env_kwargs: hopjax/envs/params.py (StagHuntParams, SnowdriftParams). The whole "
-                "config is checked before JAX starts (types, ranges, a memory estimate); an error "
-                "is one line naming the key, exit status 2.")
-HOP_KEYS_DOC = PPO_KEYS_DOC.replace("ppo/config.py (PPOConfig", "hop/config.py (HOPConfig")
+_KEYS_TAIL = ("env_kwargs: hopjax/envs/params.py (StagHuntParams, SnowdriftParams). The whole "
+              "config is checked before JAX starts (types, ranges, a memory estimate); an error "
+              "is one line naming the key, exit status 2.")
+PPO_KEYS_DOC = ("config keys: see hopjax/algos/ppo/config.py (PPOConfig and its sections ppo:, "
+                "opponent_model:, mesh:, one comment per key; a section's key is overridden as "
+                "--set ppo.lr=1e-3); " + _KEYS_TAIL)
+HOP_KEYS_DOC = "config keys: see hopjax/algos/hop/config.py (HOPConfig: one comment per key); " + _KEYS_TAIL
 
 
 EVAL_DOC = """\
@@ -143,7 +146,7 @@ def _eval_ppo_run(args) -> int:
     from hopjax.runtime import experiment
     from hopjax.runtime.checkpoint import load_meta
 
-    cfg = from_dict(PPOConfig, load_meta(args.target)[1]["config"])
+    cfg = from_stored(PPOConfig, load_meta(args.target)[1]["config"])
     focal = 0 if args.focal is None else args.focal
     env, env_params = make(cfg.env, **cfg.env_kwargs)
     n = env.num_agents(env_params)
@@ -224,7 +227,7 @@ def _add_train_parsers(sub) -> None:
 
     for sp in (t, s):  # the device mesh (hopjax.runtime.distributed)
         sp.add_argument("--devices", type=int, default=None, metavar="N",
-                        help="devices to use, 0 = all visible on every host (= --set devices=N)")
+                        help="devices to use, 0 = all visible on every host (= --set mesh.devices=N)")
         sp.add_argument("--distributed", action="store_true",
                         help="multi-host: start jax.distributed first (JAX_COORDINATOR_ADDRESS, "
                              "JAX_NUM_PROCESSES, JAX_PROCESS_ID, or SLURM/Open MPI); run the same "
@@ -303,7 +306,7 @@ def validate(args) -> Any:
     ``algo`` (:mod:`hopjax.algos.registry`) and checked (types, ranges, ``env_kwargs``, a
     memory estimate) without importing JAX; ConfigError otherwise."""
     if getattr(args, "devices", None) is not None:
-        args.overrides = [*args.overrides, f"devices={args.devices}"]
+        args.overrides = [*args.overrides, f"mesh.devices={args.devices}"]
     seeds = args.seeds if args.command == "sweep" else 1
     if not 1 <= seeds <= 2**16:
         raise ConfigError(f"--seeds must lie in [1, 65536], got {seeds}")

@@ -65,23 +65,23 @@ def mesh_shape(cfg: PPOConfig, seeds: int = 1) -> tuple[int, int]:
     """-> (seed devices, env devices) for ``cfg`` run over ``seeds`` seeds; ConfigError if the
     device count does not fit the batch sizes. Checks only: nothing is placed or compiled."""
     visible = jax.device_count()
-    n = cfg.devices or visible
+    n = cfg.mesh.devices or visible
     if n > visible:
-        raise ConfigError(f"config key 'devices' asks for {n} devices, only {visible} are visible")
+        raise ConfigError(f"config key 'mesh.devices' asks for {n} devices, only {visible} are visible")
     if n < visible and jax.process_count() > 1:
-        raise ConfigError(f"config key 'devices' must be 0 (all {visible}) in a multi-host run: "
+        raise ConfigError(f"config key 'mesh.devices' must be 0 (all {visible}) in a multi-host run: "
                           "every host takes part in every step")
-    s = 1 if seeds == 1 else cfg.seed_devices or math.gcd(seeds, n)  # a single run: all on envs
+    s = 1 if seeds == 1 else cfg.mesh.seed_devices or math.gcd(seeds, n)  # a single run: all on envs
     if n % s:
-        raise ConfigError(f"config key 'seed_devices' ({s}) must divide the device count ({n})")
+        raise ConfigError(f"config key 'mesh.seed_devices' ({s}) must divide the device count ({n})")
     if seeds % s:
-        raise ConfigError(f"config key 'seed_devices' ({s}) must divide the number of seeds ({seeds})")
+        raise ConfigError(f"config key 'mesh.seed_devices' ({s}) must divide the number of seeds ({seeds})")
     e = n // s
-    mb = cfg.num_envs // cfg.num_minibatches
+    mb = cfg.num_envs // cfg.ppo.num_minibatches
     if cfg.num_envs % e or mb % e:
         raise ConfigError(
-            f"config key 'devices': the env batch is split over {e} devices, so {e} must divide "
-            f"'num_envs' ({cfg.num_envs}) and the minibatch size num_envs/num_minibatches ({mb})"
+            f"config key 'mesh.devices': the env batch is split over {e} devices, so {e} must divide "
+            f"'num_envs' ({cfg.num_envs}) and the minibatch size num_envs/ppo.num_minibatches ({mb})"
         )
     return s, e
 

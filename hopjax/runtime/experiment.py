@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from hopjax.runtime import checkpoint, rundir
 from hopjax.algos import registry
 from hopjax.algos.ppo import PPOConfig
-from hopjax.config import ConfigError, from_dict, to_dict
+from hopjax.config import ConfigError, from_stored, to_dict
 from hopjax.runtime.distributed import default_mesh
 from hopjax.loop import Algorithm, Loop
 from hopjax.runtime.plots import plot_learning_curves, plot_sweep
@@ -354,7 +354,7 @@ def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0
     """Returns of a trained checkpoint: self-play, and seat ``focal`` next to each scripted
     co-player kind in all other seats. -> table rows (also printed)."""
     _, meta = checkpoint.load_meta(ckpt)
-    cfg = from_dict(PPOConfig, meta["config"])
+    cfg = from_stored(PPOConfig, meta["config"])
     trainer = Trainer(cfg)
     runner, _ = checkpoint.restore(ckpt, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
     n = trainer.env.num_agents(trainer.env_params)

@@ -1,4 +1,4 @@
-"""A whole new opponent model in one file, outside the package: ``opponent_model: uniform``.
+"""A whole new opponent model in one file, outside the package: ``opponent_model: {kind: uniform}``.
 
 It predicts every co-player's next action from one learned logit vector ``[A]`` shared by all
 steps (uniform at initialisation), i.e. the empirical action frequencies of the co-players in

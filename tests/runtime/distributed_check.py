@@ -22,7 +22,7 @@ import numpy as np
 
 from hopjax.runtime import distributed, experiment
 from hopjax.loop import Loop
-from hopjax.config import ConfigError
+from hopjax.config import ConfigError, updated
 from hopjax.algos.ppo.trainer import Trainer
 from tests.test_train import TINY
 
@@ -46,17 +46,17 @@ def mesh_shapes() -> dict[str, object]:
     """``mesh_shape`` for a few (config, seeds) cases; errors as 'ConfigError: ...'."""
     cases = {
         "run": (TINY, 1),
-        "run_2dev": (dataclasses.replace(TINY, devices=2), 1),
-        "run_seed_devices_ignored": (dataclasses.replace(TINY, seed_devices=2), 1),
+        "run_2dev": (updated(TINY, "mesh.devices=2"), 1),
+        "run_seed_devices_ignored": (updated(TINY, "mesh.seed_devices=2"), 1),
         "sweep4": (TINY, 4),
         "sweep2": (TINY, 2),
         "sweep3": (TINY, 3),
-        "sweep4_sd2": (dataclasses.replace(TINY, seed_devices=2), 4),
-        "too_many_devices": (dataclasses.replace(TINY, devices=8), 1),
-        "envs_not_divisible": (dataclasses.replace(TINY, devices=3), 1),
-        "minibatch_not_divisible": (dataclasses.replace(TINY, num_minibatches=4), 1),
-        "seed_devices_not_dividing_seeds": (dataclasses.replace(TINY, seed_devices=2), 3),
-        "seed_devices_not_dividing_devices": (dataclasses.replace(TINY, seed_devices=3), 3),
+        "sweep4_sd2": (updated(TINY, "mesh.seed_devices=2"), 4),
+        "too_many_devices": (updated(TINY, "mesh.devices=8"), 1),
+        "envs_not_divisible": (updated(TINY, "mesh.devices=3"), 1),
+        "minibatch_not_divisible": (updated(TINY, "ppo.num_minibatches=4"), 1),
+        "seed_devices_not_dividing_seeds": (updated(TINY, "mesh.seed_devices=2"), 3),
+        "seed_devices_not_dividing_devices": (updated(TINY, "mesh.seed_devices=3"), 3),
     }
     out: dict[str, object] = {}
     for name, (cfg, seeds) in cases.items():
@@ -113,7 +113,7 @@ def main(out_path: str) -> None:
     }
 
     # -- a 4-seed sweep over a (2 seeds x 2 envs) mesh ------------------------------------------
-    cfg = dataclasses.replace(TINY, seed_devices=2)
+    cfg = updated(TINY, "mesh.seed_devices=2")
     st = Loop(Trainer(cfg), distributed.default_mesh(cfg, SEEDS), seeds=SEEDS)
     # start(keys) would compute vmap(init)(keys); the eager inits above are the same
     runners = st.place(jax.tree.map(lambda *x: np.stack(x), *jax.device_get(seed_inits)))

@@ -116,11 +116,11 @@ def test_mesh_shape_defaults_and_errors(multi):
     assert m["sweep2"] == [2, 2]
     assert m["sweep3"] == [1, 4]
     assert m["sweep4_sd2"] == [2, 2]
-    assert "'devices' asks for 8 devices, only 4" in m["too_many_devices"]
-    assert "'devices'" in m["envs_not_divisible"] and "'num_envs' (8)" in m["envs_not_divisible"]
+    assert "'mesh.devices' asks for 8 devices, only 4" in m["too_many_devices"]
+    assert "'mesh.devices'" in m["envs_not_divisible"] and "'num_envs' (8)" in m["envs_not_divisible"]
     assert "minibatch size" in m["minibatch_not_divisible"]
-    assert "'seed_devices' (2) must divide the number of seeds (3)" in m["seed_devices_not_dividing_seeds"]
-    assert "'seed_devices' (3) must divide the device count (4)" in m["seed_devices_not_dividing_devices"]
+    assert "'mesh.seed_devices' (2) must divide the number of seeds (3)" in m["seed_devices_not_dividing_seeds"]
+    assert "'mesh.seed_devices' (3) must divide the device count (4)" in m["seed_devices_not_dividing_devices"]
 
 
 # -- in this process (1 device): errors before anything compiles ----------------------------
@@ -129,10 +129,10 @@ def test_cli_devices_beyond_visible_is_a_clean_error(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump(to_dict(TINY)))
     rc = cli.main(["train", str(cfg), "--devices", "2", "--out", str(tmp_path), "--no-progress"])
     assert rc == 2
-    assert "config key 'devices' asks for 2 devices, only 1 are visible" in capsys.readouterr().err
-    rc = cli.main(["sweep", str(cfg), "--seeds", "2", "--set", "seed_devices=-1", "--out", str(tmp_path)])
+    assert "config key 'mesh.devices' asks for 2 devices, only 1 are visible" in capsys.readouterr().err
+    rc = cli.main(["sweep", str(cfg), "--seeds", "2", "--set", "mesh.seed_devices=-1", "--out", str(tmp_path)])
     assert rc == 2
-    assert "'seed_devices' must be >= 0" in capsys.readouterr().err
+    assert "'mesh.seed_devices' must be >= 0" in capsys.readouterr().err
 
 
 def test_initialize_reads_the_standard_env_vars(monkeypatch):

@@ -137,9 +137,9 @@ def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: Minibatch):
 
 def make_optimizer(cfg: PPOConfig, num_updates: int) -> optax.GradientTransformation:
     """Adam with global-norm clipping and optional linear LR annealing over all minibatch steps."""
-    steps = num_updates * cfg.num_epochs * cfg.num_minibatches
-    lr = optax.linear_schedule(cfg.lr, 0.0, steps) if cfg.anneal_lr else cfg.lr
-    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(lr, eps=1e-5))
+    steps = num_updates * cfg.ppo.num_epochs * cfg.ppo.num_minibatches
+    lr = optax.linear_schedule(cfg.ppo.lr, 0.0, steps) if cfg.ppo.anneal_lr else cfg.ppo.lr
+    return optax.chain(optax.clip_by_global_norm(cfg.ppo.max_grad_norm), optax.adam(lr, eps=1e-5))
 
 
 def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.GradientTransformation):
@@ -149,7 +149,7 @@ def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.Gradien
     axis, so each agent's clip and Adam state are its own and agent i's loss sees only its
     own data. Shared parameters: one loss over all agents' valid entries.
     """
-    lcfg = LossConfig(cfg.clip_eps, cfg.vf_coef, cfg.ent_coef, cfg.normalize_advantages)
+    lcfg = LossConfig(cfg.ppo.clip_eps, cfg.ppo.vf_coef, cfg.ppo.ent_coef, cfg.ppo.normalize_advantages)
 
     if policy.shared:
         grad_fn = jax.value_and_grad(lambda p, mb: ppo_loss(policy, lcfg, p, mb), has_aux=True)

@@ -6,7 +6,7 @@ minibatch PPO steps, inside ``lax.scan``; ``jax.vmap(train)(keys)`` is a seed sw
 as jitted *chunks* of ``chunk_updates`` updates, so the host can log, draw progress and
 checkpoint between chunks.
 
-With ``opponent_model: omg | moa`` each update also runs the opponent model next to the policy,
+With ``opponent_model: {kind: omg | moa}`` each update also runs the opponent model next to the policy,
 annotates the fresh episodes, stores them in a replay buffer and trains the model under
 ``lax.cond(can_sample(...))`` (:mod:`hopjax.algos.ppo.opponent`); still one compiled function.
 
@@ -101,7 +101,7 @@ class Trainer:
         scripted = _seat_policies(cfg, cfg.env, n)
         T = self.env.episode_length(p) if cfg.rollout_length == 0 else cfg.rollout_length
         self.om = make_opponent_model(cfg, self.env, p, [i not in scripted for i in range(n)], T)
-        extra_dim = self.om.extra_dim if self.om is not None and cfg.om_policy_input else 0
+        extra_dim = self.om.extra_dim if self.om is not None and cfg.opponent_model.policy_input else 0
         self.policy = MultiPolicy(
             num_agents=n,
             obs_shape=tuple(self.env.observation_shape(p)),
@@ -142,7 +142,7 @@ class Trainer:
         return RunnerState(params, opt_state, self.rollout.reset(k_env), key, jnp.zeros((), jnp.int32), om)
 
     def update(self, runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
-        """One PPO update: rollout, GAE, ``num_epochs`` x ``num_minibatches`` grad steps (with
+        """One PPO update: rollout, GAE, ``ppo.num_epochs`` x ``ppo.num_minibatches`` grad steps (with
         an opponent model: annotate the fresh episodes, then let the model learn from them)."""
         key, k_reset, k_roll, k_epochs = jax.random.split(runner.key, 4)
         # The opponent model draws from its own fold of the key: PPO-only runs are unchanged.
@@ -182,7 +182,7 @@ class Trainer:
         reward = d["reward"][:T] if bonus is None else d["reward"][:T] + bonus
         adv, ret = gae(
             reward, d["value"], d["terminated"][:T], d["episode_end"][:T, :, None],
-            d["bootstrap_value"][:T], valid, cfg.gamma, cfg.gae_lambda,
+            d["bootstrap_value"][:T], valid, cfg.ppo.gamma, cfg.ppo.gae_lambda,
         )
         if self.policy.extra_dim:
             extra = extra if extra is not None else d["extra"][:T]
@@ -196,10 +196,11 @@ class Trainer:
         )
 
     def epochs(self, params, opt_state, data: Minibatch, key: jax.Array):
-        """``num_epochs`` passes, each over a fresh permutation of the envs split into
-        ``num_minibatches`` minibatches -> (params, opt_state, aux [epochs, minibatches, ...])."""
+        """``ppo.num_epochs`` passes, each over a fresh permutation of the envs split into
+        ``ppo.num_minibatches`` minibatches -> (params, opt_state, aux [epochs, minibatches,
+        ...])."""
         cfg = self.cfg
-        mb_size = cfg.num_envs // cfg.num_minibatches
+        mb_size = cfg.num_envs // cfg.ppo.num_minibatches
 
         def epoch(state, key):
             perm = jax.random.permutation(key, cfg.num_envs)
@@ -209,10 +210,10 @@ class Trainer:
                 params, opt_state, aux = self.grad_step(*state, mb)
                 return (params, opt_state), aux
 
-            return jax.lax.scan(minibatch, state, perm.reshape(cfg.num_minibatches, mb_size))
+            return jax.lax.scan(minibatch, state, perm.reshape(cfg.ppo.num_minibatches, mb_size))
 
         (params, opt_state), aux = jax.lax.scan(
-            epoch, (params, opt_state), jax.random.split(key, cfg.num_epochs)
+            epoch, (params, opt_state), jax.random.split(key, cfg.ppo.num_epochs)
         )
         return params, opt_state, aux
 

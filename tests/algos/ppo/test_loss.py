@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from hopjax.algos.ppo import PPOConfig
+from hopjax.algos.ppo.config import PPOUpdateConfig
 from hopjax.algos.ppo.loss import LossConfig, Minibatch, make_grad_step, make_optimizer, ppo_loss
-from hopjax.config import ConfigError
+from hopjax.config import ConfigError, load_config
 from hopjax.models.policy import MultiPolicy
 
 T, B, N, A, OBS = 6, 4, 3, 5, (2, 3)
@@ -73,7 +74,7 @@ def test_loss_and_grads_ignore_padding(shared, gru):
 def test_independent_update_equals_per_agent_updates():
     """Vmapped per-agent optimisation == optimising each agent's parameters on its own data."""
     rng = np.random.default_rng(3)
-    cfg = PPOConfig(num_envs=4, num_minibatches=1)
+    cfg = PPOConfig(num_envs=4, ppo=PPOUpdateConfig(num_minibatches=1))
     policy = MultiPolicy(N, OBS, A, (16,), 0, "tanh", False)
     params = policy.init(jax.random.PRNGKey(2))
     opt = make_optimizer(cfg, 10)
@@ -94,16 +95,16 @@ def test_independent_update_equals_per_agent_updates():
 @pytest.mark.parametrize(
     "bad, key",
     [
-        ({"num_envs": 0}, "num_envs"),
-        ({"num_envs": 6, "num_minibatches": 4}, "num_minibatches"),
-        ({"gamma": 1.5}, "gamma"),
-        ({"activation": "swish"}, "activation"),
-        ({"lr": -1.0}, "lr"),
+        (["num_envs=0"], "num_envs"),
+        (["num_envs=6", "ppo.num_minibatches=4"], "ppo.num_minibatches"),
+        (["ppo.gamma=1.5"], "ppo.gamma"),
+        (["activation=swish"], "activation"),
+        (["ppo.lr=-1.0"], "ppo.lr"),
     ],
 )
 def test_config_validation_names_key(bad, key):
     with pytest.raises(ConfigError, match=key):
-        PPOConfig(**bad).validate()
+        load_config(PPOConfig, None, bad)
 
 
 FLOAT_FIELDS = ("obs", "log_prob", "value", "advantages", "returns", "extra")

@@ -80,12 +80,13 @@ class OpponentModel(Protocol):
 class ReplayOpponentModel:
     """The shared machinery of a model trained from a replay buffer of whole episodes: the
     buffer (``obs``, ``actions``, ``goal`` and the model's own :meth:`batch_fields`), Adam with
-    ``om_lr``, and :meth:`update` (insert, then every ``om_train_every`` updates and once
-    ``om_min_episodes`` are stored, ``om_train_steps`` gradient steps under ``lax.cond``).
+    ``opponent_model.lr``, and :meth:`update` (insert, then every ``opponent_model.train_every``
+    updates and once ``min_episodes`` are stored, ``train_steps`` gradient steps under
+    ``lax.cond``).
 
     A subclass defines ``init_params``, ``carry_init``, ``pre``, ``post``, ``annotate`` and
     ``loss`` (and ``extra_dim``/``batch_fields`` if it has any): that is a whole new model.
-    ``cfg``: the PPOConfig (its ``om_*`` keys); ``learner_mask`` [N] bool; ``T`` episode steps.
+    ``cfg``: the PPOConfig (its ``opponent_model`` section); ``learner_mask`` [N] bool; ``T`` episode steps.
     """
 
     def __init__(self, cfg, env, env_params, learner_mask: np.ndarray, T: int):
@@ -97,7 +98,7 @@ class ReplayOpponentModel:
         self.obs_dim = int(np.prod(self.obs_shape))
         self.T = T
         self.learner_mask = jnp.asarray(learner_mask)
-        self.optimizer = optax.adam(cfg.om_lr)
+        self.optimizer = optax.adam(cfg.opponent_model.lr)
         self.policy: MultiPolicy | None = None
         fields = {
             "obs": Field(self.obs_shape, jnp.float32, "agents"),
@@ -145,35 +146,36 @@ class ReplayOpponentModel:
 
     def init(self, key) -> OMState:
         params = self.init_params(key)
-        return OMState(params, self.optimizer.init(params), init_buffer(self.buffer_scheme, self.cfg.om_buffer_capacity))
+        return OMState(params, self.optimizer.init(params), init_buffer(self.buffer_scheme,
+                                                                 self.cfg.opponent_model.buffer_capacity))
 
     def to_buffer(self, batch: EpisodeBatch) -> EpisodeBatch:
         names = self.buffer_scheme.field_names
         return EpisodeBatch({k: batch.data[k] for k in names}, batch.filled, batch.alive, self.buffer_scheme)
 
     def train_rounds(self, params, opt_state, buffer, policy_params, key):
-        """``M`` gradient steps, each on ``om_batch_episodes`` episodes sampled from the buffer."""
+        """``M`` gradient steps, each on ``opponent_model.batch_episodes`` episodes sampled from the buffer."""
 
         grad_fn = jax.value_and_grad(self.loss, has_aux=True)
 
         def one(state, k):
             p, o = state
             k_s, k_l = jax.random.split(k)
-            ep = sample(buffer, k_s, self.cfg.om_batch_episodes)
+            ep = sample(buffer, k_s, self.cfg.opponent_model.batch_episodes)
             (_, aux), g = grad_fn(p, policy_params, ep, k_l)
             u, o = self.optimizer.update(g, o, p)
             return (optax.apply_updates(p, u), o), aux
 
         (params, opt_state), aux = jax.lax.scan(one, (params, opt_state),
-                                                jax.random.split(key, self.cfg.om_train_steps))
+                                                jax.random.split(key, self.cfg.opponent_model.train_steps))
         return params, opt_state, jax.tree.map(lambda x: x.mean(0), aux)
 
     def update(self, om: OMState, policy_params, batch: EpisodeBatch, update, key):
         """Insert the fresh episodes; every K updates and once the buffer can be sampled, train.
         -> (OMState, metrics). ``update``: traced int, updates done before this one."""
-        cfg = self.cfg
+        cfg = self.cfg.opponent_model
         buffer = insert(om.buffer, self.to_buffer(batch))
-        gate = ((update % cfg.om_train_every) == 0) & can_sample(buffer, cfg.om_min_episodes)
+        gate = ((update % cfg.train_every) == 0) & can_sample(buffer, cfg.min_episodes)
 
         def train(args):
             p, o, k = args
@@ -196,8 +198,8 @@ class ReplayOpponentModel:
 
 
 def make_opponent_model(cfg, env, env_params, learner_mask, T) -> OpponentModel | None:
-    """The configured opponent model (``cfg.opponent_model``, looked up in the registry), or
+    """The configured opponent model (``cfg.opponent_model.kind``, looked up in the registry), or
     None for ``"none"``."""
-    if cfg.opponent_model == NONE:
+    if cfg.opponent_model.kind == NONE:
         return None
-    return get(cfg.opponent_model)(cfg, env, env_params, learner_mask, T)
+    return get(cfg.opponent_model.kind)(cfg, env, env_params, learner_mask, T)

@@ -36,7 +36,8 @@ class MOAModel(ReplayOpponentModel):
 
     def __init__(self, cfg, env, env_params, learner_mask, T):
         super().__init__(cfg, env, env_params, learner_mask, T)
-        self.spec = moa_lib.MOASpec(self.n, self.obs_dim, self.num_actions, cfg.om_hidden, cfg.om_gru)
+        om = cfg.opponent_model
+        self.spec = moa_lib.MOASpec(self.n, self.obs_dim, self.num_actions, om.hidden, om.gru)
         self.extra_dim = self.spec.extra_dim
         self.net = moa_lib.MOANet(self.spec)
 
@@ -77,7 +78,7 @@ class MOAModel(ReplayOpponentModel):
         _, acc = moa_lib.moa_loss(logits, targets, mask)
         metrics = {"moa_acc": acc, "moa_baseline": omg_lib.majority_baseline(targets, mask, self.num_actions)}
         bonus = None
-        if self.cfg.moa_influence_coef > 0:
+        if self.cfg.opponent_model.moa.influence_coef > 0:
             pol = self.policy
             reset = d["reset"][:T]
             extra = d["extra"][:T] if pol.extra_dim else None
@@ -86,7 +87,7 @@ class MOAModel(ReplayOpponentModel):
             infl = moa_lib.social_influence(self.spec, params, h_prev, self.flat(d["obs"][:T]),
                                             d["actions"][:T], probs, mask)
             focal = self.focal(d["valid"][:T])
-            bonus = self.cfg.moa_influence_coef * jnp.where(focal, infl, 0.0)
+            bonus = self.cfg.opponent_model.moa.influence_coef * jnp.where(focal, infl, 0.0)
             metrics["moa_influence"] = masked_mean(infl, focal)
         extra = d["extra"][:T] if "extra" in d else None
         return batch, extra, bonus, metrics

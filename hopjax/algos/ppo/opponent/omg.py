@@ -39,8 +39,9 @@ class OMGModel(ReplayOpponentModel):
 
     def __init__(self, cfg, env, env_params, learner_mask, T):
         super().__init__(cfg, env, env_params, learner_mask, T)
+        om = cfg.opponent_model
         self.spec = omg_lib.OMGSpec(self.n, self.obs_dim, self.num_actions, self.num_goals,
-                                    cfg.om_hidden, cfg.om_gru, cfg.omg_subgoal_dim)
+                                    om.hidden, om.gru, om.omg.subgoal_dim)
         self.extra_dim = self.spec.extra_dim
         self.net = omg_lib.OMGNet(self.spec)
 
@@ -95,7 +96,7 @@ class OMGModel(ReplayOpponentModel):
         -> dict offset/found [T, B, N, N-1], prior mu/logvar [T, B, N, N-1, D] of the
         co-player's observation at the chosen step (the subgoal state).
         """
-        n, T, H = self.n, self.T, self.cfg.omg_horizon
+        n, T, H = self.n, self.T, self.cfg.opponent_model.omg.horizon
         obs_j = omg_lib.pair_take(self.flat(d["obs"]), n, 2)  # [T+1, B, N, N-1, S]
         pm, plv = self.net.apply(params, obs_j, method=omg_lib.OMGNet.prior)
         valid_j = omg_lib.pair_take(d["valid"], n, 2)  # co-player valid at each step
@@ -117,7 +118,7 @@ class OMGModel(ReplayOpponentModel):
         v = self.policy_values(policy_params, d["obs"][:T], base.reshape(*base.shape[:3], -1), cands)
         v = v.reshape(H, n - 1, *v.shape[1:])  # [H, N-1, T, B, N]
         values = jnp.transpose(v, (2, 0, 3, 4, 1))  # [T, H, B, N, N-1]
-        offset, found = omg_lib.select_subgoal(values, cand_valid, self.cfg.omg_mode)
+        offset, found = omg_lib.select_subgoal(values, cand_valid, self.cfg.opponent_model.omg.mode)
         return {
             "offset": offset,
             "found": found,
@@ -160,14 +161,14 @@ class OMGModel(ReplayOpponentModel):
         # Reconstruct the co-player's current state; the selected subgoal enters through the prior.
         current = omg_lib.pair_take(obs_f[:T], self.n, 2)
         elbo, nll, kl = omg_lib.elbo_terms(mu, lv, recon, current, sel["prior_mu"],
-                                           sel["prior_logvar"], m, cfg.omg_kl_weight)
+                                           sel["prior_logvar"], m, cfg.opponent_model.omg.kl_weight)
         # The prior VAE: its own ELBO on every valid observation.
         pmu, plv = self.net.apply(params, obs_f, method=omg_lib.OMGNet.prior)
         z = pmu + jnp.exp(0.5 * plv) * noise[mu.size :].reshape(pmu.shape)
         prec = self.net.apply(params, z, method=omg_lib.OMGNet.prior_decode)
         zeros = jnp.zeros_like(pmu)
         prior_loss, _, _ = omg_lib.elbo_terms(pmu, plv, prec, obs_f, zeros, zeros, d["valid"],
-                                              cfg.omg_prior_kl_weight)
+                                              cfg.opponent_model.omg.prior_kl_weight)
         am_loss, am_acc, pr_loss, pr_acc, _, _ = self._heads(params, d, mu, mask)
         total = elbo + prior_loss + am_loss + pr_loss
         return total, {
@@ -177,10 +178,10 @@ class OMGModel(ReplayOpponentModel):
 
     def epsilon(self, update):
         cfg = self.cfg
-        if cfg.omg_eps_start <= 0.0:
+        if cfg.opponent_model.omg.eps_start <= 0.0:
             return jnp.zeros(())
-        frac = 1.0 - update.astype(jnp.float32) / max(cfg.omg_eps_updates, 1)
-        return cfg.omg_eps_start * jnp.clip(frac, 0.0, 1.0)
+        frac = 1.0 - update.astype(jnp.float32) / max(cfg.opponent_model.omg.eps_updates, 1)
+        return cfg.opponent_model.omg.eps_start * jnp.clip(frac, 0.0, 1.0)
 
     def annotate(self, params, policy_params, batch, key, update):
         T, n, D = self.T, self.n, self.spec.subgoal_dim

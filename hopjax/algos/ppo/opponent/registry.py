@@ -2,7 +2,7 @@
 starts, and a model's module (which imports JAX) is imported only when a trainer is built.
 
 A new model is one module: a class following :class:`hopjax.algos.ppo.opponent.base.OpponentModel`
-decorated with ``@register("name")``; importing the module makes ``opponent_model: name`` valid.
+decorated with ``@register("name")``; importing the module makes ``opponent_model: {kind: name}`` valid.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ NONE = "none"
 
 
 def register(name: str) -> Callable[[type], type]:
-    """Class decorator: make ``opponent_model: name`` build this class. ValueError if ``name``
+    """Class decorator: make ``opponent_model: {kind: name}`` build this class. ValueError if ``name``
     is ``"none"`` or already taken by another class."""
 
     def deco(cls: type) -> type:
@@ -36,7 +36,7 @@ def register(name: str) -> Callable[[type], type]:
 
 
 def names() -> tuple[str, ...]:
-    """Every valid ``opponent_model`` value: ``"none"``, the shipped and the registered models."""
+    """Every valid ``opponent_model.kind``: ``"none"``, the shipped and the registered models."""
     return (NONE, *_BUILTIN, *(k for k in _REGISTERED if k not in _BUILTIN))
 
 
