@@ -404,9 +404,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return dict(data)
 
 
-def load_config(cls: type[C], path: str | Path | None = None, overrides=(), **kwargs: Any) -> C:
-    """Load ``cls`` from a YAML file, then apply ``key=value`` overrides and keyword overrides."""
+def load_config(cls: type[C], path: str | Path | None = None, overrides=(), upgrade: bool = False,
+                **kwargs: Any) -> C:
+    """Load ``cls`` from a YAML file, then apply ``key=value`` overrides and keyword overrides.
+
+    ``upgrade``: the file may have the flat layout of a run written before config sections
+    existed (``om_lr`` for ``opponent_model.lr``): its keys are moved first (:func:`upgrade_flat`);
+    the CLI sets it for ``--resume``, so an older run's ``config.yaml`` still resumes."""
     data: dict[str, Any] = read_config_file(path) if path is not None else {}
+    if upgrade:
+        data = upgrade_flat(cls, data)
     data = _merge(data, parse_overrides(list(overrides)))
     data = _merge(data, kwargs)
     return from_dict(cls, data)

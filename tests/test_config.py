@@ -214,3 +214,21 @@ def test_a_flat_config_of_an_older_checkpoint_is_upgraded():
     assert from_stored(PPOConfig, to_dict(cfg)) == cfg  # a nested one comes back unchanged
     with pytest.raises(ConfigError, match="config key 'lr' moved: use ppo.lr"):
         load_config(PPOConfig, None, [], **flat)
+
+
+def test_resume_reads_an_older_runs_flat_config_yaml(tmp_path):
+    """``hopjax train RUN/config.yaml --resume RUN`` of a run written before config sections:
+    its flat keys are moved into the sections (without --resume they are refused)."""
+    from hopjax.runtime import cli
+
+    flat = tmp_path / "config.yaml"
+    flat.write_text("algo: ppo\nname: old\nlr: 0.001\nom_lr: 0.002\nopponent_model: moa\n"
+                    "moa_influence_coef: 0.1\nrollout_length: 0\ndevices: 1\n")
+    args = cli._parser().parse_args(["train", str(flat), "--resume", str(tmp_path / "old"),
+                                     "--out", str(tmp_path)])
+    cfg = cli.validate(args)
+    assert (cfg.ppo.lr, cfg.opponent_model.lr, cfg.opponent_model.kind) == (0.001, 0.002, "moa")
+    assert (cfg.opponent_model.moa.influence_coef, cfg.mesh.devices) == (0.1, 1)
+    args = cli._parser().parse_args(["train", str(flat), "--out", str(tmp_path)])
+    with pytest.raises(ConfigError, match="moved: use ppo.lr"):
+        cli.validate(args)

@@ -310,7 +310,8 @@ def validate(args) -> Any:
     seeds = args.seeds if args.command == "sweep" else 1
     if not 1 <= seeds <= 2**16:
         raise ConfigError(f"--seeds must lie in [1, 65536], got {seeds}")
-    cfg = load_config(registry.config_class(_config_algo(args)), args.config, args.overrides)
+    cfg = load_config(registry.config_class(_config_algo(args)), args.config, args.overrides,
+                      upgrade=args.resume is not None)  # an older run's flat config.yaml resumes
     if cfg.seed + seeds > SEED_LIMIT:
         raise ConfigError(f"config key 'seed' ({cfg.seed}) + --seeds ({seeds}) must stay within 2**32")
     sizes.check_memory(cfg, seeds)
