@@ -336,9 +336,9 @@ def _run(args, cfg, invocation: list[str]) -> int:
     from hopjax.runtime import experiment  # starts JAX: the config is valid by now
 
     if args.command == "sweep":
-        experiment.sweep(cfg, args.seeds, args.out, resume=args.resume, progress=not args.no_progress,
-                         overwrite=args.overwrite, argv=invocation)
-        return 0
+        res = experiment.sweep(cfg, args.seeds, args.out, resume=args.resume,
+                               progress=not args.no_progress, overwrite=args.overwrite, argv=invocation)
+        return 0 if res.stopped is None else 1
     res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
                            overwrite=args.overwrite, argv=invocation)  # train, train-hop: cfg.algo's trainer
     return 0 if res.stopped is None else 1

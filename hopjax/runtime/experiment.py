@@ -94,6 +94,16 @@ def _process_dir(name: str) -> str:
     return name if i == 0 else f".{name}.process{i}"
 
 
+@dataclasses.dataclass
+class SweepResult:
+    """What :func:`sweep` returns. run_dir: the sweep's dir; metrics: {CSV column: [S, U]} of
+    the chunks this call ran; stopped: None, "interrupted" (Ctrl-C) or "nan"."""
+
+    run_dir: Path
+    metrics: dict[str, np.ndarray]
+    stopped: str | None
+
+
 class TrainResult:
     def __init__(self, run_dir: Path, runner: Any, rows: list[dict[str, float]],
                  last_checkpoint: Path | None, stopped: str | None):
@@ -307,7 +317,7 @@ def sweep(cfg: Any, seeds: int, out: str | Path = "runs", plot: bool = True,
     ``out/<name>_sweep<seeds>/``. Seed ``s`` starts from ``PRNGKey(cfg.seed + s)``, exactly as
     ``train`` with ``seed = cfg.seed + s`` does (equal metrics up to float rounding of the
     vmapped program). ``loop``: a ``Loop(trainer, mesh, seeds)`` of ``cfg`` to reuse.
-    -> (run_dir, metrics of the chunks run by this call, [S, U, ...])."""
+    -> :class:`SweepResult` (``metrics``: the chunks run by this call, {column: [S, U]})."""
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
     if cfg.seed + seeds > 2**32:
@@ -324,7 +334,7 @@ def sweep(cfg: Any, seeds: int, out: str | Path = "runs", plot: bool = True,
         _, rows, _, stopped = _drive(job, runners, resume, progress, max_chunks)
         metrics = _stack_rows(rows)
         _sweep_report(job, plot)
-    return run_dir, metrics
+    return SweepResult(run_dir, metrics, stopped)
 
 
 def _stack_rows(rows: list[list[dict[str, float]]]) -> dict[str, np.ndarray]:

@@ -28,7 +28,9 @@ def per_seed(run_dir, s):
 
 
 def test_sweep_seed_s_equals_train_with_seed_plus_s(tmp_path, st, tiny_trainer):
-    run_dir, metrics = experiment.sweep(TINY, 2, tmp_path, plot=False, progress=False, loop=st)
+    res = experiment.sweep(TINY, 2, tmp_path, plot=False, progress=False, loop=st)
+    run_dir, metrics = res.run_dir, res.metrics
+    assert res.stopped is None
     assert run_dir == tmp_path / "tiny_sweep2" and metrics["mean_return"].shape == (2, 8)
     assert st.trace_count == 1  # one compile of the vmapped chunk
     for s in range(2):
@@ -46,8 +48,9 @@ def test_sweep_seed_s_equals_train_with_seed_plus_s(tmp_path, st, tiny_trainer):
 
 def test_sweep_resumes_bit_identically_and_guards_its_dir(tmp_path, st, capsys):
     kw = dict(plot=False, progress=False, loop=st)
-    full_dir, _ = experiment.sweep(TINY, 2, tmp_path / "a", **kw)
-    part_dir, part = experiment.sweep(TINY, 2, tmp_path / "b", max_chunks=1, **kw)
+    full_dir = experiment.sweep(TINY, 2, tmp_path / "a", **kw).run_dir
+    part_res = experiment.sweep(TINY, 2, tmp_path / "b", max_chunks=1, **kw)
+    part_dir, part = part_res.run_dir, part_res.metrics
     assert part["mean_return"].shape == (2, 2)
     out = capsys.readouterr().out
     assert f"--seeds 2 --out {tmp_path / 'b'} --resume {part_dir}" in out
@@ -69,3 +72,30 @@ def test_sweep_help_text(capsys):
         cli.main(["sweep", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--set seed=<seed + s>" in text and "--overwrite" in text and "--resume" in text
+
+
+def test_an_interrupted_sweep_says_so_and_resumes(tmp_path, st, capsys):
+    """Ctrl-C in the second chunk: stopped == "interrupted", the first chunk's rows and
+    checkpoint stay, and the printed resume command names the sweep dir."""
+
+    class Interrupting:
+        def __getattr__(self, name):
+            return getattr(st, name)
+
+        def compiled_chunk(self, state):
+            inner, calls = st.compiled_chunk(state), []
+
+            def run(s):
+                calls.append(1)
+                if len(calls) == 2:
+                    raise KeyboardInterrupt
+                return inner(s)
+
+            return run
+
+    res = experiment.sweep(TINY, 2, tmp_path, plot=False, progress=False, loop=Interrupting())
+    out = capsys.readouterr().out
+    assert res.stopped == "interrupted" and res.metrics["mean_return"].shape == (2, TINY.chunk_updates)
+    assert f"--resume {res.run_dir}" in out
+    assert (res.run_dir / "checkpoints" / "LATEST").read_text().strip() == "update_00000002"
+    assert [len(per_seed(res.run_dir, s)) for s in range(2)] == [TINY.chunk_updates] * 2
