@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hopjax import envs
 from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.hop.trainer import HOPTrainer, make_env, uniform_prior
 from hopjax.algos.ppo import PPOConfig
@@ -41,9 +42,10 @@ from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
 from hopjax.config import ConfigError, from_stored, load_config
 from hopjax.envs.scripted import SCRIPTED
-from hopjax.runtime import checkpoint
+from hopjax.runtime import checkpoint, rundir
 from hopjax.algos.ppo.trainer import Trainer
 from hopjax.evaluation import play_policy
+from hopjax.loop import Loop
 
 # Unseen co-players of each env: every scripted policy (HOP is trained only in self-play).
 COPLAYERS: dict[str, tuple[str, ...]] = {
@@ -152,10 +154,11 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
         _, meta = checkpoint.load_meta(run)
         trainer = HOPTrainer(from_stored(HOPConfig, meta["config"]))
         st, meta = checkpoint.restore(run, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
-        return trainer, [st.params] * seeds, f"HOP checkpoint {run} ({meta['env_steps']} env steps)"
+        return trainer, [st.params] * seeds, (f"HOP checkpoint {run} ({meta['env_steps']} env steps; "
+                                               "one trained seed: ± is over evaluation keys)")
     trainer = HOPTrainer(cfg)
     steps = trainer.num_updates * trainer.steps_per_update
-    train = jax.jit(trainer.train)
+    train = jax.jit(Loop(trainer).train)
     params, t0 = [], time.perf_counter()
     for s, key in enumerate(_seed_keys(cfg.seed, seeds)):
         (st, m), _ = _timed(f"train HOP seed {s} ({steps} env steps)", train, key)
@@ -171,13 +174,28 @@ def policy_agents(cfg, seeds: int, run: str | Path | None):
         _, meta = checkpoint.load_meta(run)
         trainer = Trainer(from_stored(PPOConfig, meta["config"]))
         st, _ = checkpoint.restore(run, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
-        return trainer, [st] * seeds, f"checkpoint {run} ({meta['env_steps']} env steps)"
+        return trainer, [st] * seeds, (f"checkpoint {run} ({meta['env_steps']} env steps; one trained "
+                                       "seed: ± is over evaluation keys)")
     trainer = Trainer(cfg)
     steps = trainer.num_updates * trainer.steps_per_update
     (st, m), dt = _timed(f"train {cfg.name} ({seeds} seeds x {steps} env steps, vmapped)",
-                         jax.jit(jax.vmap(trainer.train)), _seed_keys(cfg.seed, seeds))
+                         jax.jit(jax.vmap(Loop(trainer).train)), _seed_keys(cfg.seed, seeds))
     print(f"    self-play return (last 10%): {np.mean(m['mean_return'][:, -max(1, m['mean_return'].shape[1] // 10):]):.3f}")
     return trainer, [jax.tree.map(lambda x: x[s], st) for s in range(seeds)], f"{steps} env steps/seed ({dt:.0f}s)"
+
+
+def _check_baseline_envs(baselines: dict[str, Any], hop_cfg: HOPConfig, env_params: Any) -> None:
+    """A trained baseline run must have been trained on HOP's env (same name and params):
+    ConfigError naming it otherwise, before anything trains. Configs are retrained on HOP's env."""
+    for name, spec in baselines.items():
+        if not isinstance(spec, (str, Path)):
+            continue
+        cfg = from_stored(PPOConfig, checkpoint.load_meta(spec)[1]["config"])
+        if cfg.env != hop_cfg.env or envs.make(cfg.env, **cfg.env_kwargs)[1] != env_params:
+            raise ConfigError(
+                f"--baseline {name}={spec} was trained on {cfg.env} {dict(cfg.env_kwargs)}, HOP's env "
+                f"is {hop_cfg.env} {dict(hop_cfg.env_kwargs)}: give its config instead (retrained "
+                "on HOP's env) or a run trained with HOP's env_kwargs")
 
 
 def _mean_std(x: np.ndarray) -> str:
@@ -198,6 +216,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
     if not 1 <= num_focal < n:
         raise ConfigError(f"--focal-seats must lie in [1, {n - 1}] (the other seats hold the co-players)")
     env_name = hop_cfg.env
+    _check_baseline_envs(baselines, hop_cfg, env_params)
     kinds = COPLAYERS[env_name]
     n_kinds = len(kinds)
     print(f"few-shot adaptation on {env_name} {dict(hop_cfg.env_kwargs)}: {seeds} seeds, "
@@ -233,6 +252,8 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
           + f"; total wall time {time.perf_counter() - t_start:.0f}s")
     if out is not None:
         out = Path(out)
+        if out.is_dir() and any(out.iterdir()):  # an earlier table is kept, never overwritten
+            print(f"moved the previous adaptation results in {out} aside to {rundir.move_aside(out)}")
         out.mkdir(parents=True, exist_ok=True)
         (out / "adaptation.txt").write_text(table + "\n")
         raw = {a: {part: {k: np.asarray(v).tolist() for k, v in r.items()} for part, r in d.items()}

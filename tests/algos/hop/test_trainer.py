@@ -292,3 +292,33 @@ def test_eval_routes_by_input_and_rejects_bad_input_before_compiling(tmp_path, c
     assert cfg2 == TINY_HOP and specs2 == {"PPO": ppo_run} and a2 == (3, 5, 16, 1)
     assert k2["hop_run"] == str(hop_run) and k2["out"] == tmp_path / "tiny_hop_adapt"
     assert ppo == ("ppo", str(ppo_run), 8, 0, 2)
+
+
+def test_adaptation_trains_hop_and_a_baseline_config_through_the_loop(tmp_path, capsys):
+    """hop_agents/policy_agents train through hopjax.loop.Loop (one seed each, tiny)."""
+    from tests.conftest import TINY
+
+    hop = dataclasses.replace(TINY_HOP, total_steps=4 * 8 * 2)
+    trainer, params, note = adaptation.hop_agents(hop, 1, None)
+    assert len(params) == 1 and "env steps/seed" in note
+    assert jax.tree.structure(params[0]) == jax.tree.structure(trainer.init(jax.random.PRNGKey(0)).params)
+    ppo = dataclasses.replace(TINY, total_steps=8 * 10 * 2)
+    trainer, runners, note = adaptation.policy_agents(ppo, 2, None)
+    assert len(runners) == 2 and int(runners[0].update) == trainer.num_updates
+
+
+def test_a_baseline_run_on_another_env_is_refused_and_old_results_are_kept(tmp_path):
+    """--baseline NAME=RUN trained on another map: one ConfigError before anything trains."""
+    import json
+
+    from hopjax.config import to_dict
+    from tests.conftest import TINY
+
+    run = tmp_path / "ppo_run" / "checkpoints" / "update_00000001"
+    (run / "state").mkdir(parents=True)
+    other = dataclasses.replace(TINY, env_kwargs=dict(TINY.env_kwargs, max_steps=35))
+    (run / "meta.json").write_text(json.dumps({"update": 1, "chunk": 1, "env_steps": 1,
+                                               "algo": "ppo", "config": to_dict(other)}))
+    with pytest.raises(ConfigError, match="--baseline PPO=.* was trained on stag_hunt"):
+        adaptation.adaptation_table(TINY_HOP, {"PPO": str(run)}, seeds=1, episodes=1, num_envs=2,
+                                    out=tmp_path / "adapt")
