@@ -53,24 +53,45 @@ def _resolve(path: str | Path) -> Path:
 
 _NAME = re.compile(r"update_(\d+)")
 _deferring = threading.local()
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM stops a run like Ctrl-C (KeyboardInterrupt: checkpoint,
+    resume command); outside the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[None]:
-    """Hold back SIGINT (Ctrl-C) while the block runs; a Ctrl-C that arrived meanwhile raises
+    """Hold back SIGINT (Ctrl-C) and SIGTERM (``kill``, SLURM's time limit) while the block runs;
+    a signal that arrived meanwhile raises
     KeyboardInterrupt when the block is done. Nested blocks defer to the outermost one; outside
     the main thread (where no signal handler can be set) it does nothing."""
     if getattr(_deferring, "on", False) or threading.current_thread() is not threading.main_thread():
         yield
         return
     hit: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, frame: hit.append(signum)) for sig in STOP_SIGNALS}
     _deferring.on = True
     try:
         yield
     finally:
         _deferring.on = False
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if hit:
         raise KeyboardInterrupt
 

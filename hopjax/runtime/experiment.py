@@ -235,6 +235,17 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
     return runner, rows, None
 
 
+def _write_config(path: Path, cfg: Any) -> None:
+    """Write the run's config; a different one already there (a resume with changed keys) is
+    kept as ``config.before-resume-<time>.yaml``, so the record of the earlier updates stays."""
+    text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    if path.exists() and path.read_text() != text:
+        kept = path.with_name(f"config.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml")
+        path.rename(kept)
+        print(f"the config differs from the run's: the earlier one is kept as {kept}")
+    path.write_text(text)
+
+
 def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
     """Resume (if asked), then run the job's chunks with a progress bar.
     -> (runner, rows per CSV, saver, stopped)."""
@@ -243,7 +254,7 @@ def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
     start = 0
     if resume is not None:
         runner, start = _resume(job, resume, runner, saver)
-    (job.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    _write_config(job.run_dir / "config.yaml", cfg)
     end = n if max_chunks is None else min(n, start + max_chunks)
     bar = None
     if progress:
@@ -251,7 +262,8 @@ def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
         bar = tqdm(total=n * cfg.chunk_updates, initial=start * cfg.chunk_updates,
                    unit="upd", desc=desc)
     try:
-        runner, rows, stopped = _loop(job, runner, start, end, saver, bar)
+        with checkpoint.sigterm_as_interrupt():  # kill / SLURM's time limit: saved like Ctrl-C
+            runner, rows, stopped = _loop(job, runner, start, end, saver, bar)
     finally:
         if bar is not None:
             bar.close()

@@ -60,13 +60,15 @@ class FaultyLoop:
             if self.calls == 2:
                 if self.fault == "interrupt":
                     raise KeyboardInterrupt
+                if self.fault == "sigterm":  # kill / SLURM: stops the run like Ctrl-C
+                    os.kill(os.getpid(), signal.SIGTERM)
                 r2 = r2.replace(params=jax.tree.map(lambda x: x * jnp.nan, r2.params))
             return r2, m
 
         return run
 
 
-@pytest.mark.parametrize("fault", ["nan", "interrupt"])
+@pytest.mark.parametrize("fault", ["nan", "interrupt", "sigterm"])
 def test_faults_leave_last_good_checkpoint(tmp_path, capsys, fault, tiny_trainer):
     tr = FaultyLoop(tiny_trainer, fault)
     res = experiment.train(TINY, tmp_path, progress=False, plot=False, loop=tr)

@@ -148,3 +148,23 @@ def test_resume_command_reproduces_the_invocation(argv, want):
     parts = shlex.split(cmd)
     assert parts[0] == "hopjax"
     assert parts[1:] == want + ["--out", "D", "--resume", "D/x"]
+
+
+def test_a_resume_with_a_changed_config_keeps_the_earlier_one(tmp_path, capsys):
+    """The run's config.yaml is replaced on --resume with changed keys; the earlier one stays
+    next to it as config.before-resume-<time>.yaml (an unchanged one is just rewritten)."""
+    import dataclasses
+
+    from hopjax.runtime.experiment import _write_config
+    from tests.conftest import TINY
+
+    path = tmp_path / "config.yaml"
+    _write_config(path, TINY)
+    _write_config(path, TINY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+    changed = dataclasses.replace(TINY, total_steps=2 * TINY.total_steps)
+    _write_config(path, changed)
+    (kept,) = tmp_path.glob("config.before-resume-*.yaml")
+    assert f"total_steps: {TINY.total_steps}" in kept.read_text()
+    assert f"total_steps: {changed.total_steps}" in path.read_text()
+    assert str(kept) in capsys.readouterr().out
