@@ -81,6 +81,10 @@ def _run_algo(run: Path) -> str:
     from hopjax.runtime import checkpoint  # imports JAX; the CLI starts it only after the args are checked
 
     ckpt, meta = checkpoint.load_meta(run)
+    if meta.get("seeds"):
+        raise ConfigError(f"{str(run)!r} is a sweep of {meta['seeds']} seeds (`hopjax sweep`): eval takes "
+                          "one run; train the seed you want with `hopjax train --set seed=<seed + s>` "
+                          "(the same run as the sweep's seed s)")
     if "algo" in meta:
         return registry.get(meta["algo"]) and meta["algo"]
     config = meta.get("config", {})

@@ -76,3 +76,16 @@ def test_old_checkpoints_without_algo_are_inferred_once_and_said(tmp_path, capsy
     assert "meta.json records no algorithm" in capsys.readouterr().err
     assert cli._eval_kind(str(_old_run(tmp_path / "p", TINY))) == "ppo_run"
     assert "its config is read as algo: ppo" in capsys.readouterr().err
+
+
+def test_eval_of_a_sweep_dir_is_one_clear_line(tmp_path, capsys):
+    import json
+
+    ckpt = tmp_path / "tiny_sweep2" / "checkpoints" / "update_00000002"
+    (ckpt / "state").mkdir(parents=True)
+    (ckpt / "meta.json").write_text(json.dumps({"algo": "ppo", "update": 2, "chunk": 1, "env_steps": 160,
+                                                "seeds": 2, "config": {}}))
+    (ckpt.parent / "LATEST").write_text(ckpt.name)
+    assert cli.main(["eval", str(tmp_path / "tiny_sweep2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a sweep of 2 seeds" in err[0]
