@@ -383,6 +383,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     the file (missing, unreadable, not UTF-8, bad YAML, duplicate key, empty, not a mapping)."""
     path = Path(path)
     what = f"config file {str(path)!r}"
+    if path.is_dir():
+        raise ConfigError(f"{what} is a directory, not a YAML file (a run's config is <run dir>/config.yaml)")
     if not path.is_file():
         raise ConfigError(f"{what} does not exist")
     try:

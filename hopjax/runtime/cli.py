@@ -326,6 +326,8 @@ def validate(args) -> Any:
 def _check_run_dir(args, name: str) -> None:
     """A run dir that would be refused (hopjax.runtime.rundir) is refused here too, before JAX starts.
     Multi-host runs are checked later, per process, by experiment.train/sweep."""
+    if args.resume is not None and not Path(args.resume).exists():
+        raise ConfigError(f"--resume {args.resume!r} does not exist (give the run dir or a checkpoint)")
     if not (getattr(args, "distributed", False) or os.environ.get("JAX_COORDINATOR_ADDRESS")):
         rundir.check(Path(args.out) / name, args.resume, args.overwrite)
 

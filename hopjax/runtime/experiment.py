@@ -255,6 +255,9 @@ def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
     if resume is not None:
         runner, start = _resume(job, resume, runner, saver)
     _write_config(job.run_dir / "config.yaml", cfg)
+    if start >= n:
+        print(f"the run is already complete ({n} of {n} chunks): nothing to train; raise total_steps to "
+              "continue it")
     end = n if max_chunks is None else min(n, start + max_chunks)
     bar = None
     if progress:
