@@ -222,6 +222,7 @@ def test_resume_reads_an_older_runs_flat_config_yaml(tmp_path):
     from hopjax.runtime import cli
 
     flat = tmp_path / "config.yaml"
+    (tmp_path / "old").mkdir()
     flat.write_text("algo: ppo\nname: old\nlr: 0.001\nom_lr: 0.002\nopponent_model: moa\n"
                     "moa_influence_coef: 0.1\nrollout_length: 0\ndevices: 1\n")
     args = cli._parser().parse_args(["train", str(flat), "--resume", str(tmp_path / "old"),
