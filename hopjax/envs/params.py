@@ -138,6 +138,16 @@ class StagHuntParams(GridParams):
     def num_entities(self) -> int:
         return self.num_stags + self.num_hares
 
+    @property
+    def best_mean_return(self) -> float:
+        """Highest mean return per agent of one episode (3.0 with the defaults: 2 players share
+        the stag, 10 / 2 each, 2 take a hare, 1 each). Each player catches at most one animal
+        (a successful hunter leaves); ``s`` groups of ``stag_min_hunters`` take ``s`` stags and
+        the rest take hares. An upper bound: walls or ``max_steps`` may make it unreachable."""
+        n, k = self.num_agents, self.stag_min_hunters
+        return max(s * self.stag_reward + min(self.num_hares, n - s * k) * max(self.hare_reward, 0.0)
+                   for s in range(min(self.num_stags, n // k) + 1)) / n
+
     def validate(self) -> None:
         super().validate()
         _check(1 <= self.stag_min_hunters <= MAX_AGENTS, "stag_min_hunters",
@@ -175,6 +185,14 @@ class SnowdriftParams(GridParams):
     @property
     def num_entities(self) -> int:
         return self.num_drifts
+
+    @property
+    def best_mean_return(self) -> float:
+        """Highest mean return per agent of one episode (30.0 with the defaults): every drift
+        gives each player ``drift_reward`` and costs ``drift_cost`` in all, so clearing all of
+        them (if a drift is worth it to the team) gives ``num_drifts * (drift_reward -
+        drift_cost / num_agents)``. An upper bound: ``max_steps`` may make it unreachable."""
+        return self.num_drifts * max(self.drift_reward - self.drift_cost / self.num_agents, 0.0)
 
 
 # env name -> params class (hopjax.envs.REGISTRY holds the env classes under the same names)

@@ -26,6 +26,7 @@ from hopjax.config import ConfigError, from_stored, to_dict
 from hopjax.runtime.distributed import default_mesh
 from hopjax.loop import Algorithm, Loop
 from hopjax.runtime.plots import plot_learning_curves, plot_sweep
+from hopjax.runtime.summary import learned_line
 from hopjax.algos.ppo.trainer import Trainer, scripted_names, scripted_policy
 from hopjax.evaluation import play_policy
 
@@ -319,6 +320,8 @@ def train(cfg: Any, out: str | Path = "runs", resume: str | Path | None = None,
             plot_learning_curves(read_csv(csv_path), run_dir / "learning_curves.png", title=cfg.name)
     if saver.last is not None and stopped is None:
         print(f"metrics: {csv_path}\ncheckpoint: {saver.last}")
+    if rows:  # the last line: what the last chunk shows was learned
+        print(learned_line(rows, cfg.chunk_updates, getattr(loop.algorithm, "env_params", None)))
     return TrainResult(run_dir, runner, rows, saver.last, stopped)
 
 
