@@ -320,8 +320,10 @@ def train(cfg: Any, out: str | Path = "runs", resume: str | Path | None = None,
             plot_learning_curves(read_csv(csv_path), run_dir / "learning_curves.png", title=cfg.name)
     if saver.last is not None and stopped is None:
         print(f"metrics: {csv_path}\ncheckpoint: {saver.last}")
-    if rows:  # the last line: what the last chunk shows was learned
+    if rows:  # what the last chunk shows was learned
         print(learned_line(rows, cfg.chunk_updates, getattr(loop.algorithm, "env_params", None)))
+    if stopped is not None:  # a stopped run ends on the command that continues it
+        print(f"stopped ({stopped}) at {saver.last}; resume with: {cmd}")
     return TrainResult(run_dir, runner, rows, saver.last, stopped)
 
 
