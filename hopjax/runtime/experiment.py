@@ -310,7 +310,7 @@ def train(cfg: Any, out: str | Path = "runs", resume: str | Path | None = None,
         print(f"mesh: {loop.describe()}")
         cmd = rundir.resume_command(argv, Path(out) / cfg.name, out, ("train",))
         job = _Job(cfg, loop, run_dir, cmd)
-        runner = loop.place(loop.algorithm.init(jax.random.PRNGKey(cfg.seed)))
+        runner = loop.start(jax.random.PRNGKey(cfg.seed))
         runner, rows, saver, stopped = _drive(job, runner, resume, progress, max_chunks)
         rows, csv_path = rows[0], job.csv_paths[0]
         if rows:
@@ -349,8 +349,8 @@ def sweep(cfg: Any, seeds: int, out: str | Path = "runs", plot: bool = True,
         print(f"mesh: {loop.describe()}")
         cmd = rundir.resume_command(argv, Path(out) / name, out, ("sweep", "--seeds", str(seeds)))
         job = _Job(cfg, loop, run_dir, cmd)
-        inits = [loop.algorithm.init(jax.random.PRNGKey(cfg.seed + s)) for s in range(seeds)]  # as train does
-        runners = loop.place(jax.tree.map(lambda *x: np.stack(x), *jax.device_get(inits)))
+        # seed s starts from PRNGKey(seed + s), as `train --set seed=<seed + s>` does
+        runners = loop.start(jax.vmap(jax.random.PRNGKey)(cfg.seed + np.arange(seeds, dtype=np.uint32)))
         _, rows, _, stopped = _drive(job, runners, resume, progress, max_chunks)
         metrics = _stack_rows(rows)
         _sweep_report(job, plot)
