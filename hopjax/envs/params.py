@@ -54,6 +54,7 @@ class GridParams:
 
     NUM_ACTIONS: ClassVar[int] = 5
     NUM_OBJECT_CHANNELS: ClassVar[int] = 1  # walls + entity kinds (subclasses)
+    ENTITY_FIELDS: ClassVar[tuple[str, ...]] = ()  # the count fields of the entity kinds
 
     def replace(self, **changes):
         """A copy with ``changes`` (like ``flax.struct`` dataclasses)."""
@@ -61,7 +62,8 @@ class GridParams:
 
     @property
     def num_entities(self) -> int:
-        raise NotImplementedError
+        """Entities placed on the grid (all kinds)."""
+        return sum(getattr(self, f) for f in self.ENTITY_FIELDS)
 
     def observation_shape(self) -> tuple[int, int, int]:
         """Per-agent observation [H, W, N + walls + entity kinds (+ time)], float32."""
@@ -135,10 +137,6 @@ class StagHuntParams(GridParams):
     hare_reward: float = 1.0
 
     @property
-    def num_entities(self) -> int:
-        return self.num_stags + self.num_hares
-
-    @property
     def best_mean_return(self) -> float:
         """Highest mean return per agent of one episode (3.0 with the defaults: 2 players share
         the stag, 10 / 2 each, 2 take a hare, 1 each). Each player catches at most one animal
@@ -181,10 +179,6 @@ class SnowdriftParams(GridParams):
     drift_reward: float = 6.0
     # cost 4 per drift, split by the clearing group: HOP code, msg_code/env.py
     drift_cost: float = 4.0
-
-    @property
-    def num_entities(self) -> int:
-        return self.num_drifts
 
     @property
     def best_mean_return(self) -> float:

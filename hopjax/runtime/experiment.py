@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from hopjax.runtime import checkpoint, rundir
 from hopjax.algos import registry
 from hopjax.algos.ppo import PPOConfig
-from hopjax.config import ConfigError, from_stored, to_dict
+from hopjax.config import SEED_LIMIT, ConfigError, from_stored, to_dict
 from hopjax.runtime.distributed import default_mesh
 from hopjax.loop import Algorithm, Loop
 from hopjax.runtime.plots import plot_learning_curves, plot_sweep
@@ -340,7 +340,7 @@ def sweep(cfg: Any, seeds: int, out: str | Path = "runs", plot: bool = True,
     -> :class:`SweepResult` (``metrics``: the chunks run by this call, {column: [S, U]})."""
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
-    if cfg.seed + seeds > 2**32:
+    if cfg.seed + seeds > SEED_LIMIT:
         raise ConfigError(f"config key 'seed' ({cfg.seed}) + --seeds ({seeds}) must stay within 2**32")
     name = f"{cfg.name}_sweep{seeds}"
     run_dir = Path(out) / _process_dir(name)
