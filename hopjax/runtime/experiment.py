@@ -353,7 +353,9 @@ def sweep(cfg: Any, seeds: int, out: str | Path = "runs", plot: bool = True,
         runners = loop.start(jax.vmap(jax.random.PRNGKey)(cfg.seed + np.arange(seeds, dtype=np.uint32)))
         _, rows, _, stopped = _drive(job, runners, resume, progress, max_chunks)
         metrics = _stack_rows(rows)
-        _sweep_report(job, plot)
+        _sweep_report(job, plot, stopped)
+    if stopped is not None:  # a stopped sweep ends on the command that continues it
+        print(f"stopped ({stopped}); resume with: {job.resume_cmd}")
     return SweepResult(run_dir, metrics, stopped)
 
 
@@ -364,15 +366,17 @@ def _stack_rows(rows: list[list[dict[str, float]]]) -> dict[str, np.ndarray]:
     return {k: np.array([[r[k] for r in seed] for seed in rows]) for k in rows[0][0]}
 
 
-def _sweep_report(job: _Job, plot: bool) -> None:
-    """Final return per seed, from the CSVs (a resumed sweep included), and the sweep plot."""
+def _sweep_report(job: _Job, plot: bool, stopped: str | None = None) -> None:
+    """Final return per seed (so far, for a stopped sweep), from the CSVs (a resumed sweep
+    included), and the sweep plot."""
     tr, seeds = job.trainer, job.seeds
     if not all(p.exists() for p in job.csv_paths):
         return
     ret = np.array([[r["mean_return"] for r in read_csv(p)] for p in job.csv_paths])  # [S, U]
     final = ret[:, -max(1, ret.shape[1] // 10):].mean(1)
-    print(f"{seeds} seeds x {ret.shape[1]} updates; compile {job.loop.compile_seconds:.1f}s")
-    print(f"final mean return per seed: {np.round(final, 3).tolist()}; "
+    print(f"{seeds} seeds x {ret.shape[1]} of {tr.num_updates} updates; compile "
+          f"{job.loop.compile_seconds:.1f}s")
+    print(f"{'mean return so far' if stopped else 'final mean return'} per seed: {np.round(final, 3).tolist()}; "
           f"mean {final.mean():.3f} +/- {final.std():.3f}")
     if plot:
         steps = (np.arange(ret.shape[1]) + 1) * tr.steps_per_update
