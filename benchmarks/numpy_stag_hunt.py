@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from hopjax.envs._grid import _piece_tables
+
 UP, DOWN, LEFT, RIGHT, STAY, HUNT_HARE, HUNT_STAG = range(7)
 NUM_ACTIONS = 7
 NUM_MOVES = 5
@@ -53,7 +55,9 @@ class NumpyStagHunt:
     def __init__(self, params: Any, seed: int = 0):
         self.h, self.w, self.n = params.height, params.width, params.num_agents
         self.s, self.r = params.num_stags, params.num_hares
-        self.num_walls, self.wall_max_len = params.num_walls, params.wall_max_len
+        self.num_walls = params.num_walls
+        # the wall pieces' tables (HOP code's shapes, hopjax.envs._grid.WALL_PIECES; NumPy arrays)
+        self.piece_cdf, self.piece_cells, self.piece_lo, self.piece_count = _piece_tables(self.h, self.w)
         self.max_steps = params.max_steps
         self.min_hunters = params.stag_min_hunters
         self.time_channel = params.time_channel
@@ -75,14 +79,15 @@ class NumpyStagHunt:
         h, w, k = self.h, self.w, self.num_walls
         for _ in range(WALL_MAX_TRIES):
             walls = np.zeros((h, w), bool)
-            u = self.rng.random((4, k))  # row, col, orientation, length of each piece
-            rows, cols = (u[0] * h).astype(int), (u[1] * w).astype(int)
-            lengths = 1 + (u[3] * self.wall_max_len).astype(int)
-            for r, c, vertical, length in zip(rows, cols, u[2] < 0.5, lengths):
-                if vertical:
-                    walls[r : r + length, c] = True
-                else:
-                    walls[r, c : c + length] = True
+            for u in self.rng.random((k, 3)):  # shape, anchor row, anchor col of each piece
+                v = min(int(np.searchsorted(self.piece_cdf, u[0] * self.piece_cdf[-1], side="right")),
+                        len(self.piece_cdf) - 1)
+                count = self.piece_count[v]
+                if (count == 0).any():
+                    continue  # no room for this piece: skipped
+                cells = self.piece_lo[v] + np.minimum((u[1:] * count).astype(int), count - 1) + self.piece_cells[v]
+                if not walls[cells[:, 0], cells[:, 1]].any():  # an overlapping piece is skipped
+                    walls[cells[:, 0], cells[:, 1]] = True
             free = ~walls
             if free.sum() >= self.s + self.r + 1 and _connected(free):
                 return walls

@@ -8,7 +8,7 @@ The estimate is deliberately simple (a lower bound of what a run holds at once),
   the bool action mask, int32 action and goal, float32 log-prob, value, reward, bootstrap
   value, advantage and return (4 B each), bool terminated and loss mask
   (:mod:`hopjax.rollout`'s scheme plus GAE's outputs). Plus one reset's uniforms per env,
-  ``num_envs x 4 x (64 x 4 x num_walls + (N + 1) H W)`` (:mod:`hopjax.envs._grid`).
+  ``num_envs x 4 x (64 x 3 x num_walls + (N + 1) H W)`` (:mod:`hopjax.envs._grid`).
   Times ``seeds`` for a sweep.
 - **opponent-model buffer** (``opponent_model.kind`` omg/moa): ``opponent_model.buffer_capacity x (T + 1) x N
   x (4 O + 12)`` (observation, action, goal, subgoal).
@@ -69,7 +69,7 @@ def ppo_estimate(cfg: Any, seeds: int = 1) -> dict[str, int]:
     n, o, a = e["N"], e["O"], e["A"]
     t = cfg.rollout_length or e["max_steps"]
     rows = cfg.num_envs * (t + 1) * n
-    reset = cfg.num_envs * 4 * (WALL_MAX_TRIES * 4 * e["walls"] + (n + 1) * e["HW"])
+    reset = cfg.num_envs * 4 * (WALL_MAX_TRIES * 3 * e["walls"] + (n + 1) * e["HW"])
     parts = {"rollout batch": seeds * (rows * (4 * o + a + 34) + reset)}
     torso = mlp_params([o, *cfg.hidden_sizes])
     last = cfg.hidden_sizes[-1] if cfg.hidden_sizes else o

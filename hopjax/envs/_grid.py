@@ -6,10 +6,22 @@ Conventions (both envs):
 - Movement actions: 0 up (row-1), 1 down (row+1), 2 left (col-1), 3 right (col+1), 4 stay.
   A move is available only if the target cell is inside the grid and not a wall. Players may
   share cells.
-- Walls are built from ``num_walls`` straight pieces (horizontal or vertical segments of 1 to
-  ``wall_max_len`` cells, pieces may overlap). A layout is accepted only if the free cells form
-  one 4-connected region and leave room for all entities plus at least one cell for players;
-  otherwise it is re-sampled (up to ``WALL_MAX_TRIES`` times, then the grid has no walls).
+- Walls: ``num_walls`` pieces are drawn one after another (HOP code, msg_code/env.py,
+  ``block_build``; up to 5 pieces in Stag-Hunt, ``max_block_comp`` 5 in msh_code/train.py).
+  Each piece is one of four kinds with probability 1/4: a 3-cell straight piece, a 3-cell L
+  (a 2x2 square less one of its cells, 1/4 each), a 4-cell straight piece, a 4-cell L (a 2x3 or
+  3x2 rectangle less two cells of one of its long sides at one end: 8 shapes, 1/8 each); a
+  straight piece is horizontal or vertical with probability 1/2. Its anchor (top-left cell) is
+  uniform over the positions that keep it inside the grid; as in the HOP code, straight pieces
+  never lie along the border row or column parallel to them (a horizontal one starts on rows
+  1..H-2, a vertical one on columns 1..W-2). A piece that would overlap a wall already placed
+  is skipped (HOP code). A piece with no position on the grid (grid too small for it) is
+  skipped (our choice; the HOP code fails there). When all pieces are drawn, the free cells
+  must form one 4-connected region, else the whole layout is drawn again (HOP code,
+  ``check_connectivity``: the connectivity check is on the finished layout, so a piece that
+  disconnects the free space rejects the layout rather than being skipped). Our additions: a
+  layout must leave ``min_free`` free cells (room for the entities), and after
+  ``WALL_MAX_TRIES`` rejected layouts the grid has no walls (the HOP code retries forever).
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from hopjax.envs.moves import DOWN, LEFT, MOVE_DELTAS, NUM_MOVES, RIGHT, STAY, UP  # noqa: F401
@@ -87,30 +100,67 @@ def _gumbel(u: jax.Array) -> jax.Array:
     return -jnp.log(-jnp.log(jnp.clip(u, tiny, 1.0 - 1e-7)))
 
 
+# The HOP code's wall pieces (msg_code/env.py, block_build), one row per (kind, orientation):
+# (probability, cells as (row, col) offsets from the anchor, (lo, b) rows, (lo, b) cols): the
+# anchor row is uniform on lo..H+b and its column on lo..W+b (inclusive, as Python's
+# random.randint there). Probabilities: kind 1/4, then orientation and removed cells uniform.
+_L4_H = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2))  # 2x3 rectangle, block_build order
+_L4_V = ((0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1))  # 3x2 rectangle
+_L4_DROP = ((0, 1), (1, 2), (3, 4), (4, 5))  # the cell pairs the HOP code removes
+_SQUARE = ((0, 0), (0, 1), (1, 0), (1, 1))
+WALL_PIECES = (
+    (1 / 8, ((0, 0), (0, 1), (0, 2)), (1, -2), (0, -3)),  # 3 straight, horizontal
+    (1 / 8, ((0, 0), (1, 0), (2, 0)), (0, -3), (1, -2)),  # 3 straight, vertical
+    *((1 / 16, tuple(c for j, c in enumerate(_SQUARE) if j != k), (0, -2), (0, -2))
+      for k in range(4)),  # 3 L: 2x2 less one cell
+    (1 / 8, ((0, 0), (0, 1), (0, 2), (0, 3)), (1, -2), (0, -4)),  # 4 straight, horizontal
+    (1 / 8, ((0, 0), (1, 0), (2, 0), (3, 0)), (0, -4), (1, -2)),  # 4 straight, vertical
+    *((1 / 32, tuple(c for j, c in enumerate(_L4_H) if j not in d), (0, -2), (0, -3))
+      for d in _L4_DROP),  # 4 L in a 2x3 rectangle
+    *((1 / 32, tuple(c for j, c in enumerate(_L4_V) if j not in d), (0, -3), (0, -2))
+      for d in _L4_DROP),  # 4 L in a 3x2 rectangle
+)
+WALL_UNIFORMS = 3  # per piece: shape, anchor row, anchor col
+
+
+def _piece_tables(height: int, width: int):
+    """Static NumPy tables of WALL_PIECES for an H x W grid: cumulative probabilities [V],
+    cell offsets [V, 4, 2] (3-cell pieces repeat their first cell), anchor lows [V, 2] and
+    counts [V, 2] (0 where the piece does not fit)."""
+    cdf = np.cumsum([p[0] for p in WALL_PIECES])
+    cells = np.array([list(p[1]) + [p[1][0]] * (4 - len(p[1])) for p in WALL_PIECES], np.int32)
+    lo = np.array([[p[2][0], p[3][0]] for p in WALL_PIECES], np.int32)
+    hi = np.array([[height + p[2][1], width + p[3][1]] for p in WALL_PIECES], np.int32)
+    return cdf, cells, lo, np.maximum(hi - lo + 1, 0)
+
+
+def wall_piece(u: jax.Array, height: int, width: int) -> tuple[jax.Array, jax.Array]:
+    """[WALL_UNIFORMS] uniforms in [0, 1) -> one piece of WALL_PIECES: (cells [4, 2] int32 (a
+    3-cell piece repeats its first cell), fits [] bool (False: no position on this grid))."""
+    cdf, offsets, lo, count = (jnp.asarray(x) for x in _piece_tables(height, width))
+    v = jnp.minimum(jnp.searchsorted(cdf, u[0] * cdf[-1], side="right"), len(WALL_PIECES) - 1)
+    anchor = lo[v] + jnp.minimum((u[1:] * count[v]).astype(jnp.int32), count[v] - 1)
+    return anchor + offsets[v], jnp.all(count[v] > 0)
+
+
 def sample_walls(
     uniforms: jax.Array,
     height: int,
     width: int,
     num_walls: int,
-    wall_max_len: int,
     min_free: int,
 ) -> jax.Array:
-    """[WALL_MAX_TRIES, 4, num_walls] uniforms -> [H, W] bool wall mask (see the module
-    docstring for the rule). All tries' numbers are drawn up front by the caller: XLA's CPU
-    compile time grows quickly with PRNG calls inside loops."""
+    """[WALL_MAX_TRIES, num_walls, WALL_UNIFORMS] uniforms in [0, 1) -> [H, W] bool wall mask
+    (the rule: module docstring). All tries' numbers are drawn up front by the caller: XLA's
+    CPU compile time grows quickly with PRNG calls inside loops."""
     if num_walls == 0:
         return jnp.zeros((height, width), bool)
-    rows, cols = _coords(height, width)
 
-    def draw(u):
-        r = jnp.minimum((u[0] * height).astype(jnp.int32), height - 1)
-        c = jnp.minimum((u[1] * width).astype(jnp.int32), width - 1)
-        vertical = u[2] < 0.5
-        length = 1 + jnp.minimum((u[3] * wall_max_len).astype(jnp.int32), wall_max_len - 1)
-        r_, c_, v_, l_ = (x[:, None, None] for x in (r, c, vertical, length))
-        horiz = (rows[None] == r_) & (cols[None] >= c_) & (cols[None] < c_ + l_)
-        vert = (cols[None] == c_) & (rows[None] >= r_) & (rows[None] < r_ + l_)
-        return jnp.any(jnp.where(v_, vert, horiz), axis=0)
+    def place(walls, u):
+        cells, fits = wall_piece(u, height, width)
+        piece = jnp.any(one_hot_cells(cells, jnp.ones((4,), bool), height, width), 0)
+        ok = fits & ~jnp.any(piece & walls)
+        return walls | (piece & ok), None
 
     def cond(c):
         _, ok, tries = c
@@ -118,7 +168,7 @@ def sample_walls(
 
     def body(c):
         _, _, tries = c
-        walls = draw(uniforms[tries])
+        walls, _ = lax.scan(place, jnp.zeros((height, width), bool), uniforms[tries])
         free = ~walls
         ok = free_space_connected(free) & (jnp.sum(free) >= min_free)
         return walls, ok, tries + 1
@@ -157,35 +207,31 @@ def sample_layout(
     height: int,
     width: int,
     num_walls: int,
-    wall_max_len: int,
     num_entities: int,
     num_agents: int,
+    players_on_entities: bool = False,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Reset layout -> (walls [H, W] bool, entity cells [E, 2], player cells [N, 2]).
+    """Reset layout -> (walls [H, W] bool, entity cells [E, 2] int32, player cells [N, 2] int32).
 
-    Walls first (connected free space, room for the entities plus one cell), then the entities
-    on distinct free cells, then each player uniformly on a free cell without an entity
-    (players may share cells).
+    Walls first (:func:`sample_walls`), then the entities on distinct free cells (uniform
+    without replacement), then each player uniformly on a free cell (players may share cells).
+    ``players_on_entities=False``: a player's cell holds no entity and the walls leave
+    ``num_entities + 1`` free cells. ``True``: players and entities are drawn independently, so
+    an entity may lie under a player, and the walls leave ``num_entities`` free cells (at
+    least 1).
     """
     cells = height * width
-    n_wall_u = WALL_MAX_TRIES * 4 * num_walls
+    n_wall_u = WALL_MAX_TRIES * WALL_UNIFORMS * num_walls
     u = jax.random.uniform(key, (n_wall_u + (num_agents + 1) * cells,))  # one PRNG call
-    walls = sample_walls(
-        u[:n_wall_u].reshape(WALL_MAX_TRIES, 4, num_walls),
-        height,
-        width,
-        num_walls,
-        wall_max_len,
-        num_entities + 1,
-    )
+    min_free = max(num_entities + (0 if players_on_entities else 1), 1)
+    walls = sample_walls(u[:n_wall_u].reshape(WALL_MAX_TRIES, num_walls, WALL_UNIFORMS),
+                         height, width, num_walls, min_free)
     u = u[n_wall_u:]
     ent = sample_cells_without_replacement(u[:cells], ~walls, num_entities)
-    ent_grid = jnp.any(
-        one_hot_cells(ent, jnp.ones((num_entities,), bool), height, width), axis=0
-    )
-    players = sample_cells_with_replacement(
-        u[cells:].reshape(num_agents, cells), ~walls & ~ent_grid, num_agents
-    )
+    allowed = ~walls
+    if not players_on_entities:
+        allowed &= ~jnp.any(one_hot_cells(ent, jnp.ones((num_entities,), bool), height, width), 0)
+    players = sample_cells_with_replacement(u[cells:].reshape(num_agents, cells), allowed, num_agents)
     return walls, ent, players
 
 

@@ -25,7 +25,7 @@ STATIC = {"static": True}  # field metadata: pytree metadata (fixes shapes), not
 MAX_SIDE = 1024  # largest grid height/width accepted
 MAX_AGENTS = 256
 MAX_STEPS = 1_000_000
-MAX_WALLS = 4096  # wall pieces (each reset draws WALL_MAX_TRIES x 4 x num_walls uniforms)
+MAX_WALLS = 4096  # wall pieces (each reset draws WALL_MAX_TRIES x 3 x num_walls uniforms)
 WALL_MAX_TRIES = 64  # wall layouts tried per reset (hopjax.envs._grid)
 
 
@@ -91,8 +91,6 @@ class GridParams:
                self.max_steps)
         _check(0 <= self.num_walls <= MAX_WALLS, "num_walls", f"must lie in [0, {MAX_WALLS}]",
                self.num_walls)
-        _check(1 <= self.wall_max_len <= MAX_SIDE, "wall_max_len", f"must lie in [1, {MAX_SIDE}]",
-               self.wall_max_len)
         cells = self.height * self.width
         for key in self.ENTITY_FIELDS:
             _check(getattr(self, key) >= 0, key, "must be >= 0", getattr(self, key))
@@ -119,12 +117,11 @@ class StagHuntParams(GridParams):
     num_stags: int = static(1)
     # 4 hares: HOP code, msh_code/train.py
     num_hares: int = static(4)
-    # up to 5 wall pieces: HOP code, msh_code/train.py (max_block_comp 5); we always draw 5 and
-    # pieces may overlap (our choice; the code skips a piece that would overlap)
+    # up to 5 wall pieces: HOP code, msh_code/train.py (max_block_comp 5). Each piece has 3 or 4
+    # cells, straight or L-shaped, at a uniform position; one that would overlap a wall is
+    # skipped and the free space must stay connected (HOP code, msg_code/env.py block_build and
+    # check_connectivity; rule in hopjax.envs._grid)
     num_walls: int = static(5)
-    # straight wall pieces of 1..3 cells: our choice (the HOP code draws straight or L-shaped
-    # pieces of 3 or 4 cells), simpler to sample with fixed shapes inside jit
-    wall_max_len: int = static(3)
     # t_max = 35: HOP code, msh_code/train.py
     max_steps: int = static(35)
     # hunting group of size >= 2 for a stag: HOP paper's Stag-Hunt (a stag needs hunters together)
@@ -167,10 +164,9 @@ class SnowdriftParams(GridParams):
     num_agents: int = static(4)
     # 6 snowdrifts: HOP code, msg_code/env.py
     num_drifts: int = static(6)
-    # no walls: HOP code, msg_code/train.py (max_block_comp 0); hopjax can add wall pieces
+    # no walls: HOP code, msg_code/train.py (max_block_comp 0); num_walls > 0 draws up to that
+    # many pieces as in Stag-Hunt (HOP code, msg_code/env.py block_build)
     num_walls: int = static(0)
-    # straight wall pieces of 1..3 cells when enabled: our choice (as in Stag-Hunt)
-    wall_max_len: int = static(3)
     # t_max = 50: HOP code, msg_code/env.py
     max_steps: int = static(50)
     # constant t/max_steps channel: our choice (original nets take time as an extra input)

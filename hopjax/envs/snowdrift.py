@@ -23,10 +23,11 @@ Observation of agent i: float32 ``[H, W, N + 2 (+1)]`` - channel k < N is player
 ``t / max_steps``. Our choice: egocentric player order, so one network serves every seat (the
 HOP code gives every agent the same ``(N + 2, H, W)`` state and the time step apart).
 
-Reset: walls (connected free space, see ``hopjax.envs._grid``), drifts on distinct free cells,
-then each player uniformly on a free cell without a drift (players may share cells). Our
-choice, shared with Stag-Hunt: the HOP code places the players first and may put a drift
-under a player.
+Reset (HOP code, msg_code/env.py ``reset``): optional wall pieces (none by default:
+``max_block_comp`` 0 in msg_code/train.py; same pieces as Stag-Hunt, see ``hopjax.envs._grid``),
+then each player uniformly on a non-wall cell (players may share cells), then the drifts on
+distinct non-wall cells drawn independently of the players, so a drift may lie under a
+player (who can shovel it at once).
 """
 
 from __future__ import annotations
@@ -108,9 +109,9 @@ class Snowdrift(Environment):
             params.height,
             params.width,
             params.num_walls,
-            params.wall_max_len,
             params.num_drifts,
             params.num_agents,
+            players_on_entities=True,
         )
         state = SnowdriftState(
             positions=positions,

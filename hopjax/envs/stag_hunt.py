@@ -34,9 +34,14 @@ constant plane ``t / max_steps`` (the original networks receive the time step ne
 grid). Captured animals and removed players disappear from the grids; a dead agent's
 observation is all zeros.
 
-Reset: walls (see ``hopjax.envs._grid``: connected free space), then the animals on distinct
-free cells, then each player uniformly on a free cell not holding an animal (players may
-share cells).
+Reset: up to ``num_walls`` wall pieces of 3 or 4 cells, straight or L-shaped, a piece that
+would overlap a wall skipped, the free space connected (HOP code, msg_code/env.py
+``block_build``, the wall code the Snowdrift env shares; 5 pieces: ``max_block_comp`` in
+msh_code/train.py; the full rule in ``hopjax.envs._grid``), then the animals on distinct free
+cells, then each player uniformly on a free cell not holding an animal (players may share
+cells). The Stag-Hunt env file of the HOP code is not public: the animal/player placement is
+our choice, following the paper's description of the game, so that no player starts on
+its prey.
 """
 
 from __future__ import annotations
@@ -126,7 +131,6 @@ class StagHunt(Environment):
             params.height,
             params.width,
             params.num_walls,
-            params.wall_max_len,
             n_ent,
             params.num_agents,
         )

@@ -7,14 +7,13 @@ JAX work is a single compiled call per configuration.
 
 from __future__ import annotations
 
-from collections import deque
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from reference_snowdrift import RefSnowdrift
 from reference_stag_hunt import RefStagHunt
+from reference_walls import connected
 
 from hopjax.envs import make
 
@@ -139,32 +138,15 @@ def test_dead_agents_are_inert(rollouts):
         assert np.all(alive)
 
 
-def _connected(free):
-    cells = [(r, c) for r in range(len(free)) for c in range(len(free[0])) if free[r][c]]
-    if not cells:
-        return True
-    seen = {cells[0]}
-    todo = deque([cells[0]])
-    while todo:
-        r, c = todo.popleft()
-        for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            q = (r + dr, c + dc)
-            if 0 <= q[0] < len(free) and 0 <= q[1] < len(free[0]) and free[q[0]][q[1]]:
-                if q not in seen:
-                    seen.add(q)
-                    todo.append(q)
-    return len(seen) == len(cells)
-
-
 def test_reset_invariants(rollouts):
     _, env_name, env, params, _, out = rollouts
     s0 = out[1]
     batch = s0.positions.shape[0]
-    saw_walls = False
+    saw_walls, on_drift = False, 0
     for b in range(batch):
         walls = s0.walls[b]
         saw_walls |= bool(walls.any())
-        assert _connected((~walls).tolist())
+        assert connected((~walls).tolist())
         if env_name == "stag_hunt":
             ents = np.concatenate([s0.stag_pos[b], s0.hare_pos[b]])
         else:
@@ -174,7 +156,12 @@ def test_reset_invariants(rollouts):
         for r, c in cells:
             assert not walls[r, c]
         for r, c in s0.positions[b]:
-            assert not walls[r, c] and (r, c) not in cells
+            # Stag-Hunt: no player starts on an animal (our choice); Snowdrift: a drift may lie
+            # under a player (HOP code, msg_code/env.py)
+            assert not walls[r, c] and (env_name == "snowdrift" or (r, c) not in cells)
+        on_drift += sum((int(r), int(c)) in cells for r, c in s0.positions[b])
         assert int(s0.t[b]) == 0
     if params.num_walls > 0:
         assert saw_walls
+    if env_name == "snowdrift" and batch >= 80:
+        assert on_drift > 0
