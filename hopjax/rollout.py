@@ -46,6 +46,8 @@ class EnvCarry:
     active: [E] bool (episode mode: episode still running)
     ep_return: [E, N] running return           ep_length: [E] int32 running length
     om: the opponent model's recurrent rollout state (``OMCarry`` [E, ...]) or None
+    pool: segment mode: the ``AutoReset`` :class:`~hopjax.envs.wrappers.ResetPool` (E entries,
+        batch-wide, no env axis) the ended envs start from; None in episode mode
     """
 
     env_state: Any
@@ -58,6 +60,7 @@ class EnvCarry:
     ep_return: jax.Array
     ep_length: jax.Array
     om: Any = None
+    pool: Any = None
 
 
 def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
@@ -108,7 +111,8 @@ class Transition:
     """One step of all E envs, masked: env_state and obs [E, N, *obs_shape] as the env returned
     them (not frozen); reward [E, N] (0 where not valid); valid [E, N] bool (env active x agent
     alive before the step); goal [E, N] int32 (-1 where not valid); dones (the env's ``Dones``);
-    info (the env's info dict: ``avail_actions``, ``alive``, ``goal`` ...)."""
+    info (the env's info dict: ``avail_actions``, ``alive``, ``goal`` ...); pool (the updated
+    reset pool where the carry has one, else None)."""
 
     env_state: Any
     obs: jax.Array
@@ -117,6 +121,7 @@ class Transition:
     goal: jax.Array
     dones: Any
     info: dict
+    pool: Any = None
 
 
 class Engine:
@@ -149,24 +154,30 @@ class Engine:
         return actions
 
     def step(self, key: jax.Array, carry: Any, actions: jax.Array) -> Transition:
-        """Step all E envs of ``carry`` (fields env_state, active [E], alive [E, N]) with
-        ``actions`` [E, N] -> the masked :class:`Transition`."""
-        keys = jax.random.split(key, self.num_envs)
-        obs, state, reward, dones, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
-            keys, carry.env_state, actions, self.env_params
-        )
+        """Step all E envs of ``carry`` (fields env_state, active [E], alive [E, N], optional
+        pool) with ``actions`` [E, N] -> the masked :class:`Transition`. A carry with a reset
+        pool steps ``AutoReset.step_pooled`` (ended envs start from the pool)."""
+        pool = getattr(carry, "pool", None)
+        if pool is not None:
+            obs, state, reward, dones, info, pool = self.env.step_pooled(
+                key, carry.env_state, actions, self.env_params, pool)
+        else:
+            keys = jax.random.split(key, self.num_envs)
+            obs, state, reward, dones, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
+                keys, carry.env_state, actions, self.env_params
+            )
         valid = carry.alive & carry.active[:, None]
         return Transition(state, obs, jnp.where(valid, reward, 0.0), valid,
-                          jnp.where(valid, info["goal"], -1), dones, info)
+                          jnp.where(valid, info["goal"], -1), dones, info, pool)
 
     @staticmethod
     def advance(carry: Any, tr: Transition, episode_mode: bool = True) -> dict[str, Any]:
         """The env fields of the next carry (env_state, obs, avail, alive, active). Episode mode:
         finished envs stay frozen (their final observation stays in place) and become inactive;
-        segment mode: the (auto-reset) env's own output, every env stays active."""
+        segment mode: the (auto-reset) env's own output and reset pool, every env stays active."""
         new = dict(env_state=tr.env_state, obs=tr.obs, avail=tr.info["avail_actions"], alive=tr.info["alive"])
         if not episode_mode:
-            return dict(new, active=carry.active)
+            return dict(new, active=carry.active, pool=tr.pool)
         old = dict(env_state=carry.env_state, obs=carry.obs, avail=carry.avail, alive=carry.alive)
         return dict(freeze(carry.active, new, old), active=carry.active & ~tr.dones.episode)
 
@@ -220,9 +231,11 @@ class Rollout:
         self.scheme = ppo_scheme(env, env_params, policy, self.T, extra_fields)
 
     def reset(self, key: jax.Array) -> EnvCarry:
-        """Reset all E envs -> a fresh carry."""
+        """Reset all E envs -> a fresh carry (segment mode: with a full reset pool of E
+        entries drawn from ``fold_in(key, 1)``)."""
         obs, state, avail = self.engine.reset(key)
         e, n = self.num_envs, self.n
+        pool = None if self.episode_mode else self.env.init_pool(jax.random.fold_in(key, 1), self.env_params, e)
         return EnvCarry(
             env_state=state,
             obs=obs,
@@ -234,6 +247,7 @@ class Rollout:
             ep_return=jnp.zeros((e, n)),
             ep_length=jnp.zeros((e,), jnp.int32),
             om=None if self.om_hook is None else self.om_hook.carry_init(e),
+            pool=pool,
         )
 
     def act(self, key, params, carry: EnvCarry, extra=None):

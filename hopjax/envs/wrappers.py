@@ -6,8 +6,31 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from hopjax.envs.base import Dones, Environment
+
+
+@struct.dataclass
+class ResetPool:
+    """Reset states drawn ahead for :meth:`AutoReset.step_pooled` (P entries, one batch-wide).
+
+    state: env state pytree [P, ...] (``env.reset`` with P distinct fresh keys)
+    obs: [P, N, *obs_shape] float32      avail: [P, N, A] bool      alive: [P, N] bool
+    taken: [P] bool, entries handed out since the last refill (always a prefix: entries are
+        handed out in order). Every leaf has the leading axis P, so the pool shards over envs
+        like the rest of a rollout carry.
+    """
+
+    state: Any
+    obs: jax.Array
+    avail: jax.Array
+    alive: jax.Array
+    taken: jax.Array
+
+    @property
+    def size(self) -> int:
+        return self.taken.shape[0]
 
 
 class AutoReset(Environment):
@@ -23,6 +46,15 @@ class AutoReset(Environment):
     - ``info["avail_actions"]`` / ``info["alive"]`` describe the returned (reset) state,
     - ``info["goal"]`` is the goal achieved in the finishing step.
     Every other method of :class:`~hopjax.envs.base.Environment` is the wrapped env's.
+
+    ``step`` (one env, ``vmap`` it) computes a fresh reset at every step and keeps it where the
+    episode ended: under ``vmap`` every env pays a whole reset (for Stag-Hunt a wall-sampling
+    ``while_loop`` with a flood fill) at every step. :meth:`step_pooled` (E envs at once) gives
+    the same outputs but takes the ended envs' next states from a :class:`ResetPool` of reset
+    states drawn ahead (:meth:`init_pool`), refilled (P fresh resets in one batched call) only
+    when the entries left are fewer than the envs that ended; so the resets cost what they cost
+    when they happen, about one per ended episode (our design: the HOP code resets one
+    RLlib env object at a time, so it has no batched auto-reset to follow).
     """
 
     def __init__(self, env: Environment):
@@ -51,18 +83,63 @@ class AutoReset(Environment):
         done = dones.episode
         new_state = jax.tree_util.tree_map(lambda r, s: jnp.where(done, r, s), st_r, st)
         new_obs = jnp.where(done, obs_r, obs)
-        out = dict(info)
-        out["final_obs"] = obs
-        out["final_dones"] = Dones(
-            agents=dones.agents, terminated=dones.terminated, truncated=dones.truncated
-        )
-        out["final_alive"] = info["alive"]
-        out["final_avail_actions"] = info["avail_actions"]
+        out = _final_info(info, obs, dones)
         out["avail_actions"] = jnp.where(
             done, self.env.avail_actions(st_r, params), info["avail_actions"]
         )
         out["alive"] = jnp.where(done, self.env.alive(st_r, params), info["alive"])
         return new_obs, new_state, rewards, dones, out
+
+    def init_pool(self, key: jax.Array, params: Any, size: int) -> ResetPool:
+        """A full :class:`ResetPool` of ``size`` entries (``size`` >= the env count E of
+        :meth:`step_pooled`: all E envs may end in the same step)."""
+        if size < 1:
+            raise ValueError(f"reset pool size must be >= 1, got {size}")
+        return self.refill(key, params, size)
+
+    def refill(self, key: jax.Array, params: Any, size: int) -> ResetPool:
+        """A pool of ``size`` fresh ``env.reset`` draws (keys ``split(key, size)``)."""
+        obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(key, size), params)
+        return ResetPool(state=state, obs=obs, taken=jnp.zeros((size,), bool),
+                         avail=jax.vmap(self.env.avail_actions, in_axes=(0, None))(state, params),
+                         alive=jax.vmap(self.env.alive, in_axes=(0, None))(state, params))
+
+    def step_pooled(self, key, state, actions, params, pool: ResetPool):
+        """E envs at once: ``state`` [E, ...], ``actions`` [E, N] -> (obs [E, N, ...], state,
+        rewards [E, N], dones (fields [E, ...]), info (as :meth:`step`, [E, ...]), pool).
+
+        ``key`` splits into the env steps' keys and the refill's. Ended envs take the next unused
+        pool entries in env order; if fewer than their number are left, the pool is first refilled (a
+        ``lax.cond``: a real branch under ``jit``, but both sides run where an outer ``vmap``
+        batches the pool, e.g. over seeds). Each entry is used at most once and entries are
+        i.i.d. ``env.reset`` draws assigned by count alone, so every new episode starts from
+        an independent fresh reset, as with :meth:`step` (in distribution, not bit for bit).
+        Raises ValueError (at trace time) if the pool has fewer entries than E.
+        """
+        e = actions.shape[0]
+        if pool.size < e:
+            raise ValueError(f"reset pool has {pool.size} entries, fewer than the {e} envs")
+        k_step, k_refill = jax.random.split(key)
+        obs, st, rewards, dones, info = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(k_step, e), state, actions, params)
+        done = dones.episode  # [E]
+        n_done = jnp.sum(done, dtype=jnp.int32)
+        used = jnp.sum(pool.taken, dtype=jnp.int32)
+        pool, used = jax.lax.cond(used + n_done > pool.size,
+                                  lambda p: (self.refill(k_refill, params, p.size), jnp.int32(0)),
+                                  lambda p: (p, used), pool)
+        slot = jnp.where(done, used + jnp.cumsum(done, dtype=jnp.int32) - 1, 0)
+
+        def pick(fresh, old):
+            d = done.reshape(-1, *([1] * (old.ndim - 1)))
+            return jnp.where(d, fresh[slot], old)
+
+        out = _final_info(info, obs, dones)
+        out["avail_actions"] = pick(pool.avail, info["avail_actions"])
+        out["alive"] = pick(pool.alive, info["alive"])
+        new_state = jax.tree_util.tree_map(pick, pool.state, st)
+        taken = jnp.arange(pool.size) < used + n_done
+        return pick(pool.obs, obs), new_state, rewards, dones, out, pool.replace(taken=taken)
 
     def get_obs(self, state, params):
         return self.env.get_obs(state, params)
@@ -99,3 +176,14 @@ class AutoReset(Environment):
 
     def episode_length(self, params):
         return self.env.episode_length(params)
+
+
+def _final_info(info: dict, obs: jax.Array, dones: Dones) -> dict:
+    """The finishing step's info plus its terminal obs / dones / alive / avail_actions."""
+    out = dict(info)
+    out["final_obs"] = obs
+    out["final_dones"] = Dones(agents=dones.agents, terminated=dones.terminated, truncated=dones.truncated)
+    out["final_alive"] = info["alive"]
+    out["final_avail_actions"] = info["avail_actions"]
+    return out
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -145,11 +146,14 @@ def test_seeding_over_many_steps(name):
     steps = 300
     a, b, c = (PettingZooEnv(env, params) for _ in range(3))
     trace_a, trace_c = [], []
-    traces = zip(_trace(a, 7, steps), _trace(b, 7, steps), _trace(c, 8, steps))
+    # zip_longest: the seed-8 trace may hold fewer resets, so it can end first
+    traces = itertools.zip_longest(_trace(a, 7, steps), _trace(b, 7, steps), _trace(c, 8, steps))
     for i, (ra, rb, rc) in enumerate(traces):
-        assert data_equivalence(ra, rb, exact=True), f"record {i} ({ra[0]}) differs"
-        trace_a.append(ra)
-        trace_c.append(rc)
+        if ra is not None or rb is not None:
+            assert data_equivalence(ra, rb, exact=True), f"record {i} differs"
+            trace_a.append(ra)
+        if rc is not None:
+            trace_c.append(rc)
     kinds = [r[0] for r in trace_a]
     assert kinds.count("step") == steps and kinds.count("reset") >= 8
     if name == "stag_hunt":  # players left mid-episode

@@ -161,7 +161,7 @@ def test_reset_invariants(rollouts):
             assert not walls[r, c] and (env_name == "snowdrift" or (r, c) not in cells)
         on_drift += sum((int(r), int(c)) in cells for r, c in s0.positions[b])
         assert int(s0.t[b]) == 0
-    if params.num_walls > 0:
-        assert saw_walls
+    if params.num_walls > 0 and min(params.height, params.width) >= 4:
+        assert saw_walls  # (on a 2x2 grid no piece leaves room for the entities)
     if env_name == "snowdrift" and batch >= 80:
         assert on_drift > 0
