@@ -349,7 +349,7 @@ def measure_env_only(E: int, rounds: int) -> dict:
                         break
         return steps
 
-    fn, steps = make_scan("stag_hunt", E, episodes * T, auto_reset=False)
+    fn, steps = make_scan("stag_hunt", E, episodes * T, "episodes")
     jitted, jit_compile = compile_timed(fn, jax.random.PRNGKey(0))
     host_episodes()
     host_m, jit_m = [], []
