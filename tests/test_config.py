@@ -170,7 +170,7 @@ def test_memory_estimate_by_hand():
 
     cfg = PPOConfig(num_envs=16, hidden_sizes=(64, 64))
     rows = 16 * 36 * 4
-    reset = 16 * 4 * (64 * 4 * 5 + 5 * 64)
+    reset = 16 * 4 * (64 * 3 * 5 + 5 * 64)  # 3 uniforms per wall piece per try
     policy = (512 * 64 + 64) + (64 * 64 + 64) + (64 * 7 + 7) + (64 * 1 + 1)
     assert ppo_estimate(cfg) == {"rollout batch": rows * (4 * 512 + 7 + 34) + reset,
                                  "networks": 4 * 4 * 4 * policy}
