@@ -10,10 +10,10 @@ Conventions (both envs):
   ``block_build``; up to 5 pieces in Stag-Hunt, ``max_block_comp`` 5 in msh_code/train.py).
   Each piece is one of four kinds with probability 1/4: a 3-cell straight piece, a 3-cell L
   (a 2x2 square less one of its cells, 1/4 each), a 4-cell straight piece, a 4-cell L (a 2x3 or
-  3x2 rectangle less two cells of one of its long sides at one end: 8 shapes, 1/8 each); a
+  3x2 rectangle less two adjacent cells at one end of a long side: 8 shapes, 1/8 each); a
   straight piece is horizontal or vertical with probability 1/2. Its anchor (top-left cell) is
   uniform over the positions that keep it inside the grid; as in the HOP code, straight pieces
-  never lie along the border row or column parallel to them (a horizontal one starts on rows
+  never lie along the border row or column parallel to them (a horizontal one lies on rows
   1..H-2, a vertical one on columns 1..W-2). A piece that would overlap a wall already placed
   is skipped (HOP code). A piece with no position on the grid (grid too small for it) is
   skipped (our choice; the HOP code fails there). When all pieces are drawn, the free cells

@@ -35,13 +35,13 @@ grid). Captured animals and removed players disappear from the grids; a dead age
 observation is all zeros.
 
 Reset: up to ``num_walls`` wall pieces of 3 or 4 cells, straight or L-shaped, a piece that
-would overlap a wall skipped, the free space connected (HOP code, msg_code/env.py
-``block_build``, the wall code the Snowdrift env shares; 5 pieces: ``max_block_comp`` in
+would overlap a wall skipped, the free space connected (the HOP code's wall rule,
+msg_code/env.py ``block_build`` / ``check_connectivity``, with ``max_block_comp`` 5 from
 msh_code/train.py; the full rule in ``hopjax.envs._grid``), then the animals on distinct free
 cells, then each player uniformly on a free cell not holding an animal (players may share
-cells). The Stag-Hunt env file of the HOP code is not public: the animal/player placement is
-our choice, following the paper's description of the game, so that no player starts on
-its prey.
+cells). The Stag-Hunt env file of the HOP code is not public: its walls follow the paper's
+description and that wall rule; the animal/player placement is our choice, so that no player
+starts on its prey.
 """
 
 from __future__ import annotations
