@@ -40,7 +40,7 @@ from common import block, compile_timed, load, machine, parser, print_machine, p
 import jax
 import jax.numpy as jnp
 
-from hopjax.algos.hop.planner import Planner, SearchConfig  # noqa: F401 (SearchConfig: the constants)
+from hopjax.algos.hop.planner import Planner, SearchConfig
 from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
 
 
