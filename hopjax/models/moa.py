@@ -52,19 +52,23 @@ def egocentric(n: int) -> np.ndarray:
 class MOANet(nn.Module):
     """MOA network. ``step(h, obs, joint) -> (h, logits)``:
 
-    h [..., N, GRU]; obs [..., N, S] (each focal agent's flattened observation); joint
+    h [..., L, GRU]; obs [..., L, S] (each focal agent's flattened observation); joint
     [..., N] int actions of all seats (< 0: none, e.g. a counterfactual placeholder) ->
-    logits [..., N, N-1, A] over each co-player slot's next action.
+    logits [..., L, N-1, A] over each co-player slot's next action. The L focal agents are
+    ``seats`` (default all N): only learners need predictions; the parameters do not depend on
+    which seats are modelled.
     """
 
     spec: MOASpec
+    seats: tuple[int, ...] | None = None
 
     @nn.compact
     def __call__(self, h, obs, joint, own=None):
-        """``own`` [..., N] int, if given, replaces each focal agent's own action (counterfactual)."""
+        """``own`` [..., L] int, if given, replaces each focal agent's own action (counterfactual)."""
         s = self.spec
         n, a = s.num_agents, s.num_actions
-        ego = jnp.take(joint, jnp.asarray(egocentric(n)), axis=-1)  # [..., N(focal), N]
+        ego_idx = egocentric(n) if self.seats is None else egocentric(n)[np.asarray(self.seats, int)]
+        ego = jnp.take(joint, jnp.asarray(ego_idx), axis=-1)  # [..., L(focal), N]
         if own is not None:
             ego = ego.at[..., 0].set(own)
         act = jax.nn.one_hot(ego, a).reshape(*ego.shape[:-1], n * a)
@@ -81,35 +85,44 @@ def init_moa(spec: MOASpec, key: jax.Array):
                              jnp.zeros((n,), jnp.int32))
 
 
-def unroll_moa(spec: MOASpec, params, obs: jax.Array, actions: jax.Array):
+def _seats(spec: MOASpec, seats) -> tuple[int, ...]:
+    return tuple(range(spec.num_agents)) if seats is None else tuple(int(i) for i in seats)
+
+
+def unroll_moa(spec: MOASpec, params, obs: jax.Array, actions: jax.Array, seats=None):
     """Run MOA over whole stored episodes (start at t=0), time axis first.
 
-    obs [T, B, N, S], actions [T, B, N] -> (h_prev [T, B, N, GRU] (state before step t),
-    logits [T, B, N, N-1, A] (prediction of the co-players' actions at t + 1)).
+    obs [T, B, N, S], actions [T, B, N]; ``seats``: the L focal agents (default all N) ->
+    (h_prev [T, B, L, GRU] (state before step t), logits [T, B, L, N-1, A] (prediction of the
+    co-players' actions at t + 1)).
     """
-    net = MOANet(spec)
-    b, n = obs.shape[1], spec.num_agents
+    seats = _seats(spec, seats)
+    net = MOANet(spec, seats)
+    b = obs.shape[1]
+    obs = jnp.take(obs, jnp.asarray(seats), axis=2)
 
     def step(h, inp):
         o, a = inp
         h_new, logits = net.apply(params, h, o, a)
         return h_new, (h, logits)
 
-    _, (h_prev, logits) = jax.lax.scan(step, jnp.zeros((b, n, spec.gru)), (obs, actions))
+    _, (h_prev, logits) = jax.lax.scan(step, jnp.zeros((b, len(seats), spec.gru)), (obs, actions))
     return h_prev, logits
 
 
-def moa_targets(actions: jax.Array, valid: jax.Array, n: int):
+def moa_targets(actions: jax.Array, valid: jax.Array, n: int, seats=None):
     """Next-action targets, time axis first.
 
-    actions [T, B, N]; valid [T, B, N] (step filled, agent alive and acting) ->
-    (targets [T, B, N, N-1]: co-player's action at t + 1, mask [T, B, N, N-1]: the focal agent
-    acts at t and the co-player at t + 1 (never true at the last step)).
+    actions [T, B, N]; valid [T, B, N] (step filled, agent alive and acting); ``seats`` the L
+    focal agents (default all N) -> (targets [T, B, L, N-1]: co-player's action at t + 1,
+    mask [T, B, L, N-1]: the focal agent acts at t and the co-player at t + 1 (never true at
+    the last step)).
     """
+    seats = np.arange(n) if seats is None else np.asarray(seats, int)
     nxt_a = jnp.concatenate([actions[1:], jnp.zeros_like(actions[:1])], 0)
     nxt_v = jnp.concatenate([valid[1:], jnp.zeros_like(valid[:1])], 0)
-    targets = pair_take(nxt_a, n, axis=2)
-    mask = valid[..., None] & pair_take(nxt_v, n, axis=2)
+    targets = pair_take(nxt_a, n, axis=2, seats=seats)
+    mask = jnp.take(valid, jnp.asarray(seats), axis=2)[..., None] & pair_take(nxt_v, n, axis=2, seats=seats)
     return targets, mask
 
 
@@ -118,27 +131,28 @@ def moa_loss(logits, targets, mask):
     return masked_xent(logits, targets, mask)
 
 
-def social_influence(spec: MOASpec, params, h_prev, obs, actions, policy_probs, mask_next):
+def social_influence(spec: MOASpec, params, h_prev, obs, actions, policy_probs, mask_next, seats=None):
     """Counterfactual influence of each focal agent on its co-players' next actions.
 
-    h_prev [..., N, GRU] (MOA state before the step), obs [..., N, S], actions [..., N],
-    policy_probs [..., N, A] (focal policy at the step), mask_next [..., N, N-1] (co-player acts
-    at t + 1) -> influence [..., N] (sum over co-players of the KL, nats). Focal agents
-    without any co-player acting at t + 1 get 0; their inputs are selected away first, so
-    NaN/inf there changes nothing.
+    ``seats``: the L focal agents (default all N). h_prev [..., L, GRU] (MOA state before the
+    step), obs [..., L, S], actions [..., N] (the joint action), policy_probs [..., L, A] (focal
+    policy at the step), mask_next [..., L, N-1] (co-player acts at t + 1) -> influence
+    [..., L] (sum over co-players of the KL, nats). Focal agents without any co-player acting
+    at t + 1 get 0; their inputs are selected away first, so NaN/inf there changes nothing.
     """
-    net = MOANet(spec)
+    seats = _seats(spec, seats)
+    net = MOANet(spec, seats)
     a = spec.num_actions
-    row = jnp.any(mask_next, axis=-1)  # [..., N]
+    row = jnp.any(mask_next, axis=-1)  # [..., L]
     h_prev, obs, policy_probs = (select(row, x) for x in (h_prev, obs, policy_probs))
 
     def cf(c):
-        own = jnp.full(actions.shape, c, actions.dtype)
+        own = jnp.full(row.shape, c, actions.dtype)
         return jax.nn.log_softmax(net.apply(params, h_prev, obs, actions, own)[1])
 
-    logp_cf = jax.vmap(cf)(jnp.arange(a))  # [A, ..., N, N-1, A]
+    logp_cf = jax.vmap(cf)(jnp.arange(a))  # [A, ..., L, N-1, A]
     logp_act = jax.nn.log_softmax(net.apply(params, h_prev, obs, actions)[1])
-    w = jnp.moveaxis(policy_probs, -1, 0)[..., None, None]  # [A, ..., N, 1, 1]
+    w = jnp.moveaxis(policy_probs, -1, 0)[..., None, None]  # [A, ..., L, 1, 1]
     marginal = jnp.sum(w * jnp.exp(logp_cf), axis=0)
     kl = jnp.sum(jnp.exp(logp_act) * (logp_act - jnp.log(jnp.maximum(marginal, 1e-30))), -1)
     return jnp.sum(select(mask_next, kl), -1)

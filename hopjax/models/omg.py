@@ -65,15 +65,17 @@ CONSERVATIVE = "conservative"
 MODES = (OPTIMISTIC, CONSERVATIVE)
 
 
-def coplayers(n: int) -> np.ndarray:
-    """``[N, N-1]`` int: seat of focal ``i``'s co-player slot ``r - 1``, ``(i + r) mod N``."""
-    return (np.arange(n)[:, None] + np.arange(1, n)[None]) % n
+def coplayers(n: int, seats=None) -> np.ndarray:
+    """``[N, N-1]`` int: seat of focal ``i``'s co-player slot ``r - 1``, ``(i + r) mod N``.
+    ``seats`` (sequence of L focal seats, default all): only those rows, ``[L, N-1]``."""
+    out = (np.arange(n)[:, None] + np.arange(1, n)[None]) % n
+    return out if seats is None else out[np.asarray(seats, int)]
 
 
-def pair_take(x: jax.Array, n: int, axis: int) -> jax.Array:
-    """Per-agent ``x`` (agent axis ``axis`` of size N) -> per-pair ``[..., N, N-1, ...]``: the
-    co-player's entry for every (focal, slot)."""
-    return jnp.take(x, jnp.asarray(coplayers(n)), axis=axis)
+def pair_take(x: jax.Array, n: int, axis: int, seats=None) -> jax.Array:
+    """Per-agent ``x`` (agent axis ``axis`` of size N) -> per-pair ``[..., L, N-1, ...]``: the
+    co-player's entry for every (focal, slot), focal agents ``seats`` (default all N)."""
+    return jnp.take(x, jnp.asarray(coplayers(n, seats)), axis=axis)
 
 
 def flat_random(fn, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -282,22 +284,26 @@ def init_omg(spec: OMGSpec, key: jax.Array):
                     jnp.zeros((), jnp.int32), jnp.zeros((), bool))
 
 
-def unroll_inference(spec: OMGSpec, params, obs: jax.Array, actions: jax.Array):
+def unroll_inference(spec: OMGSpec, params, obs: jax.Array, actions: jax.Array, seats=None):
     """Run the inference network over whole stored episodes, time axis first.
 
-    obs [T, B, N, S] (flattened, focal observations), actions [T, B, N] (taken at each step).
-    Episodes start at t=0. -> (h [T, B, N, N-1, GRU], mu, logvar [T, B, N, N-1, D]): step t
+    obs [T, B, N, S] (flattened, every seat's observation), actions [T, B, N] (taken at each
+    step); ``seats``: the L focal agents that model their co-players (default all N; only
+    learners need a model, the others' rows would be computed and thrown away).
+    Episodes start at t=0. -> (h [T, B, L, N-1, GRU], mu, logvar [T, B, L, N-1, D]): step t
     conditions on observations up to t and co-player actions up to t-1, exactly as in the
     rollout.
     """
     net = OMGNet(spec)
     n = spec.num_agents
-    t, b = obs.shape[:2]
+    seats = np.arange(n) if seats is None else np.asarray(seats, int)
+    t, b, l = obs.shape[0], obs.shape[1], len(seats)
     prev = jnp.concatenate([jnp.full((1, b, n), -1, actions.dtype), actions[:-1]], 0)
-    prev_pair = pair_take(prev, n, axis=2)  # [T, B, N, N-1]
-    obs_pair = jnp.broadcast_to(obs[:, :, :, None], (t, b, n, n - 1, obs.shape[-1]))
-    slot = jnp.broadcast_to(jnp.arange(n - 1), (b, n, n - 1))
-    h0 = jnp.zeros((b, n, n - 1, spec.gru))
+    prev_pair = pair_take(prev, n, axis=2, seats=seats)  # [T, B, L, N-1]
+    obs_l = jnp.take(obs, jnp.asarray(seats), axis=2)
+    obs_pair = jnp.broadcast_to(obs_l[:, :, :, None], (t, b, l, n - 1, obs.shape[-1]))
+    slot = jnp.broadcast_to(jnp.arange(n - 1), (b, l, n - 1))
+    h0 = jnp.zeros((b, l, n - 1, spec.gru))
 
     def step(h, inp):
         o, a, first = inp

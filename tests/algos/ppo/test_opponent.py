@@ -78,3 +78,38 @@ def test_model_loss_and_annotation_ignore_bad_padding(cfg):
             jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b, err_msg=f"{fields}={bad}"),
                          ann2[1:], ann[1:])
             np.testing.assert_array_equal(ann2[0].data.get("subgoal", 0), ann[0].data.get("subgoal", 0))
+
+
+def _values_full_input(om, pparams, obs, base, fut):
+    """Reference: every candidate's whole input through ``MultiPolicy.apply`` (all N seats,
+    scripted seats' subgoal inputs zero), the learners' rows kept -> [T, H, B, L, N-1]."""
+    pol, n, seats = om.policy, om.n, np.array(om.seats)
+    t, b = base.shape[:2]
+    ex = jnp.zeros((t, b, n, n - 1, base.shape[-1])).at[:, :, seats].set(base)
+    reset = jnp.broadcast_to((jnp.arange(t) == 0)[:, None], (t, b))
+    h = pol.initial_hidden((t, b))
+    if pol.gru_size:
+        _, h = jax.lax.scan(lambda hh, i: (pol.apply(pparams, hh, *i)[0], hh), pol.initial_hidden((b,)),
+                            (obs, reset, ex.reshape(t, b, n, -1)))
+    out = np.zeros((t, fut.shape[0], b, len(seats), n - 1))
+    for k in range(fut.shape[0]):
+        for r in range(n - 1):
+            v = pol.apply(pparams, h, obs, reset, ex.at[:, :, seats, r].set(fut[k][:, :, :, r]).reshape(t, b, n, -1))[2]
+            out[:, k, :, :, r] = np.asarray(v)[:, :, seats]
+    return out
+
+
+@pytest.mark.parametrize("kw", [{}, {"gru_size": 8}, {"shared_params": True, "agents": ("learner", "stag", "learner", "hare")},
+                                {"hidden_sizes": ()}], ids=["mlp", "gru", "shared-2-learners", "no-hidden"])
+def test_candidate_values_equal_whole_input_evaluation(kw):
+    """OMG's selection values (first layer shared across candidates, learners only) equal the
+    policy run on each candidate's whole input."""
+    tr = Trainer(dataclasses.replace(OMG, **kw))
+    om, rng = tr.om, np.random.default_rng(0)
+    pparams = tr.policy.init(jax.random.PRNGKey(1))
+    t, b, l, n, d, h = 5, 3, len(om.seats), om.n, om.spec.subgoal_dim, 3
+    obs = jnp.asarray(rng.normal(size=(t, b, n, *om.obs_shape)), jnp.float32)
+    base = jnp.asarray(rng.normal(size=(t, b, l, n - 1, d)), jnp.float32)
+    fut = jnp.asarray(rng.normal(size=(h, t, b, l, n - 1, d)), jnp.float32)
+    got = np.asarray(jax.jit(om.candidate_values)(pparams, obs, base, fut))
+    np.testing.assert_allclose(got, _values_full_input(om, pparams, obs, base, fut), rtol=1e-5, atol=2e-6)

@@ -98,6 +98,9 @@ class ReplayOpponentModel:
         self.obs_dim = int(np.prod(self.obs_shape))
         self.T = T
         self.learner_mask = jnp.asarray(learner_mask)
+        # The L learner seats (static): only they use the model's features and rewards, so
+        # models and candidate values are computed for them alone (scripted seats act alone).
+        self.seats = tuple(int(i) for i in np.flatnonzero(np.asarray(learner_mask)))
         self.optimizer = optax.adam(cfg.opponent_model.lr)
         self.policy: MultiPolicy | None = None
         fields = {
@@ -191,6 +194,17 @@ class ReplayOpponentModel:
         metrics["om_trained"] = gate.astype(jnp.float32)
         metrics["om_buffer_episodes"] = buffer.episodes_in_buffer.astype(jnp.float32)
         return OMState(params, opt_state, buffer), metrics
+
+    def of_seats(self, x: jax.Array, axis: int) -> jax.Array:
+        """The learners' rows of per-agent ``x`` (agent axis ``axis`` of size N -> L)."""
+        return jnp.take(x, jnp.asarray(self.seats), axis=axis)
+
+    def to_seats(self, x: jax.Array, axis: int = 1, fill=0) -> jax.Array:
+        """Learner rows ``x`` (axis ``axis`` of size L) -> all N seats, ``fill`` elsewhere
+        (what a scripted seat's unused policy input or reward holds)."""
+        x = jnp.moveaxis(x, axis, 0)
+        out = jnp.full((self.n, *x.shape[1:]), fill, x.dtype).at[jnp.asarray(self.seats)].set(x)
+        return jnp.moveaxis(out, 0, axis)
 
     def focal(self, valid: jax.Array) -> jax.Array:
         """valid [..., N] -> focal mask: valid and a learner."""

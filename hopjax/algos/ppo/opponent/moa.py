@@ -22,8 +22,9 @@ from hopjax.models.policy import masked_categorical
 class MOACarry:
     """MOA's rollout-time state, leading env axis E.
 
-    h [E, N, GRU] float32: the action-prediction GRU; probs [E, N, N-1, A] float32: predicted
-    distribution of the co-players' actions at the current step (uniform at an episode start).
+    h [E, L, GRU] float32: the action-prediction GRU of each of the L learners; probs
+    [E, L, N-1, A] float32: predicted distribution of their co-players' actions at the current
+    step (uniform at an episode start).
     """
 
     h: jax.Array
@@ -39,31 +40,30 @@ class MOAModel(ReplayOpponentModel):
         om = cfg.opponent_model
         self.spec = moa_lib.MOASpec(self.n, self.obs_dim, self.num_actions, om.hidden, om.gru)
         self.extra_dim = self.spec.extra_dim
-        self.net = moa_lib.MOANet(self.spec)
+        self.net = moa_lib.MOANet(self.spec, self.seats)
 
     def init_params(self, key):
         return moa_lib.init_moa(self.spec, key)
 
     def carry_init(self, num_envs):
-        n, a = self.n, self.num_actions
-        return MOACarry(jnp.zeros((num_envs, n, self.spec.gru), jnp.float32),
-                       jnp.full((num_envs, n, n - 1, a), 1.0 / a, jnp.float32))
+        n, a, l = self.n, self.num_actions, len(self.seats)
+        return MOACarry(jnp.zeros((num_envs, l, self.spec.gru), jnp.float32),
+                       jnp.full((num_envs, l, n - 1, a), 1.0 / a, jnp.float32))
 
     def pre(self, params, c, obs, reset):
         a = self.num_actions
         h = jnp.where(reset[:, None, None], 0.0, c.h)
         probs = jnp.where(reset[:, None, None, None], 1.0 / a, c.probs)
-        return MOACarry(h, probs), probs.reshape(obs.shape[0], self.n, self.extra_dim)
+        return MOACarry(h, probs), self.to_seats(probs.reshape(obs.shape[0], len(self.seats), self.extra_dim))
 
     def post(self, params, c, obs, actions, reset):
-        h, logits = self.net.apply(params, c.h, self.flat(obs), actions.astype(jnp.int32))
+        h, logits = self.net.apply(params, c.h, self.flat(self.of_seats(obs, 1)), actions.astype(jnp.int32))
         return MOACarry(h, jax.nn.softmax(logits))
 
     def _unroll(self, params, d):
         T = self.T
-        h_prev, logits = moa_lib.unroll_moa(self.spec, params, self.flat(d["obs"][:T]), d["actions"][:T])
-        targets, mask = moa_lib.moa_targets(d["actions"][:T], d["valid"][:T], self.n)
-        mask = mask & self.learner_mask[:, None]
+        h_prev, logits = moa_lib.unroll_moa(self.spec, params, self.flat(d["obs"][:T]), d["actions"][:T], self.seats)
+        targets, mask = moa_lib.moa_targets(d["actions"][:T], d["valid"][:T], self.n, self.seats)
         return h_prev, logits, targets, mask
 
     def loss(self, params, policy_params, ep, key):
@@ -84,10 +84,11 @@ class MOAModel(ReplayOpponentModel):
             extra = d["extra"][:T] if pol.extra_dim else None
             pl, _ = pol.unroll(policy_params, batch.data["hidden0"], d["obs"][:T], reset, extra)
             probs = jax.nn.softmax(masked_categorical(pl, d["avail_actions"][:T]).logits)
-            infl = moa_lib.social_influence(self.spec, params, h_prev, self.flat(d["obs"][:T]),
-                                            d["actions"][:T], probs, mask)
-            focal = self.focal(d["valid"][:T])
-            bonus = self.cfg.opponent_model.moa.influence_coef * jnp.where(focal, infl, 0.0)
+            infl = moa_lib.social_influence(self.spec, params, h_prev, self.flat(self.of_seats(d["obs"][:T], 2)),
+                                            d["actions"][:T], self.of_seats(probs, 2), mask, self.seats)
+            focal = self.of_seats(d["valid"][:T], 2)  # [T, E, L]: the learners (all are focal)
+            infl = jnp.where(focal, infl, 0.0)
+            bonus = self.cfg.opponent_model.moa.influence_coef * self.to_seats(infl, axis=2)
             metrics["moa_influence"] = masked_mean(infl, focal)
         extra = d["extra"][:T] if "extra" in d else None
         return batch, extra, bonus, metrics

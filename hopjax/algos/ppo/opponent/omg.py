@@ -19,13 +19,14 @@ from hopjax.buffers.episode import Field
 from hopjax.buffers.layout import time_major
 from hopjax.buffers.masked import masked_mean
 from hopjax.models import omg as omg_lib
+from hopjax.models.policy import _ACTIVATIONS, ActorCritic
 
 
 @struct.dataclass
 class OMGCarry:
     """OMG's rollout-time state, leading env axis E.
 
-    h [E, N, N-1, GRU] float32: inference GRU per (focal, co-player slot);
+    h [E, L, N-1, GRU] float32: inference GRU per (learner, co-player slot);
     prev_actions [E, N] int32: the joint action of the previous step (-1 at an episode start).
     """
 
@@ -33,9 +34,27 @@ class OMGCarry:
     prev_actions: jax.Array
 
 
+def _rest_params(params):
+    """ActorCritic parameters without its first hidden layer: those of an ActorCritic with
+    ``hidden_sizes[1:]`` (flax names the Dense layers in call order, so ``Dense_i`` becomes
+    ``Dense_{i-1}``)."""
+    out = {}
+    for name, v in params["params"].items():
+        if name.startswith("Dense_"):
+            i = int(name.split("_")[1])
+            if i > 0:
+                out[f"Dense_{i - 1}"] = v
+        else:
+            out[name] = v
+    return {"params": out}
+
+
 @register("omg")
 class OMGModel(ReplayOpponentModel):
-    """OMG subgoal inference + OMG_AM + goal probe (see :mod:`hopjax.models.omg`)."""
+    """OMG subgoal inference + OMG_AM + goal probe (see :mod:`hopjax.models.omg`).
+
+    Only the L learner seats (``self.seats``) model their co-players: scripted seats never see
+    the subgoals, so their pairs are neither inferred, selected nor trained on."""
 
     def __init__(self, cfg, env, env_params, learner_mask, T):
         super().__init__(cfg, env, env_params, learner_mask, T)
@@ -54,70 +73,107 @@ class OMGModel(ReplayOpponentModel):
 
     def carry_init(self, num_envs):
         n = self.n
-        return OMGCarry(jnp.zeros((num_envs, n, n - 1, self.spec.gru)), jnp.full((num_envs, n), -1, jnp.int32))
+        return OMGCarry(jnp.zeros((num_envs, len(self.seats), n - 1, self.spec.gru)),
+                        jnp.full((num_envs, n), -1, jnp.int32))
 
     def pre(self, params, c, obs, reset):
-        n, e = self.n, obs.shape[0]
+        n, l, e = self.n, len(self.seats), obs.shape[0]
         prev = jnp.where(reset[:, None], -1, c.prev_actions)
-        o = jnp.broadcast_to(self.flat(obs)[:, :, None], (e, n, n - 1, self.obs_dim))
-        slot = jnp.broadcast_to(jnp.arange(n - 1), (e, n, n - 1))
+        o = jnp.broadcast_to(self.flat(self.of_seats(obs, 1))[:, :, None], (e, l, n - 1, self.obs_dim))
+        slot = jnp.broadcast_to(jnp.arange(n - 1), (e, l, n - 1))
         r = jnp.broadcast_to(reset[:, None, None], slot.shape)
-        h, mu, _ = self.net.apply(params, c.h, o, omg_lib.pair_take(prev, n, 1), slot, r,
+        h, mu, _ = self.net.apply(params, c.h, o, omg_lib.pair_take(prev, n, 1, self.seats), slot, r,
                                   method=omg_lib.OMGNet.infer)
-        return OMGCarry(h, prev), mu.reshape(e, n, self.extra_dim)
+        return OMGCarry(h, prev), self.to_seats(mu.reshape(e, l, self.extra_dim))
 
     def post(self, params, c, obs, actions, reset):
         return OMGCarry(c.h, actions.astype(jnp.int32))
 
     # -- selection ----------------------------------------------------------------------
-    def policy_values(self, policy_params, obs, extras, cands):
-        """Focal values under candidate subgoal inputs.
-
-        obs [T, B, N, *obs_shape]; extras [T, B, N, X] (what the policy saw, sets the recurrent
-        state); cands [C, T, B, N, X] -> values [C, T, B, N]. Episodes start at t = 0.
-        """
+    def _seat_apply(self, p, h, x, reset, net=None):
+        """The learners' policy nets on inputs ``x`` [..., L, in] (leading axes any)."""
         pol = self.policy
-        t, b = obs.shape[:2]
-        reset = jnp.broadcast_to((jnp.arange(t) == 0)[:, None], (t, b))
-        if pol.gru_size == 0:
-            h = pol.initial_hidden((t, b))
-        else:
-            def step(hh, inp):
-                o, r, x = inp
-                return pol.apply(policy_params, hh, o, r, x)[0], hh
+        net = pol.net if net is None else net
+        if pol.shared:
+            return net.apply(p, h, x, reset)
+        ax = x.ndim - 2
+        reset = jnp.broadcast_to(reset, x.shape[:-1])
+        return jax.vmap(net.apply, in_axes=(0, ax, ax, ax), out_axes=ax)(p, h, x, reset)
 
-            _, h = jax.lax.scan(step, pol.initial_hidden((b,)), (obs, reset, extras))
-        return jax.lax.map(lambda x: pol.apply(policy_params, h, obs, reset, x)[2], cands)
+    def candidate_values(self, policy_params, obs, base, fut):
+        """The learners' values under each candidate subgoal.
+
+        obs [T, B, N, *obs_shape]; base [T, B, L, N-1, D] (the subgoal inputs the policy saw:
+        they set its recurrent state and every slot but the candidate's); fut [H, T, B, L, N-1, D]
+        (candidate ``k`` of slot ``r``) -> values [T, H, B, L, N-1]. Episodes start at t = 0.
+        A candidate changes one slot's block of the input, so the first layer's pre-activation
+        is computed once for ``base`` and each candidate adds only that block's product
+        (``(g - base_r) W_r``); the rest of the network runs per candidate.
+        """
+        pol, seats, n = self.policy, jnp.asarray(self.seats), self.n
+        t, b, l = base.shape[:3]
+        p = policy_params if pol.shared else jax.tree.map(lambda x: x[seats], policy_params)
+        parts = [self.flat(self.of_seats(obs, 2)).astype(jnp.float32), base.reshape(t, b, l, -1)]
+        if pol.shared:
+            parts.append(jnp.broadcast_to(jnp.eye(n, dtype=jnp.float32)[seats], (t, b, l, n)))
+        x = jnp.concatenate(parts, -1)  # [T, B, L, in]
+        reset = jnp.broadcast_to((jnp.arange(t) == 0)[:, None, None], (t, b, l))
+        h = jnp.zeros((t, b, l, pol.hidden_size))
+        if pol.gru_size:
+            def step(hh, inp):
+                return self._seat_apply(p, hh, *inp)[0], hh
+
+            _, h = jax.lax.scan(step, jnp.zeros((b, l, pol.hidden_size)), (x, reset))
+        cand = (fut.shape[0], t, b, l, n - 1)
+        if pol.hidden_sizes:
+            net, p_net, z = self._first_layer_shared(p, x, base, fut)
+        else:  # no first layer to share: the whole input per candidate
+            eye = jnp.eye(n - 1, dtype=bool)[:, :, None]  # [r, slot, 1]
+            blocks = jnp.where(eye, fut[..., None, :], base[None, :, :, :, None])  # [H, T, B, L, r, slot, D]
+            x5 = jnp.broadcast_to(x[None, :, :, :, None], (*cand, x.shape[-1]))
+            s0, s1 = self.obs_dim, self.obs_dim + self.extra_dim
+            net, p_net = pol.net, p
+            z = jnp.concatenate([x5[..., :s0], blocks.reshape(*cand, -1), x5[..., s1:]], -1)
+        hc = jnp.broadcast_to(h[None, :, :, :, None], (*cand, h.shape[-1]))
+        rc = jnp.broadcast_to(reset[None, ..., None], cand)
+        # The learner axis second to last for the per-seat vmap: [H, T, B, N-1, L, ...].
+        v = self._seat_apply(p_net, jnp.moveaxis(hc, 3, 4), jnp.moveaxis(z, 3, 4), jnp.moveaxis(rc, 3, 4), net)[2]
+        return jnp.moveaxis(jnp.moveaxis(v, 4, 3), 1, 0)  # [T, H, B, L, N-1]
+
+    def _first_layer_shared(self, p, x, base, fut):
+        """-> (rest of the network, its parameters, first hidden layer's activations
+        [H, T, B, L, N-1, H1] under every candidate): ``act(x W + b + (g - base_r) W_r)``."""
+        pol, n, l = self.policy, self.n, base.shape[2]
+        w, bias = p["params"]["Dense_0"]["kernel"], p["params"]["Dense_0"]["bias"]
+        w_slots = w[..., self.obs_dim : self.obs_dim + self.extra_dim, :]
+        w_slots = w_slots.reshape(*w_slots.shape[:-2], n - 1, base.shape[-1], w.shape[-1])  # [(L,) N-1, D, H1]
+        if pol.shared:
+            pre = x @ w + bias  # [T, B, L, H1]
+            delta = jnp.einsum("ktblrd,rdh->ktblrh", fut - base[None], w_slots)
+        else:
+            pre = jnp.einsum("tbli,lih->tblh", x, w) + bias
+            delta = jnp.einsum("ktblrd,lrdh->ktblrh", fut - base[None], w_slots)
+        z = _ACTIVATIONS[pol.activation](pre[None, :, :, :, None] + delta)
+        rest = ActorCritic(pol.num_actions, pol.hidden_sizes[1:], pol.gru_size, pol.activation)
+        return rest, _rest_params(p), z
 
     def select(self, params, policy_params, d, base):
-        """Hindsight subgoals for every (step, focal, co-player slot) of time-major episodes.
+        """Hindsight subgoals for every (step, learner, co-player slot) of time-major episodes.
 
-        d: time-major fields; base [T, B, N, N-1, D] the subgoal inputs the policy saw.
-        -> dict offset/found [T, B, N, N-1], prior mu/logvar [T, B, N, N-1, D] of the
+        d: time-major fields; base [T, B, L, N-1, D] the subgoal inputs the policy saw.
+        -> dict offset/found [T, B, L, N-1], prior mu/logvar [T, B, L, N-1, D] of the
         co-player's observation at the chosen step (the subgoal state).
         """
         n, T, H = self.n, self.T, self.cfg.opponent_model.omg.horizon
-        obs_j = omg_lib.pair_take(self.flat(d["obs"]), n, 2)  # [T+1, B, N, N-1, S]
-        pm, plv = self.net.apply(params, obs_j, method=omg_lib.OMGNet.prior)
-        valid_j = omg_lib.pair_take(d["valid"], n, 2)  # co-player valid at each step
-        cand_valid = omg_lib.future_candidates(valid_j, H)  # [T, H, B, N, N-1]
+        # The prior embeds each seat's observation once; pairs share their co-player's rows.
+        pm, plv = self.net.apply(params, self.flat(d["obs"]), method=omg_lib.OMGNet.prior)  # [T+1, B, N, D]
+        pm, plv = (omg_lib.pair_take(x, n, 2, self.seats) for x in (pm, plv))  # [T+1, B, L, N-1, D]
+        valid_j = omg_lib.pair_take(d["valid"], n, 2, self.seats)  # co-player valid at each step
+        cand_valid = omg_lib.future_candidates(valid_j, H)  # [T, H, B, L, N-1]
         pad = jnp.zeros((H, *pm.shape[1:]), pm.dtype)
         pm_pad = jnp.concatenate([pm, pad], 0)
-        fut = jnp.stack([pm_pad[1 + k : T + 1 + k] for k in range(H)], 0)  # [H, T, B, N, N-1, D]
-        eye = jnp.eye(n - 1, dtype=bool)
-
-        def cand(kr):
-            k, r = kr
-            g = jnp.take(jnp.take(fut, k, axis=0), r, axis=3)  # [T, B, N, D]
-            x = jnp.where(eye[r][:, None], g[..., None, :], base)
-            return x.reshape(*base.shape[:3], self.extra_dim)
-
-        ks, rs = np.meshgrid(np.arange(H), np.arange(n - 1), indexing="ij")
-        kr = (jnp.asarray(ks.reshape(-1)), jnp.asarray(rs.reshape(-1)))
-        cands = jax.vmap(cand)(kr)  # [H*(N-1), T, B, N, X]
-        v = self.policy_values(policy_params, d["obs"][:T], base.reshape(*base.shape[:3], -1), cands)
-        v = v.reshape(H, n - 1, *v.shape[1:])  # [H, N-1, T, B, N]
-        values = jnp.transpose(v, (2, 0, 3, 4, 1))  # [T, H, B, N, N-1]
+        fut = jnp.stack([pm_pad[1 + k : T + 1 + k] for k in range(H)], 0)  # [H, T, B, L, N-1, D]
+        values = self.candidate_values(policy_params, d["obs"][:T], base, fut)  # [T, H, B, L, N-1]
         offset, found = omg_lib.select_subgoal(values, cand_valid, self.cfg.opponent_model.omg.mode)
         return {
             "offset": offset,
@@ -128,43 +184,51 @@ class OMGModel(ReplayOpponentModel):
 
     def _masks(self, d):
         T, n = self.T, self.n
-        focal = self.focal(d["valid"][:T])  # [T, B, N]
-        coplayer = omg_lib.pair_take(d["valid"][:T], n, 2)  # [T, B, N, N-1]
+        focal = self.of_seats(d["valid"][:T], 2)  # [T, B, L]
+        coplayer = omg_lib.pair_take(d["valid"][:T], n, 2, self.seats)  # [T, B, L, N-1]
         return focal[..., None] & coplayer
 
     def _heads(self, params, d, mu, mask):
         """OMG_AM and goal-probe losses/accuracies on stop-gradient subgoals."""
         T, n = self.T, self.n
         g = jax.lax.stop_gradient(mu)
-        obs_pair = jnp.broadcast_to(self.flat(d["obs"][:T])[:, :, :, None], (*mu.shape[:-1], self.obs_dim))
+        obs_l = self.flat(self.of_seats(d["obs"][:T], 2))
+        obs_pair = jnp.broadcast_to(obs_l[:, :, :, None], (*mu.shape[:-1], self.obs_dim))
         am_logits = self.net.apply(params, obs_pair, g, method=omg_lib.OMGNet.agent_model)
-        am_target = omg_lib.pair_take(d["actions"][:T], n, 2)
+        am_target = omg_lib.pair_take(d["actions"][:T], n, 2, self.seats)
         goal = jnp.where(d["valid"][:T], d["goal"][:T], -1)  # padding holds no goals
-        labels = omg_lib.pair_take(omg_lib.next_goal_labels(goal, self.num_goals), n, 2)
+        labels = omg_lib.pair_take(omg_lib.next_goal_labels(goal, self.num_goals), n, 2, self.seats)
         probe_logits = self.net.apply(params, obs_pair, g, method=omg_lib.OMGNet.probe)
         am_loss, am_acc = omg_lib.masked_xent(am_logits, am_target, mask)
         pr_loss, pr_acc = omg_lib.masked_xent(probe_logits, labels, mask)
         return am_loss, am_acc, pr_loss, pr_acc, am_target, labels
 
+    def _all_pairs(self, flat: jax.Array, lead: tuple[int, ...], tail: tuple[int, ...]) -> jax.Array:
+        """A flat draw shaped for all N focal seats -> the learners' rows [*lead, L, *tail]: the
+        random numbers each learner pair gets do not depend on which seats learn."""
+        return self.of_seats(flat.reshape(*lead, self.n, *tail), len(lead))
+
     def loss(self, params, policy_params, ep, key):
-        cfg, T = self.cfg, self.T
+        cfg, T, n = self.cfg, self.T, self.n
         d = time_major(ep)
         obs_f = self.flat(d["obs"])
-        hs, mu, lv = omg_lib.unroll_inference(self.spec, params, obs_f[:T], d["actions"][:T])
+        hs, mu, lv = omg_lib.unroll_inference(self.spec, params, obs_f[:T], d["actions"][:T], self.seats)
         mask = self._masks(d)
         sel = jax.lax.stop_gradient(self.select(params, policy_params, d, jax.lax.stop_gradient(mu)))
         # One flat draw for both reparameterisations (each threefry call site costs compile time).
-        noise = jax.random.normal(key, (mu.size + obs_f.shape[0] * mu.shape[1] * self.n * mu.shape[-1],))
-        g = mu + jnp.exp(0.5 * lv) * noise[: mu.size].reshape(mu.shape)
+        lead, tail = mu.shape[:2], mu.shape[3:]
+        full = int(np.prod(lead)) * n * int(np.prod(tail))
+        noise = jax.random.normal(key, (full + obs_f.shape[0] * mu.shape[1] * n * mu.shape[-1],))
+        g = mu + jnp.exp(0.5 * lv) * self._all_pairs(noise[:full], lead, tail)
         recon = self.net.apply(params, g, hs, method=omg_lib.OMGNet.decode)
         m = mask & sel["found"]
         # Reconstruct the co-player's current state; the selected subgoal enters through the prior.
-        current = omg_lib.pair_take(obs_f[:T], self.n, 2)
+        current = omg_lib.pair_take(obs_f[:T], n, 2, self.seats)
         elbo, nll, kl = omg_lib.elbo_terms(mu, lv, recon, current, sel["prior_mu"],
                                            sel["prior_logvar"], m, cfg.opponent_model.omg.kl_weight)
         # The prior VAE: its own ELBO on every valid observation.
         pmu, plv = self.net.apply(params, obs_f, method=omg_lib.OMGNet.prior)
-        z = pmu + jnp.exp(0.5 * plv) * noise[mu.size :].reshape(pmu.shape)
+        z = pmu + jnp.exp(0.5 * plv) * noise[full:].reshape(pmu.shape)
         prec = self.net.apply(params, z, method=omg_lib.OMGNet.prior_decode)
         zeros = jnp.zeros_like(pmu)
         prior_loss, _, _ = omg_lib.elbo_terms(pmu, plv, prec, obs_f, zeros, zeros, d["valid"],
@@ -186,20 +250,21 @@ class OMGModel(ReplayOpponentModel):
     def annotate(self, params, policy_params, batch, key, update):
         T, n, D = self.T, self.n, self.spec.subgoal_dim
         d = time_major(batch)
-        base = d["extra"][:T]
-        base = base.reshape(*base.shape[:3], n - 1, D)  # [T, E, N, N-1, D]
+        base = self.of_seats(d["extra"][:T], 2)
+        base = base.reshape(*base.shape[:3], n - 1, D)  # [T, E, L, N-1, D]
         sel = self.select(params, policy_params, d, base)
         mask = self._masks(d)
         # Logging: the chosen subgoal step (absolute index; -1 none), written to the batch.
         step = jnp.arange(T).reshape(T, 1, 1, 1) + sel["offset"]
-        chosen = jnp.where(mask & sel["found"], step, -1).astype(jnp.int32)
+        chosen = self.to_seats(jnp.where(mask & sel["found"], step, -1).astype(jnp.int32), 2, -1)
         chosen = jnp.concatenate([chosen, jnp.full((1, *chosen.shape[1:]), -1, jnp.int32)], 0)
         data = dict(batch.data)
         data["subgoal"] = jnp.swapaxes(chosen, 0, 1)
         batch = batch.replace(data=data)
         # Epsilon-mixing: the policy sees the selected subgoal instead of the inferred one.
         eps = self.epsilon(update)
-        swap = (omg_lib.flat_random(jax.random.uniform, key, mask.shape) < eps) & mask & sel["found"]
+        u = omg_lib.flat_random(jax.random.uniform, key, (*mask.shape[:2], n, n - 1))
+        swap = (self.of_seats(u, 2) < eps) & mask & sel["found"]
         mixed = jnp.where(swap[..., None], sel["prior_mu"], base)
         # Accuracy on these (not yet trained on) episodes; the policy saw `base` (inferred mean).
         _, am_acc, _, pr_acc, am_t, labels = self._heads(params, d, base, mask)
@@ -213,4 +278,4 @@ class OMGModel(ReplayOpponentModel):
             "omg_subgoal_offset": masked_mean(sel["offset"].astype(jnp.float32), found_m),
             "omg_epsilon": eps,
         }
-        return batch, mixed.reshape(*base.shape[:3], self.extra_dim), None, metrics
+        return batch, self.to_seats(mixed.reshape(*base.shape[:3], self.extra_dim), 2), None, metrics
