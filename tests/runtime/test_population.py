@@ -118,3 +118,23 @@ def test_population_of_another_env_is_refused(tmp_path, tiny_trainer):
         '{"env": "stag_hunt", "env_kwargs": {"height": 5}, "members": {"ppo": {"algo": "ppo", "runs": ["x"]}}}')
     with pytest.raises(ConfigError, match="trained on stag_hunt"):
         pop.load_population(tmp_path, "stag_hunt", tiny_trainer.env_params)
+
+
+def test_eval_population_option_is_checked_before_jax(tmp_path, capsys, monkeypatch):
+    """``hopjax eval --population``: a dir without population.json is one line, exit 2, and
+    nothing compiles; a well-formed one reaches adaptation_table."""
+    from hopjax.runtime import adaptation
+
+    monkeypatch.setattr(jax, "jit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("compiled")))
+    assert main(["eval", "configs/stag_hunt_hop.yaml", "--population", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no population.json" in err and err.count("\n") == 1
+    (tmp_path / "population.json").write_text('{"env": "stag_hunt", "env_kwargs": {}, "members": {}}')
+    assert main(["eval", "configs/stag_hunt_hop.yaml", "--population", str(tmp_path)]) == 2
+    assert "non-empty members" in capsys.readouterr().err
+    calls = []
+    monkeypatch.setattr(adaptation, "adaptation_table", lambda *a, **k: calls.append(k))
+    (tmp_path / "population.json").write_text(
+        '{"env": "stag_hunt", "env_kwargs": {}, "members": {"ppo": {"algo": "ppo", "runs": ["ppo_s0"]}}}')
+    assert main(["eval", "configs/stag_hunt_hop.yaml", "--population", str(tmp_path)]) == 0
+    assert calls[0]["population"] == str(tmp_path)
