@@ -286,7 +286,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
           + f"; total wall time {time.perf_counter() - t_start:.0f}s")
     if out is not None:
         _write_outputs(Path(out), table, rows, kinds, budget, results,
-                       f"adaptation curve: {env_name}, focal agent in {num_focal} seat(s)")
+                       f"{env_name}, focal agent in {num_focal} seat(s)")
     return {"results": results, "budget": budget, "table": table, "curve": rows}
 
 
@@ -308,7 +308,7 @@ def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, resul
         w.writeheader()
         w.writerows(rows)
     (out / "curve.md").write_text(curve_markdown(rows, title) + "\n")
-    plot_adaptation_curve(rows, out / "curve.png", title)
+    plot_adaptation_curve(rows, out / "curve.png", "adaptation curve: " + title)
     print(f"wrote adaptation.txt/.json and curve.csv/.md/.png in {out}")
 
 
