@@ -56,6 +56,11 @@ class GridParams:
     NUM_OBJECT_CHANNELS: ClassVar[int] = 1  # walls + entity kinds (subclasses)
     ENTITY_FIELDS: ClassVar[tuple[str, ...]] = ()  # the count fields of the entity kinds
 
+    # every player receives the mean reward of all players each step (the prosocial baseline's
+    # env: HOP code, msg_code/env.py; Stag-Hunt: the HOP paper's description of prosocial
+    # agents, who maximise the group's reward)
+    prosocial: bool = static(False)
+
     def replace(self, **changes):
         """A copy with ``changes`` (like ``flax.struct`` dataclasses)."""
         return dataclasses.replace(self, **changes)

@@ -12,7 +12,8 @@ choice, see below):
   cell holding a drift. An unavailable or out-of-range action is executed as stay.
 - Step: all moves first (shovellers do not move), then shovels: the players shovelling the same
   drift form one group; each removed drift gives every player ``drift_reward`` and costs each
-  group member ``drift_cost / group size``.
+  group member ``drift_cost / group size``. ``prosocial=True``: every player receives the mean
+  of these rewards over all players (HOP code, ``msg_code/env.py``).
 - No player leaves early. The episode terminates when no drift is left and is truncated at
   ``max_steps`` otherwise.
 - Goals (``goal_names``): ``drift_0..drift_{D-1}``; ``info["goal"][i]`` is the drift agent i
@@ -173,6 +174,8 @@ class Snowdrift(Environment):
         rewards = params.drift_reward * n_removed - jnp.sum(
             jnp.where(shovellers, share[None], 0.0), axis=1
         )
+        if params.prosocial:  # every player receives the mean reward (HOP code, msg_code/env.py)
+            rewards = jnp.broadcast_to(jnp.mean(rewards), rewards.shape)
         rewards = jnp.where(state.alive, rewards, 0.0)
         did = jnp.any(shovellers, axis=1)
         goal = jnp.where(did, jnp.argmax(shovellers, axis=1), -1).astype(jnp.int32)

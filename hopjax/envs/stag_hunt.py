@@ -19,7 +19,10 @@ Rules marked "our choice" are hopjax decisions):
   captured and each member gets ``stag_reward / group size``; otherwise nothing happens to them
   (our choice: the failed hunt acts as stay - this happens when a partner walked away or
   did not hunt in the same step). Per hare, the players that chose hunt-hare on its cell
-  split ``hare_reward``.
+  split ``hare_reward``. ``prosocial=True``: every player still on the grid before the step
+  receives the mean of that step's rewards over all N players (the HOP paper's prosocial
+  agents maximise the group's reward; mean as in the HOP code's Snowdrift, ``msg_code/env.py``;
+  players that left earlier receive nothing, our choice: they are out of the game).
 - A player whose hunt succeeded is removed from the grid and is done (asynchronous
   termination); the others play on. The episode terminates when every player is done or (our
   addition, unreachable with the defaults) no stag/hare is left, and is truncated at
@@ -212,6 +215,8 @@ class StagHunt(Environment):
         rewards = jnp.sum(jnp.where(stag_win, stag_share[None], 0.0), axis=1) + jnp.sum(
             jnp.where(hare_hunters, hare_share[None], 0.0), axis=1
         )
+        if params.prosocial:  # mean over all N players; players gone earlier receive nothing
+            rewards = jnp.where(alive, jnp.mean(rewards), 0.0)
         wins = jnp.concatenate([stag_win, hare_hunters], axis=1)  # [N, G]
         hunted = jnp.any(wins, axis=1)
         goal = jnp.where(hunted, jnp.argmax(wins, axis=1), -1).astype(jnp.int32)

@@ -16,14 +16,34 @@ driver runs trained seeds one after the other through that one compiled function
 the tree search over per-seed *parameters* doubles XLA's CPU compile time for no gain on CPU.
 
 Protocol notes: the paper evaluates against learned and scripted co-players it never trained
-with, with the focal algorithm in 1 or 3 of the 4 seats; hopjax uses the env's scripted
-policies (the HOP code's random / fix / nearest-target players, ``policy/fixed_policy.py``;
-the Stag-Hunt chasers apply the same rule) as the unseen
-co-players, all co-player seats of one row playing the same policy.
+with, with the focal algorithm in 1 or 3 of the 4 seats. hopjax's unseen co-players are the
+env's scripted policies (the HOP code's random / fix / nearest-target players,
+``policy/fixed_policy.py``; the Stag-Hunt chasers apply the same rule) and, given a saved
+population (:mod:`hopjax.runtime.population`: PPO, prosocial PPO, PPO+OMG, PPO+MOA and HOP
+members, rows ``pop:<kind>``), learned members that act from their own parameters (HOP
+members greedily from their planner net, no search: see that module). All co-player seats of
+one row play the same kind.
+
+The adaptation curve (:func:`curve_rows`, written by :func:`adaptation_table` as
+``curve.csv``, ``curve.md`` and ``curve.png``): focal return and belief accuracy for each of
+the K episodes, mean and 95 % t-interval over the trained seeds (Student t with S - 1 degrees
+of freedom; no interval with one seed).
+
+Inter-OM, checked against the HOP code: its Snowdrift config sets the across-episode decay as
+``ToM_config['discount_factor'] = 0.98`` (HOP code, ``msg_code/train.py``; 0.995 for Stag-Hunt
+in ``msh_code/train.py``), and what it averages is how many times a co-player interacts per
+episode, which gives only the probability that the co-player has any target at all (against
+"no target"); which target it pursues is left to intra-OM within each episode. hopjax's
+inter-OM (:func:`hopjax.algos.hop.beliefs.inter_update`) averages the frequency of every goal
+label, "no target" included, so it also carries a preference among the individual targets
+across episodes; with decay 0.995 either form moves the prior by 0.5 % of the last episode per
+episode, so across K = 5 episodes the prior barely moves and any rise of the curve comes from
+intra-OM and the planner, not from inter-OM.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import time
@@ -55,8 +75,9 @@ COPLAYERS: dict[str, tuple[str, ...]] = {
 
 
 def mixed_policy(env_name: str, names: tuple[str, ...], kind: jax.Array) -> Callable:
-    """A scripted policy that plays ``names[kind]`` (``kind`` may be traced)."""
-    fns = [SCRIPTED[env_name][n] for n in names]
+    """A co-player policy that plays ``names[kind]`` (``kind`` may be traced); an entry is a
+    scripted policy's name or a policy function (e.g. :func:`hopjax.runtime.population.coplayer_policy`)."""
+    fns = [SCRIPTED[env_name][n] if isinstance(n, str) else n for n in names]
 
     def policy(key, obs, state, params, seat):
         acts = jnp.stack([f(key, obs, state, params, seat) for f in fns])
@@ -204,11 +225,15 @@ def _mean_std(x: np.ndarray) -> str:
 
 def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int = 3,
                      episodes: int = 5, num_envs: int = 16, num_focal: int = 1,
-                     hop_run: str | Path | None = None, out: str | Path | None = None) -> dict:
+                     hop_run: str | Path | None = None, out: str | Path | None = None,
+                     population: str | Path | None = None) -> dict:
     """Train (or restore) HOP and each baseline, evaluate them on the adaptation protocol and
-    in self-play, print the table (mean ± std over seeds) and return the raw numbers.
+    in self-play, print the table (mean ± std over seeds) and the adaptation curve (mean and
+    95 % interval), and return the raw numbers.
 
     ``baselines``: name -> a PPO-family config (trained here) or a run dir / checkpoint path.
+    ``population``: a population dir (:mod:`hopjax.runtime.population`) trained on HOP's env:
+    its member kinds are further unseen co-players (rows ``pop:<kind>``).
     """
     t_start = time.perf_counter()
     env, env_params = make_env(hop_cfg)
@@ -217,7 +242,14 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
         raise ConfigError(f"--focal-seats must lie in [1, {n - 1}] (the other seats hold the co-players)")
     env_name = hop_cfg.env
     _check_baseline_envs(baselines, hop_cfg, env_params)
-    kinds = COPLAYERS[env_name]
+    kinds, policies = COPLAYERS[env_name], COPLAYERS[env_name]
+    if population is not None:
+        from hopjax.runtime import population as pop
+
+        members = pop.load_population(population, env_name, env_params)
+        print(f"learned co-players from {population}: {pop.describe(members)}")
+        kinds += tuple(f"pop:{k.name}" for k in members)
+        policies += tuple(pop.coplayer_policy(k, num_focal) for k in members)
     n_kinds = len(kinds)
     print(f"few-shot adaptation on {env_name} {dict(hop_cfg.env_kwargs)}: {seeds} seeds, "
           f"{num_envs} envs, K={episodes} episodes, focal agent in {num_focal} seat(s)")
@@ -238,30 +270,98 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
         results[name] = {"adapt": stack(res), "self_play": stack(res_sp)}
 
     hop_trainer, hop_params, budget["HOP"] = hop_agents(hop_cfg, seeds, hop_run)
-    evaluate("HOP", hop_adaptation(hop_trainer, episodes, num_envs, num_focal, kinds),
+    evaluate("HOP", hop_adaptation(hop_trainer, episodes, num_envs, num_focal, policies),
              hop_adaptation(hop_trainer, episodes, num_envs), hop_params)
     for name, spec in baselines.items():
         is_run = isinstance(spec, (str, Path))
         trainer, runner, budget[name] = policy_agents(None if is_run else spec, seeds, spec if is_run else None)
-        evaluate(name, policy_adaptation(trainer, episodes, num_envs, num_focal, kinds),
+        evaluate(name, policy_adaptation(trainer, episodes, num_envs, num_focal, policies),
                  policy_adaptation(trainer, episodes, num_envs), runner)
 
     table = format_table(results, kinds, episodes)
+    rows = curve_rows(results, kinds)
     print(table)
+    print(curve_markdown(rows, f"{env_name}, focal agent in {num_focal} seat(s)"))
     print("budget: " + "; ".join(f"{k}: {v}" for k, v in budget.items())
           + f"; total wall time {time.perf_counter() - t_start:.0f}s")
     if out is not None:
-        out = Path(out)
-        if out.is_dir() and any(out.iterdir()):  # an earlier table is kept, never overwritten
-            print(f"moved the previous adaptation results in {out} aside to {rundir.move_aside(out)}")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "adaptation.txt").write_text(table + "\n")
-        raw = {a: {part: {k: np.asarray(v).tolist() for k, v in r.items()} for part, r in d.items()}
-               for a, d in results.items()}
-        (out / "adaptation.json").write_text(json.dumps(
-            {"coplayers": list(kinds), "budget": budget, "results": raw}, indent=1))
-        print(f"wrote {out / 'adaptation.txt'} and {out / 'adaptation.json'}")
-    return {"results": results, "budget": budget, "table": table}
+        _write_outputs(Path(out), table, rows, kinds, budget, results,
+                       f"{env_name}, focal agent in {num_focal} seat(s)")
+    return {"results": results, "budget": budget, "table": table, "curve": rows}
+
+
+def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, results, title: str) -> None:
+    """adaptation.txt / .json and curve.csv / .md / .png in ``out`` (an earlier result there is
+    moved aside, never overwritten)."""
+    from hopjax.runtime.plots import plot_adaptation_curve
+
+    if out.is_dir() and any(out.iterdir()):
+        print(f"moved the previous adaptation results in {out} aside to {rundir.move_aside(out)}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "adaptation.txt").write_text(table + "\n")
+    raw = {a: {part: {k: np.asarray(v).tolist() for k, v in r.items()} for part, r in d.items()}
+           for a, d in results.items()}
+    (out / "adaptation.json").write_text(json.dumps(
+        {"coplayers": list(kinds), "budget": budget, "results": raw}, indent=1))
+    with open(out / "curve.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (out / "curve.md").write_text(curve_markdown(rows, title) + "\n")
+    plot_adaptation_curve(rows, out / "curve.png", "adaptation curve: " + title)
+    print(f"wrote adaptation.txt/.json and curve.csv/.md/.png in {out}")
+
+
+def t_interval(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x [S, ...] -> (mean, low, high) [...]: the 95 % Student-t interval of the mean over the
+    leading seed axis (S - 1 degrees of freedom); low = high = NaN for a single seed."""
+    from scipy import stats
+
+    x = np.asarray(x, np.float64)
+    s = x.shape[0]
+    mean = x.mean(0)
+    if s < 2:
+        nan = np.full_like(mean, np.nan)
+        return mean, nan, nan
+    half = stats.t.ppf(0.975, s - 1) * x.std(0, ddof=1) / np.sqrt(s)
+    return mean, mean - half, mean + half
+
+
+def curve_rows(results: dict, kinds: tuple[str, ...]) -> list[dict]:
+    """One row per (co-player kind, algorithm, episode 1..K): focal return and belief accuracy
+    (``""`` for algorithms without beliefs) with their 95 % interval over seeds (:func:`t_interval`)."""
+    rows = []
+    for c, kind in enumerate(kinds):
+        for name, r in results.items():
+            a = r["adapt"]
+            fr = t_interval(np.asarray(a["focal_return"])[:, c])  # [S, K] -> 3 x [K]
+            ba = t_interval(np.asarray(a["belief_accuracy"])[:, c]) if "belief_accuracy" in a else None
+            for k in range(fr[0].shape[0]):
+                row = {"coplayers": kind, "algorithm": name, "episode": k + 1,
+                       "seeds": int(np.asarray(a["focal_return"]).shape[0])}
+                for m, v in (("focal_return", fr), ("belief_accuracy", ba)):
+                    row.update({m: "" if v is None else round(float(v[0][k]), 4),
+                                m + "_lo": "" if v is None else round(float(v[1][k]), 4),
+                                m + "_hi": "" if v is None else round(float(v[2][k]), 4)})
+                rows.append(row)
+    return rows
+
+
+def curve_markdown(rows: list[dict], title: str) -> str:
+    """The curve as a markdown table: per co-player kind and algorithm, episode 1..K cells
+    ``mean [low, high]`` of the focal return, and of the belief accuracy where reported."""
+    eps = sorted({r["episode"] for r in rows})
+    head = "| co-players | algorithm | metric | " + " | ".join(f"ep {k}" for k in eps) + " |"
+    lines = [f"Adaptation curve ({title}; mean [95 % interval] over seeds)", "", head,
+             "|" + "---|" * (3 + len(eps))]
+    cell = lambda r, m: "" if r[m] == "" else f"{r[m]:.2f} [{r[m + '_lo']:.2f}, {r[m + '_hi']:.2f}]"
+    groups = dict.fromkeys((r["coplayers"], r["algorithm"]) for r in rows)
+    for kind, algo in groups:
+        rs = sorted((r for r in rows if r["coplayers"] == kind and r["algorithm"] == algo), key=lambda r: r["episode"])
+        for m in ("focal_return", "belief_accuracy"):
+            if rs[0][m] != "":
+                lines.append(f"| {kind} | {algo} | {m.replace('_', ' ')} | " + " | ".join(cell(r, m) for r in rs) + " |")
+    return "\n".join(lines)
 
 
 def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:

@@ -10,6 +10,8 @@
                                                       # train-hop is an alias for HOP configs
     hopjax eval configs/stag_hunt_hop.yaml --seeds 3  # few-shot adaptation table: HOP vs baselines
     hopjax eval runs/stag_hunt_hop --baseline PPO=runs/stag_hunt_ppo   # the same from trained runs
+    hopjax population train configs/populations/stag_hunt.yaml       # learned co-players, once
+    hopjax eval configs/stag_hunt_hop.yaml --population runs/populations/stag_hunt  # + those rows
 
 ``hopjax eval`` picks the protocol from what it is given: a HOP config (YAML) or a HOP run dir
 -> the few-shot adaptation table (``hopjax.runtime.adaptation``; ``hopjax adapt`` is an alias); a
@@ -60,7 +62,8 @@ examples:
   hopjax eval runs/stag_hunt_ppo --episodes 64 --focal 0
 """
 
-HOP_ONLY = ("overrides", "hop", "baseline", "baseline_steps", "seeds", "envs", "focal_seats", "out")
+HOP_ONLY = ("overrides", "hop", "baseline", "baseline_steps", "seeds", "envs", "focal_seats", "out",
+            "population")
 PPO_ONLY = ("seed", "focal")
 
 
@@ -174,13 +177,29 @@ def _eval_hop(args, kind: str) -> int:
             _eval_kind_hop_run(hop_run)
     if hop_run is not None and args.overrides:
         raise ConfigError("--set cannot change a trained HOP run (its config is in its checkpoint)")
+    if args.population is not None:
+        from hopjax.runtime.population import read_manifest
+
+        read_manifest(args.population)  # JAX-free: a missing or malformed population fails here
     from hopjax.runtime import adaptation  # starts JAX: only after every argument is checked
 
     hop_cfg = adaptation.hop_config(args.target, args.overrides, hop_run)
     specs = adaptation.baseline_specs(hop_cfg, config_dir, args.baseline, args.baseline_steps)
     adaptation.adaptation_table(
         hop_cfg, specs, args.seeds or 3, args.episodes or 5, args.envs or 16, args.focal_seats or 1,
-        hop_run=hop_run, out=Path(args.out or "runs") / f"{hop_cfg.name}_adapt")
+        hop_run=hop_run, out=Path(args.out or "runs") / f"{hop_cfg.name}_adapt", population=args.population)
+    return 0
+
+
+def _population(args) -> int:
+    """``hopjax population train SPEC``: every member checked (spec, configs, run dirs) before
+    JAX starts, then trained (:mod:`hopjax.runtime.population`)."""
+    from hopjax.runtime import population
+
+    env, _, specs = population.load_spec(args.spec)
+    out = Path(args.out or Path("runs") / "populations" / env)
+    population.check_members(specs, out, args.overwrite)
+    population.train_population(args.spec, out, args.overwrite, progress=not args.no_progress)
     return 0
 
 
@@ -202,7 +221,20 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _add_train_parsers(sub)
     _add_eval_parser(sub)
+    _add_population_parser(sub)
     return p
+
+
+def _add_population_parser(sub) -> None:
+    """``population train``: learned co-players for the adaptation protocol."""
+    pp = sub.add_parser("population", help="train a population of learned co-players (PPO, prosocial "
+                        "PPO, PPO+OMG, PPO+MOA, HOP) once, for `hopjax eval --population`")
+    pp.add_argument("action", choices=["train"])
+    pp.add_argument("spec", help="population spec (configs/populations/*.yaml)")
+    pp.add_argument("--out", default=None, help="population dir (default: runs/populations/<env>)")
+    pp.add_argument("--overwrite", action="store_true",
+                    help="retrain members that exist (the old run dirs are moved aside, never deleted)")
+    pp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_config(sp) -> None:
@@ -276,6 +308,9 @@ def _add_eval_parser(sub) -> None:
     e.add_argument("--focal-seats", type=int, default=None, metavar="N",
                    help="HOP: seats 0..N-1 taken by the evaluated agent (default 1; paper: 1 or 3)")
     e.add_argument("--out", default=None, help="HOP: output folder of <name>_adapt/ (default: runs)")
+    e.add_argument("--population", default=None, metavar="DIR",
+                   help="HOP: a population dir (`hopjax population train`): its members are further "
+                        "unseen co-players (rows pop:<kind>)")
     # PPO-family run only
     e.add_argument("--seed", type=int, default=None, help="PPO run: evaluation seed (default 0)")
     e.add_argument("--focal", type=int, default=None, metavar="SEAT",
@@ -358,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("eval", "adapt"):
             return _eval(args)
+        if args.command == "population":
+            return _population(args)
         return _run(args, validate(args), invocation)
     except _user_errors() as e:
         print(f"hopjax: error: {' '.join(str(e).split())}", file=sys.stderr)

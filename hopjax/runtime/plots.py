@@ -56,3 +56,36 @@ def plot_sweep(steps: np.ndarray, returns: np.ndarray, path: str | Path, title: 
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     return Path(path)
+
+
+def plot_adaptation_curve(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """The adaptation curve: per co-player kind (columns), focal return (top) and belief
+    accuracy (bottom, algorithms that report it) against the episode 1..K, mean with its 95 %
+    interval band per algorithm. ``rows``: :func:`hopjax.runtime.adaptation.curve_rows`."""
+    kinds = list(dict.fromkeys(r["coplayers"] for r in rows))
+    algos = list(dict.fromkeys(r["algorithm"] for r in rows))
+    fig = Figure(figsize=(3.6 * len(kinds), 6.5))
+    axes = np.asarray(fig.subplots(2, len(kinds), squeeze=False))
+    for c, kind in enumerate(kinds):
+        for i, algo in enumerate(algos):
+            rs = [r for r in rows if r["coplayers"] == kind and r["algorithm"] == algo]
+            ep = [r["episode"] for r in rs]
+            for row, m in ((0, "focal_return"), (1, "belief_accuracy")):
+                mean = np.array([np.nan if r[m] == "" else r[m] for r in rs], float)
+                if np.all(np.isnan(mean)):
+                    continue
+                lo = np.array([r[m + "_lo"] for r in rs], float)
+                hi = np.array([r[m + "_hi"] for r in rs], float)
+                axes[row, c].plot(ep, mean, marker="o", color=f"C{i}", label=algo)
+                axes[row, c].fill_between(ep, lo, hi, color=f"C{i}", alpha=0.15)
+        axes[0, c].set_title(f"vs {kind}")
+        axes[1, c].set_xlabel("episode")
+    axes[0, 0].set_ylabel("focal return (95 % interval)")
+    axes[1, 0].set_ylabel("belief accuracy (95 % interval)")
+    axes[0, 0].legend(fontsize=8)
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return Path(path)

@@ -1,0 +1,269 @@
+"""Learned co-player populations: trained once, saved as ordinary run dirs, reused by every
+adaptation evaluation.
+
+The HOP paper (Huang et al., ICML 2024, section 5) and its code evaluate few-shot adaptation
+against learned co-players as well as scripted ones: A3C, prosocial A3C, LOLA, social influence
+and HOP agents themselves (HOP code, ``msg_code/train.py``: the ``train*``, ``prosocial*``,
+``lola*``, ``social*`` and ``ToM*`` policies). hopjax's population holds its own learners in
+their place: PPO, prosocial PPO (PPO on the env with ``env_kwargs.prosocial: true``), PPO+OMG,
+PPO+MOA (the social-influence family, Jaques et al., ICML 2019) and HOP. LOLA has no hopjax
+implementation and is left out.
+
+A population **spec** (YAML, ``configs/populations/*.yaml``) names the env and its kwargs once
+and, per member kind, a config file, the seeds and optional ``--set``-style overrides::
+
+    env: stag_hunt
+    env_kwargs: {height: 5, width: 5, num_walls: 0, max_steps: 20}
+    members:
+      ppo: {config: configs/stag_hunt_ppo.yaml, seeds: [0, 1], set: [total_steps=4e4]}
+      prosocial_ppo: {config: configs/stag_hunt_ppo.yaml, prosocial: true, seeds: [0]}
+      hop: {config: configs/stag_hunt_hop.yaml, seeds: [0]}
+
+Every member is a self-play run (``agents: []``) on the spec's env, trained by
+:func:`hopjax.runtime.experiment.train` into ``<out>/<kind>_s<seed>/`` (metrics, checkpoints,
+resume as any run); an existing member is refused unless ``overwrite`` (it is then moved aside,
+never deleted). ``<out>/population.json`` lists the members. Config paths are relative to the
+current directory. Everything in a spec is checked before JAX starts (:func:`load_spec`).
+
+As a co-player (:func:`coplayer_policy`), a member acts in seat ``j`` with its own seat-``j``
+policy (members are trained with independent parameters per seat), statelessly, in the
+signature of :mod:`hopjax.envs.scripted`, so the HOP runner and the PPO rollout seat it like a
+scripted player:
+
+- PPO / prosocial PPO: samples from its masked policy (feed-forward policies only; a GRU member
+  is refused).
+- PPO+OMG / PPO+MOA: samples from its policy, whose opponent-model input is computed from the
+  current step alone (the co-player interface carries no recurrent state between steps: our
+  choice; the trained members saw the whole episode history).
+- HOP: acts greedily (argmax) from its planner net's masked policy head, without the tree
+  search: our choice, a search per co-player seat would multiply the evaluation's cost by the
+  number of co-player seats.
+
+With ``M`` members of a kind, co-player seat ``j`` (focal seats first) holds member
+``(j - num_focal) mod M``: every evaluation row meets the same individuals (our choice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from hopjax.algos import registry
+from hopjax.config import ConfigError, from_stored, load_config, parse_yaml, read_config_file
+
+SPEC_KEYS = ("env", "env_kwargs", "members")
+MEMBER_KEYS = ("config", "seeds", "set", "prosocial")
+MANIFEST = "population.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberSpec:
+    """One member run: ``kind`` (spec key), ``seed``, and its full validated config."""
+
+    kind: str
+    seed: int
+    config: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}_s{self.seed}"
+
+
+def _member_configs(kind: str, item: Any, env: str, env_kwargs: dict) -> list[MemberSpec]:
+    where = f"population spec key 'members.{kind}'"
+    if not isinstance(item, dict) or "config" not in item:
+        raise ConfigError(f"{where} must be a mapping with at least a 'config' key")
+    unknown = sorted(set(item) - set(MEMBER_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(MEMBER_KEYS)})")
+    seeds = item.get("seeds", [0])
+    seeds = list(range(seeds)) if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
+        raise ConfigError(f"{where[:-1]}.seeds' must be a count >= 1 or a list of seeds in [0, 2**31)")
+    overrides = item.get("set", [])
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise ConfigError(f"{where[:-1]}.set' must be a list of KEY=VALUE strings")
+    prosocial = item.get("prosocial", False)
+    if not isinstance(prosocial, bool):
+        raise ConfigError(f"{where[:-1]}.prosocial' must be true/false, got {prosocial!r}")
+    algo = read_config_file(item["config"]).get("algo", "ppo")
+    cls = registry.config_class(algo) if isinstance(algo, str) else None
+    if cls is None:
+        raise ConfigError(f"{where}: config {item['config']!r} has no valid 'algo'")
+    kw = dict(env_kwargs, prosocial=True) if prosocial else dict(env_kwargs)
+    out = []
+    for seed in seeds:
+        extra = dict(env=env, env_kwargs=kw, seed=seed, name=f"{kind}_s{seed}")
+        if algo == "ppo":
+            extra["agents"] = []  # self-play: every seat a learner
+        try:
+            cfg = load_config(cls, item["config"], overrides, **extra)
+            cfg.validate()
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        out.append(MemberSpec(kind, seed, cfg))
+    return out
+
+
+def load_spec(path: str | Path) -> tuple[str, dict, list[MemberSpec]]:
+    """A population spec -> (env, env_kwargs, members). JAX-free; ConfigError naming the file
+    and key for anything wrong (member configs are fully validated, memory estimate included)."""
+    from hopjax import sizes
+    from hopjax.config import env_params
+
+    data = read_config_file(path)
+    unknown = sorted(set(data) - set(SPEC_KEYS))
+    if unknown:
+        raise ConfigError(f"population spec {str(path)!r}: unknown key {unknown[0]!r} (known: {', '.join(SPEC_KEYS)})")
+    env, env_kwargs, members = data.get("env"), data.get("env_kwargs", {}) or {}, data.get("members")
+    env_params(env, env_kwargs)  # ConfigError naming env / env_kwargs.<key>
+    if not isinstance(members, dict) or not members:
+        raise ConfigError(f"population spec {str(path)!r}: 'members' must map member kinds to their configs")
+    specs = []
+    for kind, item in members.items():
+        if not isinstance(kind, str) or not kind.replace("_", "").isalnum():
+            raise ConfigError(f"population spec 'members': kind {kind!r} must be letters, digits and _")
+        specs.extend(_member_configs(kind, item, env, dict(env_kwargs)))
+    for m in specs:
+        sizes.check_memory(m.config)
+    return env, dict(env_kwargs), specs
+
+
+def check_members(specs: list[MemberSpec], out: str | Path, overwrite: bool) -> None:
+    """Refuse (RunDirError, before anything trains) if any member's run dir already holds a run
+    and ``overwrite`` is not given: populations are trained once and reused."""
+    from hopjax.runtime import rundir
+
+    for m in specs:
+        try:
+            rundir.check(Path(out) / m.name, None, overwrite)
+        except rundir.RunDirError as e:
+            raise rundir.RunDirError(f"population member {m.name} is already trained (populations "
+                                     f"are trained once and reused; --overwrite retrains it): {e}") from None
+
+
+def train_population(spec_path: str | Path, out: str | Path, overwrite: bool = False,
+                     progress: bool = True) -> Path:
+    """Train every member of the spec into ``out/<kind>_s<seed>/`` and write
+    ``out/population.json``; -> that manifest's path."""
+    from hopjax.runtime import experiment
+
+    env, env_kwargs, specs = load_spec(spec_path)
+    check_members(specs, out, overwrite)
+    out = Path(out)
+    for m in specs:
+        print(f"population member {m.name} ({m.config.algo}, {m.config.total_steps} env steps)")
+        res = experiment.train(m.config, out, progress=progress, overwrite=overwrite)
+        if res.stopped is not None:
+            raise ConfigError(f"member {m.name} stopped ({res.stopped}); resume it with "
+                              f"`hopjax train {out / m.name / 'config.yaml'} --resume {out / m.name}`")
+    kinds: dict[str, dict] = {}
+    for m in specs:
+        kinds.setdefault(m.kind, {"algo": m.config.algo, "runs": []})["runs"].append(m.name)
+    manifest = out / MANIFEST
+    manifest.write_text(json.dumps({"env": env, "env_kwargs": env_kwargs, "members": kinds}, indent=1))
+    print(f"population of {len(specs)} members: {manifest}")
+    return manifest
+
+
+# ---------------------------------------------------------------------------- loading (JAX)
+@dataclasses.dataclass
+class Kind:
+    """The members of one kind: ``algo``, one trainer (built from the first member's config)
+    and every member's parameters (``states``: the restored train states, in manifest order)."""
+
+    name: str
+    algo: str
+    trainer: Any
+    states: list
+
+
+def read_manifest(pop_dir: str | Path) -> dict:
+    """``population.json`` of a population dir; ConfigError if it is missing or malformed."""
+    path = Path(pop_dir) / MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"--population {str(pop_dir)!r}: no {MANIFEST} there (train one with "
+                          "`hopjax population train SPEC --out DIR`)")
+    data = parse_yaml(path.read_text(), f"{path}")
+    if not isinstance(data, dict) or not isinstance(data.get("members"), dict) or not data["members"]:
+        raise ConfigError(f"{path}: expected env, env_kwargs and a non-empty members mapping")
+    return data
+
+
+def load_population(pop_dir: str | Path, env_name: str, env_params: Any) -> list[Kind]:
+    """Restore every member of a population trained on ``env_name`` with ``env_params`` (apart
+    from ``prosocial``); ConfigError naming the population otherwise. Imports JAX."""
+    import jax
+
+    from hopjax import envs
+    from hopjax.runtime import checkpoint
+
+    data = read_manifest(pop_dir)
+    _, pop_params = envs.make(data["env"], **data["env_kwargs"])
+    if data["env"] != env_name or pop_params.replace(prosocial=False) != env_params.replace(prosocial=False):
+        raise ConfigError(f"--population {str(pop_dir)!r} was trained on {data['env']} "
+                          f"{data['env_kwargs']}, the evaluation's env differs ({env_name} {env_params})")
+    kinds = []
+    for kind, entry in data["members"].items():
+        runs = [Path(pop_dir) / r for r in entry["runs"]]
+        _, meta = checkpoint.load_meta(runs[0])
+        cls = registry.config_class(entry["algo"])
+        trainer = registry.build(from_stored(cls, meta["config"]))
+        like = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+        states = [checkpoint.restore(r, like)[0] for r in runs]
+        if entry["algo"] == "ppo" and trainer.policy.gru_size:
+            raise ConfigError(f"population member kind {kind!r} has a GRU policy: co-players act "
+                              "statelessly, train its members with gru_size: 0")
+        kinds.append(Kind(kind, entry["algo"], trainer, states))
+    return kinds
+
+
+def _ppo_logits(trainer, state, obs, seat):
+    """The seat's logits [A] of a PPO-family member from every seat's observation [N, ...]."""
+    import jax.numpy as jnp
+
+    pol, om = trainer.policy, trainer.om
+    extra = None
+    if pol.extra_dim:  # the opponent model's features from this step alone (see module doc)
+        _, extra = om.pre(state.om.params, om.carry_init(1), obs[None], jnp.ones((1,), bool))
+        extra = extra[0]
+    _, logits, _ = pol.apply(state.params, pol.initial_hidden(()), obs, jnp.ones((), bool), extra)
+    return logits[seat]
+
+
+def coplayer_policy(kind: Kind, num_focal: int) -> Callable:
+    """A co-player policy ``(key, obs, state, env_params, seat) -> action`` (the signature of
+    :mod:`hopjax.envs.scripted`) playing ``kind``'s member ``(seat - num_focal) mod M`` with its
+    own seat's policy; it reads the observations and available actions from the env state."""
+    import jax
+    import jax.numpy as jnp
+
+    from hopjax.models.policy import masked_categorical
+
+    env = kind.trainer.env
+    m = len(kind.states)
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *kind.states)
+
+    def policy(key, obs, state, env_params, seat):
+        del obs  # recomputed from the state: every seat's observation
+        member = jax.tree.map(lambda x: x[(seat - num_focal) % m], stacked)
+        all_obs = env.get_obs(state, env_params)
+        avail = env.avail_actions(state, env_params)[seat]
+        if kind.algo == "hop":
+            logits, _ = kind.trainer.planner_net.apply(member.params["planner"], all_obs[seat], avail)
+            return jnp.argmax(jnp.where(avail, logits, -jnp.inf)).astype(jnp.int32)
+        logits = _ppo_logits(kind.trainer, member, all_obs, seat)
+        return masked_categorical(logits, avail).sample(seed=key).astype(jnp.int32)
+
+    return policy
+
+
+def describe(kinds: list[Kind]) -> str:
+    return ", ".join(f"{k.name} ({k.algo}, {len(k.states)} member{'s' * (len(k.states) > 1)})" for k in kinds)
+
+
+__all__ = ["MemberSpec", "Kind", "load_spec", "check_members", "train_population", "read_manifest",
+           "load_population", "coplayer_policy", "describe"]

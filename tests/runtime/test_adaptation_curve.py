@@ -1,0 +1,42 @@
+"""The adaptation curve's statistics, table and figure (hopjax.runtime.adaptation, plots)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hopjax.runtime import adaptation
+from hopjax.runtime.plots import plot_adaptation_curve
+
+
+def test_t_interval_matches_hand_computation():
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]])  # 3 seeds, 2 episodes
+    mean, lo, hi = adaptation.t_interval(x)
+    # t_{0.975, 2} = 4.302653; sd(ddof=1) = 2 and 3.605551; half = t * sd / sqrt(3)
+    np.testing.assert_allclose(mean, [3.0, 5.0])
+    np.testing.assert_allclose(hi - mean, [4.302653 * 2 / np.sqrt(3), 4.302653 * 3.605551 / np.sqrt(3)], rtol=1e-5)
+    np.testing.assert_allclose(mean - lo, hi - mean)
+    _, lo1, hi1 = adaptation.t_interval(x[:1])
+    assert np.all(np.isnan(lo1)) and np.all(np.isnan(hi1))
+
+
+def _results():
+    # [S=2, kinds=2, K=3]
+    fr = np.arange(12, dtype=float).reshape(2, 2, 3)
+    return {"HOP": {"adapt": {"focal_return": fr, "belief_accuracy": fr / 20}},
+            "PPO": {"adapt": {"focal_return": fr + 1}}}
+
+
+def test_curve_rows_table_and_png(tmp_path):
+    rows = adaptation.curve_rows(_results(), ("stag", "pop:ppo"))
+    assert len(rows) == 2 * 2 * 3
+    r = next(r for r in rows if r["coplayers"] == "pop:ppo" and r["algorithm"] == "HOP" and r["episode"] == 2)
+    assert r["focal_return"] == (4 + 10) / 2 and r["belief_accuracy"] == 0.35 and r["seeds"] == 2
+    assert r["focal_return_lo"] < 7 < r["focal_return_hi"]
+    ppo = [r for r in rows if r["algorithm"] == "PPO"]
+    assert all(r["belief_accuracy"] == "" for r in ppo) and ppo[0]["focal_return"] == 4.0
+    md = adaptation.curve_markdown(rows, "test").splitlines()
+    assert md[2].startswith("| co-players | algorithm | metric | ep 1 | ep 2 | ep 3 |")
+    assert sum("belief accuracy" in line for line in md) == 2  # HOP rows only
+    assert "| stag | HOP | focal return | 3.00 [" in md[4]
+    png = plot_adaptation_curve(rows, tmp_path / "curve.png", "t")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,140 @@
+"""Learned co-player populations (hopjax.runtime.population): spec checks before JAX, the
+refusal to retrain, and members seated as co-players (seat -> member rule, HOP greedy)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hopjax.config import ConfigError
+from hopjax.envs import stag_hunt as sh
+from hopjax.evaluation import play_policy
+from hopjax.runtime import population as pop
+from hopjax.runtime.cli import main
+
+from tests.conftest import QUICK_COMPILE
+
+SPEC = """\
+env: stag_hunt
+env_kwargs: {height: 5, width: 5, num_walls: 0, max_steps: 20}
+members:
+  ppo: {config: configs/stag_hunt_ppo.yaml, seeds: [0, 3], set: [total_steps=1e4]}
+  prosocial_ppo: {config: configs/stag_hunt_ppo.yaml, prosocial: true}
+  hop: {config: configs/stag_hunt_hop.yaml, seeds: 1}
+"""
+
+
+def _write(tmp_path, text, name="pop.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_spec_builds_self_play_members_on_the_spec_env(tmp_path):
+    env, kw, specs = pop.load_spec(_write(tmp_path, SPEC))
+    assert env == "stag_hunt" and kw["height"] == 5
+    assert [m.name for m in specs] == ["ppo_s0", "ppo_s3", "prosocial_ppo_s0", "hop_s0"]
+    ppo, _, ps, hop = specs
+    assert ppo.config.agents == () and ppo.config.total_steps == 10_000 and specs[1].config.seed == 3
+    assert ps.config.env_kwargs["prosocial"] is True and "prosocial" not in ppo.config.env_kwargs
+    assert hop.config.algo == "hop" and hop.config.env_kwargs == kw
+
+
+@pytest.mark.parametrize("bad, match", [
+    (SPEC.replace("seeds: [0, 3]", "seeds: [0, -1]"), "members.ppo.seeds"),
+    (SPEC.replace("prosocial: true", "prosocial: 1"), "members.prosocial_ppo.prosocial"),
+    (SPEC.replace("num_walls: 0", "num_wals: 0"), "env_kwargs.num_wals"),
+    (SPEC.replace("total_steps=1e4", "ppo.lr=-1"), "members.ppo': .*ppo.lr"),
+    (SPEC.replace("members:", "member:"), "unknown key 'member'"),
+    (SPEC.replace("configs/stag_hunt_hop.yaml", "nowhere.yaml"), "nowhere.yaml"),
+])
+def test_bad_spec_is_one_line_error_before_jax(tmp_path, capsys, bad, match):
+    with pytest.raises(ConfigError, match=match):
+        pop.load_spec(_write(tmp_path, bad))
+    assert main(["population", "train", str(tmp_path / "pop.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith("hopjax: error:")
+
+
+def test_existing_member_is_refused_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "pop"
+    (out / "prosocial_ppo_s0").mkdir(parents=True)
+    (out / "prosocial_ppo_s0" / "metrics.csv").write_text("update\n")
+    assert main(["population", "train", str(_write(tmp_path, SPEC)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "prosocial_ppo_s0 is already trained" in err and "--overwrite" in err
+    assert sorted(p.name for p in out.iterdir()) == ["prosocial_ppo_s0"]  # nothing trained
+
+
+# ------------------------------------------------------------------ members as co-players
+def _stay_params(params, num_actions):
+    """Zero every weight and make the policy head's bias favour STAY by 30 nats."""
+    def leaf(x):
+        x = jnp.zeros_like(x)
+        return x.at[..., sh.STAY].set(30.0) if x.ndim == 2 and x.shape[-1] == num_actions else x
+    return jax.tree.map(leaf, params)
+
+
+def test_ppo_members_take_co_player_seats_by_the_seating_rule(tiny_trainer):
+    """Member 0 always stays, member 1 plays its random init: with the learner in seat 0,
+    seats 1 and 3 hold member 0 ((j - 1) mod 2 = 0) and never move, seat 2 holds member 1."""
+    tr = tiny_trainer
+    a = tr.env.num_actions(tr.env_params)
+    s0 = tr.init(jax.random.PRNGKey(0))
+    stay = s0.replace(params=_stay_params(s0.params, a))
+    kind = pop.Kind("ppo", "ppo", tr, [stay, tr.init(jax.random.PRNGKey(1))])
+    fn = pop.coplayer_policy(kind, num_focal=1)
+    play = jax.jit(lambda k1, k2: play_policy(tr, s0, 32, {1: fn, 2: fn, 3: fn}, k1, k2),
+                   compiler_options=QUICK_COMPILE)
+    batch, _ = play(jax.random.PRNGKey(2), jax.random.PRNGKey(3))
+    T = batch.max_seq_length  # index T holds the final observation, no action
+    valid = (np.asarray(batch.filled)[..., None] & np.asarray(batch.alive))[:, :T]
+    acts = np.asarray(batch["actions"])[:, :T]
+    assert valid[..., 1].sum() > 100
+    assert np.all(acts[..., 1][valid[..., 1]] == sh.STAY) and np.all(acts[..., 3][valid[..., 3]] == sh.STAY)
+    assert np.mean(acts[..., 2][valid[..., 2]] != sh.STAY) > 0.3
+
+
+def test_hop_member_acts_greedily_from_its_planner_net(hop_trainer):
+    tr = hop_trainer
+    st = tr.init(jax.random.PRNGKey(4))
+    kind = pop.Kind("hop", "hop", tr, [st])
+    fn = pop.coplayer_policy(kind, num_focal=1)  # eager: a few small ops
+    _, state = tr.env.reset(jax.random.PRNGKey(5), tr.env_params)
+    obs = tr.env.get_obs(state, tr.env_params)
+    avail = np.asarray(tr.env.avail_actions(state, tr.env_params))
+    for seat in (1, 2, 3):
+        logits, _ = tr.planner_net.apply(st.params["planner"], obs[seat], avail[seat])
+        expected = int(np.argmax(np.where(avail[seat], np.asarray(logits), -np.inf)))
+        for k in range(3):  # greedy: the key does not matter
+            assert int(fn(jax.random.PRNGKey(k), obs, state, tr.env_params, seat)) == expected
+
+
+def test_population_of_another_env_is_refused(tmp_path, tiny_trainer):
+    (tmp_path / "population.json").write_text(
+        '{"env": "stag_hunt", "env_kwargs": {"height": 5}, "members": {"ppo": {"algo": "ppo", "runs": ["x"]}}}')
+    with pytest.raises(ConfigError, match="trained on stag_hunt"):
+        pop.load_population(tmp_path, "stag_hunt", tiny_trainer.env_params)
+
+
+def test_eval_population_option_is_checked_before_jax(tmp_path, capsys, monkeypatch):
+    """``hopjax eval --population``: a dir without population.json is one line, exit 2, and
+    nothing compiles; a well-formed one reaches adaptation_table."""
+    from hopjax.runtime import adaptation
+
+    monkeypatch.setattr(jax, "jit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("compiled")))
+    assert main(["eval", "configs/stag_hunt_hop.yaml", "--population", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no population.json" in err and err.count("\n") == 1
+    (tmp_path / "population.json").write_text('{"env": "stag_hunt", "env_kwargs": {}, "members": {}}')
+    assert main(["eval", "configs/stag_hunt_hop.yaml", "--population", str(tmp_path)]) == 2
+    assert "non-empty members" in capsys.readouterr().err
+    calls = []
+    monkeypatch.setattr(adaptation, "adaptation_table", lambda *a, **k: calls.append(k))
+    (tmp_path / "population.json").write_text(
+        '{"env": "stag_hunt", "env_kwargs": {}, "members": {"ppo": {"algo": "ppo", "runs": ["ppo_s0"]}}}')
+    assert main(["eval", "configs/stag_hunt_hop.yaml", "--population", str(tmp_path)]) == 0
+    assert calls[0]["population"] == str(tmp_path)
