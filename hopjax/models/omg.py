@@ -28,11 +28,12 @@ The networks (:class:`OMGNet`, sizes from the original: hidden 128, subgoal 64, 
   action model: trained by masked cross-entropy, reported as action-prediction accuracy, ready
   for the planner.
 - **goal head**: ``p(goal^j | s_t, g_hat)``, like OMG_AM but over the co-player's next achieved
-  env goal (``info["goal"]`` hindsight labels, class ``G`` = none). Its only co-player-specific
-  input is the (stop-gradient) inferred subgoal, so its accuracy measures how much goal
-  information the inferred subgoal carries; it never shapes the subgoal. Its labels are entity
-  indices, and same-kind targets (hares, drifts) are placed in random order on one shared
-  observation channel: their index is not identifiable, which caps this accuracy below 1.
+  env goal as a *located target* (the grid cell of its next ``info["goal"]`` interaction, one
+  class per cell, ``num_goals`` = the number of cells, last class = none; same-kind targets
+  share one observation channel in random order, so their entity index carries no location,
+  the cell does). Its only co-player-specific input is the (stop-gradient) inferred subgoal, so
+  its accuracy measures how much goal information the inferred subgoal carries; it never
+  shapes the subgoal.
 
 Subgoal selection (hindsight, from the stored episode): among the co-player's next ``H`` steps
 ``t+1..t+H`` that are filled and where it is alive, pick the one whose prior embedding gives the

@@ -13,26 +13,31 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
 
 - **Goals and labels** (HOP paper: a goal is a set of states, and an agent's goal is known once
   its trajectory enters one; the HOP code trains its co-player models on these hindsight
-  labels): the goal label of step ``t`` is the target of the agent's next successful
-  interaction at or after ``t`` (``info["goal"]``); steps after its last one have no goal
-  (label ``-1``) - dropped from goal-model training, and counted as "no target" by inter-OM
-  and by the belief-accuracy metric.
-- **Intra-OM** (HOP paper: Bayes' rule within an episode):
-  ``b'(g) ∝ b(g) * pi(a | o, g) ** (1 / temperature)`` for goals still present, 0 for removed
-  ones. If every goal gets probability 0 the row is reset to the prior over present goals (our
-  choice; with the default uniform prior it is a reset to uniform over present goals).
-  ``temperature = 1`` is exact Bayes; other values temper the likelihood (our choice, a config
-  knob).
+  labels and conditions them on the target's grid coordinates): a goal is one located target
+  (``stag_0``, ``hare_2``, ``drift_5`` at its cell; :class:`hopjax.models.goal_policy.GoalPolicy`
+  reads the cell from the env state). The goal label of step ``t`` is the index of the target
+  of the agent's next successful interaction at or after ``t`` (``info["goal"]``); steps after
+  its last one have no goal (label ``-1``) - dropped from goal-model training, and counted as
+  "no target" by inter-OM and by the belief-accuracy metric.
+- **Intra-OM** (HOP paper: Bayes' rule within an episode; HOP code: removed targets get
+  likelihood 0): ``b'(g) ∝ b(g) * pi(a | o, g) ** (1 / temperature)`` for goals still
+  present, 0 for removed ones. If every goal gets probability 0 the row is reset to the prior
+  over present goals (our choice; with the default uniform prior it is a reset to uniform over
+  present goals). ``temperature = 1`` is exact Bayes; other values temper the likelihood (our
+  choice, a config knob).
 - **Inter-OM** (HOP paper: a prior summarised from past episodes; the HOP code keeps an EMA of
   how often a co-player interacts per episode, i.e. the probability that it has any target at
   all, with decay 0.98 for Snowdrift, ``msg_code/train.py``, and 0.995 for Stag-Hunt,
   ``msh_code/train.py``).
   hopjax keeps the EMA over the whole ``G + 1`` row: ``prior' = decay * prior + (1 - decay) *
   freq``, where ``freq`` is the fraction of the co-player's alive steps of the last episode
-  spent on each goal label ("no target" for steps after its last interaction).
-  ``1 - prior'[none]`` is then the EMA of the probability of having a target; the split over
-  individual goals is our choice. Goal indices of the same kind are exchangeable across
-  episodes (layouts are re-drawn), so the prior effectively learns the kind (stag vs hare).
+  spent on each goal label ("no target" for steps after its last interaction), **pooled within
+  each kind**: every goal gets the mean frequency of its kind (``kinds``). Targets of one kind
+  are exchangeable across episodes (layouts and index order are re-drawn at every reset), so
+  only "which kind, or none" carries over; the pooled prior spreads a kind's mass evenly over
+  its targets, and :func:`initial_beliefs` restricts it to the targets present. ``1 -
+  prior'[none]`` is the EMA of the probability of having a target, as in the HOP code; the
+  split over kinds is our choice.
 """
 
 from __future__ import annotations
@@ -136,19 +141,33 @@ def label_with_none(labels: jax.Array, num_goals: int) -> jax.Array:
     return jnp.where(labels < 0, num_goals, labels)
 
 
+def kind_pooling(kinds, num_goals: int) -> jax.Array:
+    """[G+1, G+1] float32 matrix averaging within kinds (``kinds``: G ints; "no target" is its
+    own kind): ``(freq @ M)[g]`` is the mean of ``freq`` over the goals of ``g``'s kind."""
+    k = jnp.concatenate([jnp.asarray(kinds, jnp.int32), jnp.full((1,), -1, jnp.int32)])
+    if k.shape[0] != num_goals + 1:
+        raise ValueError(f"kinds has {k.shape[0] - 1} entries for {num_goals} goals")
+    same = (k[:, None] == k[None, :]).astype(jnp.float32)
+    return same / jnp.sum(same, axis=0, keepdims=True)
+
+
 def inter_update(prior: jax.Array, labels: jax.Array, valid: jax.Array, decay: float,
-                 axis: int = 0) -> jax.Array:
+                 axis: int = 0, kinds=None) -> jax.Array:
     """Across-episode prior update (EMA of the goal-label frequencies of the last episode).
 
     prior [..., G+1]; labels / valid: the last episode's hindsight labels and validity with a
-    time axis at ``axis`` (shape of ``prior`` without its last axis, plus time). Co-players
-    without any valid step keep their prior. -> prior [..., G+1].
+    time axis at ``axis`` (shape of ``prior`` without its last axis, plus time); kinds: G ints
+    (:func:`hopjax.models.goal_policy.goal_kinds`) to pool the frequencies within kinds (module
+    doc), or None for no pooling. Co-players without any valid step keep their prior.
+    -> prior [..., G+1].
     """
     g1 = prior.shape[-1]
     onehot = select(valid, jax.nn.one_hot(label_with_none(labels, g1 - 1), g1))
     counts = jnp.sum(onehot, axis=axis)
     total = jnp.sum(counts, axis=-1, keepdims=True)
     freq = counts / jnp.maximum(total, 1.0)
+    if kinds is not None:
+        freq = freq @ kind_pooling(kinds, g1 - 1)
     return jnp.where(total > 0, decay * prior + (1.0 - decay) * freq, prior)
 
 

@@ -39,7 +39,11 @@ class HOPConfig:
     # EMA decay (HOP code: 0.995 Stag-Hunt, 0.98 Snowdrift).
     belief_temperature: float = 1.0
     inter_om_decay: float = 0.995
-    # Networks (MLP; see hopjax.models.goal_policy) and their training (Adam 5e-4: HOP code).
+    # Networks (hopjax.models.goal_policy, hopjax.models.trunk) and their training (Adam 5e-4:
+    # HOP code). trunk: 'mlp' (flattened observation) or 'conv' (3x3 convolutions with
+    # conv_channels, HOP code: 16-32-32, then FC hidden_sizes, HOP code: 512).
+    trunk: str = "mlp"
+    conv_channels: tuple[int, ...] = (16, 32, 32)
     hidden_sizes: tuple[int, ...] = (128, 128)
     activation: str = "relu"
     lr: float = 5e-4
@@ -74,6 +78,10 @@ class HOPConfig:
             raise ConfigError(f"config key 'activation' must be tanh, relu or gelu, got {self.activation!r}")
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
             raise ConfigError("config key 'hidden_sizes' must hold at least one positive size")
+        if self.trunk not in ("mlp", "conv"):
+            raise ConfigError(f"config key 'trunk' must be mlp or conv, got {self.trunk!r}")
+        if not self.conv_channels or any(c <= 0 for c in self.conv_channels):
+            raise ConfigError("config key 'conv_channels' must hold at least one positive size")
 
     @property
     def search(self):

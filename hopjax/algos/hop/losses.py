@@ -39,7 +39,8 @@ def discounted_return_to_go(reward: jax.Array, valid: jax.Array, gamma: float) -
 
 
 def goal_loss(goal_policy: GoalPolicy, params, batch) -> tuple[jax.Array, dict]:
-    """Masked cross-entropy of actions given own obs and hindsight goal, over every seat's
+    """Masked cross-entropy of actions given own obs and hindsight goal (its cell at that step,
+    ``goal_pos``), over every seat's
     transitions that have a goal label (steps after an agent's last goal are dropped). Masked
     entries' inputs are selected away first: NaN/inf there changes neither loss nor gradient."""
     T = batch.max_seq_length
@@ -47,7 +48,8 @@ def goal_loss(goal_policy: GoalPolicy, params, batch) -> tuple[jax.Array, dict]:
     mask = step_mask(batch) & (label >= 0)
     label, actions = select(mask, label), select(mask, batch["actions"][:, :T])
     obs, avail = select(mask, batch["obs"][:, :T]), select(mask, batch["avail_actions"][:, :T], True)
-    logp = goal_policy.log_probs(params, obs, avail, label)
+    pos = batch["goal_pos"][:, :T, None]  # [E, T, 1, G, 2]: the goals' cells at each step
+    logp = goal_policy.log_probs(params, obs, avail, label, pos)
     lp = jnp.take_along_axis(logp, actions[..., None], axis=-1)[..., 0]
     loss = -masked_mean(lp, mask)
     acc = masked_mean((jnp.argmax(logp, -1) == actions).astype(jnp.float32), mask)
@@ -71,12 +73,14 @@ def planner_loss(planner_net: PlannerNet, params, batch, hop_mask: jax.Array):
 
 
 def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,
-                   temperature: float = 1.0) -> jax.Array:
+                   temperature: float = 1.0, positions: jax.Array | None = None) -> jax.Array:
     """Intra-OM beliefs over a stored episode batch, as a HOP observer would have held them.
 
     batch: an EpisodeBatch with ``obs``, ``avail_actions``, ``actions`` and ``goal`` (any
-    rollout's scheme); prior [E, N, G+1]. Goals disappear when achieved (the rule of both
-    envs), so presence is read from the batch. -> log-beliefs [E, T, N, G+1] at each decision.
+    rollout's scheme); prior [E, N, G+1]; positions [E, T, G, 2] int: the goals' cells at each
+    step (default: the batch's ``goal_pos`` field, written by the HOP runner). Goals disappear
+    when achieved (the rule of both envs), so presence is read from the batch.
+    -> log-beliefs [E, T, N, G+1] at each decision.
     """
     T = batch.max_seq_length
     v = step_mask(batch)  # [E, T, N]
@@ -85,7 +89,8 @@ def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,
     taken = jnp.cumsum(jnp.any(jax.nn.one_hot(goal, g, dtype=bool), axis=2), axis=1) > 0  # [E, T, G]
     present_after = bl.with_none(~taken)[:, :, None]  # [E, T, 1, G+1]
     obs, avail = select(v, batch["obs"][:, :T]), select(v, batch["avail_actions"][:, :T], True)
-    logp = goal_policy.log_probs_all_goals(params, obs, avail)
+    pos = batch["goal_pos"][:, :T] if positions is None else positions
+    logp = goal_policy.log_probs_all_goals(params, obs, avail, pos[:, :, None])
     actions = select(v, batch["actions"][:, :T])
     log_lik = jnp.take_along_axis(logp, actions[..., None, None], axis=-1)[..., 0]
     log_b0 = bl.initial_beliefs(prior, jnp.ones_like(prior, bool))

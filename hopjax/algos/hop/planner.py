@@ -1,10 +1,13 @@
 """HOP's planning module: batched MCTS (``mctx``) with the environment's own ``step`` as the model.
 
 For every env ``e`` and focal seat ``f`` the planner grows ``num_trees`` trees. Each tree
-samples one goal per co-player from the current beliefs at its root and keeps it for the whole
-tree; every node expansion samples the co-players' actions from the goal-conditioned policy
-under those goals (so a node's outcome is drawn once, when it is first expanded) and steps the
-real env. The focal agent's planner network gives priors and leaf values. All trees of all envs
+samples one specific target per co-player from the current beliefs at its root (a located
+goal: ``hare_2`` at its cell, or "no target"; removed targets have belief 0 and are never
+drawn) and keeps it for the whole tree; every node expansion samples the co-players' actions
+from the goal-conditioned policy conditioned on that target's cell and kind, read from the
+node's env state (so a node's outcome is drawn once, when it is first expanded), and steps the
+real env. A co-player whose target is removed inside the tree (another agent took it) moves on
+without a target (our choice: the uniform non-interact policy, the model's "no target"). The focal agent's planner network gives priors and leaf values. All trees of all envs
 and seats form one ``mctx`` batch ``B = E * F * num_trees``.
 
 The scheme (MCTS for the focal agent only; co-players' goals sampled from the beliefs, their
@@ -106,7 +109,11 @@ class Planner:
         obs = env.get_obs(node.state, p)  # [N, *obs]
         avail = env.avail_actions(node.state, p)  # [N, A]
         k_co, k_env = jax.random.split(key)
-        logp = self.goal_policy.log_probs(params["goal"], obs, avail, node.goals)  # [N, A]
+        g = self.num_goals
+        present = env.goals_present(node.state, p)  # [G]
+        goals = jnp.where(present[jnp.minimum(node.goals, g - 1)], node.goals, g)
+        logp = self.goal_policy.log_probs(params["goal"], obs, avail, goals,
+                                          env.goal_positions(node.state, p))  # [N, A]
         actions = jax.random.categorical(k_co, logp).astype(jnp.int32)
         actions = actions.at[node.focal].set(action.astype(jnp.int32))
         obs2, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)

@@ -30,11 +30,17 @@ policies. Constants come from the HOP code's configs: ``msg_code/train.py`` (Sno
 ``msh_code/train.py`` (Stag-Hunt: 5 trees, 200 simulations, PUCT 1, Q temperature 2,
 gamma 0.95, inter-OM decay 0.995).
 
-Divergences from the HOP code, all hopjax choices: goals are the env's individual targets
-(``stag_0``, ``hare_0`` ...; the Stag-Hunt code conditions its co-player model on the prey
-*type*); MLP instead of conv trunks, one network shared by all seats (egocentric
+Goals are the env's individual, located targets (``stag_0``, ``hare_0`` ... at their cells): the
+co-player model is conditioned on the target's cell (and kind), as the HOP code conditions
+its co-player model on the target's grid coordinates; the episode batch stores every goal's
+cell at every step (``goal_pos``), so hindsight labels stay target indices and their cells
+come from the state of that step.
+
+Divergences from the HOP code, all hopjax choices: an MLP trunk by default (``trunk: conv``
+gives the code's conv 16-32-32 trunk), one network shared by all seats (egocentric
 observations) instead of one model per co-player; the inter-OM EMA runs over the whole goal
-distribution (:mod:`hopjax.algos.hop.beliefs`); the training schedule above.
+distribution, pooled within kinds (:mod:`hopjax.algos.hop.beliefs`); the training schedule
+above.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ from hopjax.buffers.episode import Field, Scheme, init_batch
 from hopjax.buffers.masked import masked_mean
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
-from hopjax.models.goal_policy import GoalPolicy, PlannerNet
+from hopjax.models.goal_policy import GoalPolicy, PlannerNet, goal_kinds
 from hopjax.rollout import Engine, freeze
 
 
@@ -68,16 +74,23 @@ def make_env(cfg: HOPConfig):
 
 
 def make_networks(cfg: HOPConfig, env, env_params) -> tuple[GoalPolicy, PlannerNet]:
+    """-> (GoalPolicy, PlannerNet) with the config's trunk (``trunk``, ``conv_channels``) and
+    ``hidden_sizes``; ConfigError if a conv trunk meets a non-grid observation."""
     obs_shape = tuple(env.observation_shape(env_params))
     a = env.num_actions(env_params)
     hs = tuple(cfg.hidden_sizes)
-    return (GoalPolicy(obs_shape, a, env.num_goals(env_params), hs, cfg.activation),
-            PlannerNet(obs_shape, a, hs, cfg.activation))
+    conv = tuple(cfg.conv_channels) if cfg.trunk == "conv" else ()
+    if conv and len(obs_shape) != 3:
+        raise ConfigError(f"config key 'trunk': conv needs [H, W, C] observations, got {obs_shape}")
+    kinds = goal_kinds(env.goal_names(env_params))
+    return (GoalPolicy(obs_shape, a, kinds, hs, cfg.activation, conv),
+            PlannerNet(obs_shape, a, hs, cfg.activation, conv))
 
 
 def hop_scheme(env, env_params, T: int) -> Scheme:
     """Episode layout the HOP runner writes: [E, T+1, ...] per field."""
     n, a = env.num_agents(env_params), env.num_actions(env_params)
+    g = env.num_goals(env_params)
     ag = "agents"
     return Scheme.create(
         {
@@ -86,6 +99,7 @@ def hop_scheme(env, env_params, T: int) -> Scheme:
             "actions": Field((), jnp.int32, ag),
             "reward": Field((), jnp.float32, ag),
             "goal": Field((), jnp.int32, ag),
+            "goal_pos": Field((g, 2), jnp.int32),  # every goal's (row, col) before the step
             "policy": Field((a,), jnp.float32, ag),  # search policy (HOP seats; 0 elsewhere)
             "goal_label": Field((), jnp.int32, ag),  # hindsight label, -1 after the last goal
             "return_to_go": Field((), jnp.float32, ag),  # discounted with gamma
@@ -207,16 +221,19 @@ class HOPRunner:
         policy = jnp.zeros((e, n, plan.policy.shape[-1])).at[:, focal].set(plan.policy)
         actions = eng.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
         tr = eng.step(k_env, carry, actions)
-        log_b2 = self._belief_step(params, prior, carry, actions, tr)
-        batch = eng.write_step(batch, t, carry, actions, tr, {"policy": policy})
+        pos = jax.vmap(self.env.goal_positions, in_axes=(0, None))(carry.env_state, self.env_params)
+        log_b2 = self._belief_step(params, prior, carry, actions, tr, pos)
+        batch = eng.write_step(batch, t, carry, actions, tr, {"policy": policy, "goal_pos": pos})
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
         ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
         return carry2, batch, (carry.log_b, plan.value, ent)
 
-    def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr):
-        """intra-OM: the likelihood of every seat's action under every goal, then Bayes over
-        the goals still present after the step -> log-beliefs [E, N, G+1]."""
-        logp = self.goal_policy.log_probs_all_goals(params["goal"], carry.obs, carry.avail)
+    def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr, pos):
+        """intra-OM: the likelihood of every seat's action under every goal (located at ``pos``
+        [E, G, 2], the cells before the step), then Bayes over the goals still present after
+        the step -> log-beliefs [E, N, G+1]."""
+        logp = self.goal_policy.log_probs_all_goals(params["goal"], carry.obs, carry.avail,
+                                                    pos[:, None])  # [E, N, G+1, A]
         log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
         present2 = bl.with_none(bl.present_goals(self.env, tr.env_state, self.env_params))[:, None]
         return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature)
@@ -241,7 +258,8 @@ class HOPRunner:
             root_value=values,
             entropy=ents,
             goal_counts=jnp.sum(jax.nn.one_hot(jnp.where(v, batch["goal"][:, :T], -1), G), axis=(0, 1)),
-            prior=bl.inter_update(prior, labels, v, self.inter_om_decay, axis=1),
+            prior=bl.inter_update(prior, labels, v, self.inter_om_decay, axis=1,
+                                  kinds=self.goal_policy.kinds),
         )
         return batch, trace
 

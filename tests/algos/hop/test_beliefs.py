@@ -92,6 +92,24 @@ def test_inter_update_equals_numpy_ema():
         assert abs(out[j].sum() - 1) < 1e-5
 
 
+def test_inter_update_pools_kinds_like_numpy():
+    """Kinds (1 stag, 3 hares): each goal's frequency becomes its kind's mean; none stays."""
+    rng = np.random.default_rng(4)
+    t, n, kinds = 12, 3, (0, 1, 1, 1)
+    g = len(kinds)
+    labels = rng.integers(-1, g, (t, n))
+    valid = rng.uniform(size=(t, n)) > 0.2
+    prior = rng.dirichlet(np.ones(g + 1), size=n)
+    out = np.asarray(bl.inter_update(jnp.asarray(prior, jnp.float32), jnp.asarray(labels),
+                                     jnp.asarray(valid), 0.8, axis=0, kinds=kinds))
+    for j in range(n):
+        freq = np.bincount(np.where(labels[valid[:, j], j] >= 0, labels[valid[:, j], j], g),
+                           minlength=g + 1) / valid[:, j].sum()
+        pooled = np.array([freq[0], *[freq[1:g].mean()] * 3, freq[g]])
+        np.testing.assert_allclose(out[j], 0.8 * prior[j] + 0.2 * pooled, rtol=1e-5)
+        assert abs(out[j].sum() - 1) < 1e-5
+
+
 def test_hindsight_labels_equal_numpy_loop():
     rng = np.random.default_rng(3)
     b, t, n = 4, 11, 3

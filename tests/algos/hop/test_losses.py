@@ -10,14 +10,15 @@ import pytest
 from hopjax import envs
 from hopjax.algos.hop import losses, trainer
 from hopjax.buffers.episode import EpisodeBatch
-from hopjax.models.goal_policy import GoalPolicy, PlannerNet
+from hopjax.models.goal_policy import GoalPolicy, PlannerNet, goal_kinds
 
 E = 6
 ENV, PARAMS = envs.make("stag_hunt", height=4, width=4, num_walls=0, max_steps=6)
 SCHEME = trainer.hop_scheme(ENV, PARAMS, ENV.episode_length(PARAMS))
 OBS = tuple(ENV.observation_shape(PARAMS))
 A, G, N = ENV.num_actions(PARAMS), ENV.num_goals(PARAMS), ENV.num_agents(PARAMS)
-GOAL, PLAN = GoalPolicy(OBS, A, G, (16,)), PlannerNet(OBS, A, (16,))
+GOAL = GoalPolicy(OBS, A, goal_kinds(ENV.goal_names(PARAMS)), (16,))
+PLAN = PlannerNet(OBS, A, (16,))
 HOP_MASK = jnp.arange(N) % 2 == 0
 
 
@@ -40,6 +41,7 @@ def random_batch(rng):
     }
     data = {k: np.where(v.reshape(v.shape + (1,) * (x.ndim - 3)), x, 0).astype(SCHEME.field(k).dtype)
             for k, x in data.items()}
+    data["goal_pos"] = rng.integers(0, OBS[0], (E, t1, G, 2)).astype(np.int32)  # no agent axis
     return EpisodeBatch({k: jnp.asarray(x) for k, x in data.items()}, jnp.asarray(filled),
                         jnp.asarray(alive), SCHEME), v
 

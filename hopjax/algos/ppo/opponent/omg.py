@@ -59,7 +59,9 @@ class OMGModel(ReplayOpponentModel):
     def __init__(self, cfg, env, env_params, learner_mask, T):
         super().__init__(cfg, env, env_params, learner_mask, T)
         om = cfg.opponent_model
-        self.spec = omg_lib.OMGSpec(self.n, self.obs_dim, self.num_actions, self.num_goals,
+        # The goal probe's classes: located targets, one per grid cell, plus none (see _heads).
+        self.num_cells = int(np.prod(self.obs_shape[:2]))
+        self.spec = omg_lib.OMGSpec(self.n, self.obs_dim, self.num_actions, self.num_cells,
                                     om.hidden, om.gru, om.omg.subgoal_dim)
         self.extra_dim = self.spec.extra_dim
         self.net = omg_lib.OMGNet(self.spec)
@@ -197,7 +199,13 @@ class OMGModel(ReplayOpponentModel):
         am_logits = self.net.apply(params, obs_pair, g, method=omg_lib.OMGNet.agent_model)
         am_target = omg_lib.pair_take(d["actions"][:T], n, 2, self.seats)
         goal = jnp.where(d["valid"][:T], d["goal"][:T], -1)  # padding holds no goals
-        labels = omg_lib.pair_take(omg_lib.next_goal_labels(goal, self.num_goals), n, 2, self.seats)
+        # A goal is a located target: the cell the agent stands on when it achieves it (it
+        # interacts on the target's cell), read from its own position channel (channel 0 of
+        # its egocentric observation, hopjax.envs._grid.build_obs). Entity indices carry no
+        # location (same-kind targets share one channel in random order).
+        cell = jnp.argmax(d["obs"][:T, ..., 0].reshape(*goal.shape, -1), axis=-1)
+        located = jnp.where(goal >= 0, cell, -1)
+        labels = omg_lib.pair_take(omg_lib.next_goal_labels(located, self.num_cells), n, 2, self.seats)
         probe_logits = self.net.apply(params, obs_pair, g, method=omg_lib.OMGNet.probe)
         am_loss, am_acc = omg_lib.masked_xent(am_logits, am_target, mask)
         pr_loss, pr_acc = omg_lib.masked_xent(probe_logits, labels, mask)
@@ -271,7 +279,7 @@ class OMGModel(ReplayOpponentModel):
         found_m = mask & sel["found"]
         metrics = {
             "omg_goal_acc": pr_acc,
-            "omg_goal_baseline": omg_lib.majority_baseline(labels, mask, self.num_goals + 1),
+            "omg_goal_baseline": omg_lib.majority_baseline(labels, mask, self.num_cells + 1),
             "omg_am_acc": am_acc,
             "omg_am_baseline": omg_lib.majority_baseline(am_t, mask, self.num_actions),
             "omg_subgoal_found": masked_mean(sel["found"].astype(jnp.float32), mask),
