@@ -31,6 +31,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from hopjax.buffers.episode import Field, Scheme, init_batch, write, write_const
+from hopjax.buffers.obs import encode as encode_obs
+from hopjax.buffers.obs import obs_fields
 from hopjax.envs.base import Environment
 from hopjax.envs.wrappers import AutoReset
 from hopjax.models.policy import MultiPolicy, masked_categorical
@@ -64,8 +66,10 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
                extra_fields: dict[str, Field] | None = None) -> Scheme:
     """The episode scheme the PPO rollout writes: [E, T+1, ...] per field.
 
-    A policy with ``extra_dim`` inputs adds ``extra`` [X] (what it saw); ``extra_fields`` (e.g.
-    OMG's ``subgoal``) are added as given.
+    Observations are stored in their compact exact form (:mod:`hopjax.buffers.obs`: uint8
+    planes ``obs`` and float32 ``obs_time`` for the grid worlds). A policy with ``extra_dim``
+    inputs adds ``extra`` [X] (what it saw); ``extra_fields`` (e.g. OMG's ``subgoal``) are
+    added as given.
     """
     n = env.num_agents(params)
     a = env.num_actions(params)
@@ -75,7 +79,7 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
         more["extra"] = Field((policy.extra_dim,), jnp.float32, ag)
     return Scheme.create(
         {
-            "obs": Field(tuple(env.observation_shape(params)), jnp.float32, ag),
+            **obs_fields(tuple(env.observation_shape(params)), params, ag),
             "avail_actions": Field((a,), jnp.bool_, ag),
             "actions": Field((), jnp.int32, ag),
             "log_prob": Field((), jnp.float32, ag),
@@ -174,7 +178,7 @@ class Engine:
     def write_step(batch, t, carry: Any, actions: jax.Array, tr: Transition, more: dict[str, Any]):
         """Write step ``t``: what the agents saw (obs, avail_actions), did (actions) and got
         (reward, goal), plus ``more``; filled = env active, alive = alive before the step."""
-        data = {"obs": carry.obs, "avail_actions": carry.avail, "actions": actions,
+        data = {**encode_obs(batch.scheme, carry.obs), "avail_actions": carry.avail, "actions": actions,
                 "reward": tr.reward, "goal": tr.goal, **more}
         return write(batch, data, t, filled=carry.active, alive=carry.alive)
 
@@ -182,7 +186,7 @@ class Engine:
     def write_final(batch, carry: Any, more: dict[str, Any] | None = None):
         """Write index T: the observation after the last step (filled where step T-1 was)."""
         T = batch.max_seq_length
-        data = {"obs": carry.obs, "avail_actions": carry.avail, **(more or {})}
+        data = {**encode_obs(batch.scheme, carry.obs), "avail_actions": carry.avail, **(more or {})}
         return write(batch, data, T, filled=batch.filled[:, T - 1], alive=carry.alive)
 
 
