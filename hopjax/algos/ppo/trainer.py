@@ -111,6 +111,7 @@ class Trainer:
             activation=cfg.activation,
             shared=cfg.shared_params,
             extra_dim=extra_dim,
+            compute_dtype=cfg.compute_dtype,
         )
         hook, fields = None, None
         if self.om is not None:
