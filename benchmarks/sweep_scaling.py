@@ -7,6 +7,10 @@ compile S times, shown as "S processes". Both compute the same per-seed runs (th
 per-update mean return is reported). Run times are medians over ``--rounds`` alternating rounds;
 "CPU-s ratio" compares the CPU seconds of this process, less sensitive to other processes.
 
+"1 seed x S E envs" is the throughput reference: one seed with all S E envs, the same updates
+(``--no-wide`` skips it). A vmapped sweep that runs as fast as it does the same work as well
+as the device allows; one slower than it pays for the seed axis (per-seed gathers, optimisers).
+
 Default config: ``configs/stag_hunt_ppo.yaml`` with E=16 envs and 8 updates per seed, small
 enough for a 2-core CPU; raise ``--set total_steps=...`` / ``--set num_envs=...`` on a GPU.
 
@@ -24,6 +28,7 @@ import jax
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import load_config
 from hopjax.algos.ppo.trainer import Trainer
+from hopjax.loop import Loop
 
 DEFAULTS = ["num_envs=16", "total_steps=4480", "chunk_updates=4"]  # 16 envs x 35 steps x 8 updates
 
@@ -34,23 +39,31 @@ def main() -> None:
     p.add_argument("--config", default=str(ROOT / "configs" / "stag_hunt_ppo.yaml"))
     p.add_argument("--set", action="append", default=[], help="config overrides key=value")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per S (median reported)")
+    p.add_argument("--no-wide", action="store_true", help="skip the 1 seed x S E envs reference")
     args = p.parse_args()
     info = machine()
     print_machine(info)
     cfg = load_config(PPOConfig, args.config, [*DEFAULTS, *args.set])
     trainer = Trainer(cfg)
+    train = Loop(trainer).train
     steps_per_seed = trainer.num_updates * trainer.steps_per_update
     print(f"E={cfg.num_envs}, {trainer.num_updates} updates = {steps_per_seed:,} env steps per seed")
 
     keys_all = jax.random.split(jax.random.PRNGKey(cfg.seed), max(args.seeds))
-    single, single_compile = compile_timed(jax.jit(trainer.train), keys_all[0])
+    single, single_compile = compile_timed(jax.jit(train), keys_all[0])
     block(single(keys_all[0]))  # warm
     rows = []
     for S in args.seeds:
         keys = keys_all[:S]
-        vmapped, v_compile = compile_timed(jax.jit(jax.vmap(trainer.train)), keys)
+        vmapped, v_compile = compile_timed(jax.jit(jax.vmap(train)), keys)
         block(vmapped(keys))  # warm
-        v, s = [], []
+        wide = None
+        if not args.no_wide and S > 1:
+            wcfg = load_config(PPOConfig, args.config, [*DEFAULTS, *args.set, f"num_envs={S * cfg.num_envs}",
+                                                        f"total_steps={S * cfg.total_steps}"])
+            wide, _ = compile_timed(jax.jit(Loop(Trainer(wcfg)).train), keys[0])
+            block(wide(keys[0]))
+        v, s, w = [], [], []
         for _ in range(args.rounds):  # alternate, so that load from other processes hits both
             with Stopwatch() as sw:
                 _, m_v = block(vmapped(keys))
@@ -58,6 +71,10 @@ def main() -> None:
             with Stopwatch() as sw:
                 m_s = [block(single(k))[1] for k in keys]
             s.append(sw)
+            if wide is not None:
+                with Stopwatch() as sw:
+                    block(wide(keys[0]))
+                w.append(sw.wall)
         v_run, s_run = (float(np.median([x.wall for x in xs])) for xs in (v, s))
         v_cpu, s_cpu = (float(np.median([x.cpu for x in xs])) for xs in (v, s))
         # vmapped seeds compute the same runs as separate ones (up to float reassociation)
@@ -70,6 +87,8 @@ def main() -> None:
             "vmap_cpu_s": v_cpu, "sep_cpu_s": s_cpu, "cpu_speedup": s_cpu / v_cpu,
             "vmap_steps_per_s": S * steps_per_seed / v_run, "sep_steps_per_s": S * steps_per_seed / s_run,
             "max_return_diff": diff, "load_avg_1min": load(),
+            "wide_run_s": float(np.median(w)) if w else None,
+            "vmap_vs_wide": v_run / float(np.median(w)) if w else None,
         })
         print(f"  S={S}: vmapped {v_compile:.1f}s compile + {v_run:.2f}s run; separate {s_run:.2f}s run "
               f"(load {load():.1f})")
@@ -77,6 +96,7 @@ def main() -> None:
           f"{single_compile:.1f}s; 'S processes' pays it S times)")
     print_table(rows, [("S", "S", "d"), ("vmap_compile_s", "vmap compile", ".1f"), ("vmap_run_s", "vmap run", ".2f"),
                        ("sep_run_s", "separate run", ".2f"), ("run_speedup", "run ratio", ".2f"),
+                       ("wide_run_s", "1 seed x S E run", ".2f"), ("vmap_vs_wide", "vmap / wide", ".2f"),
                        ("cpu_speedup", "CPU-s ratio", ".2f"),
                        ("vmap_total_s", "vmap total", ".1f"), ("sep_total_s", "separate total", ".1f"),
                        ("sep_processes_s", "S processes", ".1f"), ("total_speedup", "total ratio", ".2f"),

@@ -30,7 +30,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from hopjax.buffers.episode import Field, Scheme, init_batch, write, write_const
+from hopjax.buffers.episode import EpisodeBatch, Field, Scheme, init_batch, write, write_const
+from hopjax.buffers.obs import encode as encode_obs
+from hopjax.buffers.obs import obs_fields
 from hopjax.envs.base import Environment
 from hopjax.envs.wrappers import AutoReset
 from hopjax.models.policy import MultiPolicy, masked_categorical
@@ -67,8 +69,10 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
                extra_fields: dict[str, Field] | None = None) -> Scheme:
     """The episode scheme the PPO rollout writes: [E, T+1, ...] per field.
 
-    A policy with ``extra_dim`` inputs adds ``extra`` [X] (what it saw); ``extra_fields`` (e.g.
-    OMG's ``subgoal``) are added as given.
+    Observations are stored in their compact exact form (:mod:`hopjax.buffers.obs`: uint8
+    planes ``obs`` and float32 ``obs_time`` for the grid worlds). A policy with ``extra_dim``
+    inputs adds ``extra`` [X] (what it saw); ``extra_fields`` (e.g. OMG's ``subgoal``) are
+    added as given.
     """
     n = env.num_agents(params)
     a = env.num_actions(params)
@@ -78,7 +82,7 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
         more["extra"] = Field((policy.extra_dim,), jnp.float32, ag)
     return Scheme.create(
         {
-            "obs": Field(tuple(env.observation_shape(params)), jnp.float32, ag),
+            **obs_fields(tuple(env.observation_shape(params)), params, ag),
             "avail_actions": Field((a,), jnp.bool_, ag),
             "actions": Field((), jnp.int32, ag),
             "log_prob": Field((), jnp.float32, ag),
@@ -99,6 +103,28 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
 
 
 ScriptedFn = Callable[..., jax.Array]
+
+
+def _row_where(rows: jax.Array, new: jax.Array, old: jax.Array) -> jax.Array:
+    """``new`` where ``rows[e]`` else ``old`` (broadcast); ``rows`` is [E], ``new`` [E, ...]."""
+    return jnp.where(rows.reshape(rows.shape + (1,) * (new.ndim - 1)), new, old)
+
+
+def assemble(scheme: Scheme, rows: dict, hidden0: jax.Array) -> EpisodeBatch:
+    """An EpisodeBatch [E, T+1, ...] from ``rows`` stacked by a scan ([T, E, ...], from
+    :meth:`Engine.step_row`) and ``hidden0`` [E, N, H]; index T and unwritten fields are zero
+    (index T is written by :meth:`Engine.write_final`). Equal to ``init_batch`` followed by
+    one ``write`` per step. ValueError for a scheme with one-hot fields (not derived here)."""
+    if any(f.one_hot is not None for _, f in scheme.fields):
+        raise ValueError("assemble: one-hot fields are derived by write(), not here")
+    batch = write_const(init_batch(scheme, hidden0.shape[0]), {"hidden0": hidden0})
+
+    def pad(x):  # [T, E, ...] -> [E, T+1, ...]
+        x = jnp.swapaxes(x, 0, 1)
+        return jnp.concatenate([x, jnp.zeros((x.shape[0], 1, *x.shape[2:]), x.dtype)], axis=1)
+
+    data = dict(batch.data, **{k: pad(v) for k, v in rows["data"].items()})
+    return batch.replace(data=data, filled=pad(rows["filled"]), alive=pad(rows["alive"]))
 
 
 def freeze(active: jax.Array, new: Any, old: Any) -> Any:
@@ -185,15 +211,27 @@ class Engine:
     def write_step(batch, t, carry: Any, actions: jax.Array, tr: Transition, more: dict[str, Any]):
         """Write step ``t``: what the agents saw (obs, avail_actions), did (actions) and got
         (reward, goal), plus ``more``; filled = env active, alive = alive before the step."""
-        data = {"obs": carry.obs, "avail_actions": carry.avail, "actions": actions,
+        data = {**encode_obs(batch.scheme, carry.obs), "avail_actions": carry.avail, "actions": actions,
                 "reward": tr.reward, "goal": tr.goal, **more}
         return write(batch, data, t, filled=carry.active, alive=carry.alive)
+
+    @staticmethod
+    def step_row(scheme: Scheme, carry: Any, actions: jax.Array, tr: Transition, more: dict[str, Any]):
+        """What :meth:`write_step` writes at one step, as a row of arrays [E, ...] (a scan
+        output for :func:`assemble`): each field cast to its dtype and zero where the env is not
+        active, ``filled`` = active, ``alive`` = alive before the step where active."""
+        data = {**encode_obs(scheme, carry.obs), "avail_actions": carry.avail, "actions": actions,
+                "reward": tr.reward, "goal": tr.goal, **more}
+        active = carry.active
+        row = {k: _row_where(active, jnp.asarray(v).astype(scheme.field(k).dtype),
+                             jnp.zeros((), scheme.field(k).dtype)) for k, v in data.items()}
+        return {"data": row, "filled": active, "alive": carry.alive & active[:, None]}
 
     @staticmethod
     def write_final(batch, carry: Any, more: dict[str, Any] | None = None):
         """Write index T: the observation after the last step (filled where step T-1 was)."""
         T = batch.max_seq_length
-        data = {"obs": carry.obs, "avail_actions": carry.avail, **(more or {})}
+        data = {**encode_obs(batch.scheme, carry.obs), "avail_actions": carry.avail, **(more or {})}
         return write(batch, data, T, filled=batch.filled[:, T - 1], alive=carry.alive)
 
 
@@ -275,27 +313,30 @@ class Rollout:
         length_sum [] - sums over the episodes that ended in this rollout.
         """
         g = self.env.num_goals(self.env_params)
-        batch = write_const(init_batch(self.scheme, self.num_envs), {"hidden0": carry.hidden})
         stats0 = {
             "returns_sum": jnp.zeros((self.n,)),
             "episodes": jnp.zeros(()),
             "length_sum": jnp.zeros(()),
             "goal_counts": jnp.zeros((self.n, g)),
         }
+        hidden0 = carry.hidden
 
         def step(state, t):
-            carry, batch, stats, key = state
+            carry, stats, key = state
             key, k_act, k_env = jax.random.split(key, 3)
-            carry, batch, stats = self._step(params, carry, batch, stats, t, k_act, k_env, extra_fn, om_params)
-            return (carry, batch, stats, key), None
+            carry, row, stats = self._step(params, carry, stats, t, k_act, k_env, extra_fn, om_params)
+            return (carry, stats, key), row
 
-        (carry, batch, stats, _), _ = jax.lax.scan(
-            step, (carry, batch, stats0, key), jnp.arange(self.T)
-        )
-        return carry, self._finish(params, carry, batch, extra_fn, om_params), stats
+        # Each step's fields are the scan's outputs ([T, E, ...]), not writes into a batch in
+        # the carry: no per-step dynamic slice or scatter (which vmap over seeds turns into
+        # gathers and scatters); the batch is assembled once after the scan, bit for bit what
+        # per-step ``write`` calls would give.
+        (carry, stats, _), rows = jax.lax.scan(step, (carry, stats0, key), jnp.arange(self.T))
+        return carry, self._finish(params, carry, rows, hidden0, extra_fn, om_params), stats
 
-    def _step(self, params, carry: EnvCarry, batch, stats, t, k_act, k_env, extra_fn, om_params):
-        """One step of all envs: act, step, write step ``t``, add to the stats."""
+    def _step(self, params, carry: EnvCarry, stats, t, k_act, k_env, extra_fn, om_params):
+        """One step of all envs: act, step, add to the stats -> (carry, row, stats); ``row``
+        holds step ``t``'s fields as the batch stores them (:meth:`Engine.step_row`)."""
         om_c, extra = self._extra(carry, carry.reset, extra_fn, om_params)
         hidden, actions, log_prob, value = self.act(k_act, params, carry, extra)
         if self.om_hook is not None:
@@ -313,7 +354,7 @@ class Rollout:
                 None if extra_fn is None else extra_fn(carry),
             )
         more = {} if extra is None else {"extra": extra}
-        batch = self.engine.write_step(batch, t, carry, actions, tr, {
+        row = self.engine.step_row(self.scheme, carry, actions, tr, {
             **more, "log_prob": log_prob, "value": value, "terminated": terminated,
             "bootstrap_value": bootstrap, "episode_end": end, "truncated": dones.truncated & active,
             "reset": carry.reset,
@@ -335,17 +376,19 @@ class Rollout:
             ep_length=jnp.where(end, 0, ep_length),
             om=om_c,
         )
-        return carry, batch, stats
+        return carry, row, stats
 
-    def _finish(self, params, carry: EnvCarry, batch, extra_fn, om_params):
-        """Index T: the observation after the last step. It is the bootstrap for a cut segment
-        (segment mode) or for a truncated episode (episode mode, where the time limit can only
-        fall on the last step and the recurrent state carries on into the final observation)."""
+    def _finish(self, params, carry: EnvCarry, rows, hidden0, extra_fn, om_params):
+        """The batch from the scan's ``rows`` [T, E, ...] and index T: the observation after the
+        last step. It is the bootstrap for a cut segment (segment mode) or for a truncated
+        episode (episode mode, where the time limit can only fall on the last step and the
+        recurrent state carries on into the final observation)."""
         reset_T = jnp.zeros_like(carry.reset) if self.episode_mode else carry.reset
         # with an opponent model: features of the final observation; its state is not kept
         _, extra = self._extra(carry, reset_T, extra_fn, om_params)
         _, _, last_value = self.policy.apply(params, carry.hidden, carry.obs, reset_T, extra)
         more = {} if extra is None else {"extra": extra}
+        batch = assemble(self.scheme, rows, hidden0)
         batch = self.engine.write_final(batch, carry, {**more, "value": last_value, "reset": carry.reset})
         if self.episode_mode:
             data = dict(batch.data)

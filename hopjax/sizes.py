@@ -2,16 +2,18 @@
 
 The estimate is deliberately simple (a lower bound of what a run holds at once), in bytes:
 
-- **rollout batch** (PPO): ``num_envs x (T + 1) x N x (4 O + A + 34)``, with ``T`` the
+- **rollout batch** (PPO): ``num_envs x (T + 1) x N x (S + A + 34)``, with ``T`` the
   rollout length (the episode length ``max_steps`` when ``rollout_length`` is 0), ``N``
-  agents, ``O`` floats per observation, ``A`` actions. Per agent-step: the float32 observation,
+  agents, ``O`` floats per observation, ``A`` actions, ``S = H W (C - time) + 4 time`` bytes
+  of a stored observation (:mod:`hopjax.buffers.obs`: uint8 planes and a float32 time value,
+  ``time`` = 1 with a time channel). Per agent-step: the stored observation,
   the bool action mask, int32 action and goal, float32 log-prob, value, reward, bootstrap
   value, advantage and return (4 B each), bool terminated and loss mask
   (:mod:`hopjax.rollout`'s scheme plus GAE's outputs). Plus one reset's uniforms per env,
   ``num_envs x 4 x (64 x 3 x num_walls + (N + 1) H W)`` (:mod:`hopjax.envs._grid`).
   Times ``seeds`` for a sweep.
 - **opponent-model buffer** (``opponent_model.kind`` omg/moa): ``opponent_model.buffer_capacity x (T + 1) x N
-  x (4 O + 12)`` (observation, action, goal, subgoal).
+  x (S + 12)`` (observation, action, goal, subgoal).
 - **HOP**: self-play batch and replay buffer, ``(num_envs + buffer_episodes) x (T + 1) x N x
   (4 O + 5 A + 20)`` (observation, action mask, search policy, 5 scalars), and the search
   trees, ``num_envs x N x num_trees x (num_simulations + 1) x (H W + 12 A + 64)``.
@@ -59,7 +61,8 @@ def mlp_params(sizes: list[int]) -> int:
 def _env_sizes(cfg: Any) -> dict[str, int]:
     p = env_params(cfg.env, cfg.env_kwargs)
     h, w, c = p.observation_shape()
-    return dict(N=p.num_agents, O=h * w * c, A=p.NUM_ACTIONS, HW=h * w, walls=p.num_walls,
+    t = int(p.time_channel)
+    return dict(N=p.num_agents, O=h * w * c, S=h * w * (c - t) + 4 * t, A=p.NUM_ACTIONS, HW=h * w, walls=p.num_walls,
                 max_steps=p.max_steps, G=p.num_entities)
 
 
@@ -70,7 +73,7 @@ def ppo_estimate(cfg: Any, seeds: int = 1) -> dict[str, int]:
     t = cfg.rollout_length or e["max_steps"]
     rows = cfg.num_envs * (t + 1) * n
     reset = cfg.num_envs * 4 * (WALL_MAX_TRIES * 3 * e["walls"] + (n + 1) * e["HW"])
-    parts = {"rollout batch": seeds * (rows * (4 * o + a + 34) + reset)}
+    parts = {"rollout batch": seeds * (rows * (e["S"] + a + 34) + reset)}
     torso = mlp_params([o, *cfg.hidden_sizes])
     last = cfg.hidden_sizes[-1] if cfg.hidden_sizes else o
     if cfg.gru_size:
@@ -80,7 +83,7 @@ def ppo_estimate(cfg: Any, seeds: int = 1) -> dict[str, int]:
     nets = (1 if cfg.shared_params else n) * per_agent
     om = cfg.opponent_model
     if om.kind != "none":
-        parts["opponent-model buffer"] = seeds * om.buffer_capacity * (t + 1) * n * (4 * o + 12)
+        parts["opponent-model buffer"] = seeds * om.buffer_capacity * (t + 1) * n * (e["S"] + 12)
         nets += mlp_params([o, om.hidden, om.hidden, a]) + 3 * (om.hidden + om.gru + 1) * om.gru
     parts["networks"] = seeds * 4 * 4 * nets
     return parts

@@ -164,7 +164,8 @@ def test_non_utf8_file(tmp_path):
 
 
 def test_memory_estimate_by_hand():
-    """stag_hunt defaults: 8x8 grid, N=4, obs 8x8x(4+3+1)=512 floats, A=7, T=35, 5 walls."""
+    """stag_hunt defaults: 8x8 grid, N=4, obs 8x8x(4+3+1)=512 floats (stored as 8x8x7 uint8
+    planes + a float32 time = 452 bytes), A=7, T=35, 5 walls."""
     from hopjax.algos.hop import HOPConfig
     from hopjax.sizes import check_memory, hop_estimate, ppo_estimate
 
@@ -172,9 +173,9 @@ def test_memory_estimate_by_hand():
     rows = 16 * 36 * 4
     reset = 16 * 4 * (64 * 3 * 5 + 5 * 64)  # 3 uniforms per wall piece per try
     policy = (512 * 64 + 64) + (64 * 64 + 64) + (64 * 7 + 7) + (64 * 1 + 1)
-    assert ppo_estimate(cfg) == {"rollout batch": rows * (4 * 512 + 7 + 34) + reset,
+    assert ppo_estimate(cfg) == {"rollout batch": rows * (452 + 7 + 34) + reset,
                                  "networks": 4 * 4 * 4 * policy}
-    assert ppo_estimate(cfg, seeds=3)["rollout batch"] == 3 * (rows * (4 * 512 + 7 + 34) + reset)
+    assert ppo_estimate(cfg, seeds=3)["rollout batch"] == 3 * (rows * (452 + 7 + 34) + reset)
     hop = HOPConfig(num_envs=8, buffer_episodes=256, num_trees=5, num_simulations=200,
                     hidden_sizes=(128, 128))
     goal = (512 * 128 + 128) + (128 * 128 + 128) + (128 * 7 + 7) + 6 * 128
@@ -184,7 +185,7 @@ def test_memory_estimate_by_hand():
                                  "networks": 16 * (goal + planner)}
     total = sum(ppo_estimate(cfg).values())
     assert check_memory(cfg, available=total) == ppo_estimate(cfg)
-    with pytest.raises(ConfigError, match=r"needs about .* for the rollout batch.*this machine has"):
+    with pytest.raises(ConfigError, match=r"needs about .* for the networks.*this machine has"):
         check_memory(cfg, available=total - 1)
 
 

@@ -192,6 +192,7 @@ def _special_cases():
         ("train", [str(p), "--set", "ppo.num_minibatches=5"], ["ppo.num_minibatches"]),
         ("train", [str(p), "--set", "env=stag"], ["env", "Did you mean 'stag_hunt'"]),
         ("train", [str(p), "--set", "activation=sigmoid"], ["activation"]),
+        ("train", [str(p), "--set", "compute_dtype=float16"], ["compute_dtype"]),
         ("train", [str(p), "--set", "opponent_model.kind=omgg"], ["opponent_model.kind"]),
         ("train", [str(p), "--set", "agents=[learner, wolf, hare, random]"], ["agents"]),
         ("train", [str(p), "--set", "agents=[learner]"], ["agents"]),

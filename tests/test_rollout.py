@@ -7,6 +7,7 @@ import pytest
 
 from hopjax import envs
 from hopjax.buffers.episode import max_t_filled, valid_mask
+from hopjax.buffers.obs import decode_fields
 from hopjax.models.policy import MultiPolicy
 from hopjax.rollout import Rollout
 from hopjax.algos.ppo.trainer import scripted_policy
@@ -29,7 +30,7 @@ def test_episode_mode_matches_manual_replay(setup):
     ro = Rollout(env, p, pol, E, 0, seats)
     carry0 = ro.reset(jax.random.PRNGKey(1))
     _, batch, stats = jax.jit(ro.run)(jax.random.PRNGKey(2), params, carry0)
-    d = jax.device_get(batch.data)
+    d = jax.device_get(decode_fields(batch.data))  # observations are stored compact
     filled, alive = np.asarray(batch.filled), np.asarray(batch.alive)
     T = ro.T
     step = jax.jit(env.step)

@@ -10,6 +10,7 @@ an agent-id input, so that the rest of the trainer never branches on which.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
 
 import distrax
@@ -25,6 +26,25 @@ from hopjax.buffers.masked import select
 MASKED_LOGIT = -1e9
 
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu}
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def _low_precision_inputs(inputs, kernel, bias, dtype=None):
+    """Flax ``promote_dtype`` for mixed precision: inputs and kernel cast to ``dtype`` (the
+    matmul's operands), the bias kept in its float32 parameter dtype."""
+    return inputs.astype(dtype), kernel.astype(dtype), bias
+
+
+def dense(features: int, compute_dtype: str, **kw) -> nn.Dense:
+    """A dense layer with float32 parameters. ``compute_dtype="bfloat16"``: bfloat16 matmul
+    operands with float32 accumulation and output (``preferred_element_type``), float32 bias;
+    ``"float32"``: flax's plain float32 Dense."""
+    if compute_dtype == "float32":
+        return nn.Dense(features, **kw)
+    return nn.Dense(features, dtype=jnp.dtype(compute_dtype), param_dtype=jnp.float32,
+                    promote_dtype=_low_precision_inputs,
+                    dot_general=functools.partial(jax.lax.dot_general, preferred_element_type=jnp.float32),
+                    **kw)
 
 
 def masked_categorical(
@@ -48,19 +68,25 @@ class ActorCritic(nn.Module):
     __call__(hidden [..., H], x [..., D], reset [...]) -> (hidden [..., H], logits [..., A],
     value [...]). ``reset`` zeroes the hidden state before the step (episode start). Without a
     GRU, ``hidden`` passes through unchanged (it has size 1).
+
+    ``compute_dtype`` "bfloat16": the MLP torso's matmuls take bfloat16 operands and accumulate
+    in float32 (:func:`dense`); parameters, activations, GRU, the logit and value heads and
+    therefore gradients and optimiser state stay float32 (our choice: the torso holds nearly
+    all the FLOPs, the heads and recurrent state keep full precision).
     """
 
     num_actions: int
     hidden_sizes: Sequence[int] = (64, 64)
     gru_size: int = 0
     activation: str = "tanh"
+    compute_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, hidden: jax.Array, x: jax.Array, reset: jax.Array):
         act = _ACTIVATIONS[self.activation]
         init = nn.initializers.orthogonal
         for size in self.hidden_sizes:
-            x = act(nn.Dense(size, kernel_init=init(np.sqrt(2)))(x))
+            x = act(dense(size, self.compute_dtype, kernel_init=init(np.sqrt(2)))(x))
         if self.gru_size > 0:
             hidden = jnp.where(reset[..., None], jnp.zeros_like(hidden), hidden)
             hidden, x = nn.GRUCell(self.gru_size)(hidden, x)
@@ -75,7 +101,8 @@ class MultiPolicy:
 
     Independent: every parameter leaf has a leading axis [N]. Shared: one parameter set and a
     one-hot agent id appended to each agent's input. ``extra_dim`` extra features (subgoal or
-    opponent-model embeddings) may be appended to the observation.
+    opponent-model embeddings) may be appended to the observation. ``compute_dtype``: see
+    :class:`ActorCritic`.
     """
 
     num_agents: int
@@ -86,10 +113,12 @@ class MultiPolicy:
     activation: str = "tanh"
     shared: bool = False
     extra_dim: int = 0
+    compute_dtype: str = "float32"
 
     @property
     def net(self) -> ActorCritic:
-        return ActorCritic(self.num_actions, self.hidden_sizes, self.gru_size, self.activation)
+        return ActorCritic(self.num_actions, self.hidden_sizes, self.gru_size, self.activation,
+                           self.compute_dtype)
 
     @property
     def hidden_size(self) -> int:

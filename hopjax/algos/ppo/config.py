@@ -181,6 +181,9 @@ class PPOConfig:
     hidden_sizes: tuple[int, ...] = (64, 64)
     gru_size: int = 0
     activation: str = "tanh"
+    # The policy torso's matmul operands: float32, or bfloat16 with float32 accumulation
+    # (parameters, gradients and Adam's moments stay float32; hopjax.models.policy.dense).
+    compute_dtype: str = "float32"
     # Updates per jitted chunk: metrics, progress and checkpoints happen between chunks.
     chunk_updates: int = 10
     checkpoint_every_chunks: int = 1
@@ -206,6 +209,8 @@ class PPOConfig:
             )
         if self.activation not in ("tanh", "relu", "gelu"):
             raise ConfigError(f"config key 'activation' must be tanh, relu or gelu, got {self.activation!r}")
+        if self.compute_dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"config key 'compute_dtype' must be float32 or bfloat16, got {self.compute_dtype!r}")
         if any(h <= 0 for h in self.hidden_sizes):
             raise ConfigError("config key 'hidden_sizes' must hold positive sizes")
         self.opponent_model.validate()

@@ -18,6 +18,7 @@ from flax import struct
 
 from hopjax.algos.ppo.config import PPOConfig
 from hopjax.buffers.masked import masked_mean, select
+from hopjax.buffers.obs import decode as decode_obs
 from hopjax.models.policy import MultiPolicy, masked_categorical
 
 
@@ -26,7 +27,9 @@ class Minibatch:
     """Whole env sequences for one PPO gradient step, time axis first.
 
     hidden0 [B, N, H] float32: recurrent state before the first step (batch axis first);
-    obs [T, B, N, *obs_shape] float32; reset [T, B] bool (step starts an episode);
+    obs [T, B, N, *obs_shape] float32, or uint8 planes [T, B, N, H, W, C'] with obs_time
+    [T, B, N] float32 or None (compact storage, :mod:`hopjax.buffers.obs`; the loss decodes
+    them into the network's float32 input); reset [T, B] bool (step starts an episode);
     avail [T, B, N, A] bool; actions [T, B, N] int32; log_prob, value, advantages, returns
     [T, B, N] float32 (behaviour log-probability and value, GAE advantages and targets);
     mask [T, B, N] bool (valid and a learner); extra [T, B, N, X] float32 or None (the opponent
@@ -44,6 +47,7 @@ class Minibatch:
     returns: jax.Array
     mask: jax.Array
     extra: jax.Array | None = None
+    obs_time: jax.Array | None = None
 
     def take(self, idx: jax.Array) -> "Minibatch":
         """The sequences ``idx`` [b] of the batch axis (axis 0 of ``hidden0``, 1 elsewhere)."""
@@ -77,7 +81,7 @@ class LossConfig:
 
 # The finite value that stands in for the masked entries of each per-step field.
 _SAFE = {"obs": 0, "avail": True, "actions": 0, "log_prob": 0, "value": 0, "advantages": 0,
-         "returns": 0, "extra": 0}
+         "returns": 0, "extra": 0, "obs_time": 0}
 
 
 def select_minibatch(mb: Minibatch) -> Minibatch:
@@ -100,7 +104,8 @@ def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: Minibatch):
     """
     mb = select_minibatch(mb)
     mask = mb.mask
-    logits, value = policy.unroll(params, mb.hidden0, mb.obs, mb.reset, mb.extra)
+    obs = decode_obs(mb.obs, mb.obs_time)  # selected planes decode to selected observations
+    logits, value = policy.unroll(params, mb.hidden0, obs, mb.reset, mb.extra)
     dist = masked_categorical(logits, mb.avail, mask)
     log_prob = dist.log_prob(mb.actions)
     entropy = dist.entropy()

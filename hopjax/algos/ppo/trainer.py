@@ -111,6 +111,7 @@ class Trainer:
             activation=cfg.activation,
             shared=cfg.shared_params,
             extra_dim=extra_dim,
+            compute_dtype=cfg.compute_dtype,
         )
         hook, fields = None, None
         if self.om is not None:
@@ -177,7 +178,8 @@ class Trainer:
         """Masked GAE over the rollout -> every env's sequences as one :class:`Minibatch`
         ([T, E, ...]; ``mask`` = valid and a learner; ``reward + bonus`` when a bonus is given)."""
         cfg, ro, T = self.cfg, self.rollout, self.rollout.T
-        d = time_major(batch, select_invalid=False)  # [T+1, E, ...]
+        # observations stay compact (uint8 planes): the loss decodes each minibatch's
+        d = time_major(batch, select_invalid=False, decode_obs=False)  # [T+1, E, ...]
         valid = d["valid"][:T]  # [T, E, N]
         reward = d["reward"][:T] if bonus is None else d["reward"][:T] + bonus
         adv, ret = gae(
@@ -190,7 +192,8 @@ class Trainer:
             extra = None
         return Minibatch(
             hidden0=batch.data["hidden0"],  # [E, N, H]
-            obs=d["obs"][:T], reset=d["reset"][:T], avail=d["avail_actions"][:T],
+            obs=d["obs"][:T], obs_time=d["obs_time"][:T] if "obs_time" in d else None,
+            reset=d["reset"][:T], avail=d["avail_actions"][:T],
             actions=d["actions"][:T], log_prob=d["log_prob"][:T], value=d["value"][:T],
             advantages=adv, returns=ret, mask=valid & ro.learner_mask, extra=extra,
         )

@@ -70,7 +70,7 @@ def test_model_loss_and_annotation_ignore_bad_padding(cfg):
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(ann[1:]))
     cases = [[k] for k in float_agent_fields(tr.rollout.scheme)] + [float_agent_fields(tr.rollout.scheme)]
     for bad in (np.nan, np.inf, -np.inf):
-        (loss2, aux2), g2 = loss_fn(params, plant(ep, valid, bad, ["obs"]))
+        (loss2, aux2), g2 = loss_fn(params, plant(ep, valid, bad, float_agent_fields(om.buffer_scheme)))
         np.testing.assert_array_equal(loss2, loss, err_msg=str(bad))
         jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b, err_msg=str(bad)), (aux2, g2), (aux, g))
         for fields in cases:

@@ -29,6 +29,7 @@ from flax import struct
 
 from hopjax.algos.ppo.opponent.registry import NONE, get
 from hopjax.buffers.episode import EpisodeBatch, Field, Scheme
+from hopjax.buffers.obs import obs_fields
 from hopjax.buffers.replay import ReplayBufferState, can_sample, init_buffer, insert, sample
 from hopjax.models.policy import MultiPolicy
 
@@ -104,7 +105,7 @@ class ReplayOpponentModel:
         self.optimizer = optax.adam(cfg.opponent_model.lr)
         self.policy: MultiPolicy | None = None
         fields = {
-            "obs": Field(self.obs_shape, jnp.float32, "agents"),
+            **obs_fields(self.obs_shape, env_params),  # compact, as the rollout stores them
             "actions": Field((), jnp.int32, "agents"),
             "goal": Field((), jnp.int32, "agents"),
             **self.batch_fields(),
