@@ -198,7 +198,7 @@ def _population(args) -> int:
 
     env, _, specs = population.load_spec(args.spec)
     out = Path(args.out or Path("runs") / "populations" / env)
-    population.check_members(specs, out, args.overwrite)
+    population.plan_members(specs, out, args.overwrite)
     population.train_population(args.spec, out, args.overwrite, progress=not args.no_progress)
     return 0
 

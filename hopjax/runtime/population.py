@@ -21,8 +21,9 @@ and, per member kind, a config file, the seeds and optional ``--set``-style over
 
 Every member is a self-play run (``agents: []``) on the spec's env, trained by
 :func:`hopjax.runtime.experiment.train` into ``<out>/<kind>_s<seed>/`` (metrics, checkpoints,
-resume as any run); an existing member is refused unless ``overwrite`` (it is then moved aside,
-never deleted). ``<out>/population.json`` lists the members. Config paths are relative to the
+resume as any run). A rerun reuses the members it finished with the same config and resumes
+the ones that stopped part-way; a member dir holding a run of another config is refused unless
+``overwrite`` (every old run is then moved aside, never deleted). ``<out>/population.json`` lists the members. Config paths are relative to the
 current directory. Everything in a spec is checked before JAX starts (:func:`load_spec`).
 
 As a co-player (:func:`coplayer_policy`), a member acts in seat ``j`` with its own seat-``j``
@@ -132,39 +133,93 @@ def load_spec(path: str | Path) -> tuple[str, dict, list[MemberSpec]]:
     return env, dict(env_kwargs), specs
 
 
-def check_members(specs: list[MemberSpec], out: str | Path, overwrite: bool) -> None:
-    """Refuse (RunDirError, before anything trains) if any member's run dir already holds a run
-    and ``overwrite`` is not given: populations are trained once and reused."""
+def _config_text(cfg: Any) -> str:
+    """The member's config as its run dir stores it (``config.yaml``), for comparison."""
+    import yaml
+
+    from hopjax.config import to_dict
+
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def _done(out: Path) -> dict[str, str]:
+    """{member name: config text} of the members a previous ``train_population`` finished."""
+    path = out / MANIFEST
+    if not path.is_file():
+        return {}
+    data = parse_yaml(path.read_text(), f"{path}")
+    return data.get("done", {}) if isinstance(data, dict) and isinstance(data.get("done"), dict) else {}
+
+
+def plan_members(specs: list[MemberSpec], out: str | Path, overwrite: bool) -> dict[str, str]:
+    """What ``train_population`` will do with each member (JAX-free, nothing is written):
+    {name: "train" | "reuse" | "resume"}. A member finished earlier with the same config is
+    reused (populations are trained once); one whose run stopped part-way is resumed from its
+    last checkpoint; ``overwrite`` retrains every member (the old runs are moved aside, never
+    deleted). RunDirError (one line) for a member dir that holds a run of another config, a run
+    without a checkpoint, or a run in use by another process."""
     from hopjax.runtime import rundir
 
+    out, done, plan = Path(out), _done(Path(out)), {}
     for m in specs:
+        d = out / m.name
         try:
-            rundir.check(Path(out) / m.name, None, overwrite)
-        except rundir.RunDirError as e:
-            raise rundir.RunDirError(f"population member {m.name} is already trained (populations "
-                                     f"are trained once and reused; --overwrite retrains it): {e}") from None
+            rundir.check(d, None, overwrite)
+            plan[m.name] = "train"
+            continue
+        except rundir.RunDirError:
+            pass
+        stored = (d / "config.yaml").read_text() if (d / "config.yaml").is_file() else None
+        if stored != _config_text(m.config):
+            raise rundir.RunDirError(f"population member {m.name} in {d} was trained with another "
+                                     "config than the spec's; --overwrite retrains it (the old run is moved aside)")
+        if done.get(m.name) == stored:
+            plan[m.name] = "reuse"
+            continue
+        if not any((d / "checkpoints").glob("*/meta.json")):
+            raise rundir.RunDirError(f"population member {m.name} in {d} stopped before its first "
+                                     "checkpoint; --overwrite retrains it (the old run is moved aside)")
+        rundir.check(d, d, False)  # a lock held by a live process
+        plan[m.name] = "resume"
+    return plan
+
+
+def _write_manifest(out: Path, env: str, env_kwargs: dict, specs: list[MemberSpec], done: dict) -> Path:
+    kinds: dict[str, dict] = {}
+    for m in specs:
+        if m.name in done:
+            kinds.setdefault(m.kind, {"algo": m.config.algo, "runs": []})["runs"].append(m.name)
+    manifest = out / MANIFEST
+    manifest.write_text(json.dumps({"env": env, "env_kwargs": env_kwargs, "members": kinds,
+                                    "done": done}, indent=1))
+    return manifest
 
 
 def train_population(spec_path: str | Path, out: str | Path, overwrite: bool = False,
                      progress: bool = True) -> Path:
-    """Train every member of the spec into ``out/<kind>_s<seed>/`` and write
-    ``out/population.json``; -> that manifest's path."""
+    """Train (or reuse, or resume: :func:`plan_members`) every member of the spec into
+    ``out/<kind>_s<seed>/``; ``out/population.json`` lists the finished members and is
+    rewritten as each one finishes. -> that manifest's path. ConfigError naming the member and
+    its resume command if a member's run stops (Ctrl-C, NaN)."""
     from hopjax.runtime import experiment
 
     env, env_kwargs, specs = load_spec(spec_path)
-    check_members(specs, out, overwrite)
     out = Path(out)
+    plan = plan_members(specs, out, overwrite)
+    done = {} if overwrite else {k: v for k, v in _done(out).items() if plan.get(k) == "reuse"}
     for m in specs:
-        print(f"population member {m.name} ({m.config.algo}, {m.config.total_steps} env steps)")
-        res = experiment.train(m.config, out, progress=progress, overwrite=overwrite)
-        if res.stopped is not None:
-            raise ConfigError(f"member {m.name} stopped ({res.stopped}); resume it with "
-                              f"`hopjax train {out / m.name / 'config.yaml'} --resume {out / m.name}`")
-    kinds: dict[str, dict] = {}
-    for m in specs:
-        kinds.setdefault(m.kind, {"algo": m.config.algo, "runs": []})["runs"].append(m.name)
-    manifest = out / MANIFEST
-    manifest.write_text(json.dumps({"env": env, "env_kwargs": env_kwargs, "members": kinds}, indent=1))
+        what = plan[m.name]
+        print(f"population member {m.name} ({m.config.algo}, {m.config.total_steps} env steps): "
+              f"{ {'train': 'training', 'reuse': 'trained earlier, reused', 'resume': 'resuming'}[what] }")
+        if what != "reuse":
+            res = experiment.train(m.config, out, resume=out / m.name if what == "resume" else None,
+                                   progress=progress, overwrite=overwrite)
+            if res.stopped is not None:
+                raise ConfigError(f"member {m.name} stopped ({res.stopped}); run the same "
+                                  "`hopjax population train` again to resume it")
+            done[m.name] = _config_text(m.config)
+            _write_manifest(out, env, env_kwargs, specs, done)
+    manifest = _write_manifest(out, env, env_kwargs, specs, done)
     print(f"population of {len(specs)} members: {manifest}")
     return manifest
 
@@ -265,5 +320,5 @@ def describe(kinds: list[Kind]) -> str:
     return ", ".join(f"{k.name} ({k.algo}, {len(k.states)} member{'s' * (len(k.states) > 1)})" for k in kinds)
 
 
-__all__ = ["MemberSpec", "Kind", "load_spec", "check_members", "train_population", "read_manifest",
+__all__ = ["MemberSpec", "Kind", "load_spec", "plan_members", "train_population", "read_manifest",
            "load_population", "coplayer_policy", "describe"]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hopjax.config import ConfigError
+from hopjax.runtime.rundir import RunDirError
 from hopjax.envs import stag_hunt as sh
 from hopjax.evaluation import play_policy
 from hopjax.runtime import population as pop
@@ -59,14 +60,35 @@ def test_bad_spec_is_one_line_error_before_jax(tmp_path, capsys, bad, match):
     assert capsys.readouterr().err.startswith("hopjax: error:")
 
 
-def test_existing_member_is_refused_without_overwrite(tmp_path, capsys):
+def test_existing_member_of_another_config_is_refused_without_overwrite(tmp_path, capsys):
     out = tmp_path / "pop"
     (out / "prosocial_ppo_s0").mkdir(parents=True)
     (out / "prosocial_ppo_s0" / "metrics.csv").write_text("update\n")
     assert main(["population", "train", str(_write(tmp_path, SPEC)), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "prosocial_ppo_s0 is already trained" in err and "--overwrite" in err
+    assert "prosocial_ppo_s0" in err and "another config" in err and "--overwrite" in err
     assert sorted(p.name for p in out.iterdir()) == ["prosocial_ppo_s0"]  # nothing trained
+
+
+def test_rerun_reuses_finished_members_and_resumes_stopped_ones(tmp_path):
+    _, _, specs = pop.load_spec(_write(tmp_path, SPEC))
+    out = tmp_path / "pop"
+    finished, stopped, bare = specs[0], specs[1], specs[2]
+    for m in (finished, stopped, bare):
+        (out / m.name).mkdir(parents=True)
+        (out / m.name / "config.yaml").write_text(pop._config_text(m.config))
+    (out / stopped.name / "checkpoints" / "4").mkdir(parents=True)
+    (out / stopped.name / "checkpoints" / "4" / "meta.json").write_text("{}")
+    pop._write_manifest(out, "stag_hunt", {}, specs, {finished.name: pop._config_text(finished.config)})
+    with pytest.raises(RunDirError,
+                       match=f"{bare.name} .*before its first checkpoint"):
+        pop.plan_members(specs, out, overwrite=False)
+    (out / bare.name / "config.yaml").unlink()
+    (out / bare.name).rmdir()
+    assert pop.plan_members(specs, out, overwrite=False) == {
+        finished.name: "reuse", stopped.name: "resume", bare.name: "train", specs[3].name: "train"}
+    assert set(pop.plan_members(specs, out, overwrite=True).values()) == {"train"}
+    assert pop.read_manifest(out)["members"] == {"ppo": {"algo": "ppo", "runs": [finished.name]}}
 
 
 # ------------------------------------------------------------------ members as co-players
