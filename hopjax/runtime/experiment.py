@@ -31,6 +31,11 @@ from hopjax.algos.ppo.trainer import Trainer, scripted_names, scripted_policy
 from hopjax.evaluation import play_policy
 
 
+# [G] metrics -> CSV columns <prefix>/<goal name>: agents reaching each goal, and captures
+# (events: a stag caught by a group of 3 is 3 in goals/, 1 in hunts/)
+_GOAL_COLUMNS = {"goals_per_episode": "goals", "hunts_per_episode": "hunts"}
+
+
 def flatten_metrics(metrics: dict[str, np.ndarray], goal_names: tuple[str, ...]) -> list[dict[str, float]]:
     """Metrics with a leading [U] axis -> one flat dict per update (per-agent arrays split)."""
     rows: list[dict[str, float]] = []
@@ -39,9 +44,9 @@ def flatten_metrics(metrics: dict[str, np.ndarray], goal_names: tuple[str, ...])
         row: dict[str, float] = {}
         for k, v in metrics.items():
             x = np.asarray(v[i])
-            if k == "goals_per_episode":
+            if k in _GOAL_COLUMNS:
                 for g, name in enumerate(goal_names):
-                    row[f"goals/{name}"] = float(x[g])
+                    row[f"{_GOAL_COLUMNS[k]}/{name}"] = float(x[g])
             elif x.ndim == 0:
                 row[k] = float(x)
             else:
