@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from hopjax.runtime import checkpoint, rundir
+from hopjax.runtime import checkpoint, rundir, tensorboard
 from hopjax.algos import registry
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import SEED_LIMIT, ConfigError, from_stored, to_dict
@@ -201,6 +201,7 @@ def _commit(job: _Job, metrics, chunk: int, sps: float) -> list[list[dict[str, f
             row.update(update=u, env_steps=u * tr.steps_per_update, sps=sps)
         rows = [{"update": r["update"], "env_steps": r["env_steps"], **r} for r in rows]
         _write_csv(path, rows, append=True)
+        tensorboard.write_rows(path, rows)  # event files next to the CSV if tensorboardX is installed
         out.append(rows)
     return out
 
