@@ -9,7 +9,10 @@ from typing import Any
 from hopjax.config import load_config
 from hopjax.algos.ppo import PPOConfig
 
+# the checkout's configs/ (an editable install or a clone); a non-editable install: ./configs
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+if not CONFIGS.is_dir():
+    CONFIGS = Path("configs")
 
 
 def config(name: str, overrides: list[str], cls=PPOConfig) -> Any:
