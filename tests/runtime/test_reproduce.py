@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hopjax.runtime import cli, experiment
-from hopjax.runtime.reproduce import reproduce
+from hopjax.runtime.reproduce import collect, reproduce
 
 TINY = ("num_envs=8", "total_steps=800", "chunk_updates=5", "hidden_sizes=[32]", "env_kwargs.max_steps=10",
         "ppo.num_minibatches=2")
@@ -63,3 +63,8 @@ def test_hop_plus_end_to_end(tmp_path):
         seed = rows[int(c["seed"])]
         first = next((r["env_steps"] for r in seed if r["mean_return"] >= float(c["threshold"])), float("nan"))
         np.testing.assert_equal(float(c["env_steps"]), first)
+    # REPRODUCTIONS.md: this report's verdicts and figure; the other targets listed as not run
+    md = collect(tmp_path, tmp_path).read_text()
+    assert all(f"| **{v}** |" in md for _, _, v in report.verdicts)
+    assert (tmp_path / "reproductions" / "hop-plus_hop_plus.png").is_file()
+    assert md.count("Not run yet") == 3

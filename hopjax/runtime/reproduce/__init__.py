@@ -59,3 +59,40 @@ def reproduce(name: str, scale: str = "small", seeds: int | None = None, out: st
         print(f"  {claim}: {ours} -> {verdict}")
     print(f"report: {d / 'REPORT.md'}")
     return report
+
+
+def collect(out: str | Path = "runs", dest: str | Path = ".") -> Path:
+    """``dest/REPRODUCTIONS.md`` from the latest ``<out>/reproduce/<NAME>/REPORT.md`` of each
+    target (claim, verdicts, machine and date; figures copied to ``dest/reproductions/``);
+    targets without a report are listed as not run. -> its path."""
+    import shutil
+
+    dest = Path(dest)
+    lines = ["# Reproductions", "",
+             "The latest `hopjax reproduce NAME` of each target (written by "
+             "`hopjax.runtime.reproduce.collect()` from `runs/reproduce/*/REPORT.md`; the full reports, "
+             "CSVs and per-seed curves stay in the run dirs). A claim *holds* only if the 95 % interval "
+             "over seeds separates in the claimed direction, *does not hold* if it separates the other "
+             "way, else we *cannot tell*.", ""]
+    for name in TARGETS:
+        report = target_dir(name, out) / "REPORT.md"
+        if not report.is_file():
+            lines += [f"## `{name}`", "", f"Not run yet: `hopjax reproduce {name}`.", ""]
+            continue
+        text = report.read_text().splitlines()
+        title = text[0].lstrip("# ")
+        keep = [l for l in text if l.startswith(("**Claim.**", "**Setting.**", "Reproduce:", "Machine:"))]
+        verdict = text[text.index("## Verdict") + 2:]
+        verdict = verdict[:next(i for i, l in enumerate(verdict) if not l.startswith("|"))]
+        numbers = text[text.index("## Our numbers (mean and 95 % t-interval over seeds)") + 2:text.index("## Verdict")]
+        lines += [f"## `{name}`: {title}", "", *sum(([l, ""] for l in keep[:2]), []), *numbers, *verdict, ""]
+        (dest / "reproductions").mkdir(exist_ok=True)
+        for line in text:
+            if line.startswith("!["):
+                fig = line[line.index("(") + 1:-1]
+                shutil.copy2(report.parent / fig, dest / "reproductions" / f"{name}_{fig}")
+                lines.append(f"![{name}](reproductions/{name}_{fig})")
+        lines += ["", *keep[2:], ""]
+    path = dest / "REPRODUCTIONS.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -48,8 +48,8 @@ def machine() -> str:
     import os
 
     dev = jax.devices()
-    return (f"{len(dev)} x {dev[0].device_kind} ({dev[0].platform}), {os.cpu_count()} CPU cores, "
-            f"{platform.system()}, jax {jax.__version__}")
+    return (f"{len(dev)} x {dev[0].device_kind} ({dev[0].platform}), {os.cpu_count()} CPU cores "
+            f"(load average {os.getloadavg()[0]:.1f} at the end), {platform.system()}, jax {jax.__version__}")
 
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
