@@ -3,8 +3,10 @@ when the ``tensorboard`` extra is installed (``pip install -e ".[tensorboard]"``
 nothing is written and nothing fails. Every CSV column becomes a scalar tagged by its name,
 at step = the row's ``env_steps``; ``tensorboard --logdir runs`` shows every run and seed.
 
-One writer per event directory for the life of the process (``tensorboardX`` appends to its own
-events file and flushes after each chunk); ``close_all`` runs at exit.
+One writer per event directory, kept open across chunks (it appends to its own events file and
+is flushed after each chunk) and closed at exit; a directory that was moved away meanwhile (a
+run overwritten with ``--overwrite`` in the same process) gets a new writer, so the events of
+two runs never share a file.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import atexit
 from pathlib import Path
 
-_WRITERS: dict[Path, object] = {}
+_WRITERS: dict[Path, tuple[object, int]] = {}  # event dir -> (writer, the dir's inode)
 
 
 def available() -> bool:
@@ -37,9 +39,13 @@ def write_rows(csv_path: str | Path, rows: list[dict[str, float]]) -> Path | Non
     from tensorboardX import SummaryWriter
 
     d = event_dir(Path(csv_path))
-    w = _WRITERS.get(d)
+    w, inode = _WRITERS.get(d, (None, None))
+    if w is not None and (not d.is_dir() or d.stat().st_ino != inode):
+        w.close()  # its dir was moved aside: that run's file stays with it
+        w = None
     if w is None:
-        w = _WRITERS[d] = SummaryWriter(logdir=str(d))
+        w = SummaryWriter(logdir=str(d))
+        _WRITERS[d] = (w, d.stat().st_ino)
     for r in rows:
         step = int(r["env_steps"])
         for k, v in r.items():
@@ -53,4 +59,4 @@ def write_rows(csv_path: str | Path, rows: list[dict[str, float]]) -> Path | Non
 def close_all() -> None:
     """Close every open writer (flushes their files)."""
     while _WRITERS:
-        _WRITERS.popitem()[1].close()
+        _WRITERS.popitem()[1][0].close()

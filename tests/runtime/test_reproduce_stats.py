@@ -73,15 +73,24 @@ def test_tensorboard_events_hold_the_csv_rows(tmp_path):
     from hopjax.runtime import tensorboard
 
     rows = [{"update": 1.0, "env_steps": 80.0, "mean_return": 0.5}, {"update": 2.0, "env_steps": 160.0, "mean_return": 0.75}]
-    d = tensorboard.write_rows(tmp_path / "metrics_seed1.csv", rows)
+    def scalars(d):
+        got = []
+        for f in d.iterdir():  # TFRecord: u64 length, u32 crc, the Event proto, u32 crc
+            data = f.read_bytes()
+            while data:
+                n = int.from_bytes(data[:8], "little")
+                ev = Event.FromString(data[12:12 + n])
+                data = data[12 + n + 4:]
+                got += [(ev.step, v.tag, v.simple_value) for v in ev.summary.value]
+        return got
+
+    d = tensorboard.write_rows(tmp_path / "metrics_seed1.csv", rows[:1])
     assert d == tmp_path / "tensorboard" / "seed1"
+    assert tensorboard.event_dir(tmp_path / "metrics.csv") == tmp_path / "tensorboard"
+    tensorboard.write_rows(tmp_path / "metrics_seed1.csv", rows[1:])  # the same writer, appending
+    aside = tmp_path / "aside"
+    d.rename(aside)  # --overwrite moved the run away: the next run's events go to a new file
+    tensorboard.write_rows(tmp_path / "metrics_seed1.csv", rows[:1])
     tensorboard.close_all()
-    got = []
-    for f in d.iterdir():  # TFRecord: u64 length, u32 crc, the Event proto, u32 crc
-        data = f.read_bytes()
-        while data:
-            n = int.from_bytes(data[:8], "little")
-            ev = Event.FromString(data[12:12 + n])
-            data = data[12 + n + 4:]
-            got += [(ev.step, v.tag, v.simple_value) for v in ev.summary.value]
-    assert got == [(80, "mean_return", 0.5), (160, "mean_return", 0.75)]
+    assert scalars(aside) == [(80, "mean_return", 0.5), (160, "mean_return", 0.75)]
+    assert scalars(d) == [(80, "mean_return", 0.5)]
