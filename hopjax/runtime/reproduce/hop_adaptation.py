@@ -64,7 +64,9 @@ def run(scale: str, seeds: int | None, out: Path, command: str, progress: bool =
               "(Huang et al., ICML 2024, arXiv 2406.08002, section 5).",
         setting=f"`configs/<env>_hop.yaml` (a small grid and search sized for a CPU) and the baselines "
                 f"`configs/<env>_ppo/_omg/_moa.yaml` retrained in self-play on HOP's env; {n} seeds, "
-                f"{steps} env steps of self-play each, K = {k} episodes, {envs} envs; unseen co-players: "
+                f"about {steps} env steps of self-play each (whole chunks: the budget line of each table "
+                f"says exactly), K = {k} episodes, {envs} envs; settings (env, focal seats): {list(settings)}; "
+                f"baselines: {', '.join(baselines)}; unseen co-players: "
                 "every scripted policy of the env, one kind per row, focal return averaged over kinds. "
                 "Learned co-players are not in this version of the protocol.",
         constants=[("co-players", "stag/hare chasers, random, fix (Stag-Hunt); cleaner, random, fix (Snowdrift)",
