@@ -309,8 +309,10 @@ class Rollout:
         ``extra_fn(carry) -> extra [E, N, X]``: stateless extra policy inputs; with an
         ``om_hook`` the opponent model (parameters ``om_params``) provides them instead.
 
-        stats: returns_sum [N], episodes [] (completed episodes), goal_counts [N, G],
-        length_sum [] - sums over the episodes that ended in this rollout.
+        stats: returns_sum [N], episodes [] (completed episodes), goal_counts [N, G] (agents
+        reaching each goal), goal_events [G] (steps at which at least one agent reached the goal:
+        a stag hunt by a group counts once), length_sum [] - sums over the episodes that ended
+        in this rollout (the goal counts: over all steps of the rollout).
         """
         g = self.env.num_goals(self.env_params)
         stats0 = {
@@ -318,6 +320,7 @@ class Rollout:
             "episodes": jnp.zeros(()),
             "length_sum": jnp.zeros(()),
             "goal_counts": jnp.zeros((self.n, g)),
+            "goal_events": jnp.zeros((g,)),
         }
         hidden0 = carry.hidden
 
@@ -362,11 +365,13 @@ class Rollout:
         ep_return = carry.ep_return + tr.reward
         ep_length = carry.ep_length + active.astype(jnp.int32)
         endf = end.astype(jnp.float32)
+        reached = jax.nn.one_hot(tr.goal, stats["goal_counts"].shape[1])  # [E, N, G]; goal -1: none
         stats = {
             "returns_sum": stats["returns_sum"] + (endf[:, None] * ep_return).sum(0),
             "episodes": stats["episodes"] + endf.sum(),
             "length_sum": stats["length_sum"] + (endf * ep_length).sum(),
-            "goal_counts": stats["goal_counts"] + jax.nn.one_hot(tr.goal, stats["goal_counts"].shape[1]).sum(0),
+            "goal_counts": stats["goal_counts"] + reached.sum(0),
+            "goal_events": stats["goal_events"] + reached.max(1).sum(0),
         }
         carry = EnvCarry(
             **self.engine.advance(carry, tr, self.episode_mode),

@@ -222,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_train_parsers(sub)
     _add_eval_parser(sub)
     _add_population_parser(sub)
+    _add_reproduce_parser(sub)
     return p
 
 
@@ -235,6 +236,22 @@ def _add_population_parser(sub) -> None:
     pp.add_argument("--overwrite", action="store_true",
                     help="retrain members that exist (the old run dirs are moved aside, never deleted)")
     pp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_reproduce_parser(sub) -> None:
+    """``reproduce NAME``: a paper's claim with evidence (hopjax.runtime.reproduce)."""
+    from hopjax.runtime.reproduce import SCALES, TARGETS
+
+    r = sub.add_parser("reproduce", help="reproduce a paper's claim: runs/reproduce/NAME/REPORT.md, CSVs, figures",
+                       description="Each target writes <out>/reproduce/NAME/: REPORT.md (setting, sources, the "
+                                   "claim, our numbers with 95 %% intervals over seeds, the verdict), CSVs, PNGs.")
+    r.add_argument("name", choices=TARGETS, help="the claim to reproduce")
+    r.add_argument("--scale", choices=SCALES, default="small",
+                   help="small: minutes on a 2-core CPU (default); paper: sized for one GPU")
+    r.add_argument("--seeds", type=int, default=None, help="seeds (default: the target's, per scale)")
+    r.add_argument("--out", default="runs", help="output folder (default: runs)")
+    r.add_argument("--overwrite", action="store_true", help="move an earlier reproduction aside (never deleted)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _add_config(sp) -> None:
@@ -385,6 +402,15 @@ def _run(args, cfg, invocation: list[str]) -> int:
     return 0 if res.stopped is None else 1
 
 
+def _reproduce(args, invocation: list[str]) -> int:
+    from hopjax.runtime import reproduce  # JAX-free until reproduce() runs
+
+    reproduce.check(args.name, args.scale, args.seeds, args.out, args.overwrite)
+    reproduce.reproduce(args.name, args.scale, args.seeds, args.out, args.overwrite,
+                        progress=not args.no_progress, command="hopjax " + " ".join(invocation))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``hopjax`` entry point: parse, validate the whole config (no JAX), then run. Bad input:
     one line ``hopjax: error: ...`` on stderr and exit status 2."""
@@ -395,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args)
         if args.command == "population":
             return _population(args)
+        if args.command == "reproduce":
+            return _reproduce(args, invocation)
         return _run(args, validate(args), invocation)
     except _user_errors() as e:
         print(f"hopjax: error: {' '.join(str(e).split())}", file=sys.stderr)

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from hopjax.runtime import checkpoint, rundir
+from hopjax.runtime import checkpoint, rundir, tensorboard
 from hopjax.algos import registry
 from hopjax.algos.ppo import PPOConfig
 from hopjax.config import SEED_LIMIT, ConfigError, from_stored, to_dict
@@ -31,6 +31,11 @@ from hopjax.algos.ppo.trainer import Trainer, scripted_names, scripted_policy
 from hopjax.evaluation import play_policy
 
 
+# [G] metrics -> CSV columns <prefix>/<goal name>: agents reaching each goal, and captures
+# (events: a stag caught by a group of 3 is 3 in goals/, 1 in hunts/)
+_GOAL_COLUMNS = {"goals_per_episode": "goals", "hunts_per_episode": "hunts"}
+
+
 def flatten_metrics(metrics: dict[str, np.ndarray], goal_names: tuple[str, ...]) -> list[dict[str, float]]:
     """Metrics with a leading [U] axis -> one flat dict per update (per-agent arrays split)."""
     rows: list[dict[str, float]] = []
@@ -39,9 +44,9 @@ def flatten_metrics(metrics: dict[str, np.ndarray], goal_names: tuple[str, ...])
         row: dict[str, float] = {}
         for k, v in metrics.items():
             x = np.asarray(v[i])
-            if k == "goals_per_episode":
+            if k in _GOAL_COLUMNS:
                 for g, name in enumerate(goal_names):
-                    row[f"goals/{name}"] = float(x[g])
+                    row[f"{_GOAL_COLUMNS[k]}/{name}"] = float(x[g])
             elif x.ndim == 0:
                 row[k] = float(x)
             else:
@@ -196,6 +201,7 @@ def _commit(job: _Job, metrics, chunk: int, sps: float) -> list[list[dict[str, f
             row.update(update=u, env_steps=u * tr.steps_per_update, sps=sps)
         rows = [{"update": r["update"], "env_steps": r["env_steps"], **r} for r in rows]
         _write_csv(path, rows, append=True)
+        tensorboard.write_rows(path, rows)  # event files next to the CSV if tensorboardX is installed
         out.append(rows)
     return out
 

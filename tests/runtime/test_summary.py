@@ -18,9 +18,18 @@ def test_train_ends_with_what_the_last_chunk_learned(tmp_path, tiny_trainer, cap
     ret = np.mean([r["mean_return"] for r in rows])
     stag = np.mean([r["goals/stag_0"] for r in rows])
     hare = np.mean([sum(r[f"goals/hare_{i}"] for i in range(4)) for r in rows])
+    stag_hunts = np.mean([r["hunts/stag_0"] for r in rows])
+    hare_hunts = np.mean([sum(r[f"hunts/hare_{i}"] for i in range(4)) for r in rows])
+    each = lambda agents, hunts: f" ({agents / hunts:.2f} agents each)" if hunts > 0 else ""
     expected = (f"learned (last {TINY.chunk_updates} updates): mean return per agent {ret:.2f} of 3.00 "
-                f"(optimum); per episode: agents catching a stag {stag:.2f}, agents catching a hare {hare:.2f}")
+                f"(optimum); per episode: stag hunts {stag_hunts:.2f}{each(stag, stag_hunts)}, "
+                f"hare hunts {hare_hunts:.2f}{each(hare, hare_hunts)}")
     assert last == expected
+    # a group's capture counts once: never more captures than agents catching, and the one stag
+    # (each of the 4 hares) is caught at most once per episode
+    for r in rows:
+        for g in ("stag_0", "hare_0", "hare_1", "hare_2", "hare_3"):
+            assert r[f"hunts/{g}"] <= min(r[f"goals/{g}"], 1.0) + 1e-6
 
 
 def test_learned_line_groups_goals_by_kind_over_the_last_rows():
@@ -33,6 +42,17 @@ def test_learned_line_groups_goals_by_kind_over_the_last_rows():
     assert learned_line(rows[:1], 5) == ("learned (last 1 updates): mean return per agent 9.00; "
                                          "per episode: agents clearing a drift 18.00")
     assert learned_line([], 5) == "learned: nothing (no update ran)"
+
+
+def test_learned_line_counts_hunts_not_agents():
+    """A stag caught by 3 agents once per episode: 1 stag hunt, 3 agents each."""
+    rows = [{"mean_return": 2.0, "goals/stag_0": 3.0, "hunts/stag_0": 1.0,
+             "goals/hare_0": 1.0, "hunts/hare_0": 1.0, "goals/hare_1": 0.0, "hunts/hare_1": 0.0}]
+    assert learned_line(rows, 1, StagHuntParams()) == (
+        "learned (last 1 updates): mean return per agent 2.00 of 3.00 (optimum); "
+        "per episode: stag hunts 1.00 (3.00 agents each), hare hunts 1.00 (1.00 agents each)")
+    rows = [{"mean_return": 0.0, "goals/drift_0": 0.0, "hunts/drift_0": 0.0}]
+    assert learned_line(rows, 1).endswith("per episode: drifts cleared 0.00")
 
 
 @pytest.mark.parametrize("kw, best", [

@@ -226,7 +226,8 @@ class Trainer:
             "episode_return": stats["returns_sum"] / episodes,  # [N] per agent
             "episode_length": stats["length_sum"] / episodes,
             "episodes": stats["episodes"],
-            "goals_per_episode": stats["goal_counts"].sum(0) / episodes,  # [G]
+            "goals_per_episode": stats["goal_counts"].sum(0) / episodes,  # [G] agents reaching each
+            "hunts_per_episode": stats["goal_events"] / episodes,  # [G] captures (a group's hunt: 1)
         }
         m["mean_return"] = m["episode_return"].mean()
         m["learner_return"] = (m["episode_return"] * learner_mask).sum() / learner_mask.sum()
