@@ -112,8 +112,12 @@ MOA = Comparison(
           "PPO+MOA": ("opponent_model.moa.influence_coef=0",),
           "PPO+MOA+influence": (f"opponent_model.moa.influence_coef={INFLUENCE}",)},
     metric="mean_return", metric_label="mean return per agent (collective)",
-    setting="A PPO learner in seat 0 next to scripted stag, hare and stag chasers.",
-    constants=_PPO_CONSTANTS + (("influence weight", str(INFLUENCE), "our choice (Jaques et al. tune it per game)"),),
-    scales={"small": (4, ("total_steps=67200", "num_envs=64")),
-            "paper": (16, ("total_steps=3000000", "num_envs=256"))},
+    setting="Self-play: all four seats are learners (PPO, PPO+MOA or PPO+MOA+influence), as in the MOA "
+            "paper's experiments, so that an agent's influence on the others can pay.",
+    constants=(_PPO_CONSTANTS[0], _PPO_CONSTANTS[2],
+        
+        ("seats", "4 learners, independent parameters (self-play)", "Jaques et al., ICML 2019, section 5"),
+        ("influence weight", str(INFLUENCE), "our choice (Jaques et al. tune it per game)"),),
+    scales={"small": (4, ("agents=[]", "total_steps=67200", "num_envs=64")),
+            "paper": (16, ("agents=[]", "total_steps=3000000", "num_envs=256"))},
 )

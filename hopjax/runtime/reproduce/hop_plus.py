@@ -74,8 +74,9 @@ def run(scale: str, seeds: int | None, out: Path, command: str, progress: bool =
     return Report(
         title="HOP+ figure: PPO self-play learns to hunt the stag on 4x4 Markov Stag-Hunt",
         claim="PPO self-play on 4x4 Markov Stag-Hunt (4 players, 1 stag, 4 hares, no walls) reaches about "
-              "2.8-2.9 mean return per agent, after about 6 hours of training (Huang et al., ICML 2024, "
-              "arXiv 2406.08002, the HOP+ PPO self-play figure).",
+              "2.8-2.9 mean return per agent, after about 6 hours of training (the PPO self-play figure of HOP+, "
+              "a 2025 research project that grafts OMG's subgoal inference onto HOP, Huang et al., ICML 2024; "
+              "HOP+ itself is not a paper).",
         setting=f"`configs/stag_hunt_4x4_ppo.yaml` with {[*over, *overrides] or 'no overrides'}; {n} seeds "
                 f"({cfg.seed}..{cfg.seed + n - 1}), {cfg.num_envs} envs each, {rows_by_seed[0][-1]['env_steps']:.3g} "
                 "env steps per seed, every seat an independent PPO learner. Optimum 3.0: two players share the "
