@@ -38,7 +38,15 @@ inter-OM (:func:`hopjax.algos.hop.beliefs.inter_update`) averages the frequency 
 label, "no target" included, so it also carries a preference among the individual targets
 across episodes; with decay 0.995 either form moves the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes the prior barely moves and any rise of the curve comes from
-intra-OM and the planner, not from inter-OM.
+intra-OM and the planner, not from inter-OM. The config key ``adapt_inter_om_decay`` (our
+choice, not in the HOP code) evaluates HOP a second time with another decay for the K
+adaptation episodes only (row ``HOP decay=<d>``), next to the trained decay.
+
+Within the episode (:func:`within_episode_accuracy`, :func:`within_rows`, written as
+``within.csv`` / ``within.md``): belief accuracy at each step t, pooled over the K episodes, the
+envs and the alive co-players, mean and 95 % interval over seeds, next to the chance level
+1 / (targets present + 1): the accuracy of a uniform belief over the targets still present
+and "no target" (our choice of chance level).
 """
 
 from __future__ import annotations
@@ -440,7 +448,8 @@ def within_markdown(rows: list[dict]) -> str:
     """:func:`within_rows` as a markdown table over the first, middle and last third of the
     episode's steps: accuracy mean [95 % interval] with the chance level, pooled over steps by
     their scored counts (the interval of a third is the mean of its steps' bounds, a
-    conservative summary: per-seed pooling lives in ``within.csv``)."""
+    conservative summary: per-seed pooling lives in ``within.csv``); steps that some seed never
+    scored (NaN) are left out, a third without any scored step is ``-``."""
     if not rows:
         return ""
     T = max(r["step"] for r in rows)
@@ -453,7 +462,7 @@ def within_markdown(rows: list[dict]) -> str:
         rs = {r["step"]: r for r in rows if r["coplayers"] == kind and r["algorithm"] == algo}
         cells = []
         for p in parts:
-            sel = [rs[t + 1] for t in p if rs[t + 1]["scored"] > 0]
+            sel = [rs[t + 1] for t in p if np.isfinite(rs[t + 1]["belief_accuracy"])]  # some seed saw it
             w = np.array([r["scored"] for r in sel], float)
             avg = lambda m: float(np.sum(w * np.array([r[m] for r in sel])) / max(w.sum(), 1.0))
             cells.append(f"{avg('belief_accuracy'):.2f} [{avg('belief_accuracy_lo'):.2f}, "
@@ -465,13 +474,13 @@ def within_markdown(rows: list[dict]) -> str:
 def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
     """Per co-player and algorithm: focal return of episodes 1..K and their mean (mean ± std
     over seeds), HOP's belief accuracy in episode 1 and K; then self-play returns."""
-    head = f"{'co-players':<11}{'algorithm':<10}" + "".join(f"{'ep ' + str(k + 1):>15}" for k in range(episodes))
+    head = f"{'co-players':<11}{'algorithm':<14}" + "".join(f"{'ep ' + str(k + 1):>15}" for k in range(episodes))
     head += f"{'mean':>15}{'belief acc 1->K':>18}"
     lines = ["focal return per episode (mean ± std over seeds)", head, "-" * len(head)]
     for c, kind in enumerate(kinds):
         for i, (name, r) in enumerate(results.items()):
             fr = np.asarray(r["adapt"]["focal_return"])[:, c]  # [S, K]
-            row = f"{kind if i == 0 else '':<11}{name:<10}"
+            row = f"{kind if i == 0 else '':<11}{name:<14}"
             row += "".join(f"{_mean_std(fr[:, k]):>15}" for k in range(episodes))
             row += f"{_mean_std(fr.mean(1)):>15}"
             if "belief_accuracy" in r["adapt"]:
@@ -479,10 +488,10 @@ def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
                 row += f"{np.mean(ba[:, 0]):>9.2f} -> {np.mean(ba[:, -1]):.2f}"
             lines.append(row)
     lines.append("")
-    lines.append(f"{'self-play':<21}{'mean return/agent':>20}{'welfare':>18}")
+    lines.append(f"{'self-play':<25}{'mean return/agent':>20}{'welfare':>18}")
     for name, r in results.items():
         sp = r["self_play"]
-        lines.append(f"{'':<11}{name:<10}{_mean_std(np.asarray(sp['focal_return']).mean(1)):>20}"
+        lines.append(f"{'':<11}{name:<14}{_mean_std(np.asarray(sp['focal_return']).mean(1)):>20}"
                      f"{_mean_std(np.asarray(sp['welfare']).mean(1)):>18}")
     return "\n".join(lines)
 
