@@ -38,7 +38,15 @@ inter-OM (:func:`hopjax.algos.hop.beliefs.inter_update`) averages the frequency 
 label, "no target" included, so it also carries a preference among the individual targets
 across episodes; with decay 0.995 either form moves the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes the prior barely moves and any rise of the curve comes from
-intra-OM and the planner, not from inter-OM.
+intra-OM and the planner, not from inter-OM. The config key ``adapt_inter_om_decay`` (our
+choice, not in the HOP code) evaluates HOP a second time with another decay for the K
+adaptation episodes only (row ``HOP decay=<d>``), next to the trained decay.
+
+Within the episode (:func:`within_episode_accuracy`, :func:`within_rows`, written as
+``within.csv`` / ``within.md``): belief accuracy at each step t, pooled over the K episodes, the
+envs and the alive co-players, mean and 95 % interval over seeds, next to the chance level
+1 / (targets present + 1): the accuracy of a uniform belief over the targets still present
+and "no target" (our choice of chance level).
 """
 
 from __future__ import annotations
@@ -55,7 +63,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from hopjax import envs
+from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop.config import HOPConfig
+from hopjax.algos.hop.losses import step_mask
 from hopjax.algos.hop.trainer import HOPTrainer, make_env, uniform_prior
 from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
@@ -100,19 +110,45 @@ def _episode_summary(returns: jax.Array, num_focal: int, self_play: bool) -> dic
     return {"focal_return": focal, "coplayer_return": others, "welfare": returns.sum(-1).mean()}
 
 
+def within_episode_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.Array]:
+    """Belief accuracy by time step within one episode, as sums so that episodes, envs and
+    seeds pool by step counts.
+
+    batch: the runner's episode batch ([E, T+1, ...], ``goal_label`` filled); trace: its
+    :class:`~hopjax.algos.hop.trainer.EpisodeTrace` (``log_beliefs`` [E, T, N, G+1]);
+    modelled [N] bool: the seats whose beliefs are scored. -> ``belief_acc_sum_t`` [T]: summed
+    probability on the true (hindsight) goal, "no target" after the last interaction;
+    ``belief_steps_t`` [T]: how many (env, seat) pairs were alive at step t;
+    ``belief_chance_sum_t`` [T]: summed chance level, 1 / (targets present + 1), the accuracy
+    of a uniform belief over the present targets and "no target" (our choice of chance level).
+    """
+    log_b = trace.log_beliefs
+    T, G = log_b.shape[1], log_b.shape[-1] - 1
+    v = step_mask(batch) & modelled  # [E, T, N]
+    acc = bl.mass_on(log_b, bl.label_with_none(batch["goal_label"][:, :T], G))
+    chance = 1.0 / jnp.maximum(jnp.sum(jnp.isfinite(log_b), -1), 1)  # present targets + "none"
+    total = lambda x: jnp.sum(jnp.where(v, x, 0.0), axis=(0, 2))
+    return {"belief_acc_sum_t": total(acc), "belief_steps_t": total(jnp.ones_like(acc)),
+            "belief_chance_sum_t": total(chance)}
+
+
 def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal: int = 1,
-                   coplayers: tuple[str, ...] | None = None, with_episodes: bool = False):
+                   coplayers: tuple[str, ...] | None = None, with_episodes: bool = False,
+                   inter_om_decay: float | None = None):
     """-> ``fn(key, params, kind) -> metrics`` with a leading [K] axis per entry.
 
     ``coplayers=None``: self-play (HOP in every seat; ``kind`` ignored). ``with_episodes``:
-    also return every episode's batch and belief trace ([K, E, ...])."""
+    also return every episode's batch and belief trace ([K, E, ...]). ``inter_om_decay``: the
+    decay carrying the prior from episode to episode (default: the config's). Besides the
+    episode means, the metrics hold :func:`within_episode_accuracy` ([K, T] each)."""
     env, p = trainer.env, trainer.env_params
     n = env.num_agents(p)
     self_play = coplayers is None
     focal = tuple(range(n if self_play else num_focal))
 
     def fn(key, params, kind):
-        runner = trainer.make_runner(num_envs, focal, _scripted(env.name, n, num_focal, coplayers, kind))
+        runner = trainer.make_runner(num_envs, focal, _scripted(env.name, n, num_focal, coplayers, kind),
+                                     inter_om_decay)
 
         def episode(prior, k):
             batch, trace = runner.play(k, params, prior)
@@ -120,6 +156,7 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
             steps = trace.belief_steps
             m["belief_accuracy"] = jnp.sum(trace.belief_acc * steps) / jnp.maximum(steps.sum(), 1.0)
             m["p_none"] = jnp.mean(trace.prior[..., -1])
+            m.update(within_episode_accuracy(batch, trace, runner.modelled))
             return trace.prior, (m, (batch, trace) if with_episodes else None)
 
         prior0 = uniform_prior(num_envs, n, runner.G + 1)
@@ -272,6 +309,11 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
     hop_trainer, hop_params, budget["HOP"] = hop_agents(hop_cfg, seeds, hop_run)
     evaluate("HOP", hop_adaptation(hop_trainer, episodes, num_envs, num_focal, policies),
              hop_adaptation(hop_trainer, episodes, num_envs), hop_params)
+    decay = hop_trainer.cfg.adapt_inter_om_decay
+    if decay is not None:  # the few-shot protocol's own inter-OM decay, next to the trained one
+        evaluate(f"HOP decay={decay:g}", hop_adaptation(hop_trainer, episodes, num_envs, num_focal, policies,
+                                                        inter_om_decay=decay),
+                 hop_adaptation(hop_trainer, episodes, num_envs, inter_om_decay=decay), hop_params)
     for name, spec in baselines.items():
         is_run = isinstance(spec, (str, Path))
         trainer, runner, budget[name] = policy_agents(None if is_run else spec, seeds, spec if is_run else None)
@@ -280,19 +322,29 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
 
     table = format_table(results, kinds, episodes)
     rows = curve_rows(results, kinds)
+    within = within_rows(results, kinds)
     print(table)
     print(curve_markdown(rows, f"{env_name}, focal agent in {num_focal} seat(s)"))
+    print(within_markdown(within))
     print("budget: " + "; ".join(f"{k}: {v}" for k, v in budget.items())
           + f"; total wall time {time.perf_counter() - t_start:.0f}s")
     if out is not None:
         _write_outputs(Path(out), table, rows, kinds, budget, results,
-                       f"{env_name}, focal agent in {num_focal} seat(s)")
-    return {"results": results, "budget": budget, "table": table, "curve": rows}
+                       f"{env_name}, focal agent in {num_focal} seat(s)", within)
+    return {"results": results, "budget": budget, "table": table, "curve": rows, "within": within}
 
 
-def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, results, title: str) -> None:
-    """adaptation.txt / .json and curve.csv / .md / .png in ``out`` (an earlier result there is
-    moved aside, never overwritten)."""
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, results, title: str,
+                   within: list[dict]) -> None:
+    """adaptation.txt / .json, curve.csv / .md / .png and within.csv / .md in ``out`` (an
+    earlier result there is moved aside, never overwritten)."""
     from hopjax.runtime.plots import plot_adaptation_curve
 
     if out.is_dir() and any(out.iterdir()):
@@ -303,13 +355,13 @@ def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, resul
            for a, d in results.items()}
     (out / "adaptation.json").write_text(json.dumps(
         {"coplayers": list(kinds), "budget": budget, "results": raw}, indent=1))
-    with open(out / "curve.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    _write_csv(out / "curve.csv", rows)
     (out / "curve.md").write_text(curve_markdown(rows, title) + "\n")
     plot_adaptation_curve(rows, out / "curve.png", "adaptation curve: " + title)
-    print(f"wrote adaptation.txt/.json and curve.csv/.md/.png in {out}")
+    if within:
+        _write_csv(out / "within.csv", within)
+        (out / "within.md").write_text(within_markdown(within) + "\n")
+    print(f"wrote adaptation.txt/.json, curve.csv/.md/.png and within.csv/.md in {out}")
 
 
 def t_interval(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -364,16 +416,71 @@ def curve_markdown(rows: list[dict], title: str) -> str:
     return "\n".join(lines)
 
 
+def _thirds(T: int) -> list[np.ndarray]:
+    return [a for a in np.array_split(np.arange(T), 3) if a.size]
+
+
+def within_rows(results: dict, kinds: tuple[str, ...]) -> list[dict]:
+    """Belief accuracy by step within the episode: one row per (co-player kind, algorithm with
+    beliefs, step t = 1..T), pooled over the K episodes and the envs (weighted by alive
+    co-players), mean and 95 % t-interval over seeds (:func:`t_interval`), next to the chance
+    level of :func:`within_episode_accuracy` and the number of scored (episode, env, seat)
+    steps. A step nobody was alive at gives NaN."""
+    rows = []
+    for c, kind in enumerate(kinds):
+        for name, r in results.items():
+            a = r["adapt"]
+            if "belief_acc_sum_t" not in a:
+                continue
+            steps = np.asarray(a["belief_steps_t"])[:, c].sum(1)  # [S, K, T] -> [S, T]
+            per = lambda m: np.asarray(a[m])[:, c].sum(1) / np.where(steps > 0, steps, np.nan)
+            acc, chance = t_interval(per("belief_acc_sum_t")), t_interval(per("belief_chance_sum_t"))
+            for t in range(steps.shape[1]):
+                rows.append({"coplayers": kind, "algorithm": name, "step": t + 1,
+                             "scored": int(steps[:, t].sum()),
+                             **{k: round(float(v[t]), 4) for k, v in zip(
+                                 ("belief_accuracy", "belief_accuracy_lo", "belief_accuracy_hi"), acc)},
+                             "chance": round(float(chance[0][t]), 4)})
+    return rows
+
+
+def within_markdown(rows: list[dict]) -> str:
+    """:func:`within_rows` as a markdown table over the first, middle and last third of the
+    episode's steps: accuracy mean [95 % interval] with the chance level, pooled over steps by
+    their scored counts (the interval of a third is the mean of its steps' bounds, a
+    conservative summary: per-seed pooling lives in ``within.csv``); steps that some seed never
+    scored (NaN) are left out, a third without any scored step is ``-``."""
+    if not rows:
+        return ""
+    T = max(r["step"] for r in rows)
+    parts = _thirds(T)
+    span = lambda p: f"step {p[0] + 1}" if p.size == 1 else f"steps {p[0] + 1}-{p[-1] + 1}"
+    head = "| co-players | algorithm | " + " | ".join(span(p) for p in parts) + " |"
+    lines = ["Belief accuracy within the episode (mean [95 % interval] over seeds, all K episodes "
+             "pooled; chance = 1 / (targets present + 1))", "", head, "|" + "---|" * (2 + len(parts))]
+    for kind, algo in dict.fromkeys((r["coplayers"], r["algorithm"]) for r in rows):
+        rs = {r["step"]: r for r in rows if r["coplayers"] == kind and r["algorithm"] == algo}
+        cells = []
+        for p in parts:
+            sel = [rs[t + 1] for t in p if np.isfinite(rs[t + 1]["belief_accuracy"])]  # some seed saw it
+            w = np.array([r["scored"] for r in sel], float)
+            avg = lambda m: float(np.sum(w * np.array([r[m] for r in sel])) / max(w.sum(), 1.0))
+            cells.append(f"{avg('belief_accuracy'):.2f} [{avg('belief_accuracy_lo'):.2f}, "
+                         f"{avg('belief_accuracy_hi'):.2f}] (chance {avg('chance'):.2f})" if sel else "-")
+        lines.append(f"| {kind} | {algo} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
     """Per co-player and algorithm: focal return of episodes 1..K and their mean (mean ± std
     over seeds), HOP's belief accuracy in episode 1 and K; then self-play returns."""
-    head = f"{'co-players':<11}{'algorithm':<10}" + "".join(f"{'ep ' + str(k + 1):>15}" for k in range(episodes))
+    head = f"{'co-players':<11}{'algorithm':<14}" + "".join(f"{'ep ' + str(k + 1):>15}" for k in range(episodes))
     head += f"{'mean':>15}{'belief acc 1->K':>18}"
     lines = ["focal return per episode (mean ± std over seeds)", head, "-" * len(head)]
     for c, kind in enumerate(kinds):
         for i, (name, r) in enumerate(results.items()):
             fr = np.asarray(r["adapt"]["focal_return"])[:, c]  # [S, K]
-            row = f"{kind if i == 0 else '':<11}{name:<10}"
+            row = f"{kind if i == 0 else '':<11}{name:<14}"
             row += "".join(f"{_mean_std(fr[:, k]):>15}" for k in range(episodes))
             row += f"{_mean_std(fr.mean(1)):>15}"
             if "belief_accuracy" in r["adapt"]:
@@ -381,10 +488,10 @@ def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
                 row += f"{np.mean(ba[:, 0]):>9.2f} -> {np.mean(ba[:, -1]):.2f}"
             lines.append(row)
     lines.append("")
-    lines.append(f"{'self-play':<21}{'mean return/agent':>20}{'welfare':>18}")
+    lines.append(f"{'self-play':<25}{'mean return/agent':>20}{'welfare':>18}")
     for name, r in results.items():
         sp = r["self_play"]
-        lines.append(f"{'':<11}{name:<10}{_mean_std(np.asarray(sp['focal_return']).mean(1)):>20}"
+        lines.append(f"{'':<11}{name:<14}{_mean_std(np.asarray(sp['focal_return']).mean(1)):>20}"
                      f"{_mean_std(np.asarray(sp['welfare']).mean(1)):>18}")
     return "\n".join(lines)
 

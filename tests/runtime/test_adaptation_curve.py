@@ -40,3 +40,21 @@ def test_curve_rows_table_and_png(tmp_path):
     assert "| stag | HOP | focal return | 3.00 [" in md[4]
     png = plot_adaptation_curve(rows, tmp_path / "curve.png", "t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_within_rows_pool_episodes_and_seeds_by_counts():
+    # [S=2, kinds=1, K=2, T=3] per-step sums; step 3 has nobody alive in seed 0
+    steps = np.array([[[[2.0, 2.0, 0.0], [2.0, 1.0, 0.0]]], [[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]])
+    acc = np.array([[[[0.4, 1.0, 0.0], [0.6, 0.8, 0.0]]], [[[0.3, 0.7, 0.9], [0.3, 0.5, 0.7]]]])
+    res = {"HOP": {"adapt": {"belief_acc_sum_t": acc, "belief_steps_t": steps,
+                             "belief_chance_sum_t": steps / 4}},
+           "PPO": {"adapt": {"focal_return": np.zeros((2, 1, 2))}}}
+    rows = adaptation.within_rows(res, ("stag",))
+    assert [r["step"] for r in rows] == [1, 2, 3] and all(r["algorithm"] == "HOP" for r in rows)
+    # seed 0 step 1: (0.4 + 0.6) / 4 = 0.25; seed 1: 0.6 / 2 = 0.3 -> mean 0.275
+    assert rows[0]["belief_accuracy"] == 0.275 and rows[0]["scored"] == 6 and rows[0]["chance"] == 0.25
+    assert rows[1]["belief_accuracy"] == round((1.8 / 3 + 1.2 / 2) / 2, 4)
+    assert np.isnan(rows[2]["belief_accuracy"]) and rows[2]["scored"] == 2  # one seed has no step 3
+    md = adaptation.within_markdown(rows).splitlines()
+    assert md[2] == "| co-players | algorithm | step 1 | step 2 | step 3 |"
+    assert md[4].startswith("| stag | HOP | 0.28 [") and "(chance 0.25)" in md[4]

@@ -39,6 +39,12 @@ class HOPConfig:
     # EMA decay (HOP code: 0.995 Stag-Hunt, 0.98 Snowdrift).
     belief_temperature: float = 1.0
     inter_om_decay: float = 0.995
+    # Inter-OM decay for the few-shot protocol only (`hopjax eval`): when set, HOP is evaluated
+    # a second time with this decay across the K adaptation episodes (row "HOP decay=<d>"), next
+    # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
+    # code: with 0.995 the prior moves 0.5 % of an episode's goal frequencies per episode, so
+    # over K = 5 episodes inter-OM cannot visibly carry anything across episodes.
+    adapt_inter_om_decay: float | None = None
     # Networks (hopjax.models.goal_policy, hopjax.models.trunk) and their training (Adam 5e-4:
     # HOP code). trunk: 'mlp' (flattened observation) or 'conv' (3x3 convolutions with
     # conv_channels, HOP code: 16-32-32, then FC hidden_sizes, HOP code: 512).
@@ -69,8 +75,8 @@ class HOPConfig:
         for key in ("c_puct", "q_temperature", "belief_temperature", "lr"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"config key {key!r} must be > 0, got {getattr(self, key)}")
-        for key in ("gamma", "inter_om_decay"):
-            if not 0.0 <= getattr(self, key) <= 1.0:
+        for key in ("gamma", "inter_om_decay", "adapt_inter_om_decay"):
+            if getattr(self, key) is not None and not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"config key {key!r} must lie in [0, 1], got {getattr(self, key)}")
         if self.batch_episodes > self.buffer_episodes:
             raise ConfigError("config key 'batch_episodes' must not exceed 'buffer_episodes'")

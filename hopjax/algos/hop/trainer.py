@@ -297,11 +297,14 @@ class HOPTrainer:
         self.goal_names = self.env.goal_names(self.env_params)
 
     def make_runner(self, num_envs: int, focal_seats: tuple[int, ...],
-                    scripted: dict[int, Any] | None = None) -> HOPRunner:
-        """A runner with this run's networks, search and belief settings."""
+                    scripted: dict[int, Any] | None = None,
+                    inter_om_decay: float | None = None) -> HOPRunner:
+        """A runner with this run's networks, search and belief settings (``inter_om_decay``:
+        another inter-OM decay than the config's, e.g. for the adaptation protocol)."""
         c = self.cfg
+        decay = c.inter_om_decay if inter_om_decay is None else inter_om_decay
         return HOPRunner(self.env, self.env_params, self.goal_policy, self.planner_net, c.search,
-                         num_envs, focal_seats, scripted, c.belief_temperature, c.inter_om_decay)
+                         num_envs, focal_seats, scripted, c.belief_temperature, decay)
 
     def init(self, key: jax.Array) -> HOPState:
         k_g, k_p, key = jax.random.split(key, 3)

@@ -176,6 +176,26 @@ def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained)
     assert np.all(m["p_none"][:, fix] > 1 / (trainer.runner.G + 1))
 
 
+def test_within_episode_accuracy_by_step(trainer, trained):
+    """Per-step sums pool back to the episode's belief accuracy; the chance level is 1 / (targets
+    present + 1) counted by hand; with the trained goal model the stag chasers' accuracy rises
+    from the first steps to the later ones."""
+    m = trained["m1"]  # [S, C, K, T] per-step sums
+    steps = m["belief_steps_t"]
+    np.testing.assert_allclose(m["belief_acc_sum_t"].sum(-1) / steps.sum(-1), m["belief_accuracy"], rtol=1e-5)
+    lb = np.asarray(trained["trace1"].log_beliefs)  # [S, C, K, E, T, N, G+1]
+    T = trainer.runner.T
+    alive = np.asarray(trained["batch1"].alive)[..., :T, :] & np.asarray(trained["batch1"].filled)[..., :T, None]
+    alive[..., 0] = False  # seat 0 is HOP, not modelled
+    chance = np.where(alive, 1.0 / np.isfinite(lb).sum(-1), 0.0).sum((3, 5))  # [S, C, K, T]
+    np.testing.assert_allclose(m["belief_chance_sum_t"], chance, rtol=1e-5)
+    np.testing.assert_allclose(steps, alive.sum((3, 5)))
+    stag = KINDS.index("stag")
+    n = steps[:, stag].sum((0, 1))  # [T]
+    acc = m["belief_acc_sum_t"][:, stag].sum((0, 1)) / np.maximum(n, 1)
+    assert acc[3:][n[3:] > 0].mean() > acc[:2].mean() + 0.15, acc  # steps 4.. vs steps 1-2
+
+
 # ------------------------------------------------------------------ self-play training
 def test_trainer_compiles_once(trainer, hop_chunk):
     """Self-play training chunks (play -> replay buffer -> SGD on both networks) trace and

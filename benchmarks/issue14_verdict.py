@@ -1,0 +1,62 @@
+"""Issue 14's done-when statistics from a ``hopjax eval`` adaptation.json (HOP config).
+
+    python benchmarks/issue14_verdict.py runs/stag_hunt_hop_adapt/adaptation.json
+
+Prints, with 95 % Student-t intervals over the trained seeds (S - 1 degrees of freedom):
+HOP's mean focal return over the K episodes minus each baseline's (seed s of HOP paired with
+seed s of the baseline: both are the s-th trained seed of the same command); for each HOP row,
+episode K minus episode 1 and the least-squares slope per episode of the focal return and of
+the belief accuracy; belief accuracy over the whole episode minus chance (1 / (targets present
++ 1)), and the accuracy above chance in the last third of the steps minus the first third.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from hopjax.runtime.adaptation import t_interval
+
+
+def ci(x) -> str:
+    m, lo, hi = (float(v) for v in t_interval(np.asarray(x)))
+    return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def slope(y: np.ndarray) -> np.ndarray:
+    """y [S, K] -> least-squares slope per episode [S]."""
+    return np.array([np.polyfit(np.arange(y.shape[1]), row, 1)[0] for row in y])
+
+
+def main(path: str) -> None:
+    d = json.load(open(path))
+    kinds, res = d["coplayers"], d["results"]
+    hops = [a for a in res if a.startswith("HOP")]
+    bases = [a for a in res if a not in hops]
+    ret = lambda a, c: np.asarray(res[a]["adapt"]["focal_return"])[:, c]  # [S, K]
+    print("| co-players | " + " | ".join(f"HOP - {b} (return, mean over K)" for b in bases) + " |")
+    for c, k in enumerate(kinds):
+        print(f"| {k} | " + " | ".join(ci(ret("HOP", c).mean(1) - ret(b, c).mean(1)) for b in bases) + " |")
+    print("\n| co-players | algorithm | return ep K - ep 1 | return slope | accuracy ep K - ep 1 | accuracy slope |")
+    for a in hops:
+        for c, k in enumerate(kinds):
+            fr, ba = ret(a, c), np.asarray(res[a]["adapt"]["belief_accuracy"])[:, c]
+            print(f"| {k} | {a} | {ci(fr[:, -1] - fr[:, 0])} | {ci(slope(fr))} | "
+                  f"{ci(ba[:, -1] - ba[:, 0])} | {ci(slope(ba))} |")
+    print("\n| co-players | algorithm | accuracy | minus chance | above chance: last third - first third |")
+    for a in hops:
+        ad = {m: np.asarray(v) for m, v in res[a]["adapt"].items()}
+        for c, k in enumerate(kinds):
+            st = ad["belief_steps_t"][:, c].sum(1)  # [S, K, T] -> [S, T]
+            acc, ch = ad["belief_acc_sum_t"][:, c].sum(1), ad["belief_chance_sum_t"][:, c].sum(1)
+            parts = np.array_split(np.arange(st.shape[1]), 3)
+            above = [(acc[:, p].sum(1) - ch[:, p].sum(1)) / np.where(st[:, p].sum(1) > 0, st[:, p].sum(1), np.nan)
+                     for p in parts]
+            rise = ci(above[2] - above[0]) if np.all(np.isfinite(above[2])) else "no co-player alive"
+            print(f"| {k} | {a} | {ci(acc.sum(1) / st.sum(1))} | {ci((acc.sum(1) - ch.sum(1)) / st.sum(1))} | {rise} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
