@@ -101,27 +101,37 @@ class Planner:
         self.goal_policy, self.planner_net, self.cfg = goal_policy, planner_net, cfg
         self.num_actions = env.num_actions(env_params)
         self.num_goals = env.num_goals(env_params)
+        self.num_agents = env.num_agents(env_params)
         self.max_depth = int(env.episode_length(env_params)) if cfg.max_depth <= 0 else cfg.max_depth
 
     # -- the model inside the tree ----------------------------------------------------------
+    def co_player_log_probs(self, params, state, avail, goals, focal) -> jax.Array:
+        """log pi(. | o_i, g_i) [N, A] of every co-player ``i != focal`` under its tree goal
+        (``goals`` [N], a removed target read as "no target"); the focal row is 0 (its action
+        is the search's). Only the N-1 co-players' observations are built (``seat_obs``)."""
+        env, p, n, g = self.env, self.env_params, self.num_agents, self.num_goals
+        co = (focal + 1 + jnp.arange(n - 1)) % n  # [N-1] co-player seats
+        present = env.goals_present(state, p)  # [G]
+        goal = jnp.where(present[jnp.minimum(goals[co], g - 1)], goals[co], g)
+        logp = self.goal_policy.log_probs(params, env.seat_obs(state, p, co), avail[co], goal,
+                                          env.goal_positions(state, p))  # [N-1, A]
+        return jnp.zeros((n, self.num_actions), logp.dtype).at[co].set(logp)
+
     def _expand_one(self, params, key, action, node: Node):
         env, p, cfg = self.env, self.env_params, self.cfg
-        obs = env.get_obs(node.state, p)  # [N, *obs]
         avail = env.avail_actions(node.state, p)  # [N, A]
         k_co, k_env = jax.random.split(key)
-        g = self.num_goals
-        present = env.goals_present(node.state, p)  # [G]
-        goals = jnp.where(present[jnp.minimum(node.goals, g - 1)], node.goals, g)
-        logp = self.goal_policy.log_probs(params["goal"], obs, avail, goals,
-                                          env.goal_positions(node.state, p))  # [N, A]
+        logp = self.co_player_log_probs(params["goal"], node.state, avail, node.goals, node.focal)
+        # One Gumbel draw per (seat, action) as before: the co-players' rows are the same.
         actions = jax.random.categorical(k_co, logp).astype(jnp.int32)
         actions = actions.at[node.focal].set(action.astype(jnp.int32))
-        obs2, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
+        # The step's observations are unused, so XLA drops them; only the focal one is built.
+        _, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
         reward = jnp.where(node.done, 0.0, rewards[node.focal])
         done = node.done | dones.agents[node.focal] | dones.episode
-        logits, value = self.planner_net.apply(
-            params["planner"], obs2[node.focal], info["avail_actions"][node.focal]
-        )
+        obs2 = env.seat_obs(state2, p, node.focal[None])[0]
+        logits, value = self.planner_net.apply(params["planner"], obs2,
+                                               info["avail_actions"][node.focal])
         out = mctx.RecurrentFnOutput(
             reward=reward,
             discount=jnp.where(done, 0.0, cfg.gamma),
@@ -146,10 +156,10 @@ class Planner:
         focal = jnp.asarray(focal_seats, jnp.int32)
         k_goal, k_search, k_act = jax.random.split(key, 3)
 
-        obs = jax.vmap(env.get_obs, in_axes=(0, None))(states, p)  # [E, N, *obs]
+        f_obs = jax.vmap(env.seat_obs, in_axes=(0, None, None))(states, p, focal)  # [E, F, *obs]
         avail = jax.vmap(env.avail_actions, in_axes=(0, None))(states, p)  # [E, N, A]
         alive = jax.vmap(env.alive, in_axes=(0, None))(states, p)  # [E, N]
-        f_obs, f_avail = obs[:, focal], avail[:, focal]  # [E, F, ...]
+        f_avail = avail[:, focal]  # [E, F, A]
         logits, value = self.planner_net.apply(params["planner"], f_obs, f_avail)  # [E, F, A]
 
         # Goals per tree: one draw per seat from the beliefs. [E, F, K, N]
