@@ -33,6 +33,7 @@ follows the paper's PUCT planner:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -40,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import mctx
 from flax import struct
+from mctx._src import search as _mctx_search
 
 from hopjax.envs.base import Environment
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
@@ -89,6 +91,56 @@ def _shrunk_q(tree: mctx.Tree, node_index: jax.Array) -> jax.Array:
     return tree.qvalues(node_index) * n / (1.0 + n)
 
 
+def _batched_backward(tree: mctx.Tree, leaf_index: jax.Array) -> mctx.Tree:
+    """mctx's backup (mctx/_src/search.py ``backward``: from each leaf up to the root, update
+    the parent's value mean and visit count and the child's value and visits) with the same
+    arithmetic, as one loop over the batch [B] instead of ``jax.vmap`` of a per-tree loop.
+    mctx 0.0.71 vmaps a ``while_loop`` that carries the tree, which turns every in-place update
+    into a select over the whole batch's tree arrays ([B, S+1, A]) at every step of every
+    backup: the search's cost grew with B x S per simulation. Here trees already at their root
+    write back their old values, so the updates stay in place (our choice; equal results)."""
+    root = mctx.Tree.ROOT_INDEX
+    rows = jnp.arange(leaf_index.shape[0])
+
+    def body(c):
+        tree, leaf_value, index = c
+        active = index != root
+        parent = jnp.where(active, tree.parents[rows, index], root)
+        action = jnp.where(active, tree.action_from_parent[rows, index], 0)
+        count = tree.node_visits[rows, parent]
+        leaf_value = jnp.where(active, tree.children_rewards[rows, parent, action]
+                               + tree.children_discounts[rows, parent, action] * leaf_value, leaf_value)
+        parent_value = (tree.node_values[rows, parent] * count + leaf_value) / (count + 1.0)
+        old_cv = tree.children_values[rows, parent, action]
+        old_cn = tree.children_visits[rows, parent, action]
+        tree = tree.replace(
+            node_values=tree.node_values.at[rows, parent].set(
+                jnp.where(active, parent_value, tree.node_values[rows, parent])),
+            node_visits=tree.node_visits.at[rows, parent].set(jnp.where(active, count + 1, count)),
+            children_values=tree.children_values.at[rows, parent, action].set(
+                jnp.where(active, tree.node_values[rows, index], old_cv)),
+            children_visits=tree.children_visits.at[rows, parent, action].set(
+                jnp.where(active, old_cn + 1, old_cn)))
+        return tree, leaf_value, jnp.where(active, parent, root)
+
+    leaf_index = jnp.asarray(leaf_index, jnp.int32)
+    init = (tree, tree.node_values[rows, leaf_index], leaf_index)
+    tree, _, _ = jax.lax.while_loop(lambda c: jnp.any(c[2] != root), body, init)
+    return tree
+
+
+@contextlib.contextmanager
+def _in_place_backup():
+    """While tracing a search: mctx's ``search`` looks its ``backward`` up at call time; use
+    :func:`_batched_backward` (same results, no whole-tree copies)."""
+    old = _mctx_search.backward
+    _mctx_search.backward = _batched_backward
+    try:
+        yield
+    finally:
+        _mctx_search.backward = old
+
+
 class Planner:
     """Builds ``plan(key, params, states, log_beliefs, focal_seats) -> PlanOutput``.
 
@@ -105,6 +157,10 @@ class Planner:
         self.max_depth = int(env.episode_length(env_params)) if cfg.max_depth <= 0 else cfg.max_depth
 
     # -- the model inside the tree ----------------------------------------------------------
+    def seat_obs(self, state, seats: jax.Array) -> jax.Array:
+        """[K, *obs] observations of the seats ``seats`` [K] in ``state`` (``Environment.seat_obs``)."""
+        return self.env.seat_obs(state, self.env_params, seats)
+
     def co_player_log_probs(self, params, state, avail, goals, focal) -> jax.Array:
         """log pi(. | o_i, g_i) [N, A] of every co-player ``i != focal`` under its tree goal
         (``goals`` [N], a removed target read as "no target"); the focal row is 0 (its action
@@ -113,7 +169,7 @@ class Planner:
         co = (focal + 1 + jnp.arange(n - 1)) % n  # [N-1] co-player seats
         present = env.goals_present(state, p)  # [G]
         goal = jnp.where(present[jnp.minimum(goals[co], g - 1)], goals[co], g)
-        logp = self.goal_policy.log_probs(params, env.seat_obs(state, p, co), avail[co], goal,
+        logp = self.goal_policy.log_probs(params, self.seat_obs(state, co), avail[co], goal,
                                           env.goal_positions(state, p))  # [N-1, A]
         return jnp.zeros((n, self.num_actions), logp.dtype).at[co].set(logp)
 
@@ -129,7 +185,7 @@ class Planner:
         _, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
         reward = jnp.where(node.done, 0.0, rewards[node.focal])
         done = node.done | dones.agents[node.focal] | dones.episode
-        obs2 = env.seat_obs(state2, p, node.focal[None])[0]
+        obs2 = self.seat_obs(state2, node.focal[None])[0]
         logits, value = self.planner_net.apply(params["planner"], obs2,
                                                info["avail_actions"][node.focal])
         out = mctx.RecurrentFnOutput(
@@ -180,12 +236,13 @@ class Planner:
             done=per_tree(~jnp.take_along_axis(alive, jnp.broadcast_to(focal, (e, f)), 1)),
         )
         root = mctx.RootFnOutput(prior_logits=per_tree(logits), value=per_tree(value), embedding=node)
-        out = mctx.muzero_policy(
-            params, k_search, root, self.recurrent_fn, cfg.num_simulations,
-            invalid_actions=~per_tree(f_avail),
-            max_depth=self.max_depth, qtransform=_shrunk_q, dirichlet_fraction=0.0,
-            pb_c_init=cfg.c_puct, pb_c_base=_PB_C_BASE,
-        )
+        with _in_place_backup():
+            out = mctx.muzero_policy(
+                params, k_search, root, self.recurrent_fn, cfg.num_simulations,
+                invalid_actions=~per_tree(f_avail),
+                max_depth=self.max_depth, qtransform=_shrunk_q, dirichlet_fraction=0.0,
+                pb_c_init=cfg.c_puct, pb_c_base=_PB_C_BASE,
+            )
         tree = out.search_tree
         root_idx = jnp.full((b,), mctx.Tree.ROOT_INDEX)
         q = jax.vmap(_shrunk_q)(tree, root_idx).reshape(e, f, k, -1).mean(2)  # [E, F, A]
