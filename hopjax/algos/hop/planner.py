@@ -29,6 +29,12 @@ follows the paper's PUCT planner:
   node per simulation once search settles on a finishing line, making a search quadratic in
   the number of simulations), so the depth is capped: by default at the episode length (no
   deeper node can matter), or at ``max_depth``.
+
+Cost (our choices, results unchanged): a node builds only the observations it uses - its
+co-players' for the goal model and, after the step, the focal seat's for the planner net
+(``Environment.seat_obs``); the step's own observations are unused and dropped by XLA. The
+co-players' actions use the same Gumbel draw per (seat, action) as sampling all seats, so they
+are the same. mctx's backup runs as one batched in-place loop (:func:`_batched_backward`).
 """
 
 from __future__ import annotations
