@@ -46,9 +46,13 @@ from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
 
 def goal_log_probs(goal_policy, params, obs, avail, goals, state, env, env_params):
     """The co-player model's log pi(a | o, g) [N, A] for every seat under the tree's goals
-    ``goals`` [N] (int, G = no target). The one place that knows how goals are fed to it."""
-    del state, env, env_params  # for a model conditioned on goal positions (from the state)
-    return goal_policy.log_probs(params, obs, avail, goals)
+    ``goals`` [N] (int, G = no target; a target removed inside the tree reads as no target, as
+    in the planner), conditioned on the targets' cells read from ``state``. The one place that
+    knows how goals are fed to it."""
+    g = env.num_goals(env_params)
+    present = env.goals_present(state, env_params)
+    goals = jnp.where(present[jnp.minimum(goals, g - 1)], goals, g)
+    return goal_policy.log_probs(params, obs, avail, goals, env.goal_positions(state, env_params))
 
 
 def make_expand(env, env_params, goal_policy, planner_net, gamma: float):

@@ -1,15 +1,15 @@
 """Where HOP's search time goes: timed variants of the planner that leave one stage out.
 
-Each simulation of :class:`hopjax.algos.hop.planner.Planner` expands one node: observations of
-the node's state (``get_obs``, ``avail_actions``), the goal-conditioned co-player model's
-likelihoods (one forward per seat under the tree's goals), the env step, and the focal planner
-net's prior and value on the new state; mctx does the rest (selection, backup, tree arrays:
+Each simulation of :class:`hopjax.algos.hop.planner.Planner` expands one node: the co-players'
+observations of the node's state (``seat_obs``) and ``avail_actions``, the goal-conditioned
+co-player model's likelihoods (one forward per co-player under its tree goal), the env step,
+and the focal planner net's prior and value on the focal observation of the new state; mctx does the rest (selection, backup, tree arrays:
 "tree bookkeeping"). The variants replace mctx's recurrent function (a subclass, here only):
 
 - ``full``: the planner's own recurrent function;
 - ``-goal model``: co-players act uniformly among their available actions (no co-player net);
 - ``-planner net``: zero prior logits and zero leaf value (no focal net);
-- ``-observations``: both nets see a zero observation (no ``get_obs``; availability kept);
+- ``-observations``: both nets see a zero observation (no ``seat_obs``; availability kept);
 - ``-env step``: the state does not change and the reward is 0 (nets and observations kept);
 - ``tree only``: nothing but constants (mctx's own bookkeeping).
 
@@ -27,7 +27,6 @@ import time
 
 import mctx
 from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json
-from hostloop_puct import goal_log_probs
 
 import jax
 import jax.numpy as jnp
@@ -52,33 +51,34 @@ class StagePlanner(Planner):
         super().__init__(*a, **kw)
         self.skip = frozenset(skip)
 
+    def seat_obs(self, state, seats):
+        if "obs" in self.skip:
+            return jnp.zeros((seats.shape[0], *self.env.observation_shape(self.env_params)), jnp.float32)
+        return super().seat_obs(state, seats)
+
+    def co_player_log_probs(self, params, state, avail, goals, focal):
+        if "goal" in self.skip:  # co-players uniform among their available actions
+            return jnp.where(avail, 0.0, -jnp.inf)
+        return super().co_player_log_probs(params, state, avail, goals, focal)
+
     def _expand_variant(self, params, key, action, node):
         env, p, cfg, skip = self.env, self.env_params, self.cfg, self.skip
         avail = env.avail_actions(node.state, p)  # [N, A]
         k_co, k_env = jax.random.split(key)
-        n, a = avail.shape
-        if "obs" in skip or ("goal" in skip and "planner" in skip):
-            obs = jnp.zeros((n, *env.observation_shape(p)), jnp.float32)
-        else:
-            obs = env.get_obs(node.state, p)
-        if "goal" in skip:
-            logp = jnp.where(avail, 0.0, -jnp.inf)
-        else:
-            logp = goal_log_probs(self.goal_policy, params["goal"], obs, avail, node.goals, node.state, env, p)
+        logp = self.co_player_log_probs(params["goal"], node.state, avail, node.goals, node.focal)
         actions = jax.random.categorical(k_co, logp).astype(jnp.int32).at[node.focal].set(action.astype(jnp.int32))
         if "step" in skip:
-            state2, reward, done, avail2, obs2 = node.state, jnp.zeros(()), node.done, avail, obs
+            state2, reward, done, avail2 = node.state, jnp.zeros(()), node.done, avail
         else:
-            obs2, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
+            _, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
             reward = jnp.where(node.done, 0.0, rewards[node.focal])
             done = node.done | dones.agents[node.focal] | dones.episode
             avail2 = info["avail_actions"]
-            if "obs" in skip:
-                obs2 = jnp.zeros_like(obs)
         if "planner" in skip:
-            logits, value = jnp.zeros((a,)), jnp.zeros(())
+            logits, value = jnp.zeros((self.num_actions,)), jnp.zeros(())
         else:
-            logits, value = self.planner_net.apply(params["planner"], obs2[node.focal], avail2[node.focal])
+            obs2 = self.seat_obs(state2, node.focal[None])[0]
+            logits, value = self.planner_net.apply(params["planner"], obs2, avail2[node.focal])
         out = mctx.RecurrentFnOutput(reward=reward, discount=jnp.where(done, 0.0, cfg.gamma),
                                      prior_logits=logits, value=jnp.where(done, 0.0, value))
         return out, node.replace(state=state2, done=done)

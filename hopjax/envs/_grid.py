@@ -274,8 +274,10 @@ def build_obs(
     t: jax.Array,
     max_steps: int,
     time_channel: bool,
+    seats: jax.Array | None = None,
 ) -> jax.Array:
-    """Per-agent observations [N, H, W, C].
+    """Per-agent observations [N, H, W, C] (``seats`` [K] int: only those agents', [K, H, W, C],
+    equal to the full result's rows ``seats``; what a tree search needs per node).
 
     Channels for agent i: players i, i+1, ..., i+N-1 (mod N) - own position first - then the
     ``extra`` channels [H, W, K] (walls, entities), then (if ``time_channel``) a constant
@@ -283,15 +285,17 @@ def build_obs(
     """
     n = positions.shape[0]
     height, width, _ = extra.shape
+    seats = jnp.arange(n) if seats is None else jnp.asarray(seats, jnp.int32)
+    k = seats.shape[0]
     players = one_hot_cells(positions, alive, height, width).astype(jnp.float32)  # [N,H,W]
-    order = (jnp.arange(n)[:, None] + jnp.arange(n)[None, :]) % n  # [N, N]
-    per_agent = jnp.moveaxis(players[order], 1, -1)  # [N, H, W, N]
-    parts = [per_agent, jnp.broadcast_to(extra.astype(jnp.float32), (n,) + extra.shape)]
+    order = (seats[:, None] + jnp.arange(n)[None, :]) % n  # [K, N]
+    per_agent = jnp.moveaxis(players[order], 1, -1)  # [K, H, W, N]
+    parts = [per_agent, jnp.broadcast_to(extra.astype(jnp.float32), (k,) + extra.shape)]
     if time_channel:
         frac = jnp.asarray(t, jnp.float32) / jnp.float32(max_steps)
-        parts.append(jnp.full((n, height, width, 1), frac, jnp.float32))
+        parts.append(jnp.full((k, height, width, 1), frac, jnp.float32))
     obs = jnp.concatenate(parts, axis=-1)
-    return obs * alive[:, None, None, None].astype(jnp.float32)
+    return obs * alive[seats][:, None, None, None].astype(jnp.float32)
 
 
 def render_grid(

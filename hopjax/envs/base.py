@@ -81,6 +81,13 @@ class Environment(abc.ABC):
         """[N, *obs_shape] float32: every agent's observation of ``state`` (what ``reset`` and
         ``step`` return with it; a dead agent's is all zeros)."""
 
+    def seat_obs(self, state: Any, params: Any, seats: jax.Array | None) -> jax.Array:
+        """[K, *obs_shape] float32: the observations of the seats ``seats`` ([K] int; None: all
+        N), equal to ``get_obs(state, params)[seats]``. Grid envs build only those rows (a tree
+        search needs one or N-1 of them per node); this default slices ``get_obs``."""
+        obs = self.get_obs(state, params)
+        return obs if seats is None else obs[seats]
+
     @abc.abstractmethod
     def avail_actions(self, state: Any, params: Any) -> jax.Array:
         """[N, A] bool: actions each agent may take in ``state`` (dead agents: only no-op)."""

@@ -148,12 +148,15 @@ class Snowdrift(Environment):
 
     def get_obs(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
         """[N, H, W, N + 2 (+1)] float32 (module docstring)."""
+        return self.seat_obs(state, params, None)
+
+    def seat_obs(self, state: SnowdriftState, params: SnowdriftParams, seats) -> jax.Array:
+        """[K, H, W, N + 2 (+1)] float32: ``get_obs(state)[seats]`` built for those seats only."""
         h, w = params.height, params.width
         drifts = jnp.any(_grid.one_hot_cells(state.drift_pos, state.drift_alive, h, w), axis=0)
         extra = jnp.stack([state.walls, drifts], axis=-1)
-        return _grid.build_obs(
-            state.positions, state.alive, extra, state.t, params.max_steps, params.time_channel
-        )
+        return _grid.build_obs(state.positions, state.alive, extra, state.t, params.max_steps,
+                               params.time_channel, seats)
 
     def step(
         self,

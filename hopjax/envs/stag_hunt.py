@@ -178,13 +178,16 @@ class StagHunt(Environment):
 
     def get_obs(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
         """[N, H, W, N + 3 (+1)] float32 (module docstring)."""
+        return self.seat_obs(state, params, None)
+
+    def seat_obs(self, state: StagHuntState, params: StagHuntParams, seats) -> jax.Array:
+        """[K, H, W, N + 3 (+1)] float32: ``get_obs(state)[seats]`` built for those seats only."""
         h, w = params.height, params.width
         stags = jnp.any(_grid.one_hot_cells(state.stag_pos, state.stag_alive, h, w), axis=0)
         hares = jnp.any(_grid.one_hot_cells(state.hare_pos, state.hare_alive, h, w), axis=0)
         extra = jnp.stack([state.walls, stags, hares], axis=-1)
-        return _grid.build_obs(
-            state.positions, state.alive, extra, state.t, params.max_steps, params.time_channel
-        )
+        return _grid.build_obs(state.positions, state.alive, extra, state.t, params.max_steps,
+                               params.time_channel, seats)
 
     def step(
         self,

@@ -144,6 +144,9 @@ class AutoReset(Environment):
     def get_obs(self, state, params):
         return self.env.get_obs(state, params)
 
+    def seat_obs(self, state, params, seats):
+        return self.env.seat_obs(state, params, seats)
+
     def avail_actions(self, state, params):
         return self.env.avail_actions(state, params)
 

@@ -29,10 +29,17 @@ follows the paper's PUCT planner:
   node per simulation once search settles on a finishing line, making a search quadratic in
   the number of simulations), so the depth is capped: by default at the episode length (no
   deeper node can matter), or at ``max_depth``.
+
+Cost (our choices, results unchanged): a node builds only the observations it uses - its
+co-players' for the goal model and, after the step, the focal seat's for the planner net
+(``Environment.seat_obs``); the step's own observations are unused and dropped by XLA. The
+co-players' actions use the same Gumbel draw per (seat, action) as sampling all seats, so they
+are the same. mctx's backup runs as one batched in-place loop (:func:`_batched_backward`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -40,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import mctx
 from flax import struct
+from mctx._src import search as _mctx_search
 
 from hopjax.envs.base import Environment
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
@@ -89,6 +97,56 @@ def _shrunk_q(tree: mctx.Tree, node_index: jax.Array) -> jax.Array:
     return tree.qvalues(node_index) * n / (1.0 + n)
 
 
+def _batched_backward(tree: mctx.Tree, leaf_index: jax.Array) -> mctx.Tree:
+    """mctx's backup (mctx/_src/search.py ``backward``: from each leaf up to the root, update
+    the parent's value mean and visit count and the child's value and visits) with the same
+    arithmetic, as one loop over the batch [B] instead of ``jax.vmap`` of a per-tree loop.
+    mctx 0.0.71 vmaps a ``while_loop`` that carries the tree, which turns every in-place update
+    into a select over the whole batch's tree arrays ([B, S+1, A]) at every step of every
+    backup: the search's cost grew with B x S per simulation. Here trees already at their root
+    write back their old values, so the updates stay in place (our choice; equal results)."""
+    root = mctx.Tree.ROOT_INDEX
+    rows = jnp.arange(leaf_index.shape[0])
+
+    def body(c):
+        tree, leaf_value, index = c
+        active = index != root
+        parent = jnp.where(active, tree.parents[rows, index], root)
+        action = jnp.where(active, tree.action_from_parent[rows, index], 0)
+        count = tree.node_visits[rows, parent]
+        leaf_value = jnp.where(active, tree.children_rewards[rows, parent, action]
+                               + tree.children_discounts[rows, parent, action] * leaf_value, leaf_value)
+        parent_value = (tree.node_values[rows, parent] * count + leaf_value) / (count + 1.0)
+        old_cv = tree.children_values[rows, parent, action]
+        old_cn = tree.children_visits[rows, parent, action]
+        tree = tree.replace(
+            node_values=tree.node_values.at[rows, parent].set(
+                jnp.where(active, parent_value, tree.node_values[rows, parent])),
+            node_visits=tree.node_visits.at[rows, parent].set(jnp.where(active, count + 1, count)),
+            children_values=tree.children_values.at[rows, parent, action].set(
+                jnp.where(active, tree.node_values[rows, index], old_cv)),
+            children_visits=tree.children_visits.at[rows, parent, action].set(
+                jnp.where(active, old_cn + 1, old_cn)))
+        return tree, leaf_value, jnp.where(active, parent, root)
+
+    leaf_index = jnp.asarray(leaf_index, jnp.int32)
+    init = (tree, tree.node_values[rows, leaf_index], leaf_index)
+    tree, _, _ = jax.lax.while_loop(lambda c: jnp.any(c[2] != root), body, init)
+    return tree
+
+
+@contextlib.contextmanager
+def _in_place_backup():
+    """While tracing a search: mctx's ``search`` looks its ``backward`` up at call time; use
+    :func:`_batched_backward` (same results, no whole-tree copies)."""
+    old = _mctx_search.backward
+    _mctx_search.backward = _batched_backward
+    try:
+        yield
+    finally:
+        _mctx_search.backward = old
+
+
 class Planner:
     """Builds ``plan(key, params, states, log_beliefs, focal_seats) -> PlanOutput``.
 
@@ -101,27 +159,41 @@ class Planner:
         self.goal_policy, self.planner_net, self.cfg = goal_policy, planner_net, cfg
         self.num_actions = env.num_actions(env_params)
         self.num_goals = env.num_goals(env_params)
+        self.num_agents = env.num_agents(env_params)
         self.max_depth = int(env.episode_length(env_params)) if cfg.max_depth <= 0 else cfg.max_depth
 
     # -- the model inside the tree ----------------------------------------------------------
+    def seat_obs(self, state, seats: jax.Array) -> jax.Array:
+        """[K, *obs] observations of the seats ``seats`` [K] in ``state`` (``Environment.seat_obs``)."""
+        return self.env.seat_obs(state, self.env_params, seats)
+
+    def co_player_log_probs(self, params, state, avail, goals, focal) -> jax.Array:
+        """log pi(. | o_i, g_i) [N, A] of every co-player ``i != focal`` under its tree goal
+        (``goals`` [N], a removed target read as "no target"); the focal row is 0 (its action
+        is the search's). Only the N-1 co-players' observations are built (``seat_obs``)."""
+        env, p, n, g = self.env, self.env_params, self.num_agents, self.num_goals
+        co = (focal + 1 + jnp.arange(n - 1)) % n  # [N-1] co-player seats
+        present = env.goals_present(state, p)  # [G]
+        goal = jnp.where(present[jnp.minimum(goals[co], g - 1)], goals[co], g)
+        logp = self.goal_policy.log_probs(params, self.seat_obs(state, co), avail[co], goal,
+                                          env.goal_positions(state, p))  # [N-1, A]
+        return jnp.zeros((n, self.num_actions), logp.dtype).at[co].set(logp)
+
     def _expand_one(self, params, key, action, node: Node):
         env, p, cfg = self.env, self.env_params, self.cfg
-        obs = env.get_obs(node.state, p)  # [N, *obs]
         avail = env.avail_actions(node.state, p)  # [N, A]
         k_co, k_env = jax.random.split(key)
-        g = self.num_goals
-        present = env.goals_present(node.state, p)  # [G]
-        goals = jnp.where(present[jnp.minimum(node.goals, g - 1)], node.goals, g)
-        logp = self.goal_policy.log_probs(params["goal"], obs, avail, goals,
-                                          env.goal_positions(node.state, p))  # [N, A]
+        logp = self.co_player_log_probs(params["goal"], node.state, avail, node.goals, node.focal)
+        # One Gumbel draw per (seat, action) as before: the co-players' rows are the same.
         actions = jax.random.categorical(k_co, logp).astype(jnp.int32)
         actions = actions.at[node.focal].set(action.astype(jnp.int32))
-        obs2, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
+        # The step's observations are unused, so XLA drops them; only the focal one is built.
+        _, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
         reward = jnp.where(node.done, 0.0, rewards[node.focal])
         done = node.done | dones.agents[node.focal] | dones.episode
-        logits, value = self.planner_net.apply(
-            params["planner"], obs2[node.focal], info["avail_actions"][node.focal]
-        )
+        obs2 = self.seat_obs(state2, node.focal[None])[0]
+        logits, value = self.planner_net.apply(params["planner"], obs2,
+                                               info["avail_actions"][node.focal])
         out = mctx.RecurrentFnOutput(
             reward=reward,
             discount=jnp.where(done, 0.0, cfg.gamma),
@@ -146,10 +218,10 @@ class Planner:
         focal = jnp.asarray(focal_seats, jnp.int32)
         k_goal, k_search, k_act = jax.random.split(key, 3)
 
-        obs = jax.vmap(env.get_obs, in_axes=(0, None))(states, p)  # [E, N, *obs]
+        f_obs = jax.vmap(env.seat_obs, in_axes=(0, None, None))(states, p, focal)  # [E, F, *obs]
         avail = jax.vmap(env.avail_actions, in_axes=(0, None))(states, p)  # [E, N, A]
         alive = jax.vmap(env.alive, in_axes=(0, None))(states, p)  # [E, N]
-        f_obs, f_avail = obs[:, focal], avail[:, focal]  # [E, F, ...]
+        f_avail = avail[:, focal]  # [E, F, A]
         logits, value = self.planner_net.apply(params["planner"], f_obs, f_avail)  # [E, F, A]
 
         # Goals per tree: one draw per seat from the beliefs. [E, F, K, N]
@@ -170,12 +242,13 @@ class Planner:
             done=per_tree(~jnp.take_along_axis(alive, jnp.broadcast_to(focal, (e, f)), 1)),
         )
         root = mctx.RootFnOutput(prior_logits=per_tree(logits), value=per_tree(value), embedding=node)
-        out = mctx.muzero_policy(
-            params, k_search, root, self.recurrent_fn, cfg.num_simulations,
-            invalid_actions=~per_tree(f_avail),
-            max_depth=self.max_depth, qtransform=_shrunk_q, dirichlet_fraction=0.0,
-            pb_c_init=cfg.c_puct, pb_c_base=_PB_C_BASE,
-        )
+        with _in_place_backup():
+            out = mctx.muzero_policy(
+                params, k_search, root, self.recurrent_fn, cfg.num_simulations,
+                invalid_actions=~per_tree(f_avail),
+                max_depth=self.max_depth, qtransform=_shrunk_q, dirichlet_fraction=0.0,
+                pb_c_init=cfg.c_puct, pb_c_base=_PB_C_BASE,
+            )
         tree = out.search_tree
         root_idx = jnp.full((b,), mctx.Tree.ROOT_INDEX)
         q = jax.vmap(_shrunk_q)(tree, root_idx).reshape(e, f, k, -1).mean(2)  # [E, F, A]

@@ -1,0 +1,175 @@
+"""HOP's search before/after: decisions/s, simulated env steps/s and HOP self-play training env
+steps/s of this tree and of a reference commit, side by side in one run, plus an equality check.
+
+Figures (the issue-15 table's three search rows; the paper's search size by default: 8x8
+Stag-Hunt, 5 trees x 200 simulations, planner/goal nets MLP 64x64 as ``mcts_throughput.py``):
+
+1. ``Planner.plan`` decisions/s at 1 env, one focal seat;
+2. the same at ``--many`` envs, reported as simulated env steps/s (decisions x trees x sims);
+3. HOP self-play training env steps/s (``HOPTrainer``'s compiled chunk, all 4 seats planning,
+   ``--hop-envs`` envs).
+
+``--ref COMMIT`` extracts that commit with ``git archive`` into a temporary folder and runs the
+same measurements there in a subprocess (as ``om_cost.py``); the trees run one after the other,
+``--rounds`` times alternating, medians over rounds. Each tree also prints a fingerprint of its
+outputs at fixed seeds (the 1-env and many-env decisions' actions and policies, the training
+chunk's metrics): equal fingerprints = the same results.
+
+Usage: python benchmarks/mcts_speedup.py [--ref main] [--many 64] [--hop-envs 8] [--sims 200]
+       [--trees 5] [--small] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from common import ROOT, block, machine, parser, print_machine, print_table, write_json
+
+
+def _digest(*arrays) -> str:
+    import numpy as np
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
+    return h.hexdigest()[:12]
+
+
+def _timed(fn, *args, repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        block(fn(*args))
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def worker(args) -> dict:
+    """Measure the hopjax found first on ``sys.path`` (``--root``)."""
+    import jax
+    import jax.numpy as jnp
+
+    from hopjax.algos.hop import HOPTrainer
+    from hopjax.algos.hop.planner import Planner
+    from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
+    from hopjax.loop import Loop
+
+    kw = dict(height=5, width=5, num_walls=0, max_steps=20) if args.small else {}
+    cfg = HOPConfig(env="stag_hunt", env_kwargs=kw, hidden_sizes=(64, 64), num_simulations=args.sims,
+                    num_trees=args.trees)
+    env, ep = make_env(cfg)
+    gp, pn = make_networks(cfg, env, ep)
+    params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
+    n, g1 = env.num_agents(ep), env.num_goals(ep) + 1
+    fn = jax.jit(Planner(env, ep, gp, pn, cfg.search).plan, static_argnums=4)
+    out = {}
+    for name, e in (("one", 1), ("many", args.many)):
+        _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), e), ep)
+        log_b = jnp.log(jnp.full((e, n, g1), 1.0 / g1))
+        res = block(fn(jax.random.PRNGKey(4), params, states, log_b, (0,)))
+        out[f"{name}_fingerprint"] = _digest(res.action, res.policy, res.visits)
+        out[f"{name}_s"] = _timed(lambda k: fn(k, params, states, log_b, (0,)), jax.random.PRNGKey(5),
+                                  repeats=args.repeats)
+        out[f"{name}_envs"] = e
+    if args.hop_envs:
+        e = args.hop_envs
+        hcfg = HOPConfig(env="stag_hunt", env_kwargs=kw, hidden_sizes=(64, 64), num_envs=e,
+                         num_simulations=args.sims, num_trees=args.trees, chunk_updates=1,
+                         batch_episodes=min(32, e), buffer_episodes=max(256, e), total_steps=10**9)
+        tr = HOPTrainer(hcfg)
+        st = tr.init(jax.random.PRNGKey(0))
+        chunk = Loop(tr).compiled_chunk(st)
+        st, metrics = block(chunk(st))
+        out["hop_fingerprint"] = _digest(*jax.tree.leaves(metrics))
+        ts = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            st, _ = block(chunk(st))
+            ts.append(time.perf_counter() - t0)
+        out["hop_s"] = statistics.median(ts)
+        out["hop_steps"] = tr.steps_per_update
+    return out
+
+
+def run_tree(root: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--worker", "--root", root, "--many", str(args.many), "--hop-envs",
+           str(args.hop_envs), "--sims", str(args.sims), "--trees", str(args.trees), "--repeats",
+           str(args.repeats)] + ["--small"] * args.small
+    env = dict(os.environ, PYTHONPATH=root)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
+    if out.returncode:
+        sys.exit(f"{root}: worker failed\n{out.stderr[-3000:]}")
+    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("ROWS "))[5:])
+
+
+def figures(r: dict, args) -> dict:
+    d = {"dec_1": r["one_envs"] / r["one_s"], "sim_steps_many": r["many_envs"] * args.trees * args.sims / r["many_s"],
+         "dec_many": r["many_envs"] / r["many_s"]}
+    if "hop_s" in r:
+        d["hop_sps"] = r["hop_steps"] / r["hop_s"]
+    return d
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0], "mcts_speedup")
+    p.add_argument("--ref", default=None, help="git commit to measure too (the 'before' column)")
+    p.add_argument("--many", type=int, default=64, help="envs of the many-env row")
+    p.add_argument("--hop-envs", type=int, default=8, help="envs of the training row (0: skip it)")
+    p.add_argument("--sims", type=int, default=200)
+    p.add_argument("--trees", type=int, default=5)
+    p.add_argument("--small", action="store_true", help="5x5 grid, 20 steps")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=1, help="alternate the trees this many times")
+    p.add_argument("--worker", action="store_true", help=__import__("argparse").SUPPRESS)
+    p.add_argument("--root", default=str(ROOT), help=__import__("argparse").SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        sys.path.insert(0, args.root)
+        import hopjax
+
+        assert os.path.dirname(os.path.dirname(hopjax.__file__)) == os.path.abspath(args.root), hopjax.__file__
+        print("ROWS " + json.dumps(worker(args)), flush=True)
+        return
+    info = machine()
+    print_machine(info)
+    runs: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = [("this tree", str(ROOT))]
+        if args.ref:
+            arc = subprocess.run(["git", "archive", args.ref], cwd=ROOT, capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", tmp], input=arc, check=True)
+            trees.insert(0, (f"ref {args.ref}", tmp))
+        for _ in range(args.rounds):
+            for label, root in trees:
+                r = run_tree(root, args)
+                runs.setdefault(label, []).append(r)
+                print(f"  {label}: {figures(r, args)}", flush=True)
+    rows = []
+    for label, rs in runs.items():
+        figs = [figures(r, args) for r in rs]
+        row = {"code": label, **{k: statistics.median(f[k] for f in figs) for k in figs[0]},
+               "fingerprints": " ".join(rs[0].get(f"{k}_fingerprint", "-") for k in ("one", "many", "hop"))}
+        rows.append(row)
+    if len(rows) == 2:
+        before, after = rows
+        rows.append({"code": "after / before", **{k: after[k] / before[k] for k in before
+                                                  if isinstance(before[k], float)},
+                     "fingerprints": "equal" if before["fingerprints"] == after["fingerprints"] else "DIFFER"})
+    size = f"{'5x5' if args.small else '8x8'} Stag-Hunt, {args.trees} trees x {args.sims} simulations"
+    print(f"\n{size}; many = {args.many} envs; training = {args.hop_envs} envs, 4 seats planning")
+    print_table(rows, [("code", "code", "s"), ("dec_1", "decisions/s, 1 env", ",.2f"),
+                       ("dec_many", "decisions/s, many", ",.1f"), ("sim_steps_many", "sim env steps/s, many", ",.0f"),
+                       ("hop_sps", "HOP train env steps/s", ",.1f"), ("fingerprints", "fingerprints 1/many/train", "s")])
+    write_json(args.json, {"benchmark": "mcts_speedup", "machine": info, "args": vars(args), "rows": rows,
+                           "runs": runs})
+
+
+if __name__ == "__main__":
+    main()
