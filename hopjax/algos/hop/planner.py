@@ -135,10 +135,18 @@ def _batched_backward(tree: mctx.Tree, leaf_index: jax.Array) -> mctx.Tree:
     return tree
 
 
+_BACKUP_CHECKED = ("0.0.71",)  # mctx versions whose search.backward _batched_backward reproduces
+
+
 @contextlib.contextmanager
 def _in_place_backup():
     """While tracing a search: mctx's ``search`` looks its ``backward`` up at call time; use
-    :func:`_batched_backward` (same results, no whole-tree copies)."""
+    :func:`_batched_backward` (same results, no whole-tree copies). Only on the mctx versions
+    whose ``backward`` it was checked against (``tests/algos/hop/test_planner_backup.py``);
+    any other version runs mctx's own backup unchanged."""
+    if getattr(mctx, "__version__", None) not in _BACKUP_CHECKED or not hasattr(_mctx_search, "backward"):
+        yield
+        return
     old = _mctx_search.backward
     _mctx_search.backward = _batched_backward
     try:
