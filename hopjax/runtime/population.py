@@ -24,7 +24,8 @@ Every member is a self-play run (``agents: []``) on the spec's env, trained by
 resume as any run). A rerun reuses the members it finished with the same config and resumes
 the ones that stopped part-way; a member dir holding a run of another config is refused unless
 ``overwrite`` (every old run is then moved aside, never deleted). ``<out>/population.json`` lists the members. Config paths are relative to the
-current directory. Everything in a spec is checked before JAX starts (:func:`load_spec`).
+current directory (or, failing that, to the checkout a shipped ``configs/populations/`` spec is in).
+Everything in a spec is checked before JAX starts (:func:`load_spec`).
 
 As a co-player (:func:`coplayer_policy`), a member acts in seat ``j`` with its own seat-``j``
 policy (members are trained with independent parameters per seat), statelessly, in the
@@ -72,10 +73,12 @@ class MemberSpec:
         return f"{self.kind}_s{self.seed}"
 
 
-def _member_configs(kind: str, item: Any, env: str, env_kwargs: dict) -> list[MemberSpec]:
+def _member_configs(kind: str, item: Any, env: str, env_kwargs: dict, root: Path) -> list[MemberSpec]:
     where = f"population spec key 'members.{kind}'"
     if not isinstance(item, dict) or "config" not in item:
         raise ConfigError(f"{where} must be a mapping with at least a 'config' key")
+    if isinstance(item["config"], str) and not Path(item["config"]).exists() and (root / item["config"]).is_file():
+        item = dict(item, config=str(root / item["config"]))  # a shipped spec run from elsewhere
     unknown = sorted(set(item) - set(MEMBER_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(MEMBER_KEYS)})")
@@ -109,6 +112,13 @@ def _member_configs(kind: str, item: Any, env: str, env_kwargs: dict) -> list[Me
     return out
 
 
+def _checkout_of(spec: str | Path) -> Path:
+    """The dir a ``<checkout>/configs/populations/<spec>.yaml`` lives in (its member configs
+    are relative to it); the current directory for a spec elsewhere."""
+    parents = Path(spec).resolve().parents
+    return parents[2] if len(parents) > 2 and parents[0].name == "populations" else Path(".")
+
+
 def load_spec(path: str | Path) -> tuple[str, dict, list[MemberSpec]]:
     """A population spec -> (env, env_kwargs, members). JAX-free; ConfigError naming the file
     and key for anything wrong (member configs are fully validated, memory estimate included)."""
@@ -127,7 +137,7 @@ def load_spec(path: str | Path) -> tuple[str, dict, list[MemberSpec]]:
     for kind, item in members.items():
         if not isinstance(kind, str) or not kind.replace("_", "").isalnum():
             raise ConfigError(f"population spec 'members': kind {kind!r} must be letters, digits and _")
-        specs.extend(_member_configs(kind, item, env, dict(env_kwargs)))
+        specs.extend(_member_configs(kind, item, env, dict(env_kwargs), _checkout_of(path)))
     for m in specs:
         sizes.check_memory(m.config)
     return env, dict(env_kwargs), specs

@@ -15,33 +15,47 @@ from hopjax.runtime import plots
 from hopjax.runtime.reproduce import common, stats
 from hopjax.runtime.reproduce.report import Report, md_table, write_csv
 
-# scale -> (seeds, K episodes, envs, HOP and baseline env steps, baselines, (env, focal seats) settings)
+# scale -> (seeds, K episodes, envs, HOP and baseline env steps, baselines, (env, focal seats)
+# settings, learned co-players: a population of configs/populations/<env>.yaml next to the scripted kinds)
 SCALES = {
-    "small": (3, 4, 8, 6400, ("PPO",), (("stag_hunt", 1),)),
+    "small": (3, 4, 8, 6400, ("PPO",), (("stag_hunt", 1),), False),
     "paper": (8, 10, 32, 32000, ("PPO", "PPO+OMG", "PPO+MOA"),
-              (("stag_hunt", 1), ("stag_hunt", 3), ("snowdrift", 1), ("snowdrift", 3))),
+              (("stag_hunt", 1), ("stag_hunt", 3), ("snowdrift", 1), ("snowdrift", 3)), True),
 }
 
 
-def _setting(env: str, focal: int, n: int, k: int, envs: int, steps: int, baselines, out: Path, overrides):
+def _population(env: str, out: Path, progress: bool) -> Path:
+    """The learned co-players of ``env``: configs/populations/<env>.yaml trained into
+    ``out/populations/<env>/`` (a rerun reuses the members it finished). -> that dir."""
+    from hopjax.runtime import population
+
+    pop_dir = out / "populations" / env
+    population.train_population(common.CONFIGS / "populations" / f"{env}.yaml", pop_dir, progress=progress)
+    return pop_dir
+
+
+def _setting(env: str, focal: int, n: int, k: int, envs: int, steps: int, baselines, out: Path, overrides,
+             pop_dir: Path | None = None):
     """One (env, focal seats) table -> {algorithm: focal return [S, K] (mean over co-player kinds)}."""
     from hopjax.runtime import adaptation
 
     hop_cfg = common.config(f"{env}_hop", [f"total_steps={steps}", *overrides], HOPConfig)
     specs = adaptation.baseline_specs(hop_cfg, common.CONFIGS, None, steps)
     specs = {name: spec for name, spec in specs.items() if name in baselines}
-    res = adaptation.adaptation_table(hop_cfg, specs, n, k, envs, focal, out=out / f"{env}_focal{focal}")
+    res = adaptation.adaptation_table(hop_cfg, specs, n, k, envs, focal, out=out / f"{env}_focal{focal}",
+                                      population=pop_dir)
     return {name: np.asarray(r["adapt"]["focal_return"]).mean(1) for name, r in res["results"].items()}
 
 
 def run(scale: str, seeds: int | None, out: Path, command: str, progress: bool = True,
         overrides: tuple[str, ...] = ()) -> Report:
     t0 = time.perf_counter()
-    n, k, envs, steps, baselines, settings = SCALES[scale]
+    n, k, envs, steps, baselines, settings, learned = SCALES[scale]
     n = seeds or n
     table, rows, verdicts, figures = [], [], [], []
+    pops = {env: _population(env, out, progress) for env in dict.fromkeys(e for e, _ in settings)} if learned else {}
     for env, focal in settings:
-        curves = _setting(env, focal, n, k, envs, steps, baselines, out, overrides)
+        curves = _setting(env, focal, n, k, envs, steps, baselines, out, overrides, pops.get(env))
         name = f"{env}_focal{focal}"
         figures.append(plots.plot_episode_curves(curves, out / f"{name}.png", "focal return per episode",
                                                  f"{env}, focal agent in {focal} seat(s): {n} seeds").name)
@@ -67,8 +81,10 @@ def run(scale: str, seeds: int | None, out: Path, command: str, progress: bool =
                 f"about {steps} env steps of self-play each (whole chunks: the budget line of each table "
                 f"says exactly), K = {k} episodes, {envs} envs; settings (env, focal seats): {list(settings)}; "
                 f"baselines: {', '.join(baselines)}; unseen co-players: "
-                "every scripted policy of the env, one kind per row, focal return averaged over kinds. "
-                "Learned co-players are not in this version of the protocol.",
+                "every scripted policy of the env" + (", and the learned co-players of a population "
+                "(configs/populations/<env>.yaml: PPO, prosocial PPO, PPO+OMG, PPO+MOA, HOP self-play runs), "
+                if learned else "; no learned co-players at this scale (`--scale paper` adds a population), ")
+                + "one kind per row, focal return averaged over kinds.",
         constants=[("co-players", "stag/hare chasers, random, fix (Stag-Hunt); cleaner, random, fix (Snowdrift)",
                     "HOP code, policy/fixed_policy.py"),
                    ("focal seats", "1 or 3 of 4", "HOP paper, section 5"),
