@@ -214,6 +214,12 @@ class OMGSpec:
         return (self.num_agents - 1) * self.subgoal_dim
 
 
+def _widen(e: jax.Array, like: jax.Array) -> jax.Array:
+    """Embedding ``e`` [..., F] broadcast to ``like``'s leading axes: a focal observation is
+    embedded once and shared by its N-1 co-player slots (not embedded once per slot)."""
+    return jnp.broadcast_to(e, (*jnp.broadcast_shapes(e.shape[:-1], like.shape[:-1]), e.shape[-1]))
+
+
 class OMGNet(nn.Module):
     """All OMG networks; call one with ``apply(params, ..., method=OMGNet.<name>)``.
 
@@ -237,20 +243,36 @@ class OMGNet(nn.Module):
         self.probe_obs, self.probe1, self.probe2 = dense(s.hidden // 4 or 1), dense(s.hidden), dense(s.num_goals + 1)
 
     def infer(self, h, obs, prev_action, slot, reset):
-        """One inference step for pair inputs.
+        """One inference step for pair inputs: :meth:`embed`, :meth:`recur`, :meth:`posterior`.
 
-        h [..., GRU]; obs [..., S] (focal observation); prev_action [...] int (co-player's
-        previous action, < 0 for none); slot [...] int in [0, N-1); reset [...] bool (zero
-        ``h`` first). -> (h, mu [..., D], logvar [..., D]).
+        h [..., GRU]; obs [..., S] (focal observation; may have size-1 axes where ``h`` has
+        the co-player slots: it is embedded once and broadcast); prev_action [...] int
+        (co-player's previous action, < 0 for none); slot [...] int in [0, N-1); reset [...]
+        bool (zero ``h`` first). -> (h, mu [..., D], logvar [..., D]).
         """
+        e = _widen(self.embed(obs), h)
+        h = self.recur(h, e, prev_action, slot, reset)
+        mu, logvar = self.posterior(e, h)
+        return h, mu, logvar
+
+    def embed(self, obs):
+        """The focal observation's embedding: obs [..., S] -> [..., hidden // 4]."""
+        return nn.relu(self.q_obs(obs))
+
+    def recur(self, h, e, prev_action, slot, reset):
+        """The history GRU's step (the only recurrent part): h [..., GRU], e [..., hidden // 4]
+        (:meth:`embed`), prev_action/slot/reset [...] as in :meth:`infer` -> h [..., GRU]."""
         s = self.spec
         h = jnp.where(reset[..., None], 0.0, h)
-        e = nn.relu(self.q_obs(obs))
         a = jax.nn.one_hot(prev_action, s.num_actions)  # < 0 -> zeros
         r = jax.nn.one_hot(slot, s.num_agents - 1)
         h, _ = self.q_gru(h, jnp.concatenate([e, a, r], -1))
+        return h
+
+    def posterior(self, e, h):
+        """q_phi's Gaussian from embedding ``e`` and GRU state ``h`` -> (mu, logvar) [..., D]."""
         z = nn.relu(self.q_hidden(jnp.concatenate([e, h], -1)))
-        return h, self.q_mu(z), jnp.clip(self.q_logvar(z), -8.0, 8.0)
+        return self.q_mu(z), jnp.clip(self.q_logvar(z), -8.0, 8.0)
 
     def prior(self, obs):
         """p_psi(g | s): obs [..., S] -> (mu, logvar) [..., D]."""
@@ -265,12 +287,14 @@ class OMGNet(nn.Module):
         return self.d2(nn.relu(self.d1(jnp.concatenate([g, h], -1))))
 
     def agent_model(self, obs, g):
-        """OMG_AM: focal obs [..., S], inferred subgoal [..., D] -> co-player action logits."""
-        return self.am2(nn.relu(self.am1(jnp.concatenate([nn.relu(self.am_obs(obs)), g], -1))))
+        """OMG_AM: focal obs [..., S] (size-1 axes broadcast against ``g`` after the first
+        layer), inferred subgoal [..., D] -> co-player action logits."""
+        return self.am2(nn.relu(self.am1(jnp.concatenate([_widen(nn.relu(self.am_obs(obs)), g), g], -1))))
 
     def probe(self, obs, g):
-        """Goal head: focal obs [..., S], inferred subgoal [..., D] -> logits over G goals + none."""
-        return self.probe2(nn.relu(self.probe1(jnp.concatenate([nn.relu(self.probe_obs(obs)), g], -1))))
+        """Goal head: focal obs [..., S] (broadcast like :meth:`agent_model`), inferred subgoal
+        [..., D] -> logits over G goals + none."""
+        return self.probe2(nn.relu(self.probe1(jnp.concatenate([_widen(nn.relu(self.probe_obs(obs)), g), g], -1))))
 
     def __call__(self, h, obs, prev_action, slot, reset):
         """Touches every network (for ``init``)."""
@@ -301,17 +325,19 @@ def unroll_inference(spec: OMGSpec, params, obs: jax.Array, actions: jax.Array, 
     t, b, l = obs.shape[0], obs.shape[1], len(seats)
     prev = jnp.concatenate([jnp.full((1, b, n), -1, actions.dtype), actions[:-1]], 0)
     prev_pair = pair_take(prev, n, axis=2, seats=seats)  # [T, B, L, N-1]
-    obs_l = jnp.take(obs, jnp.asarray(seats), axis=2)
-    obs_pair = jnp.broadcast_to(obs_l[:, :, :, None], (t, b, l, n - 1, obs.shape[-1]))
+    # Only the GRU is recurrent: the focal observation's embedding (once per focal agent, not
+    # per slot) and the posterior head run over all steps at once, outside the scan.
+    e = net.apply(params, jnp.take(obs, jnp.asarray(seats), axis=2), method=OMGNet.embed)  # [T, B, L, F]
     slot = jnp.broadcast_to(jnp.arange(n - 1), (b, l, n - 1))
     h0 = jnp.zeros((b, l, n - 1, spec.gru))
 
     def step(h, inp):
-        o, a, first = inp
-        h, mu, lv = net.apply(params, h, o, a, slot, jnp.broadcast_to(first, slot.shape),
-                              method=OMGNet.infer)
-        return h, (h, mu, lv)
+        ee, a, first = inp
+        ee = jnp.broadcast_to(ee[:, :, None], (*slot.shape, ee.shape[-1]))
+        h = net.apply(params, h, ee, a, slot, jnp.broadcast_to(first, slot.shape), method=OMGNet.recur)
+        return h, h
 
     first = jnp.arange(t) == 0
-    _, (hs, mu, lv) = jax.lax.scan(step, h0, (obs_pair, prev_pair, first))
+    _, hs = jax.lax.scan(step, h0, (e, prev_pair, first))
+    mu, lv = net.apply(params, _widen(e[:, :, :, None], hs), hs, method=OMGNet.posterior)
     return hs, mu, lv

@@ -207,3 +207,27 @@ def test_elbo_and_cross_entropy_gradients_ignore_bad_padding():
     ref = (p - np.eye(k)[labels]) * mask[..., None] / mask.sum()
     g_xent = jax.grad(lambda l: omg.masked_xent(l, jnp.asarray(labels), mask)[0])(dirty["logits"])
     np.testing.assert_allclose(g_xent, ref, rtol=1e-4, atol=1e-7)
+
+
+def test_focal_observation_embedded_once_equals_per_slot():
+    """A focal observation [..., 1, S] (embedded once, broadcast over the co-player slots after
+    the first layer) gives the same inference, OMG_AM and goal-head outputs as the observation
+    copied into every slot [..., N-1, S]."""
+    spec = omg.OMGSpec(num_agents=4, obs_dim=5, num_actions=4, num_goals=3, hidden=16, gru=8, subgoal_dim=4)
+    params = jax.jit(omg.init_omg, static_argnums=0)(spec, jax.random.PRNGKey(1))
+    rng = np.random.default_rng(0)
+    b, l, r = 3, 2, 3
+    o1 = jnp.asarray(rng.normal(size=(b, l, 1, 5)), jnp.float32)
+    o3 = jnp.broadcast_to(o1, (b, l, r, 5))
+    h = jnp.asarray(rng.normal(size=(b, l, r, 8)), jnp.float32)
+    g = jnp.asarray(rng.normal(size=(b, l, r, 4)), jnp.float32)
+    prev = jnp.asarray(rng.integers(-1, 4, (b, l, r)), jnp.int32)
+    slot = jnp.broadcast_to(jnp.arange(r), (b, l, r))
+    reset = jnp.asarray(rng.random((b, l, r)) < 0.3)
+    net = omg.OMGNet(spec)
+    calls = ((omg.OMGNet.infer, lambda o: (h, o, prev, slot, reset)), (omg.OMGNet.agent_model, lambda o: (o, g)),
+             (omg.OMGNet.probe, lambda o: (o, g)))
+    for method, args in calls:
+        once, per_slot = (net.apply(params, *args(o), method=method) for o in (o1, o3))
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6), once, per_slot)
+        assert jax.tree.map(jnp.shape, once) == jax.tree.map(jnp.shape, per_slot)

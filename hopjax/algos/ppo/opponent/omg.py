@@ -65,6 +65,10 @@ class OMGModel(ReplayOpponentModel):
                                     om.hidden, om.gru, om.omg.subgoal_dim)
         self.extra_dim = self.spec.extra_dim
         self.net = omg_lib.OMGNet(self.spec)
+        # The seats some learner models (its co-players), and each pair's row among them.
+        pairs = omg_lib.coplayers(self.n, self.seats)  # [L, N-1]
+        self.coseats = np.unique(pairs)
+        self.pair_rows = np.searchsorted(self.coseats, pairs)  # [L, N-1] indices into coseats
 
     def batch_fields(self):
         # Chosen subgoal per (focal, co-player slot, step): absolute step index, -1 for none.
@@ -81,7 +85,7 @@ class OMGModel(ReplayOpponentModel):
     def pre(self, params, c, obs, reset):
         n, l, e = self.n, len(self.seats), obs.shape[0]
         prev = jnp.where(reset[:, None], -1, c.prev_actions)
-        o = jnp.broadcast_to(self.flat(self.of_seats(obs, 1))[:, :, None], (e, l, n - 1, self.obs_dim))
+        o = self.flat(self.of_seats(obs, 1))[:, :, None]  # [E, L, 1, S]: embedded once per focal
         slot = jnp.broadcast_to(jnp.arange(n - 1), (e, l, n - 1))
         r = jnp.broadcast_to(reset[:, None, None], slot.shape)
         h, mu, _ = self.net.apply(params, c.h, o, omg_lib.pair_take(prev, n, 1, self.seats), slot, r,
@@ -159,18 +163,21 @@ class OMGModel(ReplayOpponentModel):
         rest = ActorCritic(pol.num_actions, pol.hidden_sizes[1:], pol.gru_size, pol.activation)
         return rest, _rest_params(p), z
 
-    def select(self, params, policy_params, d, base):
+    def select(self, params, policy_params, d, base, prior=None):
         """Hindsight subgoals for every (step, learner, co-player slot) of time-major episodes.
 
-        d: time-major fields; base [T, B, L, N-1, D] the subgoal inputs the policy saw.
+        d: time-major fields; base [T, B, L, N-1, D] the subgoal inputs the policy saw;
+        prior: the prior's (mu, logvar) [T+1, B, C, D] of the C = ``len(self.coseats)`` seats'
+        observations if already computed (else computed here).
         -> dict offset/found [T, B, L, N-1], prior mu/logvar [T, B, L, N-1, D] of the
         co-player's observation at the chosen step (the subgoal state).
         """
-        n, T, H = self.n, self.T, self.cfg.opponent_model.omg.horizon
-        # The prior embeds each seat's observation once; pairs share their co-player's rows.
-        pm, plv = self.net.apply(params, self.flat(d["obs"]), method=omg_lib.OMGNet.prior)  # [T+1, B, N, D]
-        pm, plv = (omg_lib.pair_take(x, n, 2, self.seats) for x in (pm, plv))  # [T+1, B, L, N-1, D]
-        valid_j = omg_lib.pair_take(d["valid"], n, 2, self.seats)  # co-player valid at each step
+        T, H = self.T, self.cfg.opponent_model.omg.horizon
+        if prior is None:  # each co-player seat's observation embedded once, pairs share rows
+            prior = self.net.apply(params, self.flat(jnp.take(d["obs"], jnp.asarray(self.coseats), 2)),
+                                   method=omg_lib.OMGNet.prior)
+        pm, plv = (jnp.take(x, self.pair_rows, axis=2) for x in prior)  # [T+1, B, L, N-1, D]
+        valid_j = omg_lib.pair_take(d["valid"], self.n, 2, self.seats)  # co-player valid at each step
         cand_valid = omg_lib.future_candidates(valid_j, H)  # [T, H, B, L, N-1]
         pad = jnp.zeros((H, *pm.shape[1:]), pm.dtype)
         pm_pad = jnp.concatenate([pm, pad], 0)
@@ -194,8 +201,8 @@ class OMGModel(ReplayOpponentModel):
         """OMG_AM and goal-probe losses/accuracies on stop-gradient subgoals."""
         T, n = self.T, self.n
         g = jax.lax.stop_gradient(mu)
-        obs_l = self.flat(self.of_seats(d["obs"][:T], 2))
-        obs_pair = jnp.broadcast_to(obs_l[:, :, :, None], (*mu.shape[:-1], self.obs_dim))
+        # [T, B, L, 1, S]: embedded once per focal agent, broadcast over slots after the first layer
+        obs_pair = self.flat(self.of_seats(d["obs"][:T], 2))[:, :, :, None]
         am_logits = self.net.apply(params, obs_pair, g, method=omg_lib.OMGNet.agent_model)
         am_target = omg_lib.pair_take(d["actions"][:T], n, 2, self.seats)
         goal = jnp.where(d["valid"][:T], d["goal"][:T], -1)  # padding holds no goals
@@ -222,7 +229,11 @@ class OMGModel(ReplayOpponentModel):
         obs_f = self.flat(d["obs"])
         hs, mu, lv = omg_lib.unroll_inference(self.spec, params, obs_f[:T], d["actions"][:T], self.seats)
         mask = self._masks(d)
-        sel = jax.lax.stop_gradient(self.select(params, policy_params, d, jax.lax.stop_gradient(mu)))
+        # The prior VAE's embeddings of every seat (its loss below), computed once; the
+        # selection reads its co-player seats' rows, without gradient.
+        pmu, plv = self.net.apply(params, obs_f, method=omg_lib.OMGNet.prior)  # [T+1, B, N, D]
+        prior = jax.lax.stop_gradient(tuple(jnp.take(x, jnp.asarray(self.coseats), 2) for x in (pmu, plv)))
+        sel = jax.lax.stop_gradient(self.select(params, policy_params, d, jax.lax.stop_gradient(mu), prior))
         # One flat draw for both reparameterisations (each threefry call site costs compile time).
         lead, tail = mu.shape[:2], mu.shape[3:]
         full = int(np.prod(lead)) * n * int(np.prod(tail))
@@ -235,7 +246,6 @@ class OMGModel(ReplayOpponentModel):
         elbo, nll, kl = omg_lib.elbo_terms(mu, lv, recon, current, sel["prior_mu"],
                                            sel["prior_logvar"], m, cfg.opponent_model.omg.kl_weight)
         # The prior VAE: its own ELBO on every valid observation.
-        pmu, plv = self.net.apply(params, obs_f, method=omg_lib.OMGNet.prior)
         z = pmu + jnp.exp(0.5 * plv) * noise[full:].reshape(pmu.shape)
         prec = self.net.apply(params, z, method=omg_lib.OMGNet.prior_decode)
         zeros = jnp.zeros_like(pmu)
