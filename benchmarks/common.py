@@ -119,3 +119,19 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def hop_search_setup(small: bool, sims: int, trees: int) -> tuple[Any, Any, Any, Any, Any, dict]:
+    """The search benchmarks' shared setup: Stag-Hunt (the paper's 8x8 with walls, or with
+    ``small`` the CPU configs' 5x5, no walls, 20 steps), HOP's networks (64-64 MLPs) and their
+    initial parameters. Imports hopjax lazily (``mcts_speedup.py`` runs it against two
+    checkouts). -> (cfg, env, env_params, goal_policy, planner_net, params)."""
+    from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
+
+    kw = dict(height=5, width=5, num_walls=0, max_steps=20) if small else {}
+    cfg = HOPConfig(env="stag_hunt", env_kwargs=kw, hidden_sizes=(64, 64), num_simulations=sims,
+                    num_trees=trees)
+    env, ep = make_env(cfg)
+    gp, pn = make_networks(cfg, env, ep)
+    params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
+    return cfg, env, ep, gp, pn, params

@@ -35,13 +35,12 @@ import statistics
 import time
 
 import numpy as np
-from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json
+from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json, hop_search_setup
 
 import jax
 import jax.numpy as jnp
 
 from hopjax.algos.hop.planner import Planner, SearchConfig
-from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
 
 
 def goal_log_probs(goal_policy, params, obs, avail, goals, state, env, env_params):
@@ -156,17 +155,12 @@ def main() -> None:
     args = p.parse_args()
     info = machine()
     print_machine(info)
-    kw = dict(height=5, width=5, num_walls=0, max_steps=20) if args.small else {}
-    cfg = HOPConfig(env="stag_hunt", env_kwargs=kw, hidden_sizes=(64, 64), num_simulations=args.sims,
-                    num_trees=args.trees)
-    env, ep = make_env(cfg)
-    gp, pn = make_networks(cfg, env, ep)
-    params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
+    cfg, env, ep, gp, pn, params = hop_search_setup(args.small, args.sims, args.trees)
     n, g1 = env.num_agents(ep), env.num_goals(ep) + 1
     search = cfg.search
     planner = Planner(env, ep, gp, pn, search)
     host = HostPUCT(env, ep, gp, pn, search, planner.max_depth)
-    print(f"stag_hunt {kw or 'default 8x8'}: {n} agents, {args.trees} trees x {args.sims} simulations, "
+    print(f"stag_hunt {cfg.env_kwargs or 'default 8x8'}: {n} agents, {args.trees} trees x {args.sims} simulations, "
           f"c_puct {search.c_puct}, gamma {search.gamma}, depth cap {planner.max_depth}, focal seat 0")
     rng = np.random.default_rng(0)
     rows = []

@@ -26,13 +26,12 @@ import statistics
 import time
 
 import mctx
-from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json
+from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json, hop_search_setup
 
 import jax
 import jax.numpy as jnp
 
 from hopjax.algos.hop.planner import Planner
-from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
 
 VARIANTS = {
     "full": set(),
@@ -106,12 +105,7 @@ def main() -> None:
     args = p.parse_args()
     info = machine()
     print_machine(info)
-    kw = dict(height=5, width=5, num_walls=0, max_steps=20) if args.small else {}
-    cfg = HOPConfig(env="stag_hunt", env_kwargs=kw, hidden_sizes=(64, 64), num_simulations=args.sims,
-                    num_trees=args.trees)
-    env, ep = make_env(cfg)
-    gp, pn = make_networks(cfg, env, ep)
-    params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
+    cfg, env, ep, gp, pn, params = hop_search_setup(args.small, args.sims, args.trees)
     n, g1, e = env.num_agents(ep), env.num_goals(ep) + 1, args.envs
     _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), e), ep)
     log_b = jnp.log(jnp.full((e, n, g1), 1.0 / g1))

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, block, machine, parser, print_machine, print_table, write_json
+from common import ROOT, block, machine, parser, print_machine, print_table, write_json, hop_search_setup
 
 
 def _digest(*arrays) -> str:
@@ -58,15 +58,10 @@ def worker(args) -> dict:
 
     from hopjax.algos.hop import HOPTrainer
     from hopjax.algos.hop.planner import Planner
-    from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
+    from hopjax.algos.hop.trainer import HOPConfig
     from hopjax.loop import Loop
 
-    kw = dict(height=5, width=5, num_walls=0, max_steps=20) if args.small else {}
-    cfg = HOPConfig(env="stag_hunt", env_kwargs=kw, hidden_sizes=(64, 64), num_simulations=args.sims,
-                    num_trees=args.trees)
-    env, ep = make_env(cfg)
-    gp, pn = make_networks(cfg, env, ep)
-    params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
+    cfg, env, ep, gp, pn, params = hop_search_setup(args.small, args.sims, args.trees)
     n, g1 = env.num_agents(ep), env.num_goals(ep) + 1
     fn = jax.jit(Planner(env, ep, gp, pn, cfg.search).plan, static_argnums=4)
     out = {}
@@ -80,7 +75,7 @@ def worker(args) -> dict:
         out[f"{name}_envs"] = e
     if args.hop_envs:
         e = args.hop_envs
-        hcfg = HOPConfig(env="stag_hunt", env_kwargs=kw, hidden_sizes=(64, 64), num_envs=e,
+        hcfg = HOPConfig(env="stag_hunt", env_kwargs=cfg.env_kwargs, hidden_sizes=(64, 64), num_envs=e,
                          num_simulations=args.sims, num_trees=args.trees, chunk_updates=1,
                          batch_episodes=min(32, e), buffer_episodes=max(256, e), total_steps=10**9)
         tr = HOPTrainer(hcfg)
