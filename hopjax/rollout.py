@@ -110,14 +110,17 @@ def _row_where(rows: jax.Array, new: jax.Array, old: jax.Array) -> jax.Array:
     return jnp.where(rows.reshape(rows.shape + (1,) * (new.ndim - 1)), new, old)
 
 
-def assemble(scheme: Scheme, rows: dict, hidden0: jax.Array) -> EpisodeBatch:
+def assemble(scheme: Scheme, rows: dict, consts: dict[str, jax.Array] | None = None) -> EpisodeBatch:
     """An EpisodeBatch [E, T+1, ...] from ``rows`` stacked by a scan ([T, E, ...], from
-    :meth:`Engine.step_row`) and ``hidden0`` [E, N, H]; index T and unwritten fields are zero
-    (index T is written by :meth:`Engine.write_final`). Equal to ``init_batch`` followed by
-    one ``write`` per step. ValueError for a scheme with one-hot fields (not derived here)."""
+    :meth:`Engine.step_row`) and the episode constants ``consts`` (e.g. ``hidden0`` [E, N, H]);
+    index T and unwritten fields are zero (index T is written by :meth:`Engine.write_final`).
+    Equal to ``init_batch`` followed by one ``write`` per step. ValueError for a scheme with
+    one-hot fields (not derived here)."""
     if any(f.one_hot is not None for _, f in scheme.fields):
         raise ValueError("assemble: one-hot fields are derived by write(), not here")
-    batch = write_const(init_batch(scheme, hidden0.shape[0]), {"hidden0": hidden0})
+    batch = init_batch(scheme, rows["filled"].shape[1])
+    if consts:
+        batch = write_const(batch, consts)
 
     def pad(x):  # [T, E, ...] -> [E, T+1, ...]
         x = jnp.swapaxes(x, 0, 1)
@@ -208,18 +211,11 @@ class Engine:
         return dict(freeze(carry.active, new, old), active=carry.active & ~tr.dones.episode)
 
     @staticmethod
-    def write_step(batch, t, carry: Any, actions: jax.Array, tr: Transition, more: dict[str, Any]):
-        """Write step ``t``: what the agents saw (obs, avail_actions), did (actions) and got
-        (reward, goal), plus ``more``; filled = env active, alive = alive before the step."""
-        data = {**encode_obs(batch.scheme, carry.obs), "avail_actions": carry.avail, "actions": actions,
-                "reward": tr.reward, "goal": tr.goal, **more}
-        return write(batch, data, t, filled=carry.active, alive=carry.alive)
-
-    @staticmethod
     def step_row(scheme: Scheme, carry: Any, actions: jax.Array, tr: Transition, more: dict[str, Any]):
-        """What :meth:`write_step` writes at one step, as a row of arrays [E, ...] (a scan
-        output for :func:`assemble`): each field cast to its dtype and zero where the env is not
-        active, ``filled`` = active, ``alive`` = alive before the step where active."""
+        """Step ``t``'s fields as a row of arrays [E, ...] (a scan output for :func:`assemble`):
+        what the agents saw (obs, avail_actions), did (actions) and got (reward, goal), plus
+        ``more``, each cast to its dtype and zero where the env is not active; ``filled`` =
+        active, ``alive`` = alive before the step where active."""
         data = {**encode_obs(scheme, carry.obs), "avail_actions": carry.avail, "actions": actions,
                 "reward": tr.reward, "goal": tr.goal, **more}
         active = carry.active
@@ -393,7 +389,7 @@ class Rollout:
         _, extra = self._extra(carry, reset_T, extra_fn, om_params)
         _, _, last_value = self.policy.apply(params, carry.hidden, carry.obs, reset_T, extra)
         more = {} if extra is None else {"extra": extra}
-        batch = assemble(self.scheme, rows, hidden0)
+        batch = assemble(self.scheme, rows, {"hidden0": hidden0})
         batch = self.engine.write_final(batch, carry, {**more, "value": last_value, "reset": carry.reset})
         if self.episode_mode:
             data = dict(batch.data)

@@ -57,12 +57,12 @@ from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
 from hopjax.algos.hop.planner import Planner, SearchConfig
-from hopjax.buffers.episode import Field, Scheme, init_batch
+from hopjax.buffers.episode import Field, Scheme
 from hopjax.buffers.masked import masked_mean
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet, goal_kinds
-from hopjax.rollout import Engine, freeze
+from hopjax.rollout import Engine, assemble, freeze
 
 
 def make_env(cfg: HOPConfig):
@@ -197,22 +197,18 @@ class HOPRunner:
                           active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present))
         keys = jax.random.split(k_run, self.T)
 
-        def step(c, inp):
-            carry, batch = c
-            t, k = inp
-            carry2, batch, out = self._step(params, prior, carry, batch, t, k)
-            return (carry2, batch), out
+        def step(carry, k):
+            carry2, row, out = self._step(params, prior, carry, k)
+            return carry2, (row, out)
 
-        batch0 = init_batch(self.scheme, e)
-        (carry, batch), (log_bs, values, ents) = jax.lax.scan(
-            step, (carry0, batch0), (jnp.arange(self.T), keys)
-        )
-        batch = self.engine.write_final(batch, carry)
+        carry, (rows, (log_bs, values, ents)) = jax.lax.scan(step, carry0, keys)
+        batch = self.engine.write_final(assemble(self.scheme, rows), carry)
         return self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
                             jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1))
 
-    def _step(self, params, prior, carry: "HOPCarry", batch, t, k):
-        """Plan for the HOP seats, fill the scripted seats, step, update the beliefs, write."""
+    def _step(self, params, prior, carry: "HOPCarry", k):
+        """Plan for the HOP seats, fill the scripted seats, step, update the beliefs -> (next
+        carry, the step's batch row (:meth:`Engine.step_row`), (log-beliefs, value, entropy))."""
         e, n, eng = self.num_envs, self.n, self.engine
         k_plan, k_scr, k_env = jax.random.split(k, 3)
         focal = jnp.asarray(self.focal)
@@ -223,10 +219,10 @@ class HOPRunner:
         tr = eng.step(k_env, carry, actions)
         pos = jax.vmap(self.env.goal_positions, in_axes=(0, None))(carry.env_state, self.env_params)
         log_b2 = self._belief_step(params, prior, carry, actions, tr, pos)
-        batch = eng.write_step(batch, t, carry, actions, tr, {"policy": policy, "goal_pos": pos})
+        row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos})
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
         ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
-        return carry2, batch, (carry.log_b, plan.value, ent)
+        return carry2, row, (carry.log_b, plan.value, ent)
 
     def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr, pos):
         """intra-OM: the likelihood of every seat's action under every goal (located at ``pos``
