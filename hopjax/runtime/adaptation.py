@@ -51,7 +51,6 @@ and "no target" (our choice of chance level).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import time
@@ -73,6 +72,8 @@ from hopjax.buffers.masked import masked_returns
 from hopjax.config import ConfigError, from_stored, load_config
 from hopjax.envs.scripted import SCRIPTED
 from hopjax.runtime import checkpoint, rundir
+from hopjax.runtime.reproduce.report import write_csv
+from hopjax.runtime.reproduce.stats import mean_interval as t_interval
 from hopjax.algos.ppo.trainer import Trainer
 from hopjax.evaluation import play_policy
 from hopjax.loop import Loop
@@ -334,13 +335,6 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
     return {"results": results, "budget": budget, "table": table, "curve": rows, "within": within}
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-
-
 def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, results, title: str,
                    within: list[dict]) -> None:
     """adaptation.txt / .json, curve.csv / .md / .png and within.csv / .md in ``out`` (an
@@ -355,28 +349,13 @@ def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, resul
            for a, d in results.items()}
     (out / "adaptation.json").write_text(json.dumps(
         {"coplayers": list(kinds), "budget": budget, "results": raw}, indent=1))
-    _write_csv(out / "curve.csv", rows)
+    write_csv(out / "curve.csv", rows)
     (out / "curve.md").write_text(curve_markdown(rows, title) + "\n")
     plot_adaptation_curve(rows, out / "curve.png", "adaptation curve: " + title)
     if within:
-        _write_csv(out / "within.csv", within)
+        write_csv(out / "within.csv", within)
         (out / "within.md").write_text(within_markdown(within) + "\n")
     print(f"wrote adaptation.txt/.json, curve.csv/.md/.png and within.csv/.md in {out}")
-
-
-def t_interval(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x [S, ...] -> (mean, low, high) [...]: the 95 % Student-t interval of the mean over the
-    leading seed axis (S - 1 degrees of freedom); low = high = NaN for a single seed."""
-    from scipy import stats
-
-    x = np.asarray(x, np.float64)
-    s = x.shape[0]
-    mean = x.mean(0)
-    if s < 2:
-        nan = np.full_like(mean, np.nan)
-        return mean, nan, nan
-    half = stats.t.ppf(0.975, s - 1) * x.std(0, ddof=1) / np.sqrt(s)
-    return mean, mean - half, mean + half
 
 
 def curve_rows(results: dict, kinds: tuple[str, ...]) -> list[dict]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats as _st
 
+from hopjax.runtime.reproduce.stats import mean_interval
 from hopjax.runtime.summary import per_kind
 
 WINDOW = 10  # updates in the trailing moving average (our choice)
@@ -36,12 +36,10 @@ def smooth(x: np.ndarray, window: int = WINDOW) -> np.ndarray:
 def band(curves: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """curves [S, U] -> (mean, lo, hi) [U]: the t-interval over the S rows at each update
     (lo = hi = mean for S = 1)."""
-    curves = np.asarray(curves, np.float64)
-    mu = curves.mean(0)
-    if curves.shape[0] < 2:
+    mu, lo, hi = mean_interval(curves, confidence)
+    if np.asarray(curves).shape[0] < 2:
         return mu, mu, mu
-    half = _st.t.ppf(0.5 + confidence / 2, curves.shape[0] - 1) * curves.std(0, ddof=1) / np.sqrt(curves.shape[0])
-    return mu, mu - half, mu + half
+    return mu, lo, hi
 
 
 def wall_seconds(env_steps: np.ndarray, sps: np.ndarray, seeds: int = 1) -> np.ndarray:

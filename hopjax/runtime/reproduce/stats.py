@@ -32,17 +32,29 @@ class Interval:
         return f"{self.mean:.3f} [{self.lo:.3f}, {self.hi:.3f}]"
 
 
+def mean_interval(x, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x [S, ...] -> (mean, lo, hi) [...]: the t-interval of the mean over the leading seed
+    axis, mean +/- t_{S-1} * sd / sqrt(S) (Student's t, sd with ddof=1); lo = hi = NaN for a
+    single seed (no spread can be estimated)."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(0)
+    if x.shape[0] < 2:
+        nan = np.full_like(mean, np.nan)
+        return mean, nan, nan
+    half = _st.t.ppf(0.5 + confidence / 2, x.shape[0] - 1) * x.std(0, ddof=1) / np.sqrt(x.shape[0])
+    return mean, mean - half, mean + half
+
+
 def t_interval(values, confidence: float = 0.95) -> Interval:
     """values [S] (one number per seed, finite) -> :class:`Interval`: mean +/- t_{S-1} * sd / sqrt(S)
     (Student's t, sd with ddof=1). ValueError if there is no value or one is not finite."""
     x = np.asarray(values, np.float64).reshape(-1)
     if x.size == 0 or not np.all(np.isfinite(x)):
         raise ValueError(f"t_interval needs finite values, got {x.tolist()}")
-    m = float(x.mean())
+    m, lo, hi = (float(v) for v in mean_interval(x, confidence))
     if x.size < 2:
         return Interval(m, m, m, 1)
-    half = float(_st.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    return Interval(m, m - half, m + half, int(x.size))
+    return Interval(m, lo, hi, int(x.size))
 
 
 def better(b: Interval, a: Interval) -> str:
