@@ -160,7 +160,7 @@ class OMGModel(ReplayOpponentModel):
             pre = jnp.einsum("tbli,lih->tblh", x, w) + bias
             delta = jnp.einsum("ktblrd,lrdh->ktblrh", fut - base[None], w_slots)
         z = _ACTIVATIONS[pol.activation](pre[None, :, :, :, None] + delta)
-        rest = ActorCritic(pol.num_actions, pol.hidden_sizes[1:], pol.gru_size, pol.activation)
+        rest = ActorCritic(pol.num_actions, pol.hidden_sizes[1:], pol.gru_size, pol.activation, pol.compute_dtype)
         return rest, _rest_params(p), z
 
     def select(self, params, policy_params, d, base, prior=None):
