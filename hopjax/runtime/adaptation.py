@@ -33,14 +33,16 @@ Inter-OM, checked against the HOP code: its Snowdrift config sets the across-epi
 ``ToM_config['discount_factor'] = 0.98`` (HOP code, ``msg_code/train.py``; 0.995 for Stag-Hunt
 in ``msh_code/train.py``), and what it averages is how many times a co-player interacts per
 episode, which gives only the probability that the co-player has any target at all (against
-"no target"); which target it pursues is left to intra-OM within each episode. hopjax's
-inter-OM (:func:`hopjax.algos.hop.beliefs.inter_update`) averages the frequency of every goal
-label, "no target" included, so it also carries a preference among the individual targets
-across episodes; with decay 0.995 either form moves the prior by 0.5 % of the last episode per
-episode, so across K = 5 episodes the prior barely moves and any rise of the curve comes from
-intra-OM and the planner, not from inter-OM. The config key ``adapt_inter_om_decay`` (our
-choice, not in the HOP code) evaluates HOP a second time with another decay for the K
-adaptation episodes only (row ``HOP decay=<d>``), next to the trained decay.
+"no target"); which target it pursues is left to intra-OM within each episode. The code's
+initial value is in no available source. hopjax's inter-OM
+(:func:`hopjax.algos.hop.beliefs.inter_update`) keeps decayed pseudo-counts of every goal
+label, "no target" included and pooled within kinds, so it also carries which kind a co-player
+pursues; each new co-player starts from a uniform row worth ``inter_om_prior_weight`` episodes
+(default 1). An EMA started at uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
+decay)``, 200 episodes at 0.995) would move the prior by 0.5 % of the last episode per
+episode, so across K = 5 episodes nothing could carry over. The config key
+``adapt_inter_om_decay`` (our choice, not in the HOP code) evaluates HOP a second time with
+another decay for the K adaptation episodes only (row ``HOP decay=<d>``).
 
 Within the episode (:func:`within_episode_accuracy`, :func:`within_rows`, written as
 ``within.csv`` / ``within.md``): belief accuracy at each step t, pooled over the K episodes, the
@@ -65,7 +67,7 @@ from hopjax import envs
 from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.hop.losses import step_mask
-from hopjax.algos.hop.trainer import HOPTrainer, make_env, uniform_prior
+from hopjax.algos.hop.trainer import HOPTrainer, make_env
 from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
@@ -156,11 +158,11 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
             m = _episode_summary(trace.returns, len(focal) if self_play else num_focal, self_play)
             steps = trace.belief_steps
             m["belief_accuracy"] = jnp.sum(trace.belief_acc * steps) / jnp.maximum(steps.sum(), 1.0)
-            m["p_none"] = jnp.mean(trace.prior[..., -1])
+            m["p_none"] = jnp.mean(bl.prior_probs(trace.prior)[..., -1])
             m.update(within_episode_accuracy(batch, trace, runner.modelled))
             return trace.prior, (m, (batch, trace) if with_episodes else None)
 
-        prior0 = uniform_prior(num_envs, n, runner.G + 1)
+        prior0 = bl.uniform_prior((num_envs, n, runner.G + 1), trainer.cfg.inter_om_prior_weight)
         _, (metrics, eps) = jax.lax.scan(episode, prior0, jax.random.split(key, episodes))
         return (metrics, eps) if with_episodes else metrics
 

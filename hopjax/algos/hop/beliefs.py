@@ -29,15 +29,22 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   how often a co-player interacts per episode, i.e. the probability that it has any target at
   all, with decay 0.98 for Snowdrift, ``msg_code/train.py``, and 0.995 for Stag-Hunt,
   ``msh_code/train.py``).
-  hopjax keeps the EMA over the whole ``G + 1`` row: ``prior' = decay * prior + (1 - decay) *
-  freq``, where ``freq`` is the fraction of the co-player's alive steps of the last episode
-  spent on each goal label ("no target" for steps after its last interaction), **pooled within
-  each kind**: every goal gets the mean frequency of its kind (``kinds``). Targets of one kind
-  are exchangeable across episodes (layouts and index order are re-drawn at every reset), so
-  only "which kind, or none" carries over; the pooled prior spreads a kind's mass evenly over
-  its targets, and :func:`initial_beliefs` restricts it to the targets present. ``1 -
-  prior'[none]`` is the EMA of the probability of having a target, as in the HOP code; the
-  split over kinds is our choice.
+  hopjax keeps the prior as decayed **pseudo-counts** over the whole ``G + 1`` row:
+  ``counts' = decay * counts + freq``, where ``freq`` is the fraction of the co-player's alive
+  steps of the last episode spent on each goal label ("no target" for steps after its last
+  interaction), **pooled within each kind**: every goal gets the mean frequency of its kind
+  (``kinds``). The prior is ``counts / sum(counts)``: an EMA with decay ``decay`` of the
+  episodes' frequencies, started from a uniform row worth ``prior_weight`` episodes
+  (:func:`uniform_prior`). Targets of one kind are exchangeable across episodes (layouts and
+  index order are re-drawn at every reset), so only "which kind, or none" carries over; the
+  pooled prior spreads a kind's mass evenly over its targets, and :func:`initial_beliefs`
+  restricts it to the targets present. The probability of having a target, ``1 -
+  prior[none]``, is the HOP code's EMA; the split over kinds is our choice. So is the start:
+  the HOP code's initial value is not in any available source, and an EMA that starts from a
+  uniform row with the full weight ``1 / (1 - decay)`` (200 episodes at 0.995) moves the prior
+  by 0.5 % of an episode per episode, so a new co-player could never be learnt within a few
+  episodes; ``prior_weight = 1`` (the default of ``inter_om_prior_weight``) weighs the uniform
+  start like one observed episode, after which the decayed counts take over.
 """
 
 from __future__ import annotations
@@ -84,8 +91,9 @@ def log_normalize(logits: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Ar
 def initial_beliefs(prior: jax.Array, present: jax.Array) -> jax.Array:
     """Episode-start beliefs: the (inter-OM) prior restricted to present goals.
 
-    prior [..., G+1] probabilities, present [..., G+1] bool -> log-beliefs [..., G+1]. A prior
-    with no mass on any present goal falls back to uniform over present goals."""
+    prior [..., G+1] probabilities or inter-OM pseudo-counts (only ratios matter), present
+    [..., G+1] bool -> log-beliefs [..., G+1]. A prior with no mass on any present goal falls
+    back to uniform over present goals."""
     log_prior = jnp.log(jnp.maximum(prior, 0.0))
     b, ok = log_normalize(log_prior, present)
     uniform, _ = log_normalize(jnp.zeros_like(prior), present)
@@ -151,24 +159,37 @@ def kind_pooling(kinds, num_goals: int) -> jax.Array:
     return same / jnp.sum(same, axis=0, keepdims=True)
 
 
-def inter_update(prior: jax.Array, labels: jax.Array, valid: jax.Array, decay: float,
-                 axis: int = 0, kinds=None) -> jax.Array:
-    """Across-episode prior update (EMA of the goal-label frequencies of the last episode).
+def uniform_prior(shape: tuple[int, ...], weight: float) -> jax.Array:
+    """Inter-OM pseudo-counts of a new, unknown co-player: ``shape`` (last axis ``G + 1``)
+    float32, uniform, each row summing to ``weight`` (> 0, in episodes: how much the uniform
+    start counts against observed episodes; module doc)."""
+    return jnp.full(shape, weight / shape[-1], jnp.float32)
 
-    prior [..., G+1]; labels / valid: the last episode's hindsight labels and validity with a
-    time axis at ``axis`` (shape of ``prior`` without its last axis, plus time); kinds: G ints
+
+def prior_probs(counts: jax.Array) -> jax.Array:
+    """Inter-OM pseudo-counts [..., G+1] -> prior probabilities [..., G+1] (rows sum to 1)."""
+    return counts / jnp.sum(counts, axis=-1, keepdims=True)
+
+
+def inter_update(counts: jax.Array, labels: jax.Array, valid: jax.Array, decay: float,
+                 axis: int = 0, kinds=None) -> jax.Array:
+    """Across-episode update of the inter-OM pseudo-counts: ``decay * counts + freq``.
+
+    counts [..., G+1] float (:func:`uniform_prior` for a new co-player); labels / valid: the
+    last episode's hindsight labels and validity with a time axis at ``axis`` (shape of
+    ``counts`` without its last axis, plus time); kinds: G ints
     (:func:`hopjax.models.goal_policy.goal_kinds`) to pool the frequencies within kinds (module
-    doc), or None for no pooling. Co-players without any valid step keep their prior.
-    -> prior [..., G+1].
+    doc), or None for no pooling. ``freq`` sums to 1 over a row; co-players without any valid
+    step keep their counts. -> counts [..., G+1]; :func:`prior_probs` gives the prior.
     """
-    g1 = prior.shape[-1]
+    g1 = counts.shape[-1]
     onehot = select(valid, jax.nn.one_hot(label_with_none(labels, g1 - 1), g1))
-    counts = jnp.sum(onehot, axis=axis)
-    total = jnp.sum(counts, axis=-1, keepdims=True)
-    freq = counts / jnp.maximum(total, 1.0)
+    steps = jnp.sum(onehot, axis=axis)
+    total = jnp.sum(steps, axis=-1, keepdims=True)
+    freq = steps / jnp.maximum(total, 1.0)
     if kinds is not None:
         freq = freq @ kind_pooling(kinds, g1 - 1)
-    return jnp.where(total > 0, decay * prior + (1.0 - decay) * freq, prior)
+    return jnp.where(total > 0, decay * counts + freq, counts)
 
 
 def mass_on(log_b: jax.Array, target: jax.Array) -> jax.Array:

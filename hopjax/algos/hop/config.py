@@ -39,11 +39,16 @@ class HOPConfig:
     # EMA decay (HOP code: 0.995 Stag-Hunt, 0.98 Snowdrift).
     belief_temperature: float = 1.0
     inter_om_decay: float = 0.995
+    # Weight of inter-OM's uniform start, in episodes (hopjax.algos.hop.beliefs: the prior is
+    # decayed pseudo-counts; 1: the uniform start counts like one observed episode). Our
+    # choice: the HOP code's start is not in any available source; 1 / (1 - inter_om_decay)
+    # gives a plain EMA started at uniform, which a new co-player barely moves (0.5 % per
+    # episode at 0.995).
+    inter_om_prior_weight: float = 1.0
     # Inter-OM decay for the few-shot protocol only (`hopjax eval`): when set, HOP is evaluated
     # a second time with this decay across the K adaptation episodes (row "HOP decay=<d>"), next
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
-    # code: with 0.995 the prior moves 0.5 % of an episode's goal frequencies per episode, so
-    # over K = 5 episodes inter-OM cannot visibly carry anything across episodes.
+    # code.
     adapt_inter_om_decay: float | None = None
     # Networks (hopjax.models.goal_policy, hopjax.models.trunk) and their training (Adam 5e-4:
     # HOP code). trunk: 'mlp' (flattened observation) or 'conv' (3x3 convolutions with
@@ -72,7 +77,7 @@ class HOPConfig:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
         if self.max_depth < 0:
             raise ConfigError(f"config key 'max_depth' must be >= 0, got {self.max_depth}")
-        for key in ("c_puct", "q_temperature", "belief_temperature", "lr"):
+        for key in ("c_puct", "q_temperature", "belief_temperature", "inter_om_prior_weight", "lr"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"config key {key!r} must be > 0, got {getattr(self, key)}")
         for key in ("gamma", "inter_om_decay", "adapt_inter_om_decay"):

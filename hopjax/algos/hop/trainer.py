@@ -148,11 +148,6 @@ class HOPCarry:
     log_b: jax.Array
 
 
-def uniform_prior(num_envs: int, n: int, g1: int) -> jax.Array:
-    """[E, N, G+1] uniform inter-OM prior (a new, unknown co-player)."""
-    return jnp.full((num_envs, n, g1), 1.0 / g1, jnp.float32)
-
-
 class HOPRunner:
     """Plays one episode per env with HOP agents in ``focal_seats`` and scripted co-players
     elsewhere: ``scripted`` maps every other seat to a policy ``(key, obs, state, params,
@@ -310,7 +305,7 @@ class HOPTrainer:
             params=params,
             opt_state=self.optimizer.init(params),
             buffer=init_buffer(ro.scheme, self.cfg.buffer_episodes),
-            prior=uniform_prior(self.cfg.num_envs, ro.n, ro.G + 1),
+            prior=bl.uniform_prior((self.cfg.num_envs, ro.n, ro.G + 1), self.cfg.inter_om_prior_weight),
             key=key,
             update=jnp.zeros((), jnp.int32),
         )

@@ -73,7 +73,7 @@ def test_intra_update_is_stable_for_long_products():
     assert np.all(np.isfinite(np.asarray(log_b)))
 
 
-def test_inter_update_equals_numpy_ema():
+def test_inter_update_equals_numpy_decayed_counts():
     rng = np.random.default_rng(2)
     t, n, g = 9, 3, 4
     labels = rng.integers(-1, g, (t, n))
@@ -87,9 +87,9 @@ def test_inter_update_equals_numpy_ema():
         for s in range(t):
             if valid[s, j]:
                 counts[labels[s, j] if labels[s, j] >= 0 else g] += 1
-        want = prior[j] if counts.sum() == 0 else 0.9 * prior[j] + 0.1 * counts / counts.sum()
+        want = prior[j] if counts.sum() == 0 else 0.9 * prior[j] + counts / counts.sum()
         np.testing.assert_allclose(out[j], want, rtol=1e-6)
-        assert abs(out[j].sum() - 1) < 1e-5
+        assert abs(out[j].sum() - (1 if counts.sum() == 0 else 1.9)) < 1e-5
 
 
 def test_inter_update_pools_kinds_like_numpy():
@@ -106,8 +106,31 @@ def test_inter_update_pools_kinds_like_numpy():
         freq = np.bincount(np.where(labels[valid[:, j], j] >= 0, labels[valid[:, j], j], g),
                            minlength=g + 1) / valid[:, j].sum()
         pooled = np.array([freq[0], *[freq[1:g].mean()] * 3, freq[g]])
-        np.testing.assert_allclose(out[j], 0.8 * prior[j] + 0.2 * pooled, rtol=1e-5)
-        assert abs(out[j].sum() - 1) < 1e-5
+        np.testing.assert_allclose(out[j], 0.8 * prior[j] + pooled, rtol=1e-5)
+        assert abs(out[j].sum() - 1.8) < 1e-5
+
+
+@pytest.mark.parametrize("weight", [1.0, 3.0, 1 / (1 - 0.9)])
+def test_prior_is_ema_started_from_weighted_uniform(weight):
+    """K episodes from a new co-player: the prior equals sum_k d^(K-k) f_k + d^K w u over
+    d^K w + sum_k d^(K-k) (numpy, float64); with w = 1 / (1 - d) that is the plain EMA
+    d * p + (1 - d) * f started at uniform."""
+    rng = np.random.default_rng(5)
+    d, g, k_eps, t = 0.9, 3, 4, 7
+    counts = bl.uniform_prior((2, g + 1), weight)
+    num, den = weight * np.full((2, g + 1), 1 / (g + 1)), np.full((2, 1), weight)
+    ema = np.full((2, g + 1), 1 / (g + 1))
+    for _ in range(k_eps):
+        labels = rng.integers(-1, g, (t, 2))
+        counts = bl.inter_update(counts, jnp.asarray(labels), jnp.ones((t, 2), bool), d, axis=0)
+        f = np.stack([np.bincount(np.where(labels[:, j] >= 0, labels[:, j], g), minlength=g + 1) / t
+                      for j in range(2)])
+        num, den = d * num + f, d * den + 1
+        ema = d * ema + (1 - d) * f
+    np.testing.assert_allclose(np.asarray(bl.prior_probs(counts)), num / den, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(counts).sum(-1), den[:, 0], rtol=1e-5)
+    if weight > 5:
+        np.testing.assert_allclose(np.asarray(bl.prior_probs(counts)), ema, rtol=1e-5)
 
 
 def test_hindsight_labels_equal_numpy_loop():

@@ -132,15 +132,17 @@ def test_goal_model_learns_scripted_behaviour(trained):
 
 
 def test_beliefs_concentrate_on_a_stag_chasers_goal(trainer, trained):
-    """Co-players chasing the stag: from step 3 on, the beliefs (prior 1/6) put most mass on
-    the stag - with the trained goal model, not with the untrained one."""
+    """Co-players chasing the stag: from step 3 of the first episode on (uniform prior 1/6),
+    the beliefs put most mass on the stag - with the trained goal model, not with the
+    untrained one. (Later episodes start from inter-OM's prior, which moves toward the stag
+    with either model.)"""
     stag = KINDS.index("stag")
     means = {}
     for key in ("0", "1"):
         mass, labels = _mass_on_true_goal(trainer, trained["batch" + key], trained["trace" + key].log_beliefs)
-        sel = (labels == 0)[:, stag, :, :, 3:, 1:]  # co-players that go on to hunt the stag
-        assert sel.sum() > 100
-        means[key] = mass[:, stag, :, :, 3:, 1:][sel].mean()
+        sel = (labels == 0)[:, stag, :1, :, 3:, 1:]  # co-players that go on to hunt the stag
+        assert sel.sum() > 50
+        means[key] = mass[:, stag, :1, :, 3:, 1:][sel].mean()
     assert means["0"] < 0.3, means  # untrained: near the uniform prior
     assert means["1"] > 0.5, means  # trained: concentrated
     acc = trained["m1"]["belief_accuracy"]  # [S, C, K]
@@ -174,6 +176,8 @@ def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained)
     # inter-OM: the prior moves toward "no target" for co-players that never interact (fix)
     fix = KINDS.index("fix")
     assert np.all(m["p_none"][:, fix] > 1 / (trainer.runner.G + 1))
+    # ... and keeps moving there across the K episodes (a uniform start worth one episode)
+    assert np.all(np.diff(m["p_none"][:, fix], axis=-1) > 0.05), m["p_none"][:, fix]
 
 
 def test_within_episode_accuracy_by_step(trainer, trained):
@@ -212,7 +216,9 @@ def test_trainer_compiles_once(trainer, hop_chunk):
     assert all(np.all(np.isfinite(v)) for v in m.values())
     assert int(st.update) == 6 and int(st.buffer.episodes_in_buffer) == 16  # 6 x 4 episodes, ring of 16
     assert np.all(m["value_loss"] >= 0) and np.all(m["goal_loss"] > 0)
-    np.testing.assert_allclose(np.asarray(st.prior).sum(-1), 1.0, rtol=1e-5)  # inter-OM rows
+    # inter-OM pseudo-counts after 6 episodes: d^6 w + (1 - d^6) / (1 - d) in every row
+    d, w = trainer.cfg.inter_om_decay, trainer.cfg.inter_om_prior_weight
+    np.testing.assert_allclose(np.asarray(st.prior).sum(-1), d**6 * w + (1 - d**6) / (1 - d), rtol=1e-5)
 
 
 def test_bad_config_is_rejected_before_compiling(tmp_path):
