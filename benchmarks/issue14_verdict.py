@@ -4,7 +4,8 @@
 
 Prints, with 95 % Student-t intervals over the trained seeds (S - 1 degrees of freedom):
 HOP's mean focal return over the K episodes minus each baseline's (seed s of HOP paired with
-seed s of the baseline: both are the s-th trained seed of the same command); for each HOP row,
+seed s of the baseline: both are the s-th trained seed of the same command), and whether HOP's
+mean is at least the best baseline's; for each HOP row,
 episode K minus episode 1 and the least-squares slope per episode of the focal return and of
 the belief accuracy; belief accuracy over the whole episode minus chance (1 / (targets present
 + 1)), and the accuracy above chance in the last third of the steps minus the first third.
@@ -36,9 +37,13 @@ def main(path: str) -> None:
     hops = [a for a in res if a.startswith("HOP")]
     bases = [a for a in res if a not in hops]
     ret = lambda a, c: np.asarray(res[a]["adapt"]["focal_return"])[:, c]  # [S, K]
-    print("| co-players | " + " | ".join(f"HOP - {b} (return, mean over K)" for b in bases) + " |")
+    print("| co-players | " + " | ".join(f"HOP - {b} (return, mean over K)" for b in bases)
+          + " | best baseline (mean) | HOP >= best (means) |")
     for c, k in enumerate(kinds):
-        print(f"| {k} | " + " | ".join(ci(ret("HOP", c).mean(1) - ret(b, c).mean(1)) for b in bases) + " |")
+        best = max(bases, key=lambda b: ret(b, c).mean())
+        holds = "yes" if ret("HOP", c).mean() >= ret(best, c).mean() else "**no**"
+        print(f"| {k} | " + " | ".join(ci(ret("HOP", c).mean(1) - ret(b, c).mean(1)) for b in bases)
+              + f" | {best} | {holds} |")
     print("\n| co-players | algorithm | return ep K - ep 1 | return slope | accuracy ep K - ep 1 | accuracy slope |")
     for a in hops:
         for c, k in enumerate(kinds):
