@@ -34,7 +34,10 @@ Cost (our choices, results unchanged): a node builds only the observations it us
 co-players' for the goal model and, after the step, the focal seat's for the planner net
 (``Environment.seat_obs``); the step's own observations are unused and dropped by XLA. The
 co-players' actions use the same Gumbel draw per (seat, action) as sampling all seats, so they
-are the same. mctx's backup runs as one batched in-place loop (:func:`_batched_backward`).
+are the same. mctx's backup runs as one batched in-place loop (:func:`_batched_backward`); its
+traversal makes one PUCT selection per step (:func:`_selection_without_switch`) and draws its
+tie-break noise and keys with an unrolled threefry hash (:mod:`hopjax.algos.hop.search_rng`,
+the same bits as ``jax.random``'s default; JAX's CPU lowering runs the hash as a rolled loop).
 """
 
 from __future__ import annotations
