@@ -34,21 +34,27 @@ Cost (our choices, results unchanged): a node builds only the observations it us
 co-players' for the goal model and, after the step, the focal seat's for the planner net
 (``Environment.seat_obs``); the step's own observations are unused and dropped by XLA. The
 co-players' actions use the same Gumbel draw per (seat, action) as sampling all seats, so they
-are the same. mctx's backup runs as one batched in-place loop (:func:`_batched_backward`).
+are the same. mctx's backup runs as one batched in-place loop (:func:`_batched_backward`); its
+traversal makes one PUCT selection per step (:func:`_selection_without_switch`) and draws its
+tie-break noise and keys with an unrolled threefry hash (:mod:`hopjax.algos.hop.search_rng`,
+the same bits as ``jax.random``'s default; JAX's CPU lowering runs the hash as a rolled loop).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import mctx
 from flax import struct
+from mctx._src import action_selection as _mctx_selection
 from mctx._src import search as _mctx_search
 
+from hopjax.algos.hop import search_rng
 from hopjax.envs.base import Environment
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
 from hopjax.models.policy import MASKED_LOGIT
@@ -104,55 +110,78 @@ def _batched_backward(tree: mctx.Tree, leaf_index: jax.Array) -> mctx.Tree:
     mctx 0.0.71 vmaps a ``while_loop`` that carries the tree, which turns every in-place update
     into a select over the whole batch's tree arrays ([B, S+1, A]) at every step of every
     backup: the search's cost grew with B x S per simulation. Here trees already at their root
-    write back their old values, so the updates stay in place (our choice; equal results)."""
+    write nothing (their row's index is out of range and the scatter drops it), and the child's
+    value is carried (it is the node value written one step below), so every array is read
+    only where it is then written and XLA updates it in place without copying it (our choice;
+    equal results)."""
     root = mctx.Tree.ROOT_INDEX
     rows = jnp.arange(leaf_index.shape[0])
+    nowhere = tree.node_values.shape[1]  # out of range: the scatters drop these rows
 
     def body(c):
-        tree, leaf_value, index = c
+        tree, leaf_value, index, child_value = c
         active = index != root
         parent = jnp.where(active, tree.parents[rows, index], root)
         action = jnp.where(active, tree.action_from_parent[rows, index], 0)
         count = tree.node_visits[rows, parent]
         leaf_value = jnp.where(active, tree.children_rewards[rows, parent, action]
                                + tree.children_discounts[rows, parent, action] * leaf_value, leaf_value)
-        parent_value = (tree.node_values[rows, parent] * count + leaf_value) / (count + 1.0)
-        old_cv = tree.children_values[rows, parent, action]
-        old_cn = tree.children_visits[rows, parent, action]
+        old_value = tree.node_values[rows, parent]
+        parent_value = (old_value * count + leaf_value) / (count + 1.0)
+        dst = jnp.where(active, parent, nowhere)
         tree = tree.replace(
-            node_values=tree.node_values.at[rows, parent].set(
-                jnp.where(active, parent_value, tree.node_values[rows, parent])),
-            node_visits=tree.node_visits.at[rows, parent].set(jnp.where(active, count + 1, count)),
-            children_values=tree.children_values.at[rows, parent, action].set(
-                jnp.where(active, tree.node_values[rows, index], old_cv)),
-            children_visits=tree.children_visits.at[rows, parent, action].set(
-                jnp.where(active, old_cn + 1, old_cn)))
-        return tree, leaf_value, jnp.where(active, parent, root)
+            node_values=tree.node_values.at[rows, dst].set(parent_value, mode="drop"),
+            node_visits=tree.node_visits.at[rows, dst].set(count + 1, mode="drop"),
+            children_values=tree.children_values.at[rows, dst, action].set(child_value, mode="drop"),
+            children_visits=tree.children_visits.at[rows, dst, action].set(
+                tree.children_visits[rows, parent, action] + 1, mode="drop"))
+        return tree, leaf_value, jnp.where(active, parent, root), jnp.where(active, parent_value, old_value)
 
     leaf_index = jnp.asarray(leaf_index, jnp.int32)
-    init = (tree, tree.node_values[rows, leaf_index], leaf_index)
-    tree, _, _ = jax.lax.while_loop(lambda c: jnp.any(c[2] != root), body, init)
+    leaf_value = tree.node_values[rows, leaf_index]
+    init = (tree, leaf_value, leaf_index, leaf_value)
+    tree, _, _, _ = jax.lax.while_loop(lambda c: jnp.any(c[2] != root), body, init)
     return tree
 
 
-_BACKUP_CHECKED = ("0.0.71",)  # mctx versions whose search.backward _batched_backward reproduces
+def _selection_without_switch(root_action_selection_fn, interior_action_selection_fn):
+    """mctx's ``switching_action_selection_wrapper`` picks the root's or the interior's selection
+    with ``lax.cond(depth == 0, ...)``; under the search's ``vmap`` that runs both (two
+    tie-break draws and two PUCT scores per traversal step). ``muzero_policy``'s root selection
+    is the interior one at ``depth=0`` (``functools.partial``), so the interior function alone
+    gives the same action at every depth; any other pair keeps mctx's switch (our choice)."""
+    def parts(fn):  # functools.partial flattens nested partials: compare (function, args, keywords)
+        return (fn.func, fn.args, fn.keywords) if isinstance(fn, functools.partial) else (fn, (), {})
+
+    (rf, ra, rk), (inf, ia, ik) = parts(root_action_selection_fn), parts(interior_action_selection_fn)
+    if rf is inf and ra == ia and rk == {**ik, "depth": 0}:
+        return interior_action_selection_fn
+    return _SWITCH(root_action_selection_fn, interior_action_selection_fn)
+
+
+_CHECKED = ("0.0.71",)  # mctx versions whose search/backward/selection the replacements reproduce
+_SWITCH = _mctx_selection.switching_action_selection_wrapper
 
 
 @contextlib.contextmanager
-def _in_place_backup():
-    """While tracing a search: mctx's ``search`` looks its ``backward`` up at call time; use
-    :func:`_batched_backward` (same results, no whole-tree copies). Only on the mctx versions
-    whose ``backward`` it was checked against (``tests/algos/hop/test_planner_backup.py``);
-    any other version runs mctx's own backup unchanged."""
-    if getattr(mctx, "__version__", None) not in _BACKUP_CHECKED or not hasattr(_mctx_search, "backward"):
+def _mctx_patches():
+    """While tracing a search: mctx's ``search`` looks its ``backward`` and its
+    ``action_selection.switching_action_selection_wrapper`` up at call time; use
+    :func:`_batched_backward` (same results, no whole-tree copies) and
+    :func:`_selection_without_switch` (same actions, one selection per step). Only on the mctx
+    versions they were checked against (``tests/algos/hop/test_planner_backup.py``); any other
+    version runs mctx unchanged."""
+    if (getattr(mctx, "__version__", None) not in _CHECKED or not hasattr(_mctx_search, "backward")
+            or getattr(_mctx_search, "action_selection", None) is not _mctx_selection):
         yield
         return
-    old = _mctx_search.backward
+    old = _mctx_search.backward, _mctx_selection.switching_action_selection_wrapper
     _mctx_search.backward = _batched_backward
+    _mctx_selection.switching_action_selection_wrapper = _selection_without_switch
     try:
         yield
     finally:
-        _mctx_search.backward = old
+        _mctx_search.backward, _mctx_selection.switching_action_selection_wrapper = old
 
 
 class Planner:
@@ -211,8 +240,9 @@ class Planner:
         return out, Node(state2, node.goals, node.focal, done)
 
     def recurrent_fn(self, params, key, action, embedding: Node):
-        """mctx's recurrent function: :meth:`_expand_one` over the batch."""
-        keys = jax.random.split(key, action.shape[0])
+        """mctx's recurrent function: :meth:`_expand_one` over the batch (``key``: the search's
+        typed key, :mod:`search_rng`; the model draws from its raw data, the same stream)."""
+        keys = jax.random.split(search_rng.raw(key), action.shape[0])
         return jax.vmap(self._expand_one, in_axes=(None, 0, 0, 0))(params, keys, action, embedding)
 
     # -- one decision for every env and focal seat ----------------------------------------
@@ -250,9 +280,9 @@ class Planner:
             done=per_tree(~jnp.take_along_axis(alive, jnp.broadcast_to(focal, (e, f)), 1)),
         )
         root = mctx.RootFnOutput(prior_logits=per_tree(logits), value=per_tree(value), embedding=node)
-        with _in_place_backup():
-            out = mctx.muzero_policy(
-                params, k_search, root, self.recurrent_fn, cfg.num_simulations,
+        with _mctx_patches():
+            out = mctx.muzero_policy(  # same draws, an unrolled hash (search_rng)
+                params, search_rng.wrap(k_search), root, self.recurrent_fn, cfg.num_simulations,
                 invalid_actions=~per_tree(f_avail),
                 max_depth=self.max_depth, qtransform=_shrunk_q, dirichlet_fraction=0.0,
                 pb_c_init=cfg.c_puct, pb_c_base=_PB_C_BASE,

@@ -1,18 +1,20 @@
-"""The planner's batched in-place backup equals mctx's own (vmapped) backup exactly."""
+"""The planner's replacements inside mctx (batched in-place backup, one selection per traversal
+step) give exactly mctx's own search."""
 
 import jax
 import jax.numpy as jnp
 import mctx
 import numpy as np
 
-from hopjax.algos.hop.planner import _in_place_backup
+from hopjax.algos.hop import search_rng
+from hopjax.algos.hop.planner import _mctx_patches
 
 
 def _search(patched: bool):
     b, a = 6, 4
 
     def recurrent_fn(params, key, action, emb):  # a random but deterministic toy model
-        k1, k2 = jax.random.split(key)
+        k1, k2 = jax.random.split(search_rng.raw(key))
         reward = jax.random.normal(k1, (b,)) + action
         out = mctx.RecurrentFnOutput(reward=reward, discount=jnp.where(emb > 5, 0.0, 0.9),
                                      prior_logits=jax.random.normal(k2, (b, a)), value=0.1 * emb)
@@ -22,11 +24,12 @@ def _search(patched: bool):
                              embedding=jnp.zeros((b,), jnp.int32))
 
     def run(key):
+        key = search_rng.wrap(key) if patched else key  # the planner's unrolled-hash keys: same draws
         return mctx.muzero_policy(None, key, root, recurrent_fn, 40, max_depth=7,
                                   invalid_actions=jnp.zeros((b, a), bool).at[0, 1].set(True))
 
     if patched:
-        with _in_place_backup():
+        with _mctx_patches():
             out = jax.jit(run)(jax.random.PRNGKey(3))
     else:
         out = jax.jit(run)(jax.random.PRNGKey(3))
@@ -35,6 +38,7 @@ def _search(patched: bool):
 
 def test_batched_backup_equals_mctx():
     ref, got = _search(False), _search(True)
-    for name in ("node_values", "node_visits", "children_values", "children_visits", "children_index"):
+    for name in ("node_values", "node_visits", "children_values", "children_visits", "children_index", "parents",
+                 "action_from_parent", "children_prior_logits", "children_rewards", "raw_values", "embeddings"):
         np.testing.assert_array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(ref, name)), err_msg=name)
     assert int(ref.node_visits[:, 0].min()) == 41  # the search really ran: root visited 1 + 40 times
