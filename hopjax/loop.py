@@ -45,20 +45,12 @@ class Algorithm(Protocol):
         batch, split over a mesh's ``"envs"`` axis; False = replicated."""
 
 
-# LLVM -O1 instead of XLA:CPU's default -O2 for the generated code: the default PPO chunk
-# compiles in ~16 % less CPU time (7.9 -> 6.6 CPU-s, configs/stag_hunt_4x4_ppo.yaml) and runs
-# as fast, with bit-identical results (tests/golden; benchmarks/RESULTS.md, "Compile time").
-# Our choice, measured; -O0 would compile ~2x faster but runs ~3.5x slower and rounds differently.
-CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
-
-
 class Loop:
     """``algorithm`` as jitted chunks, optionally over a mesh and a leading seed axis.
 
     ``mesh``: a ``("seeds", "envs")`` mesh (None: the default device, no shardings).
     ``seeds``: the states carry a leading ``[seeds]`` axis (a sweep; split over ``"seeds"``).
-    ``compiler_options``: passed to ``jax.jit`` (of the chunk, ``start`` and ``sweep_fn``);
-    None: :data:`CPU_COMPILER_OPTIONS` on a CPU backend, XLA's defaults elsewhere.
+    ``compiler_options``: passed to ``jax.jit``.
     Attributes: algorithm, mesh, seeds, num_chunks, chunk (jitted; ``chunk(state) -> (state,
     metrics [(seeds,) chunk_updates, ...])``), trace_count (times the chunk was traced),
     compile_seconds (of :meth:`compiled_chunk`), state_sharding (None without a mesh).
@@ -72,15 +64,12 @@ class Loop:
         self.state_sharding = self.replicated = None
         self._seed_axis = None if mesh is None else SEEDS
         fn = self._chunk if seeds is None else jax.vmap(self._chunk, spmd_axis_name=self._seed_axis)
-        platform = (jax.devices()[0] if mesh is None else mesh.devices.flat[0]).platform
-        if compiler_options is None and platform == "cpu":
-            compiler_options = dict(CPU_COMPILER_OPTIONS)
-        kw: dict[str, Any] = {"compiler_options": compiler_options}
+        kw: dict[str, Any] = {}
         if mesh is not None:
             self.replicated = NamedSharding(mesh, P())
             self.state_sharding = self._state_sharding()
-            kw.update(in_shardings=(self.state_sharding,), out_shardings=(self.state_sharding, self.replicated))
-        self.chunk = jax.jit(fn, **kw)
+            kw = dict(in_shardings=(self.state_sharding,), out_shardings=(self.state_sharding, self.replicated))
+        self.chunk = jax.jit(fn, compiler_options=compiler_options, **kw)
         self._jit_kw = kw
 
     def _state_sharding(self) -> Any:
@@ -140,7 +129,7 @@ class Loop:
         XLA:CPU's thread pool when several (virtual) CPU devices run it at once."""
         init = self.algorithm.init if self.seeds is None else jax.vmap(self.algorithm.init)
         one = jax.device_put(jax.device_get(key), jax.local_devices()[0])
-        return self.place(jax.jit(init, compiler_options=self._jit_kw["compiler_options"])(one))
+        return self.place(jax.jit(init)(one))
 
     def gather(self, state: Any) -> Any:
         """``state`` whole on every device, so that each host can read it (a multi-host
