@@ -72,10 +72,11 @@ def worker(config: str, sets: list[str]) -> dict:
     lowered = stage("lower", traced.lower)
     compiled = stage("compile", lowered.compile)
     hlo = compiled.as_text()
-    out.update(jaxpr_eqns=_eqns(traced.jaxpr), stablehlo_lines=lowered.as_text().count("\n"),
+    out.update(traces=loop.trace_count, jaxpr_eqns=_eqns(traced.jaxpr), stablehlo_lines=lowered.as_text().count("\n"),
                hlo_instructions=sum(1 for line in hlo.splitlines() if " = " in line),
                hlo_fusions=hlo.count(" fusion("))
     state, metrics = jax.block_until_ready(compiled(runner))
+    out["traces"] = loop.trace_count  # 1: the chunk was traced once, running it traced nothing
     h = hashlib.sha256()
     for a in jax.tree.leaves((metrics, state.params)):
         h.update(jax.device_get(a).tobytes())
@@ -139,7 +140,7 @@ def main() -> None:
                        ("trace_s", "trace s", ".2f"), ("lower_s", "lower s", ".2f"),
                        ("compile_s", "compile s", ".1f"), ("chunk_s", "chunk s", ".1f"),
                        ("init_cpu", "init CPU", ".1f"), ("chunk_cpu", "chunk CPU", ".1f"),
-                       ("compile_cpu", "compile CPU", ".1f"), ("jaxpr_eqns", "jaxpr eqns", ",d"),
+                       ("compile_cpu", "compile CPU", ".1f"), ("traces", "traces", "d"), ("jaxpr_eqns", "jaxpr eqns", ",d"),
                        ("hlo_instructions", "HLO instr", ",d"), ("hlo_fusions", "fusions", ",d"),
                        ("fingerprint", "fingerprint", "s")])
     write_json(args.json, {"benchmark": "compile_time", "machine": info, "args": vars(args), "rows": rows,
