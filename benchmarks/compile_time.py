@@ -72,7 +72,7 @@ def worker(config: str, sets: list[str]) -> dict:
     lowered = stage("lower", traced.lower)
     compiled = stage("compile", lowered.compile)
     hlo = compiled.as_text()
-    out.update(traces=loop.trace_count, jaxpr_eqns=_eqns(traced.jaxpr), stablehlo_lines=lowered.as_text().count("\n"),
+    out.update(jaxpr_eqns=_eqns(traced.jaxpr), stablehlo_lines=lowered.as_text().count("\n"),
                hlo_instructions=sum(1 for line in hlo.splitlines() if " = " in line),
                hlo_fusions=hlo.count(" fusion("))
     state, metrics = jax.block_until_ready(compiled(runner))

@@ -85,7 +85,7 @@ def table(res: dict, roof: dict | None) -> list[tuple[str, str, str]]:
     ct = res.get("compile")
     if ct:
         r = ct["rows"][0]
-        rows.append((f"compile of the default training chunk (first call: trace + lower + compile)",
+        rows.append(("compile of the default training chunk (first call: trace + lower + compile)",
                      f"{r['chunk_s']:.1f} s ({r['chunk_cpu']:.1f} CPU-s)", "10 s CPU / 5 s GPU"))
     sw = res.get("sweep")
     if sw:
