@@ -287,10 +287,16 @@ def build_obs(
     height, width, _ = extra.shape
     seats = jnp.arange(n) if seats is None else jnp.asarray(seats, jnp.int32)
     k = seats.shape[0]
-    players = one_hot_cells(positions, alive, height, width).astype(jnp.float32)  # [N,H,W]
     order = (seats[:, None] + jnp.arange(n)[None, :]) % n  # [K, N]
-    per_agent = jnp.moveaxis(players[order], 1, -1)  # [K, H, W, N]
-    parts = [per_agent, jnp.broadcast_to(extra.astype(jnp.float32), (k,) + extra.shape)]
+    # The players' cells are reordered (a few int32s), then compared with the grid directly in
+    # the [K, H, W, N] layout: no float planes are gathered and transposed, which is what cost
+    # where XLA fuses this build into its consumer (the same values; benchmarks/RESULTS.md,
+    # "Environment throughput").
+    pos, live = positions[order], alive[order]  # [K, N, 2], [K, N]
+    rows, cols = _coords(height, width)
+    per_agent = ((rows[None, :, :, None] == pos[:, None, None, :, 0])
+                 & (cols[None, :, :, None] == pos[:, None, None, :, 1]) & live[:, None, None, :])
+    parts = [per_agent.astype(jnp.float32), jnp.broadcast_to(extra.astype(jnp.float32), (k,) + extra.shape)]
     if time_channel:
         frac = jnp.asarray(t, jnp.float32) / jnp.float32(max_steps)
         parts.append(jnp.full((k, height, width, 1), frac, jnp.float32))
