@@ -190,30 +190,38 @@ def plot_episode_curves(curves: dict[str, np.ndarray], path: str | Path, ylabel:
     return _finish(fig, ax, path, title)
 
 
-def plot_adaptation_curve(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """The adaptation curve: per co-player kind (columns), focal return (top) and belief
-    accuracy (bottom, algorithms that report it) against the episode 1..K, mean with its 95 %
-    interval band per algorithm. ``rows``: :func:`hopjax.runtime.adaptation.curve_rows`."""
+def plot_adaptation_curve(rows: list[dict], path: str | Path, title: str = "", per_row: int = 5) -> Path:
+    """The adaptation curve: per co-player kind (columns, at most ``per_row`` to a row of
+    panels), focal return (top) and belief accuracy (below it, algorithms that report it)
+    against the episode 1..K, mean with its 95 % interval band per algorithm. ``rows``:
+    :func:`hopjax.runtime.adaptation.curve_rows`."""
     kinds = list(dict.fromkeys(r["coplayers"] for r in rows))
     algos = list(dict.fromkeys(r["algorithm"] for r in rows))
-    fig = Figure(figsize=(3.6 * len(kinds), 6.5))
-    axes = np.asarray(fig.subplots(2, len(kinds), squeeze=False))
+    cols = min(len(kinds), per_row)
+    blocks = -(-len(kinds) // cols)
+    fig = Figure(figsize=(3.6 * cols, 6.5 * blocks))
+    axes = np.asarray(fig.subplots(2 * blocks, cols, squeeze=False))
     for c, kind in enumerate(kinds):
+        top, bottom = axes[2 * (c // cols), c % cols], axes[2 * (c // cols) + 1, c % cols]
         for i, algo in enumerate(algos):
             rs = [r for r in rows if r["coplayers"] == kind and r["algorithm"] == algo]
             ep = [r["episode"] for r in rs]
-            for row, m in ((0, "focal_return"), (1, "belief_accuracy")):
+            for ax, m in ((top, "focal_return"), (bottom, "belief_accuracy")):
                 mean = np.array([np.nan if r[m] == "" else r[m] for r in rs], float)
                 if np.all(np.isnan(mean)):
                     continue
                 lo = np.array([r[m + "_lo"] for r in rs], float)
                 hi = np.array([r[m + "_hi"] for r in rs], float)
-                axes[row, c].plot(ep, mean, marker="o", color=f"C{i}", label=algo)
-                axes[row, c].fill_between(ep, lo, hi, color=f"C{i}", alpha=0.15)
-        axes[0, c].set_title(f"vs {kind}")
-        axes[1, c].set_xlabel("episode")
-    axes[0, 0].set_ylabel("focal return (95 % interval)")
-    axes[1, 0].set_ylabel("belief accuracy (95 % interval)")
+                ax.plot(ep, mean, marker="o", color=f"C{i}", label=algo)
+                ax.fill_between(ep, lo, hi, color=f"C{i}", alpha=0.15)
+        top.set_title(f"vs {kind}")
+        bottom.set_xlabel("episode")
+    for b in range(blocks):
+        axes[2 * b, 0].set_ylabel("focal return (95 % interval)")
+        axes[2 * b + 1, 0].set_ylabel("belief accuracy (95 % interval)")
+    for c in range(len(kinds), blocks * cols):  # unused panels of the last row
+        axes[2 * (c // cols), c % cols].set_visible(False)
+        axes[2 * (c // cols) + 1, c % cols].set_visible(False)
     axes[0, 0].legend(fontsize=8)
     for ax in axes.flat:
         ax.grid(alpha=0.3)
