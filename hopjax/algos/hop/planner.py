@@ -145,46 +145,77 @@ def _batched_backward(tree: mctx.Tree, leaf_index: jax.Array) -> mctx.Tree:
     return tree
 
 
+def _parts(fn):  # functools.partial flattens nested partials: compare (function, args, keywords)
+    return (fn.func, fn.args, fn.keywords) if isinstance(fn, functools.partial) else (fn, (), {})
+
+
 def _selection_without_switch(root_action_selection_fn, interior_action_selection_fn):
     """mctx's ``switching_action_selection_wrapper`` picks the root's or the interior's selection
     with ``lax.cond(depth == 0, ...)``; under the search's ``vmap`` that runs both (two
     tie-break draws and two PUCT scores per traversal step). ``muzero_policy``'s root selection
     is the interior one at ``depth=0`` (``functools.partial``), so the interior function alone
     gives the same action at every depth; any other pair keeps mctx's switch (our choice)."""
-    def parts(fn):  # functools.partial flattens nested partials: compare (function, args, keywords)
-        return (fn.func, fn.args, fn.keywords) if isinstance(fn, functools.partial) else (fn, (), {})
-
-    (rf, ra, rk), (inf, ia, ik) = parts(root_action_selection_fn), parts(interior_action_selection_fn)
+    (rf, ra, rk), (inf, ia, ik) = _parts(root_action_selection_fn), _parts(interior_action_selection_fn)
     if rf is inf and ra == ia and rk == {**ik, "depth": 0}:
         return interior_action_selection_fn
     return _SWITCH(root_action_selection_fn, interior_action_selection_fn)
 
 
-def _simulate(keys, tree: mctx.Tree, select, max_depth, terminal):
+def _muzero_select(noise, tree: mctx.Tree, node_index, depth, *, pb_c_init, pb_c_base, qtransform):
+    """mctx's ``muzero_action_selection`` (mctx/_src/action_selection.py, 0.0.71; the same
+    arithmetic in the same order) with its tie-break noise ``1e-7 * uniform(key, [A])`` given."""
+    visit_counts = tree.children_visits[node_index]
+    node_visit = tree.node_visits[node_index]
+    pb_c = pb_c_init + jnp.log((node_visit + pb_c_base + 1.) / pb_c_base)
+    prior_probs = jax.nn.softmax(tree.children_prior_logits[node_index])
+    policy_score = jnp.sqrt(node_visit) * pb_c * prior_probs / (visit_counts + 1)
+    to_argmax = qtransform(tree, node_index) + policy_score + noise
+    return _mctx_selection.masked_argmax(to_argmax, tree.root_invalid_actions * (depth == 0))
+
+
+def _selection_and_draw(root_action_selection_fn, interior_action_selection_fn, num_actions: int):
+    """-> (select(pre, tree, node, depth) -> action, draw(key) -> pre): the traversal draws
+    ``pre`` from a step's selection key one step ahead (:func:`_simulate`). For
+    ``muzero_policy``'s pair ``pre`` is the tie-break noise, so the hash is a kernel of its own
+    instead of part of the argmax's fusion (the same draws); for any other pair ``pre`` is the
+    key and the selection draws itself (:func:`_selection_without_switch`)."""
+    select = _selection_without_switch(root_action_selection_fn, interior_action_selection_fn)
+    fn, args, kw = _parts(select)
+    if fn is _mctx_selection.muzero_action_selection and not args and "depth" not in kw:
+        return (functools.partial(_muzero_select, **kw),
+                lambda key: 1e-7 * jax.random.uniform(key, (num_actions,)))
+    return select, lambda key: key
+
+
+def _simulate(keys, tree: mctx.Tree, select, draw, max_depth, terminal):
     """mctx's traversal (mctx/_src/search.py ``simulate``: from the root, select until the chosen
     child is unvisited or ``depth == max_depth``; the same key chain per tree, one split per step)
     as one loop over the batch, which also stops where the chosen child is an expanded terminal
-    node (``terminal`` [B, S+1] bool, or None: never) before the depth cap.
+    node (``terminal`` [B, S+1] bool, or None: never) before the depth cap. ``select``/``draw``:
+    :func:`_selection_and_draw`; step d+1's draw is made during step d and carried.
     keys [B] typed -> (parent [B] int32, action [B] int32, stopped [B] bool: ended on a terminal,
     steps [B]: selections made; the loop ran ``max(steps)`` times)."""
     rows = jnp.arange(keys.shape[0])
 
+    def split_draw(key):  # the chain's next key, the draw from this step's selection key
+        pair = jax.vmap(jax.random.split)(key)  # [B, 2]
+        return pair[:, 0], jax.vmap(draw)(pair[:, 1])
+
     def body(s):
-        key, _, _, node, depth, go = s
-        pair = jax.vmap(jax.random.split)(key)  # [B, 2]: (the chain's next key, this step's key)
-        action = jax.vmap(select)(pair[:, 1], tree, node, depth)
+        key, pre, _, _, node, depth, go = s
+        action = jax.vmap(select)(pre, tree, node, depth)
         child = tree.children_index[rows, node, action]
         more = (child != mctx.Tree.UNVISITED) & (depth + 1 < max_depth)
         if terminal is not None:
             more &= ~terminal[rows, jnp.maximum(child, 0)]
-        new = (pair[:, 0], node, action, child, depth + 1, more)
+        new = (*split_draw(key), node, action, child, depth + 1, more)
         return jax.tree.map(lambda n, o: jnp.where(go.reshape(go.shape + (1,) * (n.ndim - 1)), n, o), new, s)
 
     b = keys.shape[0]
     none = jnp.full((b,), mctx.Tree.NO_PARENT, jnp.int32)
-    init = (keys, none, none, jnp.full((b,), mctx.Tree.ROOT_INDEX, jnp.int32),
+    init = (*split_draw(keys), none, none, jnp.full((b,), mctx.Tree.ROOT_INDEX, jnp.int32),
             jnp.zeros((b,), tree.children_prior_logits.dtype), jnp.ones((b,), bool))
-    _, parent, action, child, depth, _ = jax.lax.while_loop(lambda s: jnp.any(s[5]), body, init)
+    _, _, parent, action, child, depth, _ = jax.lax.while_loop(lambda s: jnp.any(s[6]), body, init)
     return parent, action, (child != mctx.Tree.UNVISITED) & (depth < max_depth), depth
 
 
@@ -220,7 +251,7 @@ def _search(params, rng_key, *, root, recurrent_fn, root_action_selection_fn, in
             is_terminal=None) -> mctx.Tree:
     """mctx's ``search`` (mctx/_src/search.py, 0.0.71: same signature, keys, node numbering and
     arithmetic) with its own loop body: :func:`_simulate` -> :func:`_expand` ->
-    :func:`_batched_backward`, one PUCT selection per step (:func:`_selection_without_switch`).
+    :func:`_batched_backward`, one PUCT selection per step (:func:`_selection_and_draw`).
 
     ``is_terminal(embeddings) -> [B, S+1] bool`` (None: mctx's search exactly) marks absorbing
     nodes: the discount into such a node is 0 and every node below it has reward, discount and
@@ -238,7 +269,8 @@ def _search(params, rng_key, *, root, recurrent_fn, root_action_selection_fn, in
       unallocated (all-zero, never reached), and the node mctx would have made lies below ``T``;
     - at the depth cap mctx re-expands the selected node (terminal or not): kept as is.
     """
-    select = _selection_without_switch(root_action_selection_fn, interior_action_selection_fn)
+    select, draw = _selection_and_draw(root_action_selection_fn, interior_action_selection_fn,
+                                       root.prior_logits.shape[-1])
     b = root.value.shape[0]
     rows = jnp.arange(b)
     max_depth = num_simulations if max_depth is None else max_depth
@@ -248,7 +280,7 @@ def _search(params, rng_key, *, root, recurrent_fn, root_action_selection_fn, in
         key, tree = carry
         key, k_sim, k_exp = jax.random.split(key, 3)
         terminal = None if is_terminal is None else is_terminal(tree.embeddings)
-        parent, action, stopped, _ = _simulate(jax.random.split(k_sim, b), tree, select, max_depth, terminal)
+        parent, action, stopped, _ = _simulate(jax.random.split(k_sim, b), tree, select, draw, max_depth, terminal)
         node = tree.children_index[rows, parent, action]
         node = jnp.where(node == mctx.Tree.UNVISITED, sim + 1, node)
         tree = _expand(params, k_exp, tree, recurrent_fn, parent, action, node, stopped)
