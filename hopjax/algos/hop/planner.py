@@ -24,18 +24,19 @@ follows the paper's PUCT planner:
 - Root: the trees' Q values are averaged and the agent acts by ``softmax(q_temperature * Q)``
   (``q_temperature = 2``); that distribution is also the planner net's policy target.
 - The focal agent's reward is the env reward; a node where the focal agent is done (or the
-  episode is over) is terminal: its value and later rewards are 0. A simulation should stop
-  at a terminal leaf; mctx would keep expanding below it (a chain that grows by one
-  node per simulation once search settles on a finishing line, making a search quadratic in
-  the number of simulations), so the depth is capped: by default at the episode length (no
-  deeper node can matter), or at ``max_depth``.
+  episode is over) is terminal: its value and later rewards are 0. A simulation stops at an
+  expanded terminal node and backs up from there (:func:`_search`; the root's statistics are
+  mctx's, which would keep expanding below it: a chain that grows by one node per simulation
+  once search settles on a finishing line). The depth is capped at the episode length (no
+  deeper node can matter) or at ``max_depth``.
 
 Cost (our choices, results unchanged): a node builds only the observations it uses - its
 co-players' for the goal model and, after the step, the focal seat's for the planner net
 (``Environment.seat_obs``); the step's own observations are unused and dropped by XLA. The
 co-players' actions use the same Gumbel draw per (seat, action) as sampling all seats, so they
-are the same. mctx's backup runs as one batched in-place loop (:func:`_batched_backward`); its
-traversal makes one PUCT selection per step (:func:`_selection_without_switch`) and draws its
+are the same. The search is mctx's with its own loop body (:func:`_search`): a batched
+traversal that stops at terminal nodes (:func:`_simulate`), the backup as one batched in-place
+loop (:func:`_batched_backward`), one PUCT selection per step (:func:`_selection_without_switch`); it draws its
 tie-break noise and keys with an unrolled threefry hash (:mod:`hopjax.algos.hop.search_rng`,
 the same bits as ``jax.random``'s default; JAX's CPU lowering runs the hash as a rolled loop).
 """
@@ -144,19 +145,150 @@ def _batched_backward(tree: mctx.Tree, leaf_index: jax.Array) -> mctx.Tree:
     return tree
 
 
+def _parts(fn):  # functools.partial flattens nested partials: compare (function, args, keywords)
+    return (fn.func, fn.args, fn.keywords) if isinstance(fn, functools.partial) else (fn, (), {})
+
+
 def _selection_without_switch(root_action_selection_fn, interior_action_selection_fn):
     """mctx's ``switching_action_selection_wrapper`` picks the root's or the interior's selection
     with ``lax.cond(depth == 0, ...)``; under the search's ``vmap`` that runs both (two
     tie-break draws and two PUCT scores per traversal step). ``muzero_policy``'s root selection
     is the interior one at ``depth=0`` (``functools.partial``), so the interior function alone
     gives the same action at every depth; any other pair keeps mctx's switch (our choice)."""
-    def parts(fn):  # functools.partial flattens nested partials: compare (function, args, keywords)
-        return (fn.func, fn.args, fn.keywords) if isinstance(fn, functools.partial) else (fn, (), {})
-
-    (rf, ra, rk), (inf, ia, ik) = parts(root_action_selection_fn), parts(interior_action_selection_fn)
+    (rf, ra, rk), (inf, ia, ik) = _parts(root_action_selection_fn), _parts(interior_action_selection_fn)
     if rf is inf and ra == ia and rk == {**ik, "depth": 0}:
         return interior_action_selection_fn
     return _SWITCH(root_action_selection_fn, interior_action_selection_fn)
+
+
+def _muzero_select(noise, tree: mctx.Tree, node_index, depth, *, pb_c_init, pb_c_base, qtransform):
+    """mctx's ``muzero_action_selection`` (mctx/_src/action_selection.py, 0.0.71; the same
+    arithmetic in the same order) with its tie-break noise ``1e-7 * uniform(key, [A])`` given."""
+    visit_counts = tree.children_visits[node_index]
+    node_visit = tree.node_visits[node_index]
+    pb_c = pb_c_init + jnp.log((node_visit + pb_c_base + 1.) / pb_c_base)
+    prior_probs = jax.nn.softmax(tree.children_prior_logits[node_index])
+    policy_score = jnp.sqrt(node_visit) * pb_c * prior_probs / (visit_counts + 1)
+    to_argmax = qtransform(tree, node_index) + policy_score + noise
+    return _mctx_selection.masked_argmax(to_argmax, tree.root_invalid_actions * (depth == 0))
+
+
+def _selection_and_draw(root_action_selection_fn, interior_action_selection_fn, num_actions: int):
+    """-> (select(pre, tree, node, depth) -> action, draw(key) -> pre): the traversal draws
+    ``pre`` from a step's selection key one step ahead (:func:`_simulate`). For
+    ``muzero_policy``'s pair ``pre`` is the tie-break noise, so the hash is a kernel of its own
+    instead of part of the argmax's fusion (the same draws); for any other pair ``pre`` is the
+    key and the selection draws itself (:func:`_selection_without_switch`)."""
+    select = _selection_without_switch(root_action_selection_fn, interior_action_selection_fn)
+    fn, args, kw = _parts(select)
+    if fn is _mctx_selection.muzero_action_selection and not args and "depth" not in kw:
+        return (functools.partial(_muzero_select, **kw),
+                lambda key: 1e-7 * jax.random.uniform(key, (num_actions,)))
+    return select, lambda key: key
+
+
+def _simulate(keys, tree: mctx.Tree, select, draw, max_depth, terminal):
+    """mctx's traversal (mctx/_src/search.py ``simulate``: from the root, select until the chosen
+    child is unvisited or ``depth == max_depth``; the same key chain per tree, one split per step)
+    as one loop over the batch, which also stops where the chosen child is an expanded terminal
+    node (``terminal`` [B, S+1] bool, or None: never) before the depth cap. ``select``/``draw``:
+    :func:`_selection_and_draw`; step d+1's draw is made during step d and carried.
+    keys [B] typed -> (parent [B] int32, action [B] int32, stopped [B] bool: ended on a terminal,
+    steps [B]: selections made; the loop ran ``max(steps)`` times)."""
+    rows = jnp.arange(keys.shape[0])
+
+    def split_draw(key):  # the chain's next key, the draw from this step's selection key
+        pair = jax.vmap(jax.random.split)(key)  # [B, 2]
+        return pair[:, 0], jax.vmap(draw)(pair[:, 1])
+
+    def body(s):
+        key, pre, _, _, node, depth, go = s
+        action = jax.vmap(select)(pre, tree, node, depth)
+        child = tree.children_index[rows, node, action]
+        more = (child != mctx.Tree.UNVISITED) & (depth + 1 < max_depth)
+        if terminal is not None:
+            more &= ~terminal[rows, jnp.maximum(child, 0)]
+        new = (*split_draw(key), node, action, child, depth + 1, more)
+        return jax.tree.map(lambda n, o: jnp.where(go.reshape(go.shape + (1,) * (n.ndim - 1)), n, o), new, s)
+
+    b = keys.shape[0]
+    none = jnp.full((b,), mctx.Tree.NO_PARENT, jnp.int32)
+    init = (*split_draw(keys), none, none, jnp.full((b,), mctx.Tree.ROOT_INDEX, jnp.int32),
+            jnp.zeros((b,), tree.children_prior_logits.dtype), jnp.ones((b,), bool))
+    _, _, parent, action, child, depth, _ = jax.lax.while_loop(lambda s: jnp.any(s[6]), body, init)
+    return parent, action, (child != mctx.Tree.UNVISITED) & (depth < max_depth), depth
+
+
+def _expand(params, key, tree: mctx.Tree, recurrent_fn, parent, action, node, stopped) -> mctx.Tree:
+    """mctx's ``expand`` (evaluate ``recurrent_fn`` at ``(parent, action)`` and write the node
+    ``node`` [B]) where ``stopped`` [B] is False; where it is True (the traversal ended on the
+    expanded terminal ``node``) only ``node``'s visit count grows, as a descent below it would
+    have made it grow, and the writes of the node's topology are the values already there."""
+    rows = jnp.arange(parent.shape[0])
+    nowhere = tree.node_visits.shape[1]  # out of range: the scatters drop these rows
+    emb = jax.tree.map(lambda x: x[rows, parent], tree.embeddings)
+    step, emb = recurrent_fn(params, key, action, emb)
+    new, from_ = jnp.where(stopped, nowhere, node), jnp.where(stopped, nowhere, parent)
+
+    def put(x, v, *idx):
+        return x.at[(rows, *idx)].set(v, mode="drop")
+
+    return tree.replace(
+        children_prior_logits=put(tree.children_prior_logits, step.prior_logits, new),
+        raw_values=put(tree.raw_values, step.value, new),
+        node_values=put(tree.node_values, step.value, new),
+        node_visits=tree.node_visits.at[rows, node].add(1),
+        embeddings=jax.tree.map(lambda t, v: put(t, v, new), tree.embeddings, emb),
+        children_index=put(tree.children_index, node, parent, action),
+        children_rewards=put(tree.children_rewards, step.reward, from_, action),
+        children_discounts=put(tree.children_discounts, step.discount, from_, action),
+        parents=put(tree.parents, parent, node),
+        action_from_parent=put(tree.action_from_parent, action, node))
+
+
+def _search(params, rng_key, *, root, recurrent_fn, root_action_selection_fn, interior_action_selection_fn,
+            num_simulations, max_depth=None, invalid_actions=None, extra_data=None, loop_fn=jax.lax.fori_loop,
+            is_terminal=None) -> mctx.Tree:
+    """mctx's ``search`` (mctx/_src/search.py, 0.0.71: same signature, keys, node numbering and
+    arithmetic) with its own loop body: :func:`_simulate` -> :func:`_expand` ->
+    :func:`_batched_backward`, one PUCT selection per step (:func:`_selection_and_draw`).
+
+    ``is_terminal(embeddings) -> [B, S+1] bool`` (None: mctx's search exactly) marks absorbing
+    nodes: the discount into such a node is 0 and every node below it has reward, discount and
+    value 0. A simulation that would descend into an already-expanded terminal node ``T`` (before
+    the depth cap) stops there instead: nothing is expanded and the backup starts at ``T`` after
+    ``T``'s visit count grows by 1. Every node not below a terminal keeps mctx's statistics
+    exactly (``tests/algos/hop/test_planner_terminal.py``), hence the root's visits and Q:
+
+    - the path from the root to ``T``, its selections and their keys are mctx's (a tree's key
+      chain advances once per step, whatever the choices; the expansion key is split per tree);
+    - mctx's backup reaches ``T`` with ``0 + 0 * v = 0`` from below and sets ``T``'s value to
+      ``(0 * n + 0) / (n + 1) = 0`` and visits to ``n + 1``; here ``T``'s value is its stored 0
+      and its visits ``n + 1``; above ``T`` both back up ``r + 0 * 0 = r`` with the same counts;
+    - a new node is numbered ``sim + 1`` in both, so a skipped expansion only leaves that index
+      unallocated (all-zero, never reached), and the node mctx would have made lies below ``T``;
+    - at the depth cap mctx re-expands the selected node (terminal or not): kept as is.
+    """
+    select, draw = _selection_and_draw(root_action_selection_fn, interior_action_selection_fn,
+                                       root.prior_logits.shape[-1])
+    b = root.value.shape[0]
+    rows = jnp.arange(b)
+    max_depth = num_simulations if max_depth is None else max_depth
+    invalid_actions = jnp.zeros_like(root.prior_logits) if invalid_actions is None else invalid_actions
+
+    def body(sim, carry):
+        key, tree = carry
+        key, k_sim, k_exp = jax.random.split(key, 3)
+        terminal = None if is_terminal is None else is_terminal(tree.embeddings)
+        parent, action, stopped, _ = _simulate(jax.random.split(k_sim, b), tree, select, draw, max_depth, terminal)
+        node = tree.children_index[rows, parent, action]
+        node = jnp.where(node == mctx.Tree.UNVISITED, sim + 1, node)
+        tree = _expand(params, k_exp, tree, recurrent_fn, parent, action, node, stopped)
+        return key, _batched_backward(tree, node)
+
+    tree = _mctx_search.instantiate_tree_from_root(root, num_simulations, root_invalid_actions=invalid_actions,
+                                                   extra_data=extra_data)
+    return loop_fn(0, num_simulations, body, (rng_key, tree))[1]
 
 
 _CHECKED = ("0.0.71",)  # mctx versions whose search/backward/selection the replacements reproduce
@@ -164,24 +296,22 @@ _SWITCH = _mctx_selection.switching_action_selection_wrapper
 
 
 @contextlib.contextmanager
-def _mctx_patches():
-    """While tracing a search: mctx's ``search`` looks its ``backward`` and its
-    ``action_selection.switching_action_selection_wrapper`` up at call time; use
-    :func:`_batched_backward` (same results, no whole-tree copies) and
-    :func:`_selection_without_switch` (same actions, one selection per step). Only on the mctx
-    versions they were checked against (``tests/algos/hop/test_planner_backup.py``); any other
-    version runs mctx unchanged."""
-    if (getattr(mctx, "__version__", None) not in _CHECKED or not hasattr(_mctx_search, "backward")
-            or getattr(_mctx_search, "action_selection", None) is not _mctx_selection):
+def _mctx_patches(is_terminal=None):
+    """While tracing a search: ``mctx.muzero_policy`` looks ``search.search`` up at call time; use
+    :func:`_search` (mctx's search with its own loop body; ``is_terminal``: see there). Only on
+    the mctx versions it was checked against (``tests/algos/hop/test_planner_backup.py``,
+    ``test_planner_terminal.py``); any other version runs mctx unchanged (the same root
+    statistics, slower)."""
+    if (getattr(mctx, "__version__", None) not in _CHECKED or not hasattr(_mctx_search, "search")
+            or not hasattr(_mctx_search, "instantiate_tree_from_root")):
         yield
         return
-    old = _mctx_search.backward, _mctx_selection.switching_action_selection_wrapper
-    _mctx_search.backward = _batched_backward
-    _mctx_selection.switching_action_selection_wrapper = _selection_without_switch
+    old = _mctx_search.search
+    _mctx_search.search = functools.partial(_search, is_terminal=is_terminal)
     try:
         yield
     finally:
-        _mctx_search.backward, _mctx_selection.switching_action_selection_wrapper = old
+        _mctx_search.search = old
 
 
 class Planner:
@@ -280,7 +410,7 @@ class Planner:
             done=per_tree(~jnp.take_along_axis(alive, jnp.broadcast_to(focal, (e, f)), 1)),
         )
         root = mctx.RootFnOutput(prior_logits=per_tree(logits), value=per_tree(value), embedding=node)
-        with _mctx_patches():
+        with _mctx_patches(lambda emb: emb.done):  # done nodes are absorbing (_expand_one)
             out = mctx.muzero_policy(  # same draws, an unrolled hash (search_rng)
                 params, search_rng.wrap(k_search), root, self.recurrent_fn, cfg.num_simulations,
                 invalid_actions=~per_tree(f_avail),

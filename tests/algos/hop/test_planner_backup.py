@@ -42,3 +42,20 @@ def test_batched_backup_equals_mctx():
                  "action_from_parent", "children_prior_logits", "children_rewards", "raw_values", "embeddings"):
         np.testing.assert_array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(ref, name)), err_msg=name)
     assert int(ref.node_visits[:, 0].min()) == 41  # the search really ran: root visited 1 + 40 times
+
+
+def test_muzero_pair_draws_its_noise_ahead():
+    """muzero_policy's selection pair takes the carried-noise path (same PUCT arithmetic, noise
+    drawn one step ahead), which test_batched_backup_equals_mctx then checks tree-wise."""
+    import functools
+
+    from mctx._src import action_selection, qtransforms
+
+    from hopjax.algos.hop.planner import _muzero_select, _selection_and_draw
+
+    interior = functools.partial(action_selection.muzero_action_selection, pb_c_base=1.0, pb_c_init=2.0,
+                                 qtransform=qtransforms.qtransform_by_parent_and_siblings)
+    select, draw = _selection_and_draw(functools.partial(interior, depth=0), interior, 4)
+    assert select.func is _muzero_select and select.keywords["pb_c_init"] == 2.0
+    key = jax.random.PRNGKey(1)
+    np.testing.assert_array_equal(draw(key), 1e-7 * jax.random.uniform(key, (4,)))
