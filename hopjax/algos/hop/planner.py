@@ -10,6 +10,11 @@ real env. A co-player whose target is removed inside the tree (another agent too
 without a target (our choice: the uniform non-interact policy, the model's "no target"). The focal agent's planner network gives priors and leaf values. All trees of all envs
 and seats form one ``mctx`` batch ``B = E * F * num_trees``.
 
+The search loop, traversal, PUCT selection and backup below (:func:`_search`,
+:func:`_simulate`, :func:`_muzero_select`, :func:`_batched_backward`) follow mctx 0.0.71
+(google-deepmind/mctx, ``mctx/_src/search.py`` and ``action_selection.py``, Apache License
+2.0) step for step, so that they give mctx's numbers; they are swapped in only for that version.
+
 The scheme (MCTS for the focal agent only; co-players' goals sampled from the beliefs, their
 actions from the goal-conditioned policies) is the HOP paper's (Huang, Liu, Kong, Yang, Zhu,
 Feng, ICML 2024, arXiv 2406.08002). The search constants are the HOP code's configs,
