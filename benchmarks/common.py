@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -106,6 +109,51 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
     p.add_argument("--json", default=str(RESULTS_DIR / f"{name}.json"),
                    help="where to write the results (default: %(default)s)")
     return p
+
+
+def add_tree_args(p: argparse.ArgumentParser, what: str = "the 'before' rows") -> None:
+    """``--ref COMMIT`` (also measure that commit) and the hidden worker options of the scripts
+    that compare two code trees in one command (:func:`code_trees`, :func:`run_worker`)."""
+    p.add_argument("--ref", default=None, help=f"git commit to measure too ({what})")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--root", default=str(ROOT), help=argparse.SUPPRESS)
+
+
+@contextlib.contextmanager
+def code_trees(ref: str | None):
+    """-> [(label, root)]: ``ref`` extracted with ``git archive`` into a temporary folder (first,
+    when given), then this checkout. The folder is removed on exit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = [("this tree", str(ROOT))]
+        if ref:
+            arc = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", tmp], input=arc, check=True)
+            trees.insert(0, (f"ref {ref}", tmp))
+        yield trees
+
+
+def use_tree(root: str) -> None:
+    """Worker side: import hopjax from ``root`` (AssertionError if another copy comes first)."""
+    sys.path.insert(0, root)
+    import hopjax
+
+    assert os.path.dirname(os.path.dirname(hopjax.__file__)) == os.path.abspath(root), hopjax.__file__
+
+
+def emit_rows(rows: Any) -> None:
+    """Worker side: hand ``rows`` (JSON) back to :func:`run_worker`."""
+    print("ROWS " + json.dumps(rows), flush=True)
+
+
+def run_worker(script: str, root: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Any:
+    """Run ``script --worker --root ROOT *argv`` in ``root`` (PYTHONPATH=root, plus ``env``) ->
+    the rows it emitted; exits with the end of its stderr if it failed."""
+    env = dict(os.environ, PYTHONPATH=root, **(env or {}))
+    out = subprocess.run([sys.executable, script, "--worker", "--root", root, *argv],
+                         capture_output=True, text=True, cwd=root, env=env)
+    if out.returncode:
+        sys.exit(f"{root}: worker failed\n{out.stderr[-3000:]}")
+    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("ROWS "))[5:])
 
 
 def rel(path: str | Path) -> str:

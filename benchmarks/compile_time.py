@@ -18,15 +18,11 @@ Usage: python benchmarks/compile_time.py [--ref main] [--rounds 2]
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
-from common import ROOT, machine, parser, print_machine, print_table, write_json
+from common import add_tree_args, code_trees, emit_rows, run_worker, use_tree, machine, parser, print_machine, print_table, write_json
 
 CONFIGS = ["configs/stag_hunt_ppo.yaml", "configs/stag_hunt_4x4_ppo.yaml"]
 STAGES = ("init", "trace", "lower", "compile")
@@ -85,41 +81,24 @@ def worker(config: str, sets: list[str]) -> dict:
 
 
 def run_tree(root: str, config: str, sets: list[str]) -> dict:
-    cmd = [sys.executable, __file__, "--worker", "--root", root, "--configs", config]
-    for s in sets:
-        cmd += ["--set", s]
-    env = dict(os.environ, PYTHONPATH=root, JAX_ENABLE_COMPILATION_CACHE="false")
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
-    if out.returncode:
-        sys.exit(f"{root}: worker failed\n{out.stderr[-3000:]}")
-    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("ROWS "))[5:])
+    argv = ["--configs", config] + [a for s in sets for a in ("--set", s)]
+    return run_worker(__file__, root, argv, {"JAX_ENABLE_COMPILATION_CACHE": "false"})
 
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0], "compile_time")
     p.add_argument("--configs", nargs="+", default=CONFIGS)
     p.add_argument("--set", action="append", default=[], help="config override key=value (all configs)")
-    p.add_argument("--ref", default=None, help="git commit to measure too (the 'before' rows)")
     p.add_argument("--rounds", type=int, default=1, help="alternate the trees this many times")
-    p.add_argument("--worker", action="store_true", help=__import__("argparse").SUPPRESS)
-    p.add_argument("--root", default=str(ROOT), help=__import__("argparse").SUPPRESS)
+    add_tree_args(p)
     args = p.parse_args()
     if args.worker:
-        sys.path.insert(0, args.root)
-        import hopjax
-
-        assert os.path.dirname(os.path.dirname(hopjax.__file__)) == os.path.abspath(args.root), hopjax.__file__
-        print("ROWS " + json.dumps(worker(args.configs[0], args.set)), flush=True)
-        return
+        use_tree(args.root)
+        return emit_rows(worker(args.configs[0], args.set))
     info = machine()
     print_machine(info)
     runs: dict[tuple[str, str], list[dict]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        trees = [("this tree", str(ROOT))]
-        if args.ref:
-            arc = subprocess.run(["git", "archive", args.ref], cwd=ROOT, capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=arc, check=True)
-            trees.insert(0, (f"ref {args.ref}", tmp))
+    with code_trees(args.ref) as trees:
         for _ in range(args.rounds):
             for config in args.configs:
                 for label, root in trees:

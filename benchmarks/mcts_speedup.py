@@ -22,15 +22,10 @@ Usage: python benchmarks/mcts_speedup.py [--ref main] [--many 64] [--hop-envs 8]
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
-from common import ROOT, block, machine, parser, print_machine, print_table, write_json, hop_search_setup
+from common import add_tree_args, code_trees, emit_rows, run_worker, use_tree, block, machine, parser, print_machine, print_table, write_json, hop_search_setup
 
 
 def _digest(*arrays) -> str:
@@ -94,14 +89,9 @@ def worker(args) -> dict:
 
 
 def run_tree(root: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", "--root", root, "--many", str(args.many), "--hop-envs",
-           str(args.hop_envs), "--sims", str(args.sims), "--trees", str(args.trees), "--repeats",
-           str(args.repeats)] + ["--small"] * args.small
-    env = dict(os.environ, PYTHONPATH=root)
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
-    if out.returncode:
-        sys.exit(f"{root}: worker failed\n{out.stderr[-3000:]}")
-    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("ROWS "))[5:])
+    return run_worker(__file__, root, ["--many", str(args.many), "--hop-envs", str(args.hop_envs), "--sims",
+                                       str(args.sims), "--trees", str(args.trees), "--repeats", str(args.repeats)]
+                      + ["--small"] * args.small)
 
 
 def figures(r: dict, args) -> dict:
@@ -114,7 +104,6 @@ def figures(r: dict, args) -> dict:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0], "mcts_speedup")
-    p.add_argument("--ref", default=None, help="git commit to measure too (the 'before' column)")
     p.add_argument("--many", type=int, default=64, help="envs of the many-env row")
     p.add_argument("--hop-envs", type=int, default=8, help="envs of the training row (0: skip it)")
     p.add_argument("--sims", type=int, default=200)
@@ -122,25 +111,15 @@ def main() -> None:
     p.add_argument("--small", action="store_true", help="5x5 grid, 20 steps")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rounds", type=int, default=1, help="alternate the trees this many times")
-    p.add_argument("--worker", action="store_true", help=__import__("argparse").SUPPRESS)
-    p.add_argument("--root", default=str(ROOT), help=__import__("argparse").SUPPRESS)
+    add_tree_args(p, "the 'before' column")
     args = p.parse_args()
     if args.worker:
-        sys.path.insert(0, args.root)
-        import hopjax
-
-        assert os.path.dirname(os.path.dirname(hopjax.__file__)) == os.path.abspath(args.root), hopjax.__file__
-        print("ROWS " + json.dumps(worker(args)), flush=True)
-        return
+        use_tree(args.root)
+        return emit_rows(worker(args))
     info = machine()
     print_machine(info)
     runs: dict[str, list[dict]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        trees = [("this tree", str(ROOT))]
-        if args.ref:
-            arc = subprocess.run(["git", "archive", args.ref], cwd=ROOT, capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=arc, check=True)
-            trees.insert(0, (f"ref {args.ref}", tmp))
+    with code_trees(args.ref) as trees:
         for _ in range(args.rounds):
             for label, root in trees:
                 r = run_tree(root, args)

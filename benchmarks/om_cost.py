@@ -22,15 +22,10 @@ Usage: python benchmarks/om_cost.py [--envs 256] [--small] [--ref d064aca] [--ch
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
-from common import ROOT, block, machine, parser, print_machine, print_table, write_json
+from common import ROOT, add_tree_args, code_trees, emit_rows, run_worker, use_tree, block, machine, parser, print_machine, print_table, write_json
 
 CONFIGS = {"ppo": "stag_hunt_ppo.yaml", "omg": "stag_hunt_omg.yaml", "moa": "stag_hunt_moa.yaml"}
 SEATS = "agents=[learner,stag,hare,stag]"
@@ -97,22 +92,14 @@ def measure(kind: str, args) -> dict:
 
 
 def worker(args) -> None:
-    sys.path.insert(0, args.root)  # the tree to measure comes first
-    import hopjax
-
-    assert os.path.dirname(os.path.dirname(hopjax.__file__)) == os.path.abspath(args.root), hopjax.__file__
-    rows = [measure(k, args) for k in args.kinds]
-    print("ROWS " + json.dumps(rows), flush=True)
+    use_tree(args.root)  # the tree to measure comes first
+    emit_rows([measure(k, args) for k in args.kinds])
 
 
 def run_tree(root: str, label: str, args) -> list[dict]:
-    cmd = [sys.executable, __file__, "--worker", "--root", root, "--envs", str(args.envs), "--chunks",
-           str(args.chunks), "--chunk-updates", str(args.chunk_updates), "--kinds", *args.kinds]
-    cmd += ["--small"] * args.small + ["--no-stages"] * args.no_stages
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
-    if out.returncode:
-        sys.exit(f"{label}: worker failed\n{out.stderr[-3000:]}")
-    rows = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("ROWS "))[5:])
+    rows = run_worker(__file__, root, ["--envs", str(args.envs), "--chunks", str(args.chunks), "--chunk-updates",
+                                       str(args.chunk_updates), "--kinds", *args.kinds]
+                      + ["--small"] * args.small + ["--no-stages"] * args.no_stages)
     base = next((r for r in rows if r["kind"] == "ppo"), None)
     for r in rows:
         r["tree"] = label
@@ -128,22 +115,17 @@ def main() -> None:
     p.add_argument("--chunks", type=int, default=3, help="timed repeats per measurement (median)")
     p.add_argument("--chunk-updates", type=int, default=2)
     p.add_argument("--kinds", nargs="+", default=["ppo", "omg", "moa"])
-    p.add_argument("--ref", default=None, help="git commit to measure too (the 'before' column)")
     p.add_argument("--no-stages", action="store_true", help="chunk throughput only")
-    p.add_argument("--worker", action="store_true", help=argparse_hidden())
-    p.add_argument("--root", default=str(ROOT), help=argparse_hidden())
+    add_tree_args(p, "the 'before' column")
     args = p.parse_args()
     if args.worker:
         return worker(args)
     info = machine()
     print_machine(info)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.ref:
-            arc = subprocess.run(["git", "archive", args.ref], cwd=ROOT, capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=arc, check=True)
-            rows += run_tree(tmp, f"ref {args.ref}", args)
-        rows += run_tree(str(ROOT), "this tree", args)
+    with code_trees(args.ref) as trees:
+        for label, root in trees:
+            rows += run_tree(root, label, args)
     print(f"\nPer env step cost vs PPO with the same seats ({args.envs} envs, "
           f"{'4x4' if args.small else '8x8'} Stag-Hunt); stage columns: ms per update")
     print_table(rows, [("tree", "code", "s"), ("kind", "algo", "s"), ("steps_per_s", "env steps/s", ",.0f"),
@@ -151,12 +133,6 @@ def main() -> None:
                        ("rollout", "rollout", ".1f"), ("annotate", "annotate", ".1f"),
                        ("ppo", "ppo", ".1f"), ("om_train", "om_train", ".1f")])
     write_json(args.json, {"benchmark": "om_cost", "args": vars(args), "machine": info, "rows": rows})
-
-
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":
