@@ -2,14 +2,14 @@
 # Issue 14 done-when on the small CPU Stag-Hunt: population, then HOP vs PPO / PPO+OMG / PPO+MOA
 # against scripted and learned co-players, focal agent in 1 seat, then 3 seats.
 set -x
-cd /work/wt/eval14
+cd "$(git rev-parse --show-toplevel)"
 export JAX_PLATFORMS=cpu
 date; uptime
-time python -m hopjax.runtime.cli population train configs/populations/stag_hunt.yaml --out /work/runs14/populations/stag_hunt --no-progress
+time python -m hopjax.runtime.cli population train configs/populations/stag_hunt.yaml --out runs/issue14/populations/stag_hunt --no-progress
 date; uptime
 time python -m hopjax.runtime.cli eval configs/stag_hunt_hop.yaml --seeds 3 --episodes 5 --envs 16 \
-  --population /work/runs14/populations/stag_hunt --baseline-steps 32000 --out /work/runs14/seat1
+  --population runs/issue14/populations/stag_hunt --baseline-steps 32000 --out runs/issue14/seat1
 date; uptime
 time python -m hopjax.runtime.cli eval configs/stag_hunt_hop.yaml --seeds 3 --episodes 5 --envs 16 \
-  --population /work/runs14/populations/stag_hunt --baseline-steps 32000 --focal-seats 3 --out /work/runs14/seat3
+  --population runs/issue14/populations/stag_hunt --baseline-steps 32000 --focal-seats 3 --out runs/issue14/seat3
 date; uptime
