@@ -78,13 +78,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def deferred_interrupt() -> Iterator[None]:
     """Hold back SIGINT (Ctrl-C) and SIGTERM (``kill``, SLURM's time limit) while the block runs;
     a signal that arrived meanwhile raises
-    KeyboardInterrupt when the block is done. Nested blocks defer to the outermost one; outside
-    the main thread (where no signal handler can be set) it does nothing."""
+    KeyboardInterrupt when the block is done. A signal the process ignores (``nohup`` and
+    background jobs ignore SIGINT) stays ignored. Nested blocks defer to the outermost one;
+    outside the main thread (where no signal handler can be set) it does nothing."""
     if getattr(_deferring, "on", False) or threading.current_thread() is not threading.main_thread():
         yield
         return
     hit: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: hit.append(signum)) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, lambda signum, frame: hit.append(signum))
+                for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
     _deferring.on = True
     try:
         yield

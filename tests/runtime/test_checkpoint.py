@@ -161,7 +161,16 @@ class InterruptingCheckpointer:
         return getattr(self._c, name)
 
 
-def test_sigint_during_save_is_deferred_until_it_is_complete(tmp_path, monkeypatch, capfd):
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C raising KeyboardInterrupt, as in a terminal, whatever this process inherited
+    (a job started in the background ignores SIGINT); restored afterwards."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_sigint_during_save_is_deferred_until_it_is_complete(tmp_path, monkeypatch, capfd, default_sigint):
     real = checkpoint.ocp.StandardCheckpointer
     monkeypatch.setattr(checkpoint.ocp, "StandardCheckpointer", lambda: InterruptingCheckpointer(real))
     state = {"w": jnp.arange(3.0)}
@@ -176,7 +185,22 @@ def test_sigint_during_save_is_deferred_until_it_is_complete(tmp_path, monkeypat
     assert err == "" and out == ""  # no absl / asyncio noise
 
 
-def test_sigint_during_a_runs_save_stops_cleanly(tmp_path, monkeypatch, capfd, tiny_trainer):
+def test_an_ignored_sigint_stays_ignored_during_save(tmp_path, monkeypatch):
+    """A run that ignores SIGINT (started with nohup or in the background) is not stopped by
+    one arriving during a save, and still ignores it afterwards."""
+    real = checkpoint.ocp.StandardCheckpointer
+    monkeypatch.setattr(checkpoint.ocp, "StandardCheckpointer", lambda: InterruptingCheckpointer(real))
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        checkpoint.save(tmp_path, {"w": jnp.arange(3.0)}, meta(2))  # no KeyboardInterrupt
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    monkeypatch.setattr(checkpoint.ocp, "StandardCheckpointer", real)
+    assert checkpoint.restore(tmp_path, {"w": jnp.arange(3.0)})[1]["update"] == 2
+
+
+def test_sigint_during_a_runs_save_stops_cleanly(tmp_path, monkeypatch, capfd, tiny_trainer, default_sigint):
     """Ctrl-C while the run saves its second chunk: that checkpoint completes, the run stops
     there with its rows, and says where; the resumed run continues from it."""
     real, calls = checkpoint.ocp.StandardCheckpointer, []
