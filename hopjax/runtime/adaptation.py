@@ -229,8 +229,12 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
 
 
 def policy_agents(cfg, seeds: int, run: str | Path | None):
-    """-> (trainer, [RunnerState of each seed], budget note) for a PPO-family config (all
-    seeds trained in one vmapped compile) or a ``hopjax train`` run dir."""
+    """-> (trainer, [RunnerState of each seed], budget note) for a PPO-family config (seeds
+    trained one after the other with one compiled ``train``, as :func:`hop_agents` does) or a
+    ``hopjax train`` run dir. Not vmapped over seeds: in this process, after HOP's search had
+    run, XLA's CPU runtime stalled in a seed-vmapped training on Snowdrift in 4 of 4 attempts
+    (every worker idle, the result never signalled; ``benchmarks/RESULTS.md``, "HOP
+    adaptation"); one seed at a time it completed, and on a CPU it costs no more."""
     if run is not None:
         _, meta = checkpoint.load_meta(run)
         trainer = Trainer(from_stored(PPOConfig, meta["config"]))
@@ -239,10 +243,13 @@ def policy_agents(cfg, seeds: int, run: str | Path | None):
                                        "seed: ± is over evaluation keys)")
     trainer = Trainer(cfg)
     steps = trainer.num_updates * trainer.steps_per_update
-    (st, m), dt = _timed(f"train {cfg.name} ({seeds} seeds x {steps} env steps, vmapped)",
-                         jax.jit(jax.vmap(Loop(trainer).train)), _seed_keys(cfg.seed, seeds))
-    print(f"    self-play return (last 10%): {np.mean(m['mean_return'][:, -max(1, m['mean_return'].shape[1] // 10):]):.3f}")
-    return trainer, [jax.tree.map(lambda x: x[s], st) for s in range(seeds)], f"{steps} env steps/seed ({dt:.0f}s)"
+    train = jax.jit(Loop(trainer).train)
+    states, t0 = [], time.perf_counter()
+    for s, key in enumerate(_seed_keys(cfg.seed, seeds)):
+        (st, m), _ = _timed(f"train {cfg.name} seed {s} ({steps} env steps)", train, key)
+        states.append(st)
+        print(f"    self-play return (last 10%): {np.mean(m['mean_return'][-max(1, len(m['mean_return']) // 10):]):.3f}")
+    return trainer, states, f"{steps} env steps/seed ({time.perf_counter() - t0:.0f}s for {seeds} seeds)"
 
 
 def _check_baseline_envs(baselines: dict[str, Any], hop_cfg: HOPConfig, env_params: Any) -> None:
