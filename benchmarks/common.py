@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 
@@ -169,17 +171,48 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     print(f"wrote {path}")
 
 
-def hop_search_setup(small: bool, sims: int, trees: int) -> tuple[Any, Any, Any, Any, Any, dict]:
-    """The search benchmarks' shared setup: Stag-Hunt (the paper's 8x8 with walls, or with
-    ``small`` the CPU configs' 5x5, no walls, 20 steps), HOP's networks (64-64 MLPs) and their
-    initial parameters. Imports hopjax lazily (``mcts_speedup.py`` runs it against two
-    checkouts). -> (cfg, env, env_params, goal_policy, planner_net, params)."""
+def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    """Median wall seconds of ``repeats`` calls of ``fn()``, each waited for."""
+    return statistics.median(timeit(fn)[0] for _ in range(repeats))
+
+
+def hop_search_setup(small: bool, sims: int, trees: int,
+                     env_kwargs: dict | None = None) -> tuple[Any, Any, Any, Any, Any, dict]:
+    """The search benchmarks' shared setup: Stag-Hunt (the paper's 8x8 with walls, with
+    ``small`` the CPU configs' 5x5, no walls, 20 steps, or ``env_kwargs``), HOP's networks
+    (64-64 MLPs) and their initial parameters. Imports hopjax lazily (``mcts_speedup.py`` runs
+    it against two checkouts). -> (cfg, env, env_params, goal_policy, planner_net, params)."""
     from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
 
     kw = dict(height=5, width=5, num_walls=0, max_steps=20) if small else {}
-    cfg = HOPConfig(env="stag_hunt", env_kwargs=kw, hidden_sizes=(64, 64), num_simulations=sims,
-                    num_trees=trees)
+    cfg = HOPConfig(env="stag_hunt", env_kwargs=env_kwargs if env_kwargs is not None else kw,
+                    hidden_sizes=(64, 64), num_simulations=sims, num_trees=trees)
     env, ep = make_env(cfg)
     gp, pn = make_networks(cfg, env, ep)
     params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
     return cfg, env, ep, gp, pn, params
+
+
+def search_roots(env: Any, env_params: Any, num_envs: int) -> tuple[Any, jax.Array]:
+    """Roots of a search benchmark: ``num_envs`` fresh episodes (reset keys from PRNGKey(2)) and
+    uniform log-beliefs [E, N, G+1]. -> (env states, log-beliefs)."""
+    n, g1 = env.num_agents(env_params), env.num_goals(env_params) + 1
+    _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), num_envs), env_params)
+    return states, jnp.log(jnp.full((num_envs, n, g1), 1.0 / g1))
+
+
+def hop_training_chunk(env_kwargs: dict, num_envs: int, sims: int, trees: int) -> tuple[Any, Any, Any, Any]:
+    """HOP self-play training on Stag-Hunt with ``env_kwargs`` at the given search size (64-64
+    MLPs, one update per chunk), its first chunk run (compile). -> (trainer, state after it,
+    its metrics, chunk)."""
+    from hopjax.algos.hop.trainer import HOPConfig, HOPTrainer
+    from hopjax.loop import Loop
+
+    cfg = HOPConfig(env="stag_hunt", env_kwargs=env_kwargs, hidden_sizes=(64, 64), num_envs=num_envs,
+                    num_simulations=sims, num_trees=trees, chunk_updates=1, batch_episodes=min(32, num_envs),
+                    buffer_episodes=max(256, num_envs), total_steps=10**9)
+    tr = HOPTrainer(cfg)
+    st = tr.init(jax.random.PRNGKey(0))
+    chunk = Loop(tr).compiled_chunk(st)
+    st, metrics = block(chunk(st))
+    return tr, st, metrics, chunk

@@ -35,7 +35,7 @@ import statistics
 import time
 
 import numpy as np
-from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json, hop_search_setup
+from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json, search_roots, hop_search_setup
 
 import jax
 import jax.numpy as jnp
@@ -165,8 +165,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     for e in args.envs:
-        _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), e), ep)
-        log_b = jnp.log(jnp.full((e, n, g1), 1.0 / g1))
+        states, log_b = search_roots(env, ep, e)
         fn, c_s = compile_timed(jax.jit(planner.plan, static_argnums=4), jax.random.PRNGKey(3), params, states,
                                 log_b, (0,))
         block(fn(jax.random.PRNGKey(4), params, states, log_b))

@@ -26,7 +26,7 @@ import statistics
 import time
 
 import mctx
-from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json, hop_search_setup
+from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json, search_roots, hop_search_setup
 
 import jax
 import jax.numpy as jnp
@@ -106,9 +106,8 @@ def main() -> None:
     info = machine()
     print_machine(info)
     cfg, env, ep, gp, pn, params = hop_search_setup(args.small, args.sims, args.trees)
-    n, g1, e = env.num_agents(ep), env.num_goals(ep) + 1, args.envs
-    _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), e), ep)
-    log_b = jnp.log(jnp.full((e, n, g1), 1.0 / g1))
+    e = args.envs
+    states, log_b = search_roots(env, ep, e)
     fns = {}
     for name, skip in VARIANTS.items():
         planner = StagePlanner(env, ep, gp, pn, cfg.search, skip=skip)

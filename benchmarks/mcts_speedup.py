@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-import time
 
-from common import add_tree_args, code_trees, emit_rows, run_worker, use_tree, block, machine, parser, print_machine, print_table, write_json, hop_search_setup
+from common import (add_tree_args, block, code_trees, emit_rows, hop_search_setup, hop_training_chunk, machine,
+                    median_seconds, parser, print_machine, print_table, run_worker, search_roots, use_tree,
+                    write_json)
 
 
 def _digest(*arrays) -> str:
@@ -37,53 +38,26 @@ def _digest(*arrays) -> str:
     return h.hexdigest()[:12]
 
 
-def _timed(fn, *args, repeats: int) -> float:
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        block(fn(*args))
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
 def worker(args) -> dict:
     """Measure the hopjax found first on ``sys.path`` (``--root``)."""
     import jax
-    import jax.numpy as jnp
 
-    from hopjax.algos.hop import HOPTrainer
     from hopjax.algos.hop.planner import Planner
-    from hopjax.algos.hop.trainer import HOPConfig
-    from hopjax.loop import Loop
 
     cfg, env, ep, gp, pn, params = hop_search_setup(args.small, args.sims, args.trees)
-    n, g1 = env.num_agents(ep), env.num_goals(ep) + 1
     fn = jax.jit(Planner(env, ep, gp, pn, cfg.search).plan, static_argnums=4)
     out = {}
     for name, e in (("one", 1), ("many", args.many)):
-        _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), e), ep)
-        log_b = jnp.log(jnp.full((e, n, g1), 1.0 / g1))
+        states, log_b = search_roots(env, ep, e)
         res = block(fn(jax.random.PRNGKey(4), params, states, log_b, (0,)))
         out[f"{name}_fingerprint"] = _digest(res.action, res.policy, res.visits)
-        out[f"{name}_s"] = _timed(lambda k: fn(k, params, states, log_b, (0,)), jax.random.PRNGKey(5),
-                                  repeats=args.repeats)
+        out[f"{name}_s"] = median_seconds(lambda: fn(jax.random.PRNGKey(5), params, states, log_b, (0,)),
+                                          args.repeats)
         out[f"{name}_envs"] = e
     if args.hop_envs:
-        e = args.hop_envs
-        hcfg = HOPConfig(env="stag_hunt", env_kwargs=cfg.env_kwargs, hidden_sizes=(64, 64), num_envs=e,
-                         num_simulations=args.sims, num_trees=args.trees, chunk_updates=1,
-                         batch_episodes=min(32, e), buffer_episodes=max(256, e), total_steps=10**9)
-        tr = HOPTrainer(hcfg)
-        st = tr.init(jax.random.PRNGKey(0))
-        chunk = Loop(tr).compiled_chunk(st)
-        st, metrics = block(chunk(st))
+        tr, st, metrics, chunk = hop_training_chunk(cfg.env_kwargs, args.hop_envs, args.sims, args.trees)
         out["hop_fingerprint"] = _digest(*jax.tree.leaves(metrics))
-        ts = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            st, _ = block(chunk(st))
-            ts.append(time.perf_counter() - t0)
-        out["hop_s"] = statistics.median(ts)
+        out["hop_s"] = median_seconds(lambda: chunk(st), args.repeats)
         out["hop_steps"] = tr.steps_per_update
     return out
 

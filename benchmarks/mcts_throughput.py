@@ -20,10 +20,9 @@ from __future__ import annotations
 import statistics
 import time
 
-from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json
+from common import block, compile_timed, load, machine, parser, print_machine, print_table, write_json, search_roots
 
 import jax
-import jax.numpy as jnp
 
 from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
 from hopjax.algos.hop.planner import Planner, SearchConfig
@@ -48,15 +47,14 @@ def main() -> None:
     env, ep = make_env(cfg)
     gp, pn = make_networks(cfg, env, ep)
     params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
-    n, g1 = env.num_agents(ep), env.num_goals(ep) + 1
+    n = env.num_agents(ep)
     focal = tuple(range(args.focal))
     depth = args.max_depth or env.episode_length(ep)
     print(f"{args.env} {kw or 'default params'}: {n} agents, {args.trees} trees, focal seats {focal}, "
           f"max depth {depth}")
     rows = []
     for e in args.envs:
-        _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), e), ep)
-        log_b = jnp.log(jnp.full((e, n, g1), 1.0 / g1))
+        states, log_b = search_roots(env, ep, e)
         for s in args.sims:
             search = SearchConfig(s, args.trees, cfg.c_puct, cfg.gamma, cfg.q_temperature, args.max_depth)
             planner = Planner(env, ep, gp, pn, search)

@@ -22,13 +22,11 @@ Usage: python benchmarks/opponent_table.py [--tiny] [--mcts-envs 1 1024] [--hop-
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
-from common import block, compile_timed, machine, parser, print_machine, print_table, write_json
+from common import (block, compile_timed, hop_search_setup, hop_training_chunk, machine, median_seconds, parser,
+                    print_machine, print_table, search_roots, write_json)
 
 import jax
-import jax.numpy as jnp
 
 # (H200, main cf06dbe, 2026-11-30: the "now" column; target)
 NOW_TARGET = {
@@ -44,28 +42,16 @@ LOWER_IS_BETTER = {"omg_cost", "moa_cost"}
 
 def mcts_rows(args) -> list[dict]:
     from hopjax.algos.hop.planner import Planner
-    from hopjax.algos.hop.trainer import HOPConfig, make_env, make_networks
 
-    cfg = HOPConfig(env="stag_hunt", env_kwargs=args.env_kwargs, hidden_sizes=(64, 64),
-                    num_simulations=args.sims, num_trees=args.trees)
-    env, ep = make_env(cfg)
-    gp, pn = make_networks(cfg, env, ep)
-    params = {"goal": gp.init(jax.random.PRNGKey(0)), "planner": pn.init(jax.random.PRNGKey(1))}
-    n, g1 = env.num_agents(ep), env.num_goals(ep) + 1
+    cfg, env, ep, gp, pn, params = hop_search_setup(False, args.sims, args.trees, args.env_kwargs)
     planner = Planner(env, ep, gp, pn, cfg.search)
     out = []
     for i, e in enumerate(args.mcts_envs):
-        _, states = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(2), e), ep)
-        log_b = jnp.log(jnp.full((e, n, g1), 1.0 / g1))
+        states, log_b = search_roots(env, ep, e)
         fn, _ = compile_timed(jax.jit(planner.plan, static_argnums=4), jax.random.PRNGKey(3), params, states,
                               log_b, (0,))
         block(fn(jax.random.PRNGKey(4), params, states, log_b))
-        ts = []
-        for r in range(args.repeats):
-            t0 = time.perf_counter()
-            block(fn(jax.random.PRNGKey(5 + r), params, states, log_b))
-            ts.append(time.perf_counter() - t0)
-        dec = e / statistics.median(ts)
+        dec = e / median_seconds(lambda: fn(jax.random.PRNGKey(5), params, states, log_b), args.repeats)
         size = f"{args.trees}x{args.sims}, {e} env{'s' if e > 1 else ''}"
         if i == 0:
             out.append(row("mcts_1", f"MCTS decisions/s ({size})", dec))
@@ -77,24 +63,9 @@ def mcts_rows(args) -> list[dict]:
 
 
 def hop_rows(args) -> list[dict]:
-    from hopjax.algos.hop import HOPTrainer
-    from hopjax.algos.hop.trainer import HOPConfig
-    from hopjax.loop import Loop
-
     e = args.hop_envs
-    cfg = HOPConfig(env="stag_hunt", env_kwargs=args.env_kwargs, hidden_sizes=(64, 64), num_envs=e,
-                    num_simulations=args.sims, num_trees=args.trees, chunk_updates=1,
-                    batch_episodes=min(32, e), buffer_episodes=max(256, e), total_steps=10**9)
-    tr = HOPTrainer(cfg)
-    st = tr.init(jax.random.PRNGKey(0))
-    chunk = Loop(tr).compiled_chunk(st)
-    st, _ = block(chunk(st))
-    ts = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        st, _ = block(chunk(st))
-        ts.append(time.perf_counter() - t0)
-    sps = tr.steps_per_update / statistics.median(ts)
+    tr, st, _, chunk = hop_training_chunk(args.env_kwargs, e, args.sims, args.trees)
+    sps = tr.steps_per_update / median_seconds(lambda: chunk(st), args.repeats)
     return [row("hop_train", f"HOP self-play training env steps/s ({e} envs, 4 seats planning)", sps)]
 
 

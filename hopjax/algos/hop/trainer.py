@@ -117,7 +117,7 @@ class EpisodeTrace:
     returns [E, N]; belief_acc [E]: mean probability on the true (hindsight) goal over the
     modelled seats' valid steps; belief_steps [E]; root_value [E, T, F]; entropy [E, T, F]
     of the search policy; goal_counts [N, G] goals achieved over all envs; prior [E, N, G+1]
-    after the inter-OM update.
+    float32 inter-OM pseudo-counts after the update (:func:`hopjax.algos.hop.beliefs.prior_probs`).
     """
 
     log_beliefs: jax.Array
@@ -179,7 +179,7 @@ class HOPRunner:
         self.modelled = ~self.hop_mask if scripted else jnp.ones((n,), bool)
 
     def play(self, key: jax.Array, params, prior: jax.Array):
-        """One episode in every env. params: {"goal", "planner"}; prior [E, N, G+1].
+        """One episode in every env. params: {"goal", "planner"}; prior [E, N, G+1] inter-OM pseudo-counts.
 
         On the rollout :class:`~hopjax.rollout.Engine`: the planner is the HOP seats' act
         function, the intra-OM belief update the step hook.
@@ -259,7 +259,7 @@ class HOPRunner:
 @struct.dataclass
 class HOPState:
     """params {"goal", "planner"}, opt_state, buffer of episodes, prior [E, N, G+1] (inter-OM
-    about the self-play partners), key, update [] int32."""
+    pseudo-counts about the self-play partners), key, update [] int32."""
 
     params: Any
     opt_state: Any

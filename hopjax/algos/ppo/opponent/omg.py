@@ -149,7 +149,7 @@ class OMGModel(ReplayOpponentModel):
     def _first_layer_shared(self, p, x, base, fut):
         """-> (rest of the network, its parameters, first hidden layer's activations
         [H, T, B, L, N-1, H1] under every candidate): ``act(x W + b + (g - base_r) W_r)``."""
-        pol, n, l = self.policy, self.n, base.shape[2]
+        pol, n = self.policy, self.n
         w, bias = p["params"]["Dense_0"]["kernel"], p["params"]["Dense_0"]["bias"]
         w_slots = w[..., self.obs_dim : self.obs_dim + self.extra_dim, :]
         w_slots = w_slots.reshape(*w_slots.shape[:-2], n - 1, base.shape[-1], w.shape[-1])  # [(L,) N-1, D, H1]
