@@ -8,7 +8,11 @@ seed s of the baseline: both are the s-th trained seed of the same command), and
 mean is at least the best baseline's; for each HOP row,
 episode K minus episode 1 and the least-squares slope per episode of the focal return and of
 the belief accuracy; belief accuracy over the whole episode minus chance (1 / (targets present
-+ 1)), and the accuracy above chance in the last third of the steps minus the first third.
++ 1)), and the accuracy above chance in the last third of the steps minus the first third (the
+last third with scored steps in every seed: against cleaners every drift is gone, and the
+episode over, before the last third).
+The same for the belief mass on a scripted co-player's pursued target(s) (``pursuit_*``,
+:func:`hopjax.runtime.adaptation.pursuit_accuracy`), where the adaptation.json has it.
 """
 
 from __future__ import annotations
@@ -50,16 +54,36 @@ def main(path: str) -> None:
             fr, ba = ret(a, c), np.asarray(res[a]["adapt"]["belief_accuracy"])[:, c]
             print(f"| {k} | {a} | {ci(fr[:, -1] - fr[:, 0])} | {ci(slope(fr))} | "
                   f"{ci(ba[:, -1] - ba[:, 0])} | {ci(slope(ba))} |")
-    print("\n| co-players | algorithm | accuracy | minus chance | above chance: last third - first third |")
+    within(res, kinds, hops, "belief")
+    if any("pursuit_steps" in res[a]["adapt"] for a in hops):
+        print("\nBelief mass on the scripted co-players' pursued target(s):")
+        print("\n| co-players | algorithm | mass ep K - ep 1 | mass slope |")
+        for a in hops:
+            for c, k in enumerate(kinds):
+                if np.all(np.asarray(res[a]["adapt"]["pursuit_steps"])[:, c] > 0):
+                    pa = np.asarray(res[a]["adapt"]["pursuit_accuracy"])[:, c]
+                    print(f"| {k} | {a} | {ci(pa[:, -1] - pa[:, 0])} | {ci(slope(pa))} |")
+        within(res, kinds, hops, "pursuit")
+
+
+def within(res, kinds, hops, pre: str) -> None:
+    """Whole-episode accuracy, minus chance, and the rise of the excess over chance from the
+    first third of the steps to the last third scored in every seed."""
+    print(f"\n| co-players | algorithm | {pre} accuracy | minus chance | above chance: last scored third - first third |")
     for a in hops:
         ad = {m: np.asarray(v) for m, v in res[a]["adapt"].items()}
+        if f"{pre}_steps_t" not in ad:
+            continue
         for c, k in enumerate(kinds):
-            st = ad["belief_steps_t"][:, c].sum(1)  # [S, K, T] -> [S, T]
-            acc, ch = ad["belief_acc_sum_t"][:, c].sum(1), ad["belief_chance_sum_t"][:, c].sum(1)
+            st = ad[f"{pre}_steps_t"][:, c].sum(1)  # [S, K, T] -> [S, T]
+            if not np.all(st.sum(1) > 0):
+                continue
+            acc, ch = ad[f"{pre}_acc_sum_t"][:, c].sum(1), ad[f"{pre}_chance_sum_t"][:, c].sum(1)
             parts = np.array_split(np.arange(st.shape[1]), 3)
             above = [(acc[:, p].sum(1) - ch[:, p].sum(1)) / np.where(st[:, p].sum(1) > 0, st[:, p].sum(1), np.nan)
                      for p in parts]
-            rise = ci(above[2] - above[0]) if np.all(np.isfinite(above[2])) else "no co-player alive"
+            last = max(i for i in range(3) if np.all(np.isfinite(above[i])))
+            rise = f"{ci(above[last] - above[0])} (third {last + 1})" if last else "first third only"
             print(f"| {k} | {a} | {ci(acc.sum(1) / st.sum(1))} | {ci((acc.sum(1) - ch.sum(1)) / st.sum(1))} | {rise} |")
 
 

@@ -25,6 +25,17 @@ Policies (``SCRIPTED[env_name][policy_name]``):
   reduces the distance (ties broken at random; if none exists, act like ``fix``), and interact
   when standing on the target. A stag chaser on its stag whose hunt is not yet available
   (no partner on the cell) waits with STAY. With no target left they act like ``fix``.
+
+What each policy is after (``PURSUIT[env_name][policy_name]``, the ground truth for scoring a
+model's beliefs about a scripted co-player's goal)::
+
+    pursuit(state, params, agent_idx) -> [G + 1] bool
+
+over the env's goals (``goal_names`` order) and a last "no target" entry: a chaser's nearest
+live targets of its kind (every target tied at the nearest distance: the chase draws one of
+them at random at each step, so the set is what it pursues), or "no target" when none is left;
+``random`` and ``fix`` have no target. (Our definition: the HOP code's players pursue the same
+nearest target but do not report it.)
 """
 
 from __future__ import annotations
@@ -85,6 +96,42 @@ def _chase(
     at_target = jnp.where(avail_row[interact], interact, _grid.STAY)
     chase = jnp.where(on_target, at_target, jnp.where(jnp.any(closer), move, fix))
     return jnp.where(has_target, chase, fix).astype(jnp.int32)
+
+
+def nearest_targets(pos: jax.Array, target_pos: jax.Array, target_alive: jax.Array) -> jax.Array:
+    """[K] bool: the live targets at the smallest Manhattan distance from ``pos`` [2] int
+    (``target_pos`` [K, 2] int, ``target_alive`` [K] bool); all False if none is alive. These
+    are the candidates among which :func:`_chase` draws its target (its tie-break noise is
+    below 1, so it never prefers a farther target)."""
+    dist = jnp.sum(jnp.abs(target_pos - pos[None, :]), axis=-1)
+    best = jnp.min(jnp.where(target_alive, dist, jnp.iinfo(jnp.int32).max))
+    return target_alive & (dist == best)
+
+
+def _with_none(goals: jax.Array) -> jax.Array:
+    """[G] bool pursued goals -> [G + 1] with "no target" set where no goal is pursued."""
+    return jnp.concatenate([goals, ~jnp.any(goals, keepdims=True)])
+
+
+def _no_target(env) -> Callable[[Any, Any, jax.Array], jax.Array]:
+    def pursuit(state, params, agent_idx):
+        return _with_none(jnp.zeros((env.num_goals(params),), bool))
+
+    return pursuit
+
+
+def _stag_pursuit(state, params, agent_idx):
+    stags = nearest_targets(state.positions[agent_idx], state.stag_pos, state.stag_alive)
+    return _with_none(jnp.concatenate([stags, jnp.zeros(state.hare_alive.shape, bool)]))
+
+
+def _hare_pursuit(state, params, agent_idx):
+    hares = nearest_targets(state.positions[agent_idx], state.hare_pos, state.hare_alive)
+    return _with_none(jnp.concatenate([jnp.zeros(state.stag_alive.shape, bool), hares]))
+
+
+def _drift_pursuit(state, params, agent_idx):
+    return _with_none(nearest_targets(state.positions[agent_idx], state.drift_pos, state.drift_alive))
 
 
 def _finish(env, state: Any, params: Any, agent_idx: jax.Array, action: jax.Array) -> jax.Array:
@@ -150,6 +197,14 @@ SCRIPTED: dict[str, dict[str, Policy]] = {
         "fix": _make_fix(_SNOWDRIFT),
         "cleaner": drift_cleaner,
     },
+}
+
+
+PURSUIT: dict[str, dict[str, Callable[[Any, Any, jax.Array], jax.Array]]] = {
+    "stag_hunt": {"random": _no_target(_STAG_HUNT), "fix": _no_target(_STAG_HUNT),
+                  "stag": _stag_pursuit, "hare": _hare_pursuit},
+    "snowdrift": {"random": _no_target(_SNOWDRIFT), "fix": _no_target(_SNOWDRIFT),
+                  "cleaner": _drift_pursuit},
 }
 
 

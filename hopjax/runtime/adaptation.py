@@ -72,7 +72,7 @@ from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
 from hopjax.config import ConfigError, from_stored, load_config
-from hopjax.envs.scripted import SCRIPTED
+from hopjax.envs.scripted import PURSUIT, SCRIPTED
 from hopjax.runtime import checkpoint, rundir
 from hopjax.runtime.reproduce.report import write_csv
 from hopjax.runtime.reproduce.stats import mean_interval as t_interval
@@ -106,6 +106,28 @@ def _scripted(env_name: str, n: int, num_focal: int, coplayers, kind) -> dict[in
     return {i: fn for i in range(num_focal, n)}
 
 
+def mixed_pursuit(env_name: str, names: tuple, kind: jax.Array) -> Callable:
+    """What the co-player of :func:`mixed_policy` (same ``names``, ``kind``) is after:
+    ``(state, params, seat) -> [G+1] bool`` (:data:`hopjax.envs.scripted.PURSUIT`); all False
+    for a learned co-player (a policy function), whose target is unknown."""
+    num_goals = envs.REGISTRY[env_name]().num_goals
+
+    def pursuit(state, params, seat):
+        g = num_goals(params)
+        rows = [PURSUIT[env_name][n](state, params, seat) if isinstance(n, str)
+                else jnp.zeros((g + 1,), bool) for n in names]
+        return jnp.stack(rows)[kind]
+
+    return pursuit
+
+
+def _pursuit(env_name: str, n: int, num_focal: int, coplayers, kind) -> dict[int, Callable] | None:
+    if coplayers is None:
+        return None
+    fn = mixed_pursuit(env_name, tuple(coplayers), kind)
+    return {i: fn for i in range(num_focal, n)}
+
+
 def _episode_summary(returns: jax.Array, num_focal: int, self_play: bool) -> dict[str, jax.Array]:
     """returns [E, N] -> focal / co-player mean return and welfare (means over envs)."""
     focal = returns[:, :num_focal].mean()
@@ -135,6 +157,29 @@ def within_episode_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.
             "belief_chance_sum_t": total(chance)}
 
 
+def pursuit_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.Array]:
+    """Belief mass on what each scripted co-player was actually after (``trace.pursued``: its
+    nearest live target(s), or "no target"), by time step as sums like
+    :func:`within_episode_accuracy`: ``pursuit_acc_sum_t`` [T], ``pursuit_steps_t`` [T]
+    (modelled, alive seats whose target is known) and ``pursuit_chance_sum_t`` [T] (chance:
+    pursued entries / (targets present + 1), a uniform belief's mass on them); plus the
+    episode's ``pursuit_accuracy`` [] (0 when no step is scored, see ``pursuit_steps``).
+
+    The hindsight label scores a co-player's steps toward a target that another player takes
+    first as "no target" (or as its next target); this score uses the scripted policy's own
+    target instead (our metric, next to the hindsight one)."""
+    log_b, pursued = trace.log_beliefs, trace.pursued  # [E, T, N, G+1] each
+    v = step_mask(batch) & modelled & jnp.any(pursued, -1)
+    mass = jnp.sum(jnp.where(pursued, jnp.exp(log_b), 0.0), -1)
+    chance = jnp.sum(pursued & jnp.isfinite(log_b), -1) / jnp.maximum(jnp.sum(jnp.isfinite(log_b), -1), 1)
+    total = lambda x: jnp.sum(jnp.where(v, x, 0.0), axis=(0, 2))
+    steps = total(jnp.ones_like(mass))
+    return {"pursuit_acc_sum_t": total(mass), "pursuit_steps_t": steps,
+            "pursuit_chance_sum_t": total(chance),
+            "pursuit_accuracy": jnp.sum(total(mass)) / jnp.maximum(jnp.sum(steps), 1.0),
+            "pursuit_steps": jnp.sum(steps)}
+
+
 def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal: int = 1,
                    coplayers: tuple[str, ...] | None = None, with_episodes: bool = False,
                    inter_om_decay: float | None = None):
@@ -151,7 +196,7 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
 
     def fn(key, params, kind):
         runner = trainer.make_runner(num_envs, focal, _scripted(env.name, n, num_focal, coplayers, kind),
-                                     inter_om_decay)
+                                     inter_om_decay, _pursuit(env.name, n, num_focal, coplayers, kind))
 
         def episode(prior, k):
             batch, trace = runner.play(k, params, prior)
@@ -160,6 +205,8 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
             m["belief_accuracy"] = jnp.sum(trace.belief_acc * steps) / jnp.maximum(steps.sum(), 1.0)
             m["p_none"] = jnp.mean(bl.prior_probs(trace.prior)[..., -1])
             m.update(within_episode_accuracy(batch, trace, runner.modelled))
+            if trace.pursued is not None:
+                m.update(pursuit_accuracy(batch, trace, runner.modelled))
             return trace.prior, (m, (batch, trace) if with_episodes else None)
 
         prior0 = bl.uniform_prior((num_envs, n, runner.G + 1), trainer.cfg.inter_om_prior_weight)
@@ -368,18 +415,22 @@ def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, resul
 
 
 def curve_rows(results: dict, kinds: tuple[str, ...]) -> list[dict]:
-    """One row per (co-player kind, algorithm, episode 1..K): focal return and belief accuracy
-    (``""`` for algorithms without beliefs) with their 95 % interval over seeds (:func:`t_interval`)."""
+    """One row per (co-player kind, algorithm, episode 1..K): focal return, belief accuracy
+    (``""`` for algorithms without beliefs) and, against scripted co-players, the belief mass on
+    their pursued targets (``pursuit_accuracy``, :func:`pursuit_accuracy`; ``""`` where
+    unknown), each with its 95 % interval over seeds (:func:`t_interval`)."""
     rows = []
     for c, kind in enumerate(kinds):
         for name, r in results.items():
             a = r["adapt"]
             fr = t_interval(np.asarray(a["focal_return"])[:, c])  # [S, K] -> 3 x [K]
             ba = t_interval(np.asarray(a["belief_accuracy"])[:, c]) if "belief_accuracy" in a else None
+            known = "pursuit_steps" in a and np.all(np.asarray(a["pursuit_steps"])[:, c] > 0)
+            pa = t_interval(np.asarray(a["pursuit_accuracy"])[:, c]) if known else None
             for k in range(fr[0].shape[0]):
                 row = {"coplayers": kind, "algorithm": name, "episode": k + 1,
                        "seeds": int(np.asarray(a["focal_return"]).shape[0])}
-                for m, v in (("focal_return", fr), ("belief_accuracy", ba)):
+                for m, v in (("focal_return", fr), ("belief_accuracy", ba), ("pursuit_accuracy", pa)):
                     row.update({m: "" if v is None else round(float(v[0][k]), 4),
                                 m + "_lo": "" if v is None else round(float(v[1][k]), 4),
                                 m + "_hi": "" if v is None else round(float(v[2][k]), 4)})
@@ -398,8 +449,8 @@ def curve_markdown(rows: list[dict], title: str) -> str:
     groups = dict.fromkeys((r["coplayers"], r["algorithm"]) for r in rows)
     for kind, algo in groups:
         rs = sorted((r for r in rows if r["coplayers"] == kind and r["algorithm"] == algo), key=lambda r: r["episode"])
-        for m in ("focal_return", "belief_accuracy"):
-            if rs[0][m] != "":
+        for m in ("focal_return", "belief_accuracy", "pursuit_accuracy"):
+            if rs[0].get(m, "") != "":
                 lines.append(f"| {kind} | {algo} | {m.replace('_', ' ')} | " + " | ".join(cell(r, m) for r in rs) + " |")
     return "\n".join(lines)
 
@@ -420,41 +471,64 @@ def within_rows(results: dict, kinds: tuple[str, ...]) -> list[dict]:
             a = r["adapt"]
             if "belief_acc_sum_t" not in a:
                 continue
-            steps = np.asarray(a["belief_steps_t"])[:, c].sum(1)  # [S, K, T] -> [S, T]
-            per = lambda m: np.asarray(a[m])[:, c].sum(1) / np.where(steps > 0, steps, np.nan)
-            acc, chance = t_interval(per("belief_acc_sum_t")), t_interval(per("belief_chance_sum_t"))
-            for t in range(steps.shape[1]):
-                rows.append({"coplayers": kind, "algorithm": name, "step": t + 1,
-                             "scored": int(steps[:, t].sum()),
-                             **{k: round(float(v[t]), 4) for k, v in zip(
-                                 ("belief_accuracy", "belief_accuracy_lo", "belief_accuracy_hi"), acc)},
-                             "chance": round(float(chance[0][t]), 4)})
+            cols = {}
+            for pre, out in (("belief", ""), ("pursuit", "pursuit_")):
+                if f"{pre}_acc_sum_t" not in a:
+                    continue
+                steps = np.asarray(a[f"{pre}_steps_t"])[:, c].sum(1)  # [S, K, T] -> [S, T]
+                per = lambda m: np.asarray(a[m])[:, c].sum(1) / np.where(steps > 0, steps, np.nan)
+                acc, chance = t_interval(per(f"{pre}_acc_sum_t")), t_interval(per(f"{pre}_chance_sum_t"))
+                name_acc = f"{pre}_accuracy"
+                cols[out] = (steps, acc, chance, name_acc)
+            for t in range(cols[""][0].shape[1]):
+                row = {"coplayers": kind, "algorithm": name, "step": t + 1}
+                for out, (steps, acc, chance, name_acc) in cols.items():
+                    row.update({f"{out}scored": int(steps[:, t].sum()),
+                                **{k: round(float(v[t]), 4) for k, v in zip(
+                                    (name_acc, name_acc + "_lo", name_acc + "_hi"), acc)},
+                                f"{out}chance": round(float(chance[0][t]), 4)})
+                rows.append(row)
     return rows
 
 
 def within_markdown(rows: list[dict]) -> str:
-    """:func:`within_rows` as a markdown table over the first, middle and last third of the
+    """:func:`within_rows` as markdown tables over the first, middle and last third of the
     episode's steps: accuracy mean [95 % interval] with the chance level, pooled over steps by
     their scored counts (the interval of a third is the mean of its steps' bounds, a
     conservative summary: per-seed pooling lives in ``within.csv``); steps that some seed never
-    scored (NaN) are left out, a third without any scored step is ``-``."""
+    scored (NaN) are left out, a third without any scored step is ``-``. A second table gives
+    the mass on the scripted co-players' pursued targets (:func:`pursuit_accuracy`) where known."""
     if not rows:
         return ""
+    out = _within_table(rows, "", "Belief accuracy within the episode (mean [95 % interval] over "
+                        "seeds, all K episodes pooled; chance = 1 / (targets present + 1))")
+    known = [r for r in rows if r.get("pursuit_scored", 0) > 0]
+    if known:
+        keep = dict.fromkeys((r["coplayers"], r["algorithm"]) for r in known)
+        out += "\n\n" + _within_table(
+            [r for r in rows if (r["coplayers"], r["algorithm"]) in keep], "pursuit_",
+            "Belief mass on the scripted co-player's pursued target(s) within the episode (mean "
+            "[95 % interval] over seeds, all K episodes pooled; chance = pursued / (targets "
+            "present + 1))")
+    return out
+
+
+def _within_table(rows: list[dict], pre: str, title: str) -> str:
     T = max(r["step"] for r in rows)
     parts = _thirds(T)
+    acc = "pursuit_accuracy" if pre else "belief_accuracy"
     span = lambda p: f"step {p[0] + 1}" if p.size == 1 else f"steps {p[0] + 1}-{p[-1] + 1}"
     head = "| co-players | algorithm | " + " | ".join(span(p) for p in parts) + " |"
-    lines = ["Belief accuracy within the episode (mean [95 % interval] over seeds, all K episodes "
-             "pooled; chance = 1 / (targets present + 1))", "", head, "|" + "---|" * (2 + len(parts))]
+    lines = [title, "", head, "|" + "---|" * (2 + len(parts))]
     for kind, algo in dict.fromkeys((r["coplayers"], r["algorithm"]) for r in rows):
         rs = {r["step"]: r for r in rows if r["coplayers"] == kind and r["algorithm"] == algo}
         cells = []
         for p in parts:
-            sel = [rs[t + 1] for t in p if np.isfinite(rs[t + 1]["belief_accuracy"])]  # some seed saw it
-            w = np.array([r["scored"] for r in sel], float)
+            sel = [rs[t + 1] for t in p if np.isfinite(rs[t + 1][acc])]  # some seed saw it
+            w = np.array([r[pre + "scored"] for r in sel], float)
             avg = lambda m: float(np.sum(w * np.array([r[m] for r in sel])) / max(w.sum(), 1.0))
-            cells.append(f"{avg('belief_accuracy'):.2f} [{avg('belief_accuracy_lo'):.2f}, "
-                         f"{avg('belief_accuracy_hi'):.2f}] (chance {avg('chance'):.2f})" if sel else "-")
+            cells.append(f"{avg(acc):.2f} [{avg(acc + '_lo'):.2f}, {avg(acc + '_hi'):.2f}] "
+                         f"(chance {avg(pre + 'chance'):.2f})" if sel else "-")
         lines.append(f"| {kind} | {algo} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hopjax.envs import make
-from hopjax.envs.scripted import SCRIPTED, team_policy
+from hopjax.envs.scripted import PURSUIT, SCRIPTED, team_policy
 from hopjax.envs.snowdrift import SHOVEL, SnowdriftState
 from hopjax.envs.stag_hunt import HUNT_HARE, HUNT_STAG, StagHuntState
 
@@ -126,3 +126,79 @@ def test_policies_valid_and_vmappable(env_name):
             assert (acts[:, 0] == 4).all()  # dead agents stay
         if pname == "fix":
             assert (acts < 5).all()
+
+
+_KIND_OF = {"stag": "stag", "hare": "hare", "cleaner": "drift"}
+
+
+@pytest.mark.parametrize("env_name", ["stag_hunt", "snowdrift"])
+def test_pursuit_is_the_nearest_live_target_and_the_chase_heads_for_it(env_name):
+    """PURSUIT against a numpy reference (nearest live targets of the chased kind by Manhattan
+    distance, "no target" if none is left or for random / fix), and every chaser's action
+    interacts on, or steps closer to, a pursued target (unless a pursued target leaves no
+    closer move, where the chase may fall back to ``fix``)."""
+    env, params = make(env_name, height=5, width=5)
+    batch, n = 96, params.num_agents
+    keys = jax.random.split(jax.random.PRNGKey(3), batch)
+    _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
+    # Remove a random subset of the targets, some envs all of them.
+    present = jax.vmap(env.goals_present, in_axes=(0, None))(states, params)
+    drop = jax.random.bernoulli(jax.random.PRNGKey(4), 0.4, present.shape)
+    drop = drop.at[: batch // 8].set(True)
+    if env_name == "stag_hunt":
+        s = params.num_stags
+        states = states.replace(stag_alive=states.stag_alive & ~drop[:, :s],
+                                hare_alive=states.hare_alive & ~drop[:, s:])
+    else:
+        states = states.replace(drift_alive=states.drift_alive & ~drop)
+    obs = jax.vmap(env.get_obs, in_axes=(0, None))(states, params)
+    names = sorted(PURSUIT[env_name])
+    goal_kind = [g.rsplit("_", 1)[0] for g in env.goal_names(params)]
+    agents = jnp.arange(n)
+
+    @jax.jit
+    def run(keys, obs, states):
+        agent_keys = jax.vmap(lambda k: jax.random.split(k, n))(keys)
+        out = {}
+        for pname in names:
+            per = lambda f, ax: jax.vmap(jax.vmap(f, in_axes=ax[0]), in_axes=ax[1])
+            pur = per(PURSUIT[env_name][pname], ((None, None, 0), (0, None, None)))(states, params, agents)
+            act = per(SCRIPTED[env_name][pname], ((0, 0, None, None, 0), (0, 0, 0, None, None)))(
+                agent_keys, obs, states, params, agents)
+            out[pname] = (pur, act)
+        return out
+
+    out = jax.device_get(run(keys, obs, states))
+    pos = np.asarray(states.positions)
+    gpos = np.asarray(jax.vmap(env.goal_positions, in_axes=(0, None))(states, params))
+    live = np.asarray(jax.vmap(env.goals_present, in_axes=(0, None))(states, params))
+    avail = np.asarray(jax.vmap(env.avail_actions, in_axes=(0, None))(states, params))
+    deltas = np.array([(-1, 0), (1, 0), (0, -1), (0, 1)])
+    checked = 0
+    for pname in names:
+        pur, act = (np.asarray(x) for x in out[pname])
+        assert pur.shape == (batch, n, len(goal_kind) + 1) and pur.dtype == bool
+        for e in range(batch):
+            for i in range(n):
+                ref = np.zeros(len(goal_kind) + 1, bool)
+                if pname in _KIND_OF:
+                    mine = live[e] & (np.array(goal_kind) == _KIND_OF[pname])
+                    d = np.abs(gpos[e] - pos[e, i]).sum(-1)
+                    if mine.any():
+                        ref[:-1] = mine & (d == d[mine].min())
+                ref[-1] = not ref[:-1].any()
+                np.testing.assert_array_equal(pur[e, i], ref, err_msg=f"{pname} env {e} seat {i}")
+                if pname not in _KIND_OF or ref[-1]:
+                    continue
+                tgt = gpos[e][ref[:-1]]
+                d0 = np.abs(tgt - pos[e, i]).sum(-1).min()
+                if d0 == 0:
+                    assert act[e, i] >= 4, (pname, e, i)  # interact or wait on the target
+                    continue
+                nxt = pos[e, i] + deltas
+                closer = [{a for a in range(4) if avail[e, i, a]
+                           and np.abs(t - nxt[a]).sum() < d0} for t in tgt]
+                if all(closer):  # else the drawn target may leave no closer move: fix
+                    assert act[e, i] in set().union(*closer), (pname, e, i)
+                    checked += 1
+    assert checked > batch  # the chase was checked on many (env, seat) pairs

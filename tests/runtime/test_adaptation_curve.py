@@ -58,3 +58,31 @@ def test_within_rows_pool_episodes_and_seeds_by_counts():
     md = adaptation.within_markdown(rows).splitlines()
     assert md[2] == "| co-players | algorithm | step 1 | step 2 | step 3 |"
     assert md[4].startswith("| stag | HOP | 0.28 [") and "(chance 0.25)" in md[4]
+
+
+def test_pursuit_rows_only_where_the_target_is_known():
+    """The pursued-target mass enters the curve and the within-episode tables for scripted kinds
+    (scored steps in every seed) and stays empty for learned ones (no scored step)."""
+    res = _results()
+    a = res["HOP"]["adapt"]
+    a["pursuit_accuracy"] = a["belief_accuracy"] + 0.1
+    a["pursuit_steps"] = np.array([[[5.0] * 3, [0.0] * 3]] * 2)  # stag known, pop:ppo not
+    rows = adaptation.curve_rows(res, ("stag", "pop:ppo"))
+    hop = {(r["coplayers"], r["episode"]): r for r in rows if r["algorithm"] == "HOP"}
+    assert hop[("stag", 1)]["pursuit_accuracy"] == round((0.0 + 6 / 20) / 2 + 0.1, 4)
+    assert hop[("pop:ppo", 1)]["pursuit_accuracy"] == ""
+    md = adaptation.curve_markdown(rows, "t")
+    assert md.count("pursuit accuracy") == 1 and "| stag | HOP | pursuit accuracy | 0.25 [" in md
+    # within the episode: [S=2, kinds=2, K=1, T=3]
+    ones = np.ones((2, 2, 1, 3))
+    known = ones * np.array([1.0, 0.0])[None, :, None, None]
+    a.update(belief_acc_sum_t=ones / 2, belief_steps_t=ones, belief_chance_sum_t=ones / 4,
+             pursuit_acc_sum_t=known * 0.8, pursuit_steps_t=known, pursuit_chance_sum_t=known / 3)
+    within = adaptation.within_rows(res, ("stag", "pop:ppo"))
+    stag = [r for r in within if r["coplayers"] == "stag"]
+    assert all(r["pursuit_accuracy"] == 0.8 and r["pursuit_scored"] == 2 for r in stag)
+    assert all(np.isnan(r["pursuit_accuracy"]) for r in within if r["coplayers"] == "pop:ppo")
+    tables = adaptation.within_markdown(within).split("\n\n")
+    assert len(tables) == 4 and "pursued target" in tables[2]  # title, table, title, table
+    assert tables[3].splitlines()[2:] == ["| stag | HOP | 0.80 [0.80, 0.80] (chance 0.33) | "
+                                          "0.80 [0.80, 0.80] (chance 0.33) | 0.80 [0.80, 0.80] (chance 0.33) |"]

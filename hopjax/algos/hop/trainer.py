@@ -117,7 +117,10 @@ class EpisodeTrace:
     returns [E, N]; belief_acc [E]: mean probability on the true (hindsight) goal over the
     modelled seats' valid steps; belief_steps [E]; root_value [E, T, F]; entropy [E, T, F]
     of the search policy; goal_counts [N, G] goals achieved over all envs; prior [E, N, G+1]
-    float32 inter-OM pseudo-counts after the update (:func:`hopjax.algos.hop.beliefs.prior_probs`).
+    float32 inter-OM pseudo-counts after the update (:func:`hopjax.algos.hop.beliefs.prior_probs`);
+    pursued [E, T, N, G+1] bool or None: what each scripted co-player was after at each decision
+    (the runner's ``pursuit``, e.g. :data:`hopjax.envs.scripted.PURSUIT`; all False where
+    unknown: HOP and learned seats), None for a runner without ``pursuit``.
     """
 
     log_beliefs: jax.Array
@@ -128,6 +131,7 @@ class EpisodeTrace:
     entropy: jax.Array
     goal_counts: jax.Array
     prior: jax.Array
+    pursued: jax.Array | None = None
 
 
 @struct.dataclass
@@ -151,12 +155,15 @@ class HOPCarry:
 class HOPRunner:
     """Plays one episode per env with HOP agents in ``focal_seats`` and scripted co-players
     elsewhere: ``scripted`` maps every other seat to a policy ``(key, obs, state, params,
-    seat) -> action`` (:mod:`hopjax.envs.scripted`; it may close over traced values)."""
+    seat) -> action`` (:mod:`hopjax.envs.scripted`; it may close over traced values).
+    ``pursuit`` maps scripted seats to ``(state, params, seat) -> [G+1] bool``, the goals that
+    seat is after (:data:`hopjax.envs.scripted.PURSUIT`), recorded per decision in
+    :attr:`EpisodeTrace.pursued` to score beliefs against them."""
 
     def __init__(self, env, env_params, goal_policy: GoalPolicy, planner_net: PlannerNet,
                  search: SearchConfig, num_envs: int, focal_seats: tuple[int, ...],
                  scripted: dict[int, Any] | None = None, belief_temperature: float = 1.0,
-                 inter_om_decay: float = 0.995):
+                 inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None):
         n = env.num_agents(env_params)
         scripted = dict(scripted or {})
         self.focal = tuple(int(i) for i in focal_seats)
@@ -165,6 +172,9 @@ class HOPRunner:
         ) & set(scripted):
             raise ConfigError(f"HOP seats {self.focal} and scripted seats {sorted(scripted)} must "
                               f"split the env's {n} seats, with at least one HOP seat")
+        if set(pursuit or {}) - set(scripted):
+            raise ConfigError(f"pursuit seats {sorted(pursuit)} must be scripted seats {sorted(scripted)}")
+        self.pursuit = dict(pursuit or {})
         self.engine = Engine(env, env_params, num_envs, scripted)
         self.scripted = self.engine.scripted
         self.env, self.env_params, self.num_envs, self.n = env, env_params, num_envs, n
@@ -196,10 +206,21 @@ class HOPRunner:
             carry2, row, out = self._step(params, prior, carry, k)
             return carry2, (row, out)
 
-        carry, (rows, (log_bs, values, ents)) = jax.lax.scan(step, carry0, keys)
+        carry, (rows, (log_bs, values, ents, pursued)) = jax.lax.scan(step, carry0, keys)
         batch = self.engine.write_final(assemble(self.scheme, rows), carry)
-        return self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
-                            jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1))
+        batch, trace = self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
+                                    jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1))
+        return batch, trace.replace(pursued=None if pursued is None else jnp.swapaxes(pursued, 0, 1))
+
+    def pursued(self, state) -> jax.Array | None:
+        """[E, N, G+1] bool: what every seat with a ``pursuit`` is after in ``state`` (all False
+        for the other seats), or None without ``pursuit``."""
+        if not self.pursuit:
+            return None
+        out = jnp.zeros((self.num_envs, self.n, self.G + 1), bool)
+        for seat, fn in self.pursuit.items():
+            out = out.at[:, seat].set(jax.vmap(fn, in_axes=(0, None, None))(state, self.env_params, seat))
+        return out
 
     def _step(self, params, prior, carry: "HOPCarry", k):
         """Plan for the HOP seats, fill the scripted seats, step, update the beliefs -> (next
@@ -217,7 +238,7 @@ class HOPRunner:
         row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos})
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
         ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
-        return carry2, row, (carry.log_b, plan.value, ent)
+        return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state))
 
     def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr, pos):
         """intra-OM: the likelihood of every seat's action under every goal (located at ``pos``
@@ -289,13 +310,15 @@ class HOPTrainer:
 
     def make_runner(self, num_envs: int, focal_seats: tuple[int, ...],
                     scripted: dict[int, Any] | None = None,
-                    inter_om_decay: float | None = None) -> HOPRunner:
+                    inter_om_decay: float | None = None,
+                    pursuit: dict[int, Any] | None = None) -> HOPRunner:
         """A runner with this run's networks, search and belief settings (``inter_om_decay``:
-        another inter-OM decay than the config's, e.g. for the adaptation protocol)."""
+        another inter-OM decay than the config's, e.g. for the adaptation protocol; ``pursuit``:
+        see :class:`HOPRunner`)."""
         c = self.cfg
         decay = c.inter_om_decay if inter_om_decay is None else inter_om_decay
         return HOPRunner(self.env, self.env_params, self.goal_policy, self.planner_net, c.search,
-                         num_envs, focal_seats, scripted, c.belief_temperature, decay)
+                         num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit)
 
     def init(self, key: jax.Array) -> HOPState:
         k_g, k_p, key = jax.random.split(key, 3)

@@ -348,3 +348,29 @@ def test_a_baseline_run_on_another_env_is_refused_and_old_results_are_kept(tmp_p
     with pytest.raises(ConfigError, match="--baseline PPO=.* was trained on stag_hunt"):
         adaptation.adaptation_table(TINY_HOP, {"PPO": str(run)}, seeds=1, episodes=1, num_envs=2,
                                     out=tmp_path / "adapt")
+
+
+def test_pursuit_accuracy_scores_the_scripted_targets(trainer, trained):
+    """trace.pursued holds what each scripted co-player was after (stag chasers: the stag while
+    it lives; random / fix: "no target"; HOP's seat: unknown); the per-step sums equal the belief
+    mass on those entries counted by hand, and with the trained goal model the mass on a stag
+    chaser's target beats a uniform belief's."""
+    m, tr = trained["m1"], trained["trace1"]
+    pur = np.asarray(tr.pursued)  # [S, C, K, E, T, N, G+1]
+    lb = np.asarray(tr.log_beliefs)
+    T, g = trainer.runner.T, trainer.runner.G
+    assert not pur[..., 0, :].any()  # seat 0 (HOP): unknown
+    fix, rnd, stag = (KINDS.index(k) for k in ("fix", "random", "stag"))
+    assert pur[:, [fix, rnd], ..., 1:, g].all() and not pur[:, [fix, rnd], ..., 1:, :g].any()
+    stag_alive = np.isfinite(lb[:, stag, ..., 1:, 0])
+    np.testing.assert_array_equal(pur[:, stag, ..., 1:, 0], stag_alive)
+    valid = np.asarray(trained["batch1"].alive)[..., :T, :] & np.asarray(trained["batch1"].filled)[..., :T, None]
+    valid[..., 0] = False
+    mass = np.where(pur, np.exp(lb), 0.0).sum(-1)
+    np.testing.assert_allclose(m["pursuit_acc_sum_t"], np.where(valid, mass, 0).sum((3, 5)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m["pursuit_steps_t"], valid.sum((3, 5)))
+    chance = (pur & np.isfinite(lb)).sum(-1) / np.isfinite(lb).sum(-1)
+    np.testing.assert_allclose(m["pursuit_chance_sum_t"], np.where(valid, chance, 0).sum((3, 5)), rtol=1e-5)
+    s = m["pursuit_acc_sum_t"][:, stag].sum() / m["pursuit_steps_t"][:, stag].sum()
+    c = m["pursuit_chance_sum_t"][:, stag].sum() / m["pursuit_steps_t"][:, stag].sum()
+    assert s > c + 0.2, (s, c)
