@@ -125,8 +125,8 @@ class Loop:
 
     def start(self, key: jax.Array) -> Any:
         """The first state: ``init(key)`` (``vmap(init)(keys [S, 2])`` with ``seeds``), computed
-        on one local device and then placed: orthogonal init runs a LAPACK QR, which deadlocks
-        XLA:CPU's thread pool when several (virtual) CPU devices run it at once."""
+        on one local device and then placed (the parameters are replicated or split by the
+        mesh, so each device need not draw them)."""
         init = self.algorithm.init if self.seeds is None else jax.vmap(self.algorithm.init)
         one = jax.device_put(jax.device_get(key), jax.local_devices()[0])
         return self.place(jax.jit(init)(one))

@@ -39,6 +39,7 @@ import numpy as np
 from hopjax.envs import NUM_MOVES
 from hopjax.models.policy import _ACTIVATIONS, MASKED_LOGIT, ActorCritic
 from hopjax.models.trunk import Trunk
+from hopjax.models.init import orthogonal
 
 
 def goal_kinds(goal_names: Sequence[str]) -> tuple[int, ...]:
@@ -61,7 +62,7 @@ class _GoalNet(nn.Module):
     @nn.compact
     def __call__(self, obs: jax.Array, goal_feat: jax.Array, all_goals: bool = False):
         act = _ACTIVATIONS[self.activation]
-        init = nn.initializers.orthogonal
+        init = orthogonal
         z = Trunk(self.conv_channels, self.activation, self.obs_ndim, name="trunk")(obs)
         h_obs = nn.Dense(self.hidden_sizes[0], kernel_init=init(np.sqrt(2)), name="obs_in")(z)
         h_goal = nn.Dense(self.hidden_sizes[0], use_bias=False, kernel_init=init(np.sqrt(2)),

@@ -26,6 +26,7 @@ import numpy as np
 
 from hopjax.buffers.masked import select
 from hopjax.models.omg import init_from_one_draw, masked_xent, pair_take
+from hopjax.models.init import orthogonal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +74,7 @@ class MOANet(nn.Module):
             ego = ego.at[..., 0].set(own)
         act = jax.nn.one_hot(ego, a).reshape(*ego.shape[:-1], n * a)
         e = nn.relu(nn.Dense(max(s.hidden // 4, 1))(obs))
-        h, _ = nn.GRUCell(s.gru)(h, jnp.concatenate([e, act], -1))
+        h, _ = nn.GRUCell(s.gru, recurrent_kernel_init=orthogonal())(h, jnp.concatenate([e, act], -1))
         z = nn.relu(nn.Dense(s.hidden)(h))
         logits = nn.Dense((n - 1) * a)(z).reshape(*z.shape[:-1], n - 1, a)
         return h, logits

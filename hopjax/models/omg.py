@@ -60,6 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hopjax.buffers.masked import masked_mean, select
+from hopjax.models.init import orthogonal
 
 OPTIMISTIC = "optimistic"
 CONSERVATIVE = "conservative"
@@ -232,7 +233,7 @@ class OMGNet(nn.Module):
         s = self.spec
         dense = nn.Dense
         self.q_obs = dense(max(s.hidden // 4, 1))
-        self.q_gru = nn.GRUCell(s.gru)
+        self.q_gru = nn.GRUCell(s.gru, recurrent_kernel_init=orthogonal())
         self.q_hidden = dense(s.hidden)
         self.q_mu, self.q_logvar = dense(s.subgoal_dim), dense(s.subgoal_dim)
         self.p_enc = dense(s.hidden)

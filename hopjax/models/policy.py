@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hopjax.buffers.masked import select
+from hopjax.models.init import orthogonal
 
 # Masked logits use a large finite negative rather than -inf so that entropies and
 # log-probabilities of masked actions stay finite (their probability is exactly 0 in float32).
@@ -84,12 +85,12 @@ class ActorCritic(nn.Module):
     @nn.compact
     def __call__(self, hidden: jax.Array, x: jax.Array, reset: jax.Array):
         act = _ACTIVATIONS[self.activation]
-        init = nn.initializers.orthogonal
+        init = orthogonal
         for size in self.hidden_sizes:
             x = act(dense(size, self.compute_dtype, kernel_init=init(np.sqrt(2)))(x))
         if self.gru_size > 0:
             hidden = jnp.where(reset[..., None], jnp.zeros_like(hidden), hidden)
-            hidden, x = nn.GRUCell(self.gru_size)(hidden, x)
+            hidden, x = nn.GRUCell(self.gru_size, recurrent_kernel_init=orthogonal())(hidden, x)
         logits = nn.Dense(self.num_actions, kernel_init=init(0.01))(x)
         value = nn.Dense(1, kernel_init=init(1.0))(x)[..., 0]
         return hidden, logits, value

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hopjax.models.policy import _ACTIVATIONS
+from hopjax.models.init import orthogonal
 
 TRUNKS = ("mlp", "conv")
 
@@ -49,5 +50,5 @@ class Trunk(nn.Module):
             x = x.reshape(-1, *obs.shape[len(lead):])
             for i, c in enumerate(self.conv_channels):
                 x = act(nn.Conv(int(c), (3, 3), padding="SAME",
-                                kernel_init=nn.initializers.orthogonal(np.sqrt(2)), name=f"conv_{i}")(x))
+                                kernel_init=orthogonal(np.sqrt(2)), name=f"conv_{i}")(x))
         return x.reshape(*lead, -1)

@@ -278,10 +278,9 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
 def policy_agents(cfg, seeds: int, run: str | Path | None):
     """-> (trainer, [RunnerState of each seed], budget note) for a PPO-family config (seeds
     trained one after the other with one compiled ``train``, as :func:`hop_agents` does) or a
-    ``hopjax train`` run dir. Not vmapped over seeds: in this process, after HOP's search had
-    run, XLA's CPU runtime stalled in a seed-vmapped training on Snowdrift in 4 of 4 attempts
-    (every worker idle, the result never signalled; ``benchmarks/RESULTS.md``, "HOP
-    adaptation"); one seed at a time it completed, and on a CPU it costs no more."""
+    ``hopjax train`` run dir. One seed at a time: on a CPU a seed-vmapped training costs no
+    less. (Seed-vmapped trainings used to hang here: a batched LAPACK QR in the initialiser,
+    fixed by :func:`hopjax.models.init.orthogonal`.)"""
     if run is not None:
         _, meta = checkpoint.load_meta(run)
         trainer = Trainer(from_stored(PPOConfig, meta["config"]))
