@@ -49,6 +49,12 @@ Within the episode (:func:`within_episode_accuracy`, :func:`within_rows`, writte
 envs and the alive co-players, mean and 95 % interval over seeds, next to the chance level
 1 / (targets present + 1): the accuracy of a uniform belief over the targets still present
 and "no target" (our choice of chance level).
+
+Against scripted co-players the protocol also scores the belief mass on what each one is
+actually after (:func:`pursuit_accuracy`, ``pursuit_*`` entries, rows "pursuit accuracy"):
+its nearest live target(s) or "no target" (:data:`hopjax.envs.scripted.PURSUIT`). The
+hindsight label differs from it where another player takes a chaser's target first (the chaser
+is then labelled with its next target, or "no target" if it takes none later).
 """
 
 from __future__ import annotations
