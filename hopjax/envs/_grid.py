@@ -304,6 +304,75 @@ def build_obs(
     return obs * alive[seats][:, None, None, None].astype(jnp.float32)
 
 
+def max_wall_cells(height: int, width: int, num_walls: int) -> int:
+    """Most wall cells :func:`sample_walls` can place: ``num_walls`` pieces of at most 4 cells,
+    at most the whole grid."""
+    return min(max(len(p[1]) for p in WALL_PIECES) * num_walls, height * width)
+
+
+def mask_cells(mask: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
+    """[H, W] bool with at most ``size`` True cells -> (flat cells ``row * W + col`` [size]
+    int32 in row-major order, present [size] bool; padding rows are cell 0, not present)."""
+    flat = mask.reshape(-1)
+    (cells,) = jnp.nonzero(flat, size=size, fill_value=0)
+    return cells.astype(jnp.int32), jnp.arange(size) < jnp.sum(flat)
+
+
+def point_cells(pos: jax.Array, width: int) -> jax.Array:
+    """[K, 2] (row, col) -> [K] int32 flat cells ``row * W + col``."""
+    return (pos[:, 0] * width + pos[:, 1]).astype(jnp.int32)
+
+
+def _first_present(cells: jax.Array, present: jax.Array) -> jax.Array:
+    """[M] cells, [M] present -> [M] bool: present and no earlier present entry on that cell (a
+    channel's dense grid is 1 wherever any entity is, however many share the cell)."""
+    m = cells.shape[0]
+    earlier = jnp.tril(jnp.ones((m, m), bool), -1)  # [k, j]: j < k
+    taken = jnp.any(earlier & (cells[:, None] == cells[None, :]) & present[None, :], axis=1)
+    return present & ~taken
+
+
+def build_obs_sparse(
+    positions: jax.Array,
+    alive: jax.Array,
+    extra: tuple[tuple[jax.Array, jax.Array], ...],
+    height: int,
+    width: int,
+    t: jax.Array,
+    max_steps: int,
+    time_channel: bool,
+    seats: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`build_obs` for the seats ``seats`` [K] as sparse entries: (idx [K, P] int32,
+    val [K, P] float32), ``P = N + sum(M_c) + time_channel``.
+
+    ``extra``: one ``(cells [M_c] int32 flat row * W + col, present [M_c] bool)`` per extra
+    channel, in channel order (:func:`mask_cells` for a mask, :func:`point_cells` for entities;
+    repeated present cells count once). Indices: ``cell * C + channel`` is the observation's
+    flat (row-major ``[H, W, C]``) index; ``H * W * C + channel`` is the whole plane of that
+    channel (the time plane ``t / max_steps``). Scattering ``val`` at ``idx`` into zeros
+    ``[H * W * C + C]`` (adding the plane rows to every cell of their channel) gives
+    :func:`build_obs`'s observations exactly (``tests/envs/test_sparse_obs.py``). Our choice
+    (not in any source): it lets an MLP's first layer gather weight rows instead of multiplying
+    a mostly-zero observation (:func:`hopjax.models.trunk.sparse_first_layer`).
+    """
+    n = positions.shape[0]
+    c = n + len(extra) + int(time_channel)
+    seats = jnp.asarray(seats, jnp.int32)
+    order = (seats[:, None] + jnp.arange(n)[None, :]) % n  # [K, N]
+    idx = [point_cells(positions, width)[order] * c + jnp.arange(n, dtype=jnp.int32)]
+    val = [alive[order]]
+    for j, (cells, present) in enumerate(extra):
+        idx.append(jnp.broadcast_to(cells * c + (n + j), (seats.shape[0],) + cells.shape))
+        val.append(jnp.broadcast_to(_first_present(cells, present), (seats.shape[0],) + cells.shape))
+    idx, val = jnp.concatenate(idx, -1), jnp.concatenate(val, -1).astype(jnp.float32)
+    if time_channel:
+        frac = jnp.asarray(t, jnp.float32) / jnp.float32(max_steps)
+        idx = jnp.concatenate([idx, jnp.full((seats.shape[0], 1), height * width * c + c - 1, jnp.int32)], -1)
+        val = jnp.concatenate([val, jnp.full((seats.shape[0], 1), frac, jnp.float32)], -1)
+    return idx, val * alive[seats][:, None].astype(jnp.float32)
+
+
 def render_grid(
     cell_colors: jax.Array,
     positions: jax.Array,

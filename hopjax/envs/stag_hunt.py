@@ -189,6 +189,22 @@ class StagHunt(Environment):
         return _grid.build_obs(state.positions, state.alive, extra, state.t, params.max_steps,
                                params.time_channel, seats)
 
+    def sparse_obs_size(self, params: StagHuntParams) -> int:
+        """P = N players + stags + hares + the most wall cells + the time plane."""
+        walls = _grid.max_wall_cells(params.height, params.width, params.num_walls)
+        return params.num_agents + params.num_stags + params.num_hares + walls + int(params.time_channel)
+
+    def seat_obs_sparse(self, state: StagHuntState, params: StagHuntParams, seats) -> tuple[jax.Array, jax.Array]:
+        """:meth:`seat_obs` as (idx [K, P] int32, val [K, P] float32) entries
+        (:meth:`Environment.seat_obs_sparse`, :func:`_grid.build_obs_sparse`); the walls may have
+        at most ``4 * num_walls`` cells (all ``reset`` draws)."""
+        w = params.width
+        walls = _grid.mask_cells(state.walls, _grid.max_wall_cells(params.height, w, params.num_walls))
+        extra = (walls, (_grid.point_cells(state.stag_pos, w), state.stag_alive),
+                 (_grid.point_cells(state.hare_pos, w), state.hare_alive))
+        return _grid.build_obs_sparse(state.positions, state.alive, extra, params.height, w, state.t,
+                                      params.max_steps, params.time_channel, seats)
+
     def step(
         self,
         key: jax.Array,
