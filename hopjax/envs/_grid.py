@@ -332,10 +332,25 @@ def _first_present(cells: jax.Array, present: jax.Array) -> jax.Array:
     return present & ~taken
 
 
+Channels = tuple[tuple[int, jax.Array, jax.Array], ...]  # (extra channel j, cells [M], present [M])
+
+
+def extra_obs_sparse(extra: Channels, num_agents: int, channels: int) -> tuple[jax.Array, jax.Array]:
+    """Extra channels (``(j, cells, present)``: channel ``num_agents + j``'s grid is 1 on the
+    present cells, repeats counted once) -> (idx [sum M] int32 ``cell * channels + channel``,
+    val [sum M] float32)."""
+    if not extra:
+        return jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.float32)
+    idx = jnp.concatenate([cells * channels + (num_agents + j) for j, cells, _ in extra])
+    val = jnp.concatenate([_first_present(cells, present) for _, cells, present in extra])
+    return idx.astype(jnp.int32), val.astype(jnp.float32)
+
+
 def build_obs_sparse(
     positions: jax.Array,
     alive: jax.Array,
-    extra: tuple[tuple[jax.Array, jax.Array], ...],
+    extra: Channels,
+    channels: int,
     height: int,
     width: int,
     t: jax.Array,
@@ -343,34 +358,30 @@ def build_obs_sparse(
     time_channel: bool,
     seats: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
-    """:func:`build_obs` for the seats ``seats`` [K] as sparse entries: (idx [K, P] int32,
-    val [K, P] float32), ``P = N + sum(M_c) + time_channel``.
+    """:func:`build_obs` for the seats ``seats`` [K] as sparse entries, the extra channels
+    listed in ``extra`` only (:func:`extra_obs_sparse`; the others, e.g. the walls, are read
+    once per episode with it): (idx [K, P] int32, val [K, P] float32),
+    ``P = N + sum(M) + time_channel``, ``channels`` = C of the observation.
 
-    ``extra``: one ``(cells [M_c] int32 flat row * W + col, present [M_c] bool)`` per extra
-    channel, in channel order (:func:`mask_cells` for a mask, :func:`point_cells` for entities;
-    repeated present cells count once). Indices: ``cell * C + channel`` is the observation's
-    flat (row-major ``[H, W, C]``) index; ``H * W * C + channel`` is the whole plane of that
-    channel (the time plane ``t / max_steps``). Scattering ``val`` at ``idx`` into zeros
-    ``[H * W * C + C]`` (adding the plane rows to every cell of their channel) gives
-    :func:`build_obs`'s observations exactly (``tests/envs/test_sparse_obs.py``). Our choice
-    (not in any source): it lets an MLP's first layer gather weight rows instead of multiplying
-    a mostly-zero observation (:func:`hopjax.models.trunk.sparse_first_layer`).
+    Index ``cell * C + channel`` is the observation's flat (row-major ``[H, W, C]``) index
+    (``cell = row * W + col``); ``H * W * C + channel`` is the whole plane of that channel (the
+    time plane ``t / max_steps``). Scattering ``val`` at ``idx`` into zeros ``[H * W * C + C]``
+    (the plane rows added to every cell of their channel) gives :func:`build_obs`'s
+    observations exactly, less the unlisted extra channels (``tests/envs/test_sparse_obs.py``).
+    Our choice (not in any source): an MLP's first layer gathers weight rows instead of
+    multiplying a mostly-zero observation (:func:`hopjax.models.trunk.sparse_first_layer`).
     """
-    n = positions.shape[0]
-    c = n + len(extra) + int(time_channel)
+    n, k = positions.shape[0], seats.shape[0]
     seats = jnp.asarray(seats, jnp.int32)
     order = (seats[:, None] + jnp.arange(n)[None, :]) % n  # [K, N]
-    idx = [point_cells(positions, width)[order] * c + jnp.arange(n, dtype=jnp.int32)]
-    val = [alive[order]]
-    for j, (cells, present) in enumerate(extra):
-        idx.append(jnp.broadcast_to(cells * c + (n + j), (seats.shape[0],) + cells.shape))
-        val.append(jnp.broadcast_to(_first_present(cells, present), (seats.shape[0],) + cells.shape))
-    idx, val = jnp.concatenate(idx, -1), jnp.concatenate(val, -1).astype(jnp.float32)
+    e_idx, e_val = extra_obs_sparse(extra, n, channels)
+    idx = [point_cells(positions, width)[order] * channels + jnp.arange(n, dtype=jnp.int32),
+           jnp.broadcast_to(e_idx, (k,) + e_idx.shape)]
+    val = [alive[order].astype(jnp.float32), jnp.broadcast_to(e_val, (k,) + e_val.shape)]
     if time_channel:
-        frac = jnp.asarray(t, jnp.float32) / jnp.float32(max_steps)
-        idx = jnp.concatenate([idx, jnp.full((seats.shape[0], 1), height * width * c + c - 1, jnp.int32)], -1)
-        val = jnp.concatenate([val, jnp.full((seats.shape[0], 1), frac, jnp.float32)], -1)
-    return idx, val * alive[seats][:, None].astype(jnp.float32)
+        idx.append(jnp.full((k, 1), height * width * channels + channels - 1, jnp.int32))
+        val.append(jnp.full((k, 1), jnp.asarray(t, jnp.float32) / jnp.float32(max_steps), jnp.float32))
+    return jnp.concatenate(idx, -1), jnp.concatenate(val, -1) * alive[seats][:, None].astype(jnp.float32)
 
 
 def render_grid(

@@ -186,14 +186,17 @@ class GoalPolicy:
         return sparse_table(layer["kernel"], self.obs_shape), layer["bias"]
 
     def log_probs_sparse(self, params, table, idx: jax.Array, val: jax.Array, avail: jax.Array,
-                         goal: jax.Array, positions: jax.Array) -> jax.Array:
+                         goal: jax.Array, positions: jax.Array, offset: jax.Array | None = None) -> jax.Array:
         """:meth:`log_probs` from sparse observations (idx [..., P] int32, val [..., P] float32,
         :meth:`hopjax.envs.base.Environment.seat_obs_sparse`) and ``table =
         sparse_table(params)``: the same network, its first layer a gather of ``obs_in``'s
         kernel rows (:func:`hopjax.models.trunk.sparse_first_layer`); equal up to float
-        rounding. -> log pi(. | o, goal) [..., A]."""
+        rounding. ``offset`` [..., H0] (optional) is added to that layer's output: the
+        observation's entries left out of ``idx`` (``Environment.obs_const_sparse``'s, gathered
+        once). -> log pi(. | o, goal) [..., A]."""
         feat = self._goal_feat(self._lead_feats(idx.shape[:-1], positions), goal)
         h_obs = sparse_first_layer(*table, idx, val)
+        h_obs = h_obs if offset is None else h_obs + offset
         return self._goal_log_probs(self.net.apply(params, None, feat, obs_pre=h_obs), avail, goal)
 
 
@@ -251,12 +254,14 @@ class PlannerNet:
         layer = params["params"]["head"]["Dense_0"]
         return sparse_table(layer["kernel"], self.obs_shape), layer["bias"]
 
-    def apply_sparse(self, params, table, idx: jax.Array, val: jax.Array,
-                     avail: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def apply_sparse(self, params, table, idx: jax.Array, val: jax.Array, avail: jax.Array,
+                     offset: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
         """:meth:`apply` from sparse observations (idx [..., P] int32, val [..., P] float32,
         :meth:`hopjax.envs.base.Environment.seat_obs_sparse`) and ``table =
         sparse_table(params)``: the first layer a gather of its kernel rows
-        (:func:`hopjax.models.trunk.sparse_first_layer`), equal up to float rounding.
+        (:func:`hopjax.models.trunk.sparse_first_layer`), equal up to float rounding;
+        ``offset``: as in :meth:`GoalPolicy.log_probs_sparse`.
         -> (masked logits [..., A], value [...])."""
-        logits, value = self.net.apply(params, None, first=sparse_first_layer(*table, idx, val))
+        first = sparse_first_layer(*table, idx, val)
+        logits, value = self.net.apply(params, None, first=first if offset is None else first + offset)
         return jnp.where(avail, logits, MASKED_LOGIT), value

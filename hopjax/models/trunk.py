@@ -67,5 +67,8 @@ def sparse_first_layer(table: jax.Array, bias: jax.Array, idx: jax.Array, val: j
     float32; :meth:`hopjax.envs.base.Environment.seat_obs_sparse`) and :func:`sparse_table`
     -> pre-activation [..., H] float32: ``sum_p val[p] * table[idx[p]] + bias``, P rows read
     instead of a ``prod(obs_shape) x H`` product. The same first layer (our choice), summed in
-    another order: equal up to float rounding."""
-    return jnp.sum(val[..., None] * table[idx], axis=-2) + bias
+    another order: equal up to float rounding. The sum over P is unrolled (one gather per
+    entry, P static): XLA's CPU backend fuses that into one loop, where ``sum(table[idx], -2)``
+    materialises all P x H gathered rows first, which made it slower than the dense product
+    (benchmarks/RESULTS.md, "fourth pass")."""
+    return sum((val[..., p, None] * table[idx[..., p]] for p in range(idx.shape[-1])), bias)

@@ -1,4 +1,5 @@
-"""Environment.seat_obs_sparse: the sparse entries scatter back to seat_obs bit for bit."""
+"""Environment.seat_obs_sparse + obs_const_sparse: the sparse entries scatter back to seat_obs
+bit for bit."""
 
 import jax
 import jax.numpy as jnp
@@ -10,13 +11,16 @@ from hopjax.envs.base import Environment
 from hopjax.envs.wrappers import AutoReset
 
 
-def _scatter(idx: np.ndarray, val: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The contract's reading of (idx [K, P], val [K, P]): rows below prod(shape) are flat
-    observation entries, the C rows after them whole planes of the last axis."""
+def _scatter(idx, val, const_idx, const_val, live, shape: tuple[int, ...]) -> np.ndarray:
+    """The contract's reading of (idx [K, P], val [K, P]) and the constant (idx [M], val [M])
+    of live seats (live [K]): rows below prod(shape) are flat observation entries, the C rows
+    after them whole planes of the last axis."""
     d, c = int(np.prod(shape)), shape[-1]
     out = np.zeros((idx.shape[0], d + c), np.float32)
     for k in range(idx.shape[0]):
         np.add.at(out[k], idx[k], val[k])
+        if live[k]:
+            np.add.at(out[k], const_idx, const_val)
     return out[:, :d].reshape(-1, *shape) + out[:, None, None, d:]
 
 
@@ -49,21 +53,27 @@ def test_sparse_scatters_to_seat_obs(name, kw):
     for seats in (jnp.arange(n), jnp.asarray([n - 1, 1])):
         dense = jax.jit(jax.vmap(lambda s: env.seat_obs(s, p, seats)))(states)
         idx, val = jax.jit(jax.vmap(lambda s: env.seat_obs_sparse(s, p, seats)))(states)
-        assert idx.dtype == jnp.int32 and val.dtype == jnp.float32
+        c_idx, c_val = jax.jit(jax.vmap(lambda s: env.obs_const_sparse(s, p)))(states)
+        assert idx.dtype == c_idx.dtype == jnp.int32 and val.dtype == c_val.dtype == jnp.float32
         assert idx.shape == val.shape == (24, seats.shape[0], env.sparse_obs_size(p))
-        assert int(idx.min()) >= 0 and int(idx.max()) < int(np.prod(shape)) + shape[-1]
+        assert c_idx.shape == c_val.shape == (24, 4 * p.num_walls)
+        for i in (np.asarray(idx), np.asarray(c_idx)):
+            assert np.all((i >= 0) & (i < int(np.prod(shape)) + shape[-1]))
+        live = np.asarray(states.alive)[:, np.asarray(seats)]
         for e in range(24):
-            np.testing.assert_array_equal(_scatter(np.asarray(idx[e]), np.asarray(val[e]), shape),
-                                          np.asarray(dense[e]))
+            got = _scatter(*(np.asarray(x[e]) for x in (idx, val, c_idx, c_val)), live[e], shape)
+            np.testing.assert_array_equal(got, np.asarray(dense[e]))
 
 
 def test_wrapper_and_default():
     env, p = envs.make("snowdrift", height=4, width=4)
     wrapped = AutoReset(env)
-    assert wrapped.sparse_obs_size(p) == env.sparse_obs_size(p) == 4 + 6 + 0 + 1
+    assert wrapped.sparse_obs_size(p) == env.sparse_obs_size(p) == 4 + 6 + 1
     _, s = env.reset(jax.random.PRNGKey(1), p)
     a, b = wrapped.seat_obs_sparse(s, p, jnp.asarray([2])), env.seat_obs_sparse(s, p, jnp.asarray([2]))
     np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(b[0]))
+    assert wrapped.obs_const_sparse(s, p)[0].shape == (0,)  # no walls in Snowdrift by default
     assert Environment.sparse_obs_size(env, p) == 0
+    assert Environment.obs_const_sparse(env, s, p)[1].shape == (0,)
     with pytest.raises(NotImplementedError):
         Environment.seat_obs_sparse(env, s, p, jnp.asarray([0]))

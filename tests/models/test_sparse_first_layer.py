@@ -8,6 +8,7 @@ import pytest
 
 from hopjax import envs
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet, goal_kinds
+from hopjax.models.trunk import sparse_first_layer
 
 
 def _states(env, p, count):
@@ -35,9 +36,16 @@ def setup():
     seats = jnp.arange(env.num_agents(p))
     obs = jax.vmap(lambda s: env.seat_obs(s, p, seats))(states)  # [E, N, H, W, C]
     idx, val = jax.vmap(lambda s: env.seat_obs_sparse(s, p, seats))(states)
+    const = jax.vmap(lambda s: env.obs_const_sparse(s, p))(states)  # the walls: [E, M] each
+    live = states.alive[..., None].astype(jnp.float32)  # [E, N, 1]
     avail = jax.vmap(env.avail_actions, in_axes=(0, None))(states, p)
     pos = jax.vmap(env.goal_positions, in_axes=(0, None))(states, p)[:, None]
-    return env, p, obs, idx, val, avail, pos
+    return env, p, obs, idx, val, avail, pos, const, live
+
+
+def _offset(table, const, live):
+    """The constant entries' (walls') first-layer part for live seats: [E, N, H0]."""
+    return live * jax.vmap(lambda i, v: sparse_first_layer(table[0], 0.0, i, v))(*const)[:, None]
 
 
 def _close(a, b):
@@ -49,12 +57,13 @@ def _close(a, b):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_goal_policy_sparse_equals_dense(setup, seed):
-    env, p, obs, idx, val, avail, pos = setup
+    env, p, obs, idx, val, avail, pos, const, live = setup
     gp = GoalPolicy(env.observation_shape(p), env.num_actions(p), goal_kinds(env.goal_names(p)), (64, 32))
     params = _noisy(gp.init(jax.random.PRNGKey(seed)), jax.random.PRNGKey(seed + 10))
     goal = jax.random.randint(jax.random.PRNGKey(seed + 20), obs.shape[:2], 0, gp.num_goals + 1)
     dense = jax.jit(gp.log_probs)(params, obs, avail, goal, pos)
-    sparse = jax.jit(gp.log_probs_sparse)(params, gp.sparse_table(params), idx, val, avail, goal, pos)
+    table = gp.sparse_table(params)
+    sparse = jax.jit(gp.log_probs_sparse)(params, table, idx, val, avail, goal, pos, _offset(table, const, live))
     assert sparse.shape == dense.shape == (*obs.shape[:2], env.num_actions(p))
     _close(sparse, dense)
     assert set(params["params"]) == {"obs_in", "goal_in", "hidden_0", "logits"}
@@ -62,11 +71,12 @@ def test_goal_policy_sparse_equals_dense(setup, seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_planner_net_sparse_equals_dense(setup, seed):
-    env, p, obs, idx, val, avail, _ = setup
+    env, p, obs, idx, val, avail, _, const, live = setup
     pn = PlannerNet(env.observation_shape(p), env.num_actions(p), (64, 32))
     params = _noisy(pn.init(jax.random.PRNGKey(seed)), jax.random.PRNGKey(seed + 30))
     logits, value = jax.jit(pn.apply)(params, obs, avail)
-    s_logits, s_value = jax.jit(pn.apply_sparse)(params, pn.sparse_table(params), idx, val, avail)
+    table = pn.sparse_table(params)
+    s_logits, s_value = jax.jit(pn.apply_sparse)(params, table, idx, val, avail, _offset(table, const, live))
     assert s_logits.shape == logits.shape and s_value.shape == value.shape == obs.shape[:2]
     _close(s_logits, logits)
     _close(s_value, value)
