@@ -33,19 +33,19 @@ def test_node_evaluations_match_dense(setup):
     consts = planner.const_offsets(tables, states)
     assert set(consts) == {"goal", "planner"} and consts["goal"].shape == (6, 32)
     goals = jnp.asarray([0, 5, 2, 4])
-    for e in range(6):
-        s = jax.tree.map(lambda x: x[e], states)
+
+    def evals(s, c_goal, c_plan, focal):  # (dense, sparse) x (co-players' log-probs, logits, value)
         avail = env.avail_actions(s, p)
-        for focal in (jnp.int32(0), jnp.int32(1), jnp.int32(3)):  # seat 1 dead in even envs
-            dense = planner.co_player_log_probs(params["goal"], s, avail, goals, focal)
-            sparse = planner.co_player_log_probs(params["goal"], s, avail, goals, focal, tables["goal"],
-                                                 consts["goal"][e])
-            np.testing.assert_allclose(np.asarray(sparse), np.asarray(dense), rtol=1e-5, atol=1e-6)
-            d_logits, d_value = planner.focal_net(params["planner"], s, focal, avail[focal])
-            s_logits, s_value = planner.focal_net(params["planner"], s, focal, avail[focal], tables["planner"],
-                                                  consts["planner"][e])
-            np.testing.assert_allclose(np.asarray(s_logits), np.asarray(d_logits), rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(float(s_value), float(d_value), rtol=1e-5, atol=1e-6)
+        return ((planner.co_player_log_probs(params["goal"], s, avail, goals, focal),
+                 *planner.focal_net(params["planner"], s, focal, avail[focal])),
+                (planner.co_player_log_probs(params["goal"], s, avail, goals, focal, tables["goal"], c_goal),
+                 *planner.focal_net(params["planner"], s, focal, avail[focal], tables["planner"], c_plan)))
+
+    run = jax.jit(jax.vmap(evals, in_axes=(0, 0, 0, None)))
+    for focal in (0, 1, 3):  # seat 1 is dead in even envs: its observation is zeros, walls too
+        dense, sparse = run(states, consts["goal"], consts["planner"], jnp.int32(focal))
+        for d, s_ in zip(dense, sparse):
+            np.testing.assert_allclose(np.asarray(s_), np.asarray(d), rtol=1e-5, atol=1e-6)
 
 
 def test_search_matches_dense(setup):
