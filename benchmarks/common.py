@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -162,6 +163,16 @@ def rel(path: str | Path) -> str:
     """``path`` relative to the repository root where it lies inside it."""
     p = Path(path).resolve()
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
+def digest(*arrays) -> str:
+    """A fingerprint of arrays: the first 12 hex digits of the sha256 of their bytes."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
+    return h.hexdigest()[:12]
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
 """Where HOP's search time goes: timed variants of the planner that leave one stage out.
 
 Each simulation of :class:`hopjax.algos.hop.planner.Planner` expands one node: the co-players'
-observations of the node's state (``seat_obs``) and ``avail_actions``, the goal-conditioned
+observations of the node's state (``seat_obs``, or ``seat_obs_sparse`` with the mlp trunks) and ``avail_actions``, the goal-conditioned
 co-player model's likelihoods (one forward per co-player under its tree goal), the env step,
 and the focal planner net's prior and value on the focal observation of the new state; mctx does the rest (selection, backup, tree arrays:
 "tree bookkeeping"). The variants replace mctx's recurrent function (a subclass, here only):
@@ -9,7 +9,7 @@ and the focal planner net's prior and value on the focal observation of the new 
 - ``full``: the planner's own recurrent function;
 - ``-goal model``: co-players act uniformly among their available actions (no co-player net);
 - ``-planner net``: zero prior logits and zero leaf value (no focal net);
-- ``-observations``: both nets see a zero observation (no ``seat_obs``; availability kept);
+- ``-observations``: both nets see a zero observation (no ``seat_obs``/``seat_obs_sparse``; availability kept);
 - ``-env step``: the state does not change and the reward is 0 (nets and observations kept);
 - ``tree only``: nothing but constants (mctx's own bookkeeping).
 
@@ -55,16 +55,26 @@ class StagePlanner(Planner):
             return jnp.zeros((seats.shape[0], *self.env.observation_shape(self.env_params)), jnp.float32)
         return super().seat_obs(state, seats)
 
-    def co_player_log_probs(self, params, state, avail, goals, focal):
+    def seat_obs_sparse(self, state, seats):
+        if "obs" in self.skip:  # a zero observation: one entry of value 0
+            return jnp.zeros((seats.shape[0], 1), jnp.int32), jnp.zeros((seats.shape[0], 1), jnp.float32)
+        return super().seat_obs_sparse(state, seats)
+
+    def co_player_log_probs(self, params, state, avail, goals, focal, table=None, const=None):
         if "goal" in self.skip:  # co-players uniform among their available actions
             return jnp.where(avail, 0.0, -jnp.inf)
-        return super().co_player_log_probs(params, state, avail, goals, focal)
+        return super().co_player_log_probs(params, state, avail, goals, focal, table, const)
 
     def _expand_variant(self, params, key, action, node):
         env, p, cfg, skip = self.env, self.env_params, self.cfg, self.skip
         avail = env.avail_actions(node.state, p)  # [N, A]
         k_co, k_env = jax.random.split(key)
-        logp = self.co_player_log_probs(params["goal"], node.state, avail, node.goals, node.focal)
+        tables = params.get("tables", {})
+        const = {k: c[node.root] for k, c in params.get("consts", {}).items()}
+        if "obs" in skip:  # the walls' part too
+            const = {k: jnp.zeros_like(c) for k, c in const.items()}
+        logp = self.co_player_log_probs(params["goal"], node.state, avail, node.goals, node.focal, tables.get("goal"),
+                                        const.get("goal"))
         actions = jax.random.categorical(k_co, logp).astype(jnp.int32).at[node.focal].set(action.astype(jnp.int32))
         if "step" in skip:
             state2, reward, done, avail2 = node.state, jnp.zeros(()), node.done, avail
@@ -76,8 +86,8 @@ class StagePlanner(Planner):
         if "planner" in skip:
             logits, value = jnp.zeros((self.num_actions,)), jnp.zeros(())
         else:
-            obs2 = self.seat_obs(state2, node.focal[None])[0]
-            logits, value = self.planner_net.apply(params["planner"], obs2, avail2[node.focal])
+            logits, value = self.focal_net(params["planner"], state2, node.focal, avail2[node.focal],
+                                           tables.get("planner"), const.get("planner"))
         out = mctx.RecurrentFnOutput(reward=reward, discount=jnp.where(done, 0.0, cfg.gamma),
                                      prior_logits=logits, value=jnp.where(done, 0.0, value))
         return out, node.replace(state=state2, done=done)

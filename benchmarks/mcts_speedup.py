@@ -21,21 +21,11 @@ Usage: python benchmarks/mcts_speedup.py [--ref main] [--many 64] [--hop-envs 8]
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 
-from common import (add_tree_args, block, code_trees, emit_rows, hop_search_setup, hop_training_chunk, machine,
+from common import (add_tree_args, block, code_trees, digest, emit_rows, hop_search_setup, hop_training_chunk, machine,
                     median_seconds, parser, print_machine, print_table, run_worker, search_roots, use_tree,
                     write_json)
-
-
-def _digest(*arrays) -> str:
-    import numpy as np
-
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
-    return h.hexdigest()[:12]
 
 
 def worker(args) -> dict:
@@ -50,13 +40,13 @@ def worker(args) -> dict:
     for name, e in (("one", 1), ("many", args.many)):
         states, log_b = search_roots(env, ep, e)
         res = block(fn(jax.random.PRNGKey(4), params, states, log_b, (0,)))
-        out[f"{name}_fingerprint"] = _digest(res.action, res.policy, res.visits)
+        out[f"{name}_fingerprint"] = digest(res.action, res.policy, res.visits)
         out[f"{name}_s"] = median_seconds(lambda: fn(jax.random.PRNGKey(5), params, states, log_b, (0,)),
                                           args.repeats)
         out[f"{name}_envs"] = e
     if args.hop_envs:
         tr, st, metrics, chunk = hop_training_chunk(cfg.env_kwargs, args.hop_envs, args.sims, args.trees)
-        out["hop_fingerprint"] = _digest(*jax.tree.leaves(metrics))
+        out["hop_fingerprint"] = digest(*jax.tree.leaves(metrics))
         out["hop_s"] = median_seconds(lambda: chunk(st), args.repeats)
         out["hop_steps"] = tr.steps_per_update
     return out

@@ -304,6 +304,86 @@ def build_obs(
     return obs * alive[seats][:, None, None, None].astype(jnp.float32)
 
 
+def max_wall_cells(height: int, width: int, num_walls: int) -> int:
+    """Most wall cells :func:`sample_walls` can place: ``num_walls`` pieces of at most 4 cells,
+    at most the whole grid."""
+    return min(max(len(p[1]) for p in WALL_PIECES) * num_walls, height * width)
+
+
+def mask_cells(mask: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
+    """[H, W] bool with at most ``size`` True cells -> (flat cells ``row * W + col`` [size]
+    int32 in row-major order, present [size] bool; padding rows are cell 0, not present)."""
+    flat = mask.reshape(-1)
+    (cells,) = jnp.nonzero(flat, size=size, fill_value=0)
+    return cells.astype(jnp.int32), jnp.arange(size) < jnp.sum(flat)
+
+
+def point_cells(pos: jax.Array, width: int) -> jax.Array:
+    """[K, 2] (row, col) -> [K] int32 flat cells ``row * W + col``."""
+    return (pos[:, 0] * width + pos[:, 1]).astype(jnp.int32)
+
+
+def _first_present(cells: jax.Array, present: jax.Array) -> jax.Array:
+    """[M] cells, [M] present -> [M] bool: present and no earlier present entry on that cell (a
+    channel's dense grid is 1 wherever any entity is, however many share the cell)."""
+    m = cells.shape[0]
+    earlier = jnp.tril(jnp.ones((m, m), bool), -1)  # [k, j]: j < k
+    taken = jnp.any(earlier & (cells[:, None] == cells[None, :]) & present[None, :], axis=1)
+    return present & ~taken
+
+
+Channels = tuple[tuple[int, jax.Array, jax.Array], ...]  # (extra channel j, cells [M], present [M])
+
+
+def extra_obs_sparse(extra: Channels, num_agents: int, channels: int) -> tuple[jax.Array, jax.Array]:
+    """Extra channels (``(j, cells, present)``: channel ``num_agents + j``'s grid is 1 on the
+    present cells, repeats counted once) -> (idx [sum M] int32 ``cell * channels + channel``,
+    val [sum M] float32)."""
+    if not extra:
+        return jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.float32)
+    idx = jnp.concatenate([cells * channels + (num_agents + j) for j, cells, _ in extra])
+    val = jnp.concatenate([_first_present(cells, present) for _, cells, present in extra])
+    return idx.astype(jnp.int32), val.astype(jnp.float32)
+
+
+def build_obs_sparse(
+    positions: jax.Array,
+    alive: jax.Array,
+    extra: Channels,
+    channels: int,
+    height: int,
+    width: int,
+    t: jax.Array,
+    max_steps: int,
+    time_channel: bool,
+    seats: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`build_obs` for the seats ``seats`` [K] as sparse entries, the extra channels
+    listed in ``extra`` only (:func:`extra_obs_sparse`; the others, e.g. the walls, are read
+    once per episode with it): (idx [K, P] int32, val [K, P] float32),
+    ``P = N + sum(M) + time_channel``, ``channels`` = C of the observation.
+
+    Index ``cell * C + channel`` is the observation's flat (row-major ``[H, W, C]``) index
+    (``cell = row * W + col``); ``H * W * C + channel`` is the whole plane of that channel (the
+    time plane ``t / max_steps``). Scattering ``val`` at ``idx`` into zeros ``[H * W * C + C]``
+    (the plane rows added to every cell of their channel) gives :func:`build_obs`'s
+    observations exactly, less the unlisted extra channels (``tests/envs/test_sparse_obs.py``).
+    Our choice (not in any source): an MLP's first layer gathers weight rows instead of
+    multiplying a mostly-zero observation (:func:`hopjax.models.trunk.sparse_first_layer`).
+    """
+    n, k = positions.shape[0], seats.shape[0]
+    seats = jnp.asarray(seats, jnp.int32)
+    order = (seats[:, None] + jnp.arange(n)[None, :]) % n  # [K, N]
+    e_idx, e_val = extra_obs_sparse(extra, n, channels)
+    idx = [point_cells(positions, width)[order] * channels + jnp.arange(n, dtype=jnp.int32),
+           jnp.broadcast_to(e_idx, (k,) + e_idx.shape)]
+    val = [alive[order].astype(jnp.float32), jnp.broadcast_to(e_val, (k,) + e_val.shape)]
+    if time_channel:
+        idx.append(jnp.full((k, 1), height * width * channels + channels - 1, jnp.int32))
+        val.append(jnp.full((k, 1), jnp.asarray(t, jnp.float32) / jnp.float32(max_steps), jnp.float32))
+    return jnp.concatenate(idx, -1), jnp.concatenate(val, -1) * alive[seats][:, None].astype(jnp.float32)
+
+
 def render_grid(
     cell_colors: jax.Array,
     positions: jax.Array,

@@ -88,6 +88,29 @@ class Environment(abc.ABC):
         obs = self.get_obs(state, params)
         return obs if seats is None else obs[seats]
 
+    def sparse_obs_size(self, params: Any) -> int:
+        """P, the entries per seat of :meth:`seat_obs_sparse`; 0 (this default): the env has no
+        sparse form and callers use :meth:`seat_obs`."""
+        return 0
+
+    def seat_obs_sparse(self, state: Any, params: Any, seats: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The observations of the seats ``seats`` [K] as sparse entries (envs with
+        ``sparse_obs_size(params) > 0``), less the part that stays constant within an episode
+        (:meth:`obs_const_sparse`): (idx [K, P] int32, val [K, P] float32) over
+        ``prod(obs_shape) + C`` rows - index ``i < prod(obs_shape)`` is the flat (row-major)
+        observation index, ``prod(obs_shape) + c`` the whole plane of the last axis' channel
+        ``c`` (every cell of it). Adding ``val`` at ``idx`` into zeros (the plane rows to all
+        their cells), then ``obs_const_sparse``'s entries for live seats, gives
+        ``seat_obs(state, params, seats)`` exactly. Entries with value 0 are padding. Raises
+        NotImplementedError where there is no sparse form."""
+        raise NotImplementedError(f"{type(self).__name__} has no sparse observations")
+
+    def obs_const_sparse(self, state: Any, params: Any) -> tuple[jax.Array, jax.Array]:
+        """The entries of every live seat's observation that stay the same for the whole
+        episode (e.g. walls): (idx [M] int32, val [M] float32) in :meth:`seat_obs_sparse`'s
+        index space, read once per episode or search. This default: none (M = 0)."""
+        return jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.float32)
+
     @abc.abstractmethod
     def avail_actions(self, state: Any, params: Any) -> jax.Array:
         """[N, A] bool: actions each agent may take in ``state`` (dead agents: only no-op)."""

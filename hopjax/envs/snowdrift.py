@@ -158,6 +158,25 @@ class Snowdrift(Environment):
         return _grid.build_obs(state.positions, state.alive, extra, state.t, params.max_steps,
                                params.time_channel, seats)
 
+    def sparse_obs_size(self, params: SnowdriftParams) -> int:
+        """P = N players + drifts + the time plane (the walls: :meth:`obs_const_sparse`)."""
+        return params.num_agents + params.num_drifts + int(params.time_channel)
+
+    def seat_obs_sparse(self, state: SnowdriftState, params: SnowdriftParams, seats) -> tuple[jax.Array, jax.Array]:
+        """:meth:`seat_obs` less the walls as (idx [K, P] int32, val [K, P] float32) entries
+        (:meth:`Environment.seat_obs_sparse`, :func:`_grid.build_obs_sparse`)."""
+        w = params.width
+        extra = ((1, _grid.point_cells(state.drift_pos, w), state.drift_alive),)
+        return _grid.build_obs_sparse(state.positions, state.alive, extra, self.observation_shape(params)[-1],
+                                      params.height, w, state.t, params.max_steps, params.time_channel, seats)
+
+    def obs_const_sparse(self, state: SnowdriftState, params: SnowdriftParams) -> tuple[jax.Array, jax.Array]:
+        """The walls' entries (idx [M] int32, val [M] float32), ``M = 4 * num_walls`` at most
+        (every wall layout ``reset`` draws fits; :meth:`Environment.obs_const_sparse`)."""
+        m = _grid.max_wall_cells(params.height, params.width, params.num_walls)
+        walls = (0, *_grid.mask_cells(state.walls, m))
+        return _grid.extra_obs_sparse((walls,), params.num_agents, self.observation_shape(params)[-1])
+
     def step(
         self,
         key: jax.Array,

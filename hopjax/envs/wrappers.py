@@ -147,6 +147,15 @@ class AutoReset(Environment):
     def seat_obs(self, state, params, seats):
         return self.env.seat_obs(state, params, seats)
 
+    def sparse_obs_size(self, params):
+        return self.env.sparse_obs_size(params)
+
+    def seat_obs_sparse(self, state, params, seats):
+        return self.env.seat_obs_sparse(state, params, seats)
+
+    def obs_const_sparse(self, state, params):
+        return self.env.obs_const_sparse(state, params)
+
     def avail_actions(self, state, params):
         return self.env.avail_actions(state, params)
 

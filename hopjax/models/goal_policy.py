@@ -38,7 +38,7 @@ import numpy as np
 
 from hopjax.envs import NUM_MOVES
 from hopjax.models.policy import _ACTIVATIONS, MASKED_LOGIT, ActorCritic
-from hopjax.models.trunk import Trunk
+from hopjax.models.trunk import Trunk, sparse_first_layer, sparse_table
 from hopjax.models.init import orthogonal
 
 
@@ -60,11 +60,16 @@ class _GoalNet(nn.Module):
     obs_ndim: int
 
     @nn.compact
-    def __call__(self, obs: jax.Array, goal_feat: jax.Array, all_goals: bool = False):
+    def __call__(self, obs: jax.Array | None, goal_feat: jax.Array, all_goals: bool = False,
+                 obs_pre: jax.Array | None = None):
+        """``obs_pre`` [..., hidden_sizes[0]] (optional): ``obs_in``'s output computed by the
+        caller (:meth:`GoalPolicy.log_probs_sparse`); ``obs`` is then unused."""
         act = _ACTIVATIONS[self.activation]
         init = orthogonal
-        z = Trunk(self.conv_channels, self.activation, self.obs_ndim, name="trunk")(obs)
-        h_obs = nn.Dense(self.hidden_sizes[0], kernel_init=init(np.sqrt(2)), name="obs_in")(z)
+        h_obs = obs_pre
+        if h_obs is None:
+            z = Trunk(self.conv_channels, self.activation, self.obs_ndim, name="trunk")(obs)
+            h_obs = nn.Dense(self.hidden_sizes[0], kernel_init=init(np.sqrt(2)), name="obs_in")(z)
         h_goal = nn.Dense(self.hidden_sizes[0], use_bias=False, kernel_init=init(np.sqrt(2)),
                           name="goal_in")(goal_feat)
         h = h_obs[..., None, :] + h_goal if all_goals else h_obs + h_goal
@@ -134,10 +139,13 @@ class GoalPolicy:
         lead = obs.shape[: obs.ndim - len(self.obs_shape)]
         if tuple(obs.shape[len(lead):]) != tuple(self.obs_shape):
             raise ValueError(f"observation of shape {obs.shape} is not [..., *{self.obs_shape}]")
+        return self._lead_feats(lead, positions), lead
+
+    def _lead_feats(self, lead: tuple[int, ...], positions: jax.Array) -> jax.Array:
         if positions.shape[-2:] != (self.num_goals, 2):
             raise ValueError(f"goal positions of shape {positions.shape} are not [..., {self.num_goals}, 2]")
         f = self.goal_features(positions)
-        return jnp.broadcast_to(f, lead + f.shape[-2:]), lead
+        return jnp.broadcast_to(f, lead + f.shape[-2:])
 
     def logits(self, params, obs: jax.Array, goal_feat: jax.Array) -> jax.Array:
         """obs [..., *obs_shape], goal_feat [..., F] (:meth:`goal_features`) -> unmasked
@@ -159,10 +167,38 @@ class GoalPolicy:
         """obs [..., *obs_shape], avail [..., A], goal [...] int in [0, G], positions
         [..., G, 2] (broadcastable) -> log pi(. | o, goal) [..., A]."""
         feats, _ = self._feats(obs, positions)
+        return self._goal_log_probs(self.net.apply(params, obs, self._goal_feat(feats, goal)), avail, goal)
+
+    def _goal_feat(self, feats: jax.Array, goal: jax.Array) -> jax.Array:
         idx = jnp.clip(goal, 0, self.num_goals - 1)[..., None, None]
-        feat = jnp.take_along_axis(feats, idx, axis=-2)[..., 0, :]
-        learned = _masked_log_softmax(self.logits(params, obs, feat), avail)
+        return jnp.take_along_axis(feats, idx, axis=-2)[..., 0, :]
+
+    def _goal_log_probs(self, logits: jax.Array, avail: jax.Array, goal: jax.Array) -> jax.Array:
+        learned = _masked_log_softmax(logits, avail)
         return jnp.where((goal >= self.num_goals)[..., None], none_log_probs(avail), learned)
+
+    def sparse_table(self, params) -> tuple[jax.Array, jax.Array]:
+        """The ``mlp`` trunk's first layer ``obs_in`` as (table [prod(obs_shape) + C, H0],
+        bias [H0]) float32 (:func:`hopjax.models.trunk.sparse_table`) for
+        :meth:`log_probs_sparse`; ValueError for a conv trunk."""
+        if self.conv_channels:
+            raise ValueError("sparse observations need the mlp trunk, not a conv trunk")
+        layer = params["params"]["obs_in"]
+        return sparse_table(layer["kernel"], self.obs_shape), layer["bias"]
+
+    def log_probs_sparse(self, params, table, idx: jax.Array, val: jax.Array, avail: jax.Array,
+                         goal: jax.Array, positions: jax.Array, offset: jax.Array | None = None) -> jax.Array:
+        """:meth:`log_probs` from sparse observations (idx [..., P] int32, val [..., P] float32,
+        :meth:`hopjax.envs.base.Environment.seat_obs_sparse`) and ``table =
+        sparse_table(params)``: the same network, its first layer a gather of ``obs_in``'s
+        kernel rows (:func:`hopjax.models.trunk.sparse_first_layer`); equal up to float
+        rounding. ``offset`` [..., H0] (optional) is added to that layer's output: the
+        observation's entries left out of ``idx`` (``Environment.obs_const_sparse``'s, gathered
+        once). -> log pi(. | o, goal) [..., A]."""
+        feat = self._goal_feat(self._lead_feats(idx.shape[:-1], positions), goal)
+        h_obs = sparse_first_layer(*table, idx, val)
+        h_obs = h_obs if offset is None else h_obs + offset
+        return self._goal_log_probs(self.net.apply(params, None, feat, obs_pre=h_obs), avail, goal)
 
 
 class _PlannerModule(nn.Module):
@@ -175,11 +211,14 @@ class _PlannerModule(nn.Module):
     obs_ndim: int
 
     @nn.compact
-    def __call__(self, obs: jax.Array):
-        z = Trunk(self.conv_channels, self.activation, self.obs_ndim, name="trunk")(obs)
-        lead = z.shape[:-1]
+    def __call__(self, obs: jax.Array | None, first: jax.Array | None = None):
+        """``first`` [..., hidden_sizes[0]] (optional): the head's first layer's pre-activation
+        (:meth:`PlannerNet.apply_sparse`); ``obs`` is then unused."""
+        z = None if first is not None else Trunk(self.conv_channels, self.activation, self.obs_ndim,
+                                                 name="trunk")(obs)
+        lead = (first if z is None else z).shape[:-1]
         ac = ActorCritic(self.num_actions, self.hidden_sizes, 0, self.activation, name="head")
-        _, logits, value = ac(jnp.zeros((*lead, 1)), z, jnp.zeros(lead, bool))
+        _, logits, value = ac(jnp.zeros((*lead, 1)), z, jnp.zeros(lead, bool), first=first)
         return logits, value
 
 
@@ -205,4 +244,25 @@ class PlannerNet:
     def apply(self, params, obs: jax.Array, avail: jax.Array) -> tuple[jax.Array, jax.Array]:
         """obs [..., *obs_shape], avail [..., A] -> (masked logits [..., A], value [...])."""
         logits, value = self.net.apply(params, obs)
+        return jnp.where(avail, logits, MASKED_LOGIT), value
+
+    def sparse_table(self, params) -> tuple[jax.Array, jax.Array]:
+        """The ``mlp`` trunk's first layer (the head's ``Dense_0``) as (table
+        [prod(obs_shape) + C, H0], bias [H0]) float32 (:func:`hopjax.models.trunk.sparse_table`)
+        for :meth:`apply_sparse`; ValueError for a conv trunk."""
+        if self.conv_channels:
+            raise ValueError("sparse observations need the mlp trunk, not a conv trunk")
+        layer = params["params"]["head"]["Dense_0"]
+        return sparse_table(layer["kernel"], self.obs_shape), layer["bias"]
+
+    def apply_sparse(self, params, table, idx: jax.Array, val: jax.Array, avail: jax.Array,
+                     offset: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        """:meth:`apply` from sparse observations (idx [..., P] int32, val [..., P] float32,
+        :meth:`hopjax.envs.base.Environment.seat_obs_sparse`) and ``table =
+        sparse_table(params)``: the first layer a gather of its kernel rows
+        (:func:`hopjax.models.trunk.sparse_first_layer`), equal up to float rounding;
+        ``offset``: as in :meth:`GoalPolicy.log_probs_sparse`.
+        -> (masked logits [..., A], value [...])."""
+        first = sparse_first_layer(*table, idx, val)
+        logits, value = self.net.apply(params, None, first=first if offset is None else first + offset)
         return jnp.where(avail, logits, MASKED_LOGIT), value

@@ -83,11 +83,15 @@ class ActorCritic(nn.Module):
     compute_dtype: str = "float32"
 
     @nn.compact
-    def __call__(self, hidden: jax.Array, x: jax.Array, reset: jax.Array):
+    def __call__(self, hidden: jax.Array, x: jax.Array | None, reset: jax.Array, first: jax.Array | None = None):
+        """``first`` [..., hidden_sizes[0]] (optional): the first torso layer's pre-activation,
+        computed by the caller from that layer's parameters (``Dense_0``; e.g. a gather of its
+        kernel's rows, :func:`hopjax.models.trunk.sparse_first_layer`); ``x`` is then unused."""
         act = _ACTIVATIONS[self.activation]
         init = orthogonal
-        for size in self.hidden_sizes:
-            x = act(dense(size, self.compute_dtype, kernel_init=init(np.sqrt(2)))(x))
+        for i, size in enumerate(self.hidden_sizes):
+            layer = dense(size, self.compute_dtype, kernel_init=init(np.sqrt(2)))  # named Dense_i
+            x = act(first if i == 0 and first is not None else layer(x))
         if self.gru_size > 0:
             hidden = jnp.where(reset[..., None], jnp.zeros_like(hidden), hidden)
             hidden, x = nn.GRUCell(self.gru_size, recurrent_kernel_init=orthogonal())(hidden, x)

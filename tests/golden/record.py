@@ -4,7 +4,9 @@ refactor so that the same numbers can be shown after it (``test_golden.py``).
 
 Record (overwrites ``golden.json``; run from the repository root)::
 
-    JAX_PLATFORMS=cpu python -m tests.golden.record [OUT.json]
+    JAX_PLATFORMS=cpu python -m tests.golden.record [OUT.json] [--only CASE ...]
+
+(``--only``: re-record those cases in the existing file, keeping the others.)
 
 Cases are named by config, not by module: a refactor that renames modules, classes or
 parameter paths only has to change ``build`` / ``run`` below, then show the file unchanged.
@@ -84,11 +86,26 @@ def environment() -> dict:
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
 
-def main(path: Path = GOLDEN) -> None:
-    cases = {name: run(build(cfg), chunks) for name, (cfg, chunks, _) in CASES.items()}
-    path.write_text(json.dumps({"environment": environment(), "cases": cases}, indent=1) + "\n")
+def main(path: Path = GOLDEN, only: list[str] | None = None) -> None:
+    """Record every case into ``path``, or with ``only`` those cases into the existing file (the
+    others and the environment kept; the re-recorded cases' environment under ``rerecorded``)."""
+    names = only or list(CASES)
+    unknown = sorted(set(names) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown golden case(s) {unknown}; cases: {', '.join(CASES)}")
+    cases = {name: run(build(CASES[name][0]), CASES[name][1]) for name in names}
+    if only:
+        old = json.loads(path.read_text())
+        rerecorded = {**old.get("rerecorded", {}), **{n: environment() for n in names}}
+        out = {"environment": old["environment"], "rerecorded": rerecorded, "cases": {**old["cases"], **cases}}
+    else:
+        out = {"environment": environment(), "cases": cases}
+    path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path} ({', '.join(cases)})")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else GOLDEN)
+    args = sys.argv[1:]
+    only = args[args.index("--only") + 1:] if "--only" in args else None
+    args = args[:args.index("--only")] if "--only" in args else args
+    main(Path(args[0]) if args else GOLDEN, only)

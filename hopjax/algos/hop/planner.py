@@ -44,6 +44,13 @@ traversal that stops at terminal nodes (:func:`_simulate`), the backup as one ba
 loop (:func:`_batched_backward`), one PUCT selection per step (:func:`_selection_without_switch`); it draws its
 tie-break noise and keys with an unrolled threefry hash (:mod:`hopjax.algos.hop.search_rng`,
 the same bits as ``jax.random``'s default; JAX's CPU lowering runs the hash as a rolled loop).
+With an ``mlp`` trunk and an env with sparse observations (``Environment.seat_obs_sparse``) a
+node builds no observation: each net's first layer is a sum of its kernel's rows at the
+observation's few nonzero entries (players, targets, the time plane as one whole-plane row;
+the walls, constant within an episode, gathered once per search, :meth:`Planner.const_offsets`),
+the same layer summed in another order, so results equal the dense path's up to float rounding
+(our choice; ``GoalPolicy.log_probs_sparse``, ``PlannerNet.apply_sparse``). The root's planner
+net and all training keep the dense observations.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ from hopjax.algos.hop import search_rng
 from hopjax.envs.base import Environment
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
 from hopjax.models.policy import MASKED_LOGIT
+from hopjax.models.trunk import sparse_first_layer
 
 _PB_C_BASE = 1e30  # log((N + base + 1) / base) == 0 in float32: plain PUCT with c = pb_c_init
 
@@ -81,13 +89,15 @@ class SearchConfig:
 @struct.dataclass
 class Node:
     """One tree node's embedding (unbatched): env state, each seat's goal for this tree
-    ([N] int32, ``G`` = no target), the focal seat ([] int32) and whether the focal agent's
-    episode is over ([] bool)."""
+    ([N] int32, ``G`` = no target), the focal seat ([] int32), whether the focal agent's
+    episode is over ([] bool) and the tree's env ([] int32, its row of the search's constant
+    first-layer parts, :meth:`Planner.const_offsets`)."""
 
     state: Any
     goals: jax.Array
     focal: jax.Array
     done: jax.Array
+    root: jax.Array
 
 
 @struct.dataclass
@@ -333,29 +343,83 @@ class Planner:
         self.num_goals = env.num_goals(env_params)
         self.num_agents = env.num_agents(env_params)
         self.max_depth = int(env.episode_length(env_params)) if cfg.max_depth <= 0 else cfg.max_depth
+        sparse = env.sparse_obs_size(env_params) > 0
+        self.sparse_goal = sparse and not goal_policy.conv_channels
+        self.sparse_planner = sparse and not planner_net.conv_channels
+
+    def sparse_tables(self, params) -> dict:
+        """The mlp trunks' first layers as gather tables (``sparse_table``), once per search:
+        ``{"goal": ..., "planner": ...}`` for the nets that take sparse observations inside the
+        tree (an mlp trunk and an env with ``seat_obs_sparse``); empty otherwise."""
+        tables = {}
+        if self.sparse_goal:
+            tables["goal"] = self.goal_policy.sparse_table(params["goal"])
+        if self.sparse_planner:
+            tables["planner"] = self.planner_net.sparse_table(params["planner"])
+        return tables
+
+    def const_offsets(self, tables: dict, states) -> dict:
+        """The first-layer part of the observation entries that stay constant within an episode
+        (``Environment.obs_const_sparse``: the walls), gathered once per search: ``{net: [E, H0]}``
+        for the nets in ``tables`` (:meth:`sparse_tables`); empty where there are none."""
+        idx, val = jax.vmap(self.env.obs_const_sparse, in_axes=(0, None))(states, self.env_params)
+        if idx.shape[-1] == 0:
+            return {}
+        return {k: sparse_first_layer(t[0], 0.0, idx, val) for k, t in tables.items()}
 
     # -- the model inside the tree ----------------------------------------------------------
     def seat_obs(self, state, seats: jax.Array) -> jax.Array:
         """[K, *obs] observations of the seats ``seats`` [K] in ``state`` (``Environment.seat_obs``)."""
         return self.env.seat_obs(state, self.env_params, seats)
 
-    def co_player_log_probs(self, params, state, avail, goals, focal) -> jax.Array:
+    def seat_obs_sparse(self, state, seats: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(idx [K, P], val [K, P]) sparse observations (``Environment.seat_obs_sparse``)."""
+        return self.env.seat_obs_sparse(state, self.env_params, seats)
+
+    def co_player_log_probs(self, params, state, avail, goals, focal, table=None, const=None) -> jax.Array:
         """log pi(. | o_i, g_i) [N, A] of every co-player ``i != focal`` under its tree goal
         (``goals`` [N], a removed target read as "no target"); the focal row is 0 (its action
-        is the search's). Only the N-1 co-players' observations are built (``seat_obs``)."""
-        env, p, n, g = self.env, self.env_params, self.num_agents, self.num_goals
+        is the search's). Only the N-1 co-players' observations are built (``seat_obs``), or
+        with ``table`` (:meth:`sparse_tables`) their sparse entries (``seat_obs_sparse``; the
+        constant entries' part ``const`` [H0] or None, :meth:`const_offsets`)."""
+        env, p, n, g, gp = self.env, self.env_params, self.num_agents, self.num_goals, self.goal_policy
         co = (focal + 1 + jnp.arange(n - 1)) % n  # [N-1] co-player seats
         present = env.goals_present(state, p)  # [G]
         goal = jnp.where(present[jnp.minimum(goals[co], g - 1)], goals[co], g)
-        logp = self.goal_policy.log_probs(params, self.seat_obs(state, co), avail[co], goal,
-                                          env.goal_positions(state, p))  # [N-1, A]
+        where = env.goal_positions(state, p)
+        if table is None:
+            logp = gp.log_probs(params, self.seat_obs(state, co), avail[co], goal, where)  # [N-1, A]
+        else:
+            offset = self._offset(state, co, const)
+            logp = gp.log_probs_sparse(params, table, *self.seat_obs_sparse(state, co), avail[co], goal, where, offset)
         return jnp.zeros((n, self.num_actions), logp.dtype).at[co].set(logp)
+
+    def focal_net(self, params, state, focal, avail, table=None, const=None) -> tuple[jax.Array, jax.Array]:
+        """The planner net on the focal seat's observation of ``state`` (``focal`` [] int32,
+        ``avail`` [A]) -> (masked logits [A], value []); with ``table`` (:meth:`sparse_tables`)
+        from its sparse entries (``const``: as in :meth:`co_player_log_probs`)."""
+        if table is None:
+            return self.planner_net.apply(params, self.seat_obs(state, focal[None])[0], avail)
+        idx, val = self.seat_obs_sparse(state, focal[None])
+        offset = self._offset(state, focal[None], const)
+        return self.planner_net.apply_sparse(params, table, idx[0], val[0], avail,
+                                             None if offset is None else offset[0])
+
+    def _offset(self, state, seats, const):
+        """[K, H0] the constant entries' part for the seats (0 for dead ones: their
+        observation is zeros), or None."""
+        if const is None:
+            return None
+        return self.env.alive(state, self.env_params)[seats][:, None].astype(const.dtype) * const
 
     def _expand_one(self, params, key, action, node: Node):
         env, p, cfg = self.env, self.env_params, self.cfg
         avail = env.avail_actions(node.state, p)  # [N, A]
         k_co, k_env = jax.random.split(key)
-        logp = self.co_player_log_probs(params["goal"], node.state, avail, node.goals, node.focal)
+        tables = params.get("tables", {})
+        const = {k: c[node.root] for k, c in params.get("consts", {}).items()}  # [H0] each
+        logp = self.co_player_log_probs(params["goal"], node.state, avail, node.goals, node.focal,
+                                        tables.get("goal"), const.get("goal"))
         # One Gumbel draw per (seat, action) as before: the co-players' rows are the same.
         actions = jax.random.categorical(k_co, logp).astype(jnp.int32)
         actions = actions.at[node.focal].set(action.astype(jnp.int32))
@@ -363,16 +427,16 @@ class Planner:
         _, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
         reward = jnp.where(node.done, 0.0, rewards[node.focal])
         done = node.done | dones.agents[node.focal] | dones.episode
-        obs2 = self.seat_obs(state2, node.focal[None])[0]
-        logits, value = self.planner_net.apply(params["planner"], obs2,
-                                               info["avail_actions"][node.focal])
+        logits, value = self.focal_net(params["planner"], state2, node.focal,
+                                       info["avail_actions"][node.focal], tables.get("planner"),
+                                       const.get("planner"))
         out = mctx.RecurrentFnOutput(
             reward=reward,
             discount=jnp.where(done, 0.0, cfg.gamma),
             prior_logits=logits,
             value=jnp.where(done, 0.0, value),
         )
-        return out, Node(state2, node.goals, node.focal, done)
+        return out, node.replace(state=state2, done=done)
 
     def recurrent_fn(self, params, key, action, embedding: Node):
         """mctx's recurrent function: :meth:`_expand_one` over the batch (``key``: the search's
@@ -413,11 +477,14 @@ class Planner:
             goals=goals.reshape(b, -1),
             focal=per_tree(jnp.broadcast_to(focal, (e, f))),
             done=per_tree(~jnp.take_along_axis(alive, jnp.broadcast_to(focal, (e, f)), 1)),
+            root=tile(jnp.arange(e, dtype=jnp.int32)),
         )
+        tables = self.sparse_tables(params)
+        search_params = {**params, "tables": tables, "consts": self.const_offsets(tables, states)}
         root = mctx.RootFnOutput(prior_logits=per_tree(logits), value=per_tree(value), embedding=node)
         with _mctx_patches(lambda emb: emb.done):  # done nodes are absorbing (_expand_one)
             out = mctx.muzero_policy(  # same draws, an unrolled hash (search_rng)
-                params, search_rng.wrap(k_search), root, self.recurrent_fn, cfg.num_simulations,
+                search_params, search_rng.wrap(k_search), root, self.recurrent_fn, cfg.num_simulations,
                 invalid_actions=~per_tree(f_avail),
                 max_depth=self.max_depth, qtransform=_shrunk_q, dirichlet_fraction=0.0,
                 pb_c_init=cfg.c_puct, pb_c_base=_PB_C_BASE,
