@@ -265,11 +265,15 @@ class OMGModel(ReplayOpponentModel):
         frac = 1.0 - update.astype(jnp.float32) / max(cfg.opponent_model.omg.eps_updates, 1)
         return cfg.opponent_model.omg.eps_start * jnp.clip(frac, 0.0, 1.0)
 
+    def _inferred(self, d):
+        """The subgoal inputs the policy saw (the inferred means) of time-major episodes d ->
+        [T, B, L, N-1, D]."""
+        base = self.of_seats(d["extra"][: self.T], 2)
+        return base.reshape(*base.shape[:3], self.n - 1, self.spec.subgoal_dim)
+
     def annotate(self, params, policy_params, batch, key, update):
-        T, n, D = self.T, self.n, self.spec.subgoal_dim
         d = time_major(batch)
-        base = self.of_seats(d["extra"][:T], 2)
-        base = base.reshape(*base.shape[:3], n - 1, D)  # [T, E, L, N-1, D]
+        base = self._inferred(d)
         eps = self.epsilon(update)
         # Static: with eps_start 0 (the shipped configs) nothing is swapped, so no selection here
         # (the loss's selection on replayed episodes gives the omg_subgoal_* metrics).
@@ -291,13 +295,10 @@ class OMGModel(ReplayOpponentModel):
         """OMG_AM and goal-probe accuracies (with majority baselines) on the first
         ``opponent_model.omg.diagnostic_episodes`` fresh episodes (a static slice), not yet
         trained on; the subgoal input is the one the policy saw (the inferred mean)."""
-        T, n, D = self.T, self.n, self.spec.subgoal_dim
         k = min(batch.batch_size, self.cfg.opponent_model.omg.diagnostic_episodes)
         d = time_major(jax.tree.map(lambda x: x[:k], batch))
-        base = self.of_seats(d["extra"][:T], 2)
-        base = base.reshape(*base.shape[:3], n - 1, D)
         mask = self._masks(d)
-        _, am_acc, _, pr_acc, am_t, labels = self._heads(params, d, base, mask)
+        _, am_acc, _, pr_acc, am_t, labels = self._heads(params, d, self._inferred(d), mask)
         return {
             "omg_goal_acc": pr_acc,
             "omg_goal_baseline": omg_lib.majority_baseline(labels, mask, self.num_cells + 1),
