@@ -65,12 +65,16 @@ class OMGConfig:
     prior_kl_weight: float = 1e-4  # the prior VAE's KL weight (small: keeps it informative)
     eps_start: float = 0.0  # P(policy sees the selected instead of the inferred subgoal)
     eps_updates: int = 0  # ... annealed linearly to 0 over this many updates
+    # OMG_AM / goal-probe accuracies are measured on the first this-many fresh episodes of each
+    # update (our choice: 256 episodes give thousands of labelled steps, enough for a logged
+    # accuracy, and the heads' cost stops growing with the env count; with fewer envs, all).
+    diagnostic_episodes: int = 256
 
     def validate(self) -> None:
         if self.mode not in ("optimistic", "conservative"):
             raise ConfigError("config key 'opponent_model.omg.mode' must be optimistic or "
                               f"conservative, got {self.mode!r}")
-        _positive("opponent_model.omg.", self, ("subgoal_dim", "horizon"))
+        _positive("opponent_model.omg.", self, ("subgoal_dim", "horizon", "diagnostic_episodes"))
         _non_negative("opponent_model.omg.", self, ("kl_weight", "prior_kl_weight", "eps_updates"))
         if not 0.0 <= self.eps_start <= 1.0:
             raise ConfigError(f"config key 'opponent_model.omg.eps_start' must lie in [0, 1], got {self.eps_start}")

@@ -1,6 +1,7 @@
 """OMG and MOA inside the trainer: NaN/inf in padded or dead agents' float fields (observations,
 policy features, rewards, values ...) changes neither the models' losses, their gradients, nor
-the annotation (subgoal choice, accuracies, social-influence reward)."""
+the annotation (subgoal choice, accuracies, social-influence reward); OMG's epsilon-mixing and its
+diagnostics subset."""
 
 import dataclasses
 
@@ -113,3 +114,54 @@ def test_candidate_values_equal_whole_input_evaluation(kw):
     fut = jnp.asarray(rng.normal(size=(h, t, b, l, n - 1, d)), jnp.float32)
     got = np.asarray(jax.jit(om.candidate_values)(pparams, obs, base, fut))
     np.testing.assert_allclose(got, _values_full_input(om, pparams, obs, base, fut), rtol=1e-5, atol=2e-6)
+
+
+def test_epsilon_mixing_swaps_selected_subgoals():
+    """eps_start 1 (epsilon 1 at update 0): annotate's policy input is the selected subgoal's
+    prior mean wherever a subgoal is found on a valid pair, the inferred one elsewhere; eps_start
+    0 (no selection in annotate): the inferred one everywhere. The accuracies do not depend on it."""
+    from hopjax.buffers.layout import time_major
+
+    cfg1 = dataclasses.replace(OMG, opponent_model=dataclasses.replace(
+        OMG.opponent_model, omg=dataclasses.replace(OMG.opponent_model.omg, eps_start=1.0)))
+    tr0, tr1 = Trainer(OMG), Trainer(cfg1)
+    om = tr1.om
+    params = om.init_params(jax.random.PRNGKey(0))
+    pparams = tr1.policy.init(jax.random.PRNGKey(1))
+    batch, _ = random_batch(tr1.rollout.scheme, np.random.default_rng(0), 8)
+    ann = [jax.jit(lambda b, o=t.om: o.annotate(params, pparams, b, jax.random.PRNGKey(2), jnp.int32(0)))(batch)
+           for t in (tr0, tr1)]
+    d = time_major(batch)
+    T, n = om.T, om.n
+    base = om.of_seats(d["extra"][:T], 2).reshape(T, 8, len(om.seats), n - 1, -1)
+    sel = jax.jit(om.select)(params, pparams, d, base)
+    swap = np.asarray(sel["found"] & om._masks(d))
+    assert 0.1 < swap.mean() < 1.0
+    want = np.where(swap[..., None], sel["prior_mu"], base)
+    got = [np.asarray(om.of_seats(a[1], 2)).reshape(want.shape) for a in ann]
+    np.testing.assert_array_equal(got[0], base)
+    np.testing.assert_array_equal(got[1], want)
+    assert not np.allclose(want, base)
+    assert float(ann[1][3]["omg_epsilon"]) == 1.0 and float(ann[0][3]["omg_epsilon"]) == 0.0
+    for k in ("omg_am_acc", "omg_goal_acc", "omg_am_baseline", "omg_goal_baseline"):
+        assert ann[0][3][k] == ann[1][3][k], k
+
+
+def test_diagnostics_read_the_first_episodes_only():
+    """omg.diagnostic_episodes 3 on 8 fresh episodes: the accuracies are those of the first 3
+    episodes alone (and differ from all 8's); the policy input still covers all 8."""
+    cfg = dataclasses.replace(OMG, opponent_model=dataclasses.replace(
+        OMG.opponent_model, omg=dataclasses.replace(OMG.opponent_model.omg, diagnostic_episodes=3)))
+    tr, full = Trainer(cfg), Trainer(OMG)
+    params = tr.om.init_params(jax.random.PRNGKey(0))
+    pparams = tr.policy.init(jax.random.PRNGKey(1))
+    batch, _ = random_batch(tr.rollout.scheme, np.random.default_rng(1), 8)
+
+    def ann(t, b):
+        return jax.jit(lambda x: t.om.annotate(params, pparams, x, jax.random.PRNGKey(2), jnp.int32(0)))(b)
+
+    sub, first3, all8 = ann(tr, batch), ann(full, jax.tree.map(lambda x: x[:3], batch)), ann(full, batch)
+    keys = ("omg_am_acc", "omg_goal_acc", "omg_am_baseline", "omg_goal_baseline")
+    assert all(sub[3][k] == first3[3][k] for k in keys)
+    assert any(sub[3][k] != all8[3][k] for k in keys)
+    np.testing.assert_array_equal(sub[1], all8[1])

@@ -2,8 +2,10 @@
 Subgoal Inference", NeurIPS 2024), its agent model OMG_AM and a goal probe; the networks are in
 :mod:`hopjax.models.omg`.
 
-``annotate`` picks each step's hindsight subgoal (written to the batch's ``subgoal`` field, for
-logging) and may swap the policy's inferred subgoal for it with an annealed probability epsilon.
+``annotate`` may swap the policy's inferred subgoal for the step's hindsight subgoal with an
+annealed probability epsilon (only then does it select subgoals; the training loss selects them on
+its replayed episodes and logs ``omg_subgoal_found`` / ``omg_subgoal_offset``), and measures
+OMG_AM's and the goal probe's accuracies on fresh episodes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from flax import struct
 
 from hopjax.algos.ppo.opponent.base import ReplayOpponentModel
 from hopjax.algos.ppo.opponent.registry import register
-from hopjax.buffers.episode import Field
 from hopjax.buffers.layout import time_major
 from hopjax.buffers.masked import masked_mean
 from hopjax.models import omg as omg_lib
@@ -69,10 +70,6 @@ class OMGModel(ReplayOpponentModel):
         pairs = omg_lib.coplayers(self.n, self.seats)  # [L, N-1]
         self.coseats = np.unique(pairs)
         self.pair_rows = np.searchsorted(self.coseats, pairs)  # [L, N-1] indices into coseats
-
-    def batch_fields(self):
-        # Chosen subgoal per (focal, co-player slot, step): absolute step index, -1 for none.
-        return {"subgoal": Field((self.n - 1,), jnp.int32, "agents")}
 
     def init_params(self, key):
         return omg_lib.init_omg(self.spec, key)
@@ -256,6 +253,9 @@ class OMGModel(ReplayOpponentModel):
         return total, {
             "omg_loss": total, "omg_recon": nll, "omg_kl": kl, "omg_prior_loss": prior_loss,
             "omg_am_loss": am_loss, "omg_probe_loss": pr_loss,
+            # The hindsight selection on these replayed episodes (logging only).
+            "omg_subgoal_found": masked_mean(sel["found"].astype(jnp.float32), mask),
+            "omg_subgoal_offset": masked_mean(sel["offset"].astype(jnp.float32), m),
         }
 
     def epsilon(self, update):
@@ -265,35 +265,43 @@ class OMGModel(ReplayOpponentModel):
         frac = 1.0 - update.astype(jnp.float32) / max(cfg.opponent_model.omg.eps_updates, 1)
         return cfg.opponent_model.omg.eps_start * jnp.clip(frac, 0.0, 1.0)
 
+    def _inferred(self, d):
+        """The subgoal inputs the policy saw (the inferred means) of time-major episodes d ->
+        [T, B, L, N-1, D]."""
+        base = self.of_seats(d["extra"][: self.T], 2)
+        return base.reshape(*base.shape[:3], self.n - 1, self.spec.subgoal_dim)
+
     def annotate(self, params, policy_params, batch, key, update):
-        T, n, D = self.T, self.n, self.spec.subgoal_dim
         d = time_major(batch)
-        base = self.of_seats(d["extra"][:T], 2)
-        base = base.reshape(*base.shape[:3], n - 1, D)  # [T, E, L, N-1, D]
+        base = self._inferred(d)
+        eps = self.epsilon(update)
+        # Static: with eps_start 0 (the shipped configs) nothing is swapped, so no selection here
+        # (the loss's selection on replayed episodes gives the omg_subgoal_* metrics).
+        mixed = base if self.cfg.opponent_model.omg.eps_start <= 0.0 else self._mix(params, policy_params, d, base, key, eps)
+        metrics = {**self._diagnostics(params, batch), "omg_epsilon": eps}
+        return batch, self.to_seats(mixed.reshape(*base.shape[:3], self.extra_dim), 2), None, metrics
+
+    def _mix(self, params, policy_params, d, base, key, eps):
+        """Epsilon-mixing: the policy sees the selected subgoal instead of the inferred one
+        ``base`` [T, E, L, N-1, D] with probability ``eps`` -> [T, E, L, N-1, D]."""
+        n = self.n
         sel = self.select(params, policy_params, d, base)
         mask = self._masks(d)
-        # Logging: the chosen subgoal step (absolute index; -1 none), written to the batch.
-        step = jnp.arange(T).reshape(T, 1, 1, 1) + sel["offset"]
-        chosen = self.to_seats(jnp.where(mask & sel["found"], step, -1).astype(jnp.int32), 2, -1)
-        chosen = jnp.concatenate([chosen, jnp.full((1, *chosen.shape[1:]), -1, jnp.int32)], 0)
-        data = dict(batch.data)
-        data["subgoal"] = jnp.swapaxes(chosen, 0, 1)
-        batch = batch.replace(data=data)
-        # Epsilon-mixing: the policy sees the selected subgoal instead of the inferred one.
-        eps = self.epsilon(update)
         u = omg_lib.flat_random(jax.random.uniform, key, (*mask.shape[:2], n, n - 1))
         swap = (self.of_seats(u, 2) < eps) & mask & sel["found"]
-        mixed = jnp.where(swap[..., None], sel["prior_mu"], base)
-        # Accuracy on these (not yet trained on) episodes; the policy saw `base` (inferred mean).
-        _, am_acc, _, pr_acc, am_t, labels = self._heads(params, d, base, mask)
-        found_m = mask & sel["found"]
-        metrics = {
+        return jnp.where(swap[..., None], sel["prior_mu"], base)
+
+    def _diagnostics(self, params, batch):
+        """OMG_AM and goal-probe accuracies (with majority baselines) on the first
+        ``opponent_model.omg.diagnostic_episodes`` fresh episodes (a static slice), not yet
+        trained on; the subgoal input is the one the policy saw (the inferred mean)."""
+        k = min(batch.batch_size, self.cfg.opponent_model.omg.diagnostic_episodes)
+        d = time_major(jax.tree.map(lambda x: x[:k], batch))
+        mask = self._masks(d)
+        _, am_acc, _, pr_acc, am_t, labels = self._heads(params, d, self._inferred(d), mask)
+        return {
             "omg_goal_acc": pr_acc,
             "omg_goal_baseline": omg_lib.majority_baseline(labels, mask, self.num_cells + 1),
             "omg_am_acc": am_acc,
             "omg_am_baseline": omg_lib.majority_baseline(am_t, mask, self.num_actions),
-            "omg_subgoal_found": masked_mean(sel["found"].astype(jnp.float32), mask),
-            "omg_subgoal_offset": masked_mean(sel["offset"].astype(jnp.float32), found_m),
-            "omg_epsilon": eps,
         }
-        return batch, self.to_seats(mixed.reshape(*base.shape[:3], self.extra_dim), 2), None, metrics
