@@ -198,7 +198,8 @@ def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
             if want != have:
                 diff = sorted(set(want.items()) ^ set(have.items()))[:4]
                 raise CheckpointError(
-                    f"{str(path)!r} was written by a different config (or a hopjax version with another state layout): arrays differ, e.g. "
+                    f"{str(path)!r} was written by a different config (or a hopjax version "
+                    "with another state layout): arrays differ, e.g. "
                     + "; ".join(f"{'/'.join(k)} {v}" for k, v in diff)
                 )
             state = ckptr.restore(path / "state", abstract)
