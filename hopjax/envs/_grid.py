@@ -335,6 +335,14 @@ def _first_present(cells: jax.Array, present: jax.Array) -> jax.Array:
 Channels = tuple[tuple[int, jax.Array, jax.Array], ...]  # (extra channel j, cells [M], present [M])
 
 
+def wall_obs_sparse(walls: jax.Array, params, channels: int) -> tuple[jax.Array, jax.Array]:
+    """A grid env's walls as sparse observation entries (idx [M] int32, val [M] float32) with
+    ``M = max_wall_cells(height, width, num_walls)`` (``params`` has those fields and
+    ``num_agents``; the wall channel follows the N player channels; ``channels`` = C)."""
+    m = max_wall_cells(params.height, params.width, params.num_walls)
+    return extra_obs_sparse(((0, *mask_cells(walls, m)),), params.num_agents, channels)
+
+
 def extra_obs_sparse(extra: Channels, num_agents: int, channels: int) -> tuple[jax.Array, jax.Array]:
     """Extra channels (``(j, cells, present)``: channel ``num_agents + j``'s grid is 1 on the
     present cells, repeats counted once) -> (idx [sum M] int32 ``cell * channels + channel``,

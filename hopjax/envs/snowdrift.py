@@ -173,9 +173,7 @@ class Snowdrift(Environment):
     def obs_const_sparse(self, state: SnowdriftState, params: SnowdriftParams) -> tuple[jax.Array, jax.Array]:
         """The walls' entries (idx [M] int32, val [M] float32), ``M = 4 * num_walls`` at most
         (every wall layout ``reset`` draws fits; :meth:`Environment.obs_const_sparse`)."""
-        m = _grid.max_wall_cells(params.height, params.width, params.num_walls)
-        walls = (0, *_grid.mask_cells(state.walls, m))
-        return _grid.extra_obs_sparse((walls,), params.num_agents, self.observation_shape(params)[-1])
+        return _grid.wall_obs_sparse(state.walls, params, self.observation_shape(params)[-1])
 
     def step(
         self,
