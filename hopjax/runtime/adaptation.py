@@ -116,12 +116,11 @@ def mixed_pursuit(env_name: str, names: tuple, kind: jax.Array) -> Callable:
     """What the co-player of :func:`mixed_policy` (same ``names``, ``kind``) is after:
     ``(state, params, seat) -> [G+1] bool`` (:data:`hopjax.envs.scripted.PURSUIT`); all False
     for a learned co-player (a policy function), whose target is unknown."""
-    num_goals = envs.REGISTRY[env_name]().num_goals
+    table = PURSUIT[env_name]
 
     def pursuit(state, params, seat):
-        g = num_goals(params)
-        rows = [PURSUIT[env_name][n](state, params, seat) if isinstance(n, str)
-                else jnp.zeros((g + 1,), bool) for n in names]
+        unknown = jnp.zeros_like(table["random"](state, params, seat))
+        rows = [table[n](state, params, seat) if isinstance(n, str) else unknown for n in names]
         return jnp.stack(rows)[kind]
 
     return pursuit
@@ -155,12 +154,19 @@ def within_episode_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.
     """
     log_b = trace.log_beliefs
     T, G = log_b.shape[1], log_b.shape[-1] - 1
-    v = step_mask(batch) & modelled  # [E, T, N]
     acc = bl.mass_on(log_b, bl.label_with_none(batch["goal_label"][:, :T], G))
     chance = 1.0 / jnp.maximum(jnp.sum(jnp.isfinite(log_b), -1), 1)  # present targets + "none"
+    acc, chance, steps = _sums_by_step(batch, modelled, True, acc, chance)
+    return {"belief_acc_sum_t": acc, "belief_steps_t": steps, "belief_chance_sum_t": chance}
+
+
+def _sums_by_step(batch, modelled, scored, *values):
+    """Each of ``values`` [E, T, N] summed over the envs and the seats that are modelled ([N]
+    bool), alive and ``scored`` (broadcastable bool) at each step, then their count ->
+    ([T] per value..., steps [T])."""
+    v = step_mask(batch) & modelled & scored  # [E, T, N]
     total = lambda x: jnp.sum(jnp.where(v, x, 0.0), axis=(0, 2))
-    return {"belief_acc_sum_t": total(acc), "belief_steps_t": total(jnp.ones_like(acc)),
-            "belief_chance_sum_t": total(chance)}
+    return (*(total(x) for x in values), total(jnp.ones(v.shape, jnp.float32)))
 
 
 def pursuit_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.Array]:
@@ -175,14 +181,12 @@ def pursuit_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.Array]:
     first as "no target" (or as its next target); this score uses the scripted policy's own
     target instead (our metric, next to the hindsight one)."""
     log_b, pursued = trace.log_beliefs, trace.pursued  # [E, T, N, G+1] each
-    v = step_mask(batch) & modelled & jnp.any(pursued, -1)
+    finite = jnp.isfinite(log_b)  # present targets and "none"
     mass = jnp.sum(jnp.where(pursued, jnp.exp(log_b), 0.0), -1)
-    chance = jnp.sum(pursued & jnp.isfinite(log_b), -1) / jnp.maximum(jnp.sum(jnp.isfinite(log_b), -1), 1)
-    total = lambda x: jnp.sum(jnp.where(v, x, 0.0), axis=(0, 2))
-    steps = total(jnp.ones_like(mass))
-    return {"pursuit_acc_sum_t": total(mass), "pursuit_steps_t": steps,
-            "pursuit_chance_sum_t": total(chance),
-            "pursuit_accuracy": jnp.sum(total(mass)) / jnp.maximum(jnp.sum(steps), 1.0),
+    chance = jnp.sum(pursued & finite, -1) / jnp.maximum(jnp.sum(finite, -1), 1)
+    mass, chance, steps = _sums_by_step(batch, modelled, jnp.any(pursued, -1), mass, chance)
+    return {"pursuit_acc_sum_t": mass, "pursuit_steps_t": steps, "pursuit_chance_sum_t": chance,
+            "pursuit_accuracy": jnp.sum(mass) / jnp.maximum(jnp.sum(steps), 1.0),
             "pursuit_steps": jnp.sum(steps)}
 
 

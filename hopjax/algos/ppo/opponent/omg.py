@@ -277,7 +277,9 @@ class OMGModel(ReplayOpponentModel):
         eps = self.epsilon(update)
         # Static: with eps_start 0 (the shipped configs) nothing is swapped, so no selection here
         # (the loss's selection on replayed episodes gives the omg_subgoal_* metrics).
-        mixed = base if self.cfg.opponent_model.omg.eps_start <= 0.0 else self._mix(params, policy_params, d, base, key, eps)
+        mixed = base
+        if self.cfg.opponent_model.omg.eps_start > 0.0:
+            mixed = self._mix(params, policy_params, d, base, key, eps)
         metrics = {**self._diagnostics(params, batch), "omg_epsilon": eps}
         return batch, self.to_seats(mixed.reshape(*base.shape[:3], self.extra_dim), 2), None, metrics
 
