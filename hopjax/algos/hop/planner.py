@@ -415,7 +415,7 @@ class Planner:
     def _expand_one(self, params, key, action, node: Node):
         env, p, cfg = self.env, self.env_params, self.cfg
         avail = env.avail_actions(node.state, p)  # [N, A]
-        k_co, k_env = jax.random.split(key)
+        k_co, k_env = jax.lax.optimization_barrier(jax.random.split(key))  # hashed once, not per draw
         tables = params.get("tables", {})
         const = {k: c[node.root] for k, c in params.get("consts", {}).items()}  # [H0] each
         logp = self.co_player_log_probs(params["goal"], node.state, avail, node.goals, node.focal,
@@ -424,7 +424,7 @@ class Planner:
         actions = jax.random.categorical(k_co, logp).astype(jnp.int32)
         actions = actions.at[node.focal].set(action.astype(jnp.int32))
         # The step's observations are unused, so XLA drops them; only the focal one is built.
-        _, state2, rewards, dones, info = env.step(k_env, node.state, actions, p)
+        _, state2, rewards, dones, info = env.step(search_rng.raw(k_env), node.state, actions, p)
         reward = jnp.where(node.done, 0.0, rewards[node.focal])
         done = node.done | dones.agents[node.focal] | dones.episode
         logits, value = self.focal_net(params["planner"], state2, node.focal,
@@ -440,8 +440,9 @@ class Planner:
 
     def recurrent_fn(self, params, key, action, embedding: Node):
         """mctx's recurrent function: :meth:`_expand_one` over the batch (``key``: the search's
-        typed key, :mod:`search_rng`; the model draws from its raw data, the same stream)."""
-        keys = jax.random.split(search_rng.raw(key), action.shape[0])
+        typed key, :mod:`search_rng`: the expansion's splits and the co-players' draws hash
+        unrolled, the same bits as drawing from its raw data; the env step gets raw keys)."""
+        keys = jax.lax.optimization_barrier(jax.random.split(key, action.shape[0]))
         return jax.vmap(self._expand_one, in_axes=(None, 0, 0, 0))(params, keys, action, embedding)
 
     # -- one decision for every env and focal seat ----------------------------------------
