@@ -159,6 +159,50 @@ def run_worker(script: str, root: str, argv: Sequence[str], env: dict[str, str] 
     return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("ROWS "))[5:])
 
 
+class LockstepWorker:
+    """``script --worker --root ROOT *argv`` in ``root`` kept running: it compiles its timed
+    functions, reports (:func:`serve_lockstep`), then times one call per request, so that the
+    parent can alternate two code trees call by call (a change of load on a shared machine then
+    hits both alike; waiting on its input, a worker takes no CPU)."""
+
+    def __init__(self, script: str, root: str, argv: Sequence[str]):
+        env = dict(os.environ, PYTHONPATH=root)
+        self.root = root
+        self.proc = subprocess.Popen([sys.executable, script, "--worker", "--root", root, *argv], cwd=root, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def _line(self, prefix: str) -> str:
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return line[len(prefix):]
+        sys.exit(f"{self.root}: worker exited with {self.proc.wait()} (its stderr is above)")
+
+    def ready(self) -> Any:
+        """The worker's report (JSON) once its functions are compiled and warm."""
+        return json.loads(self._line("READY "))
+
+    def time(self, name: str) -> tuple[float, float]:
+        """(wall s, process CPU s) of one call of the worker's function ``name``."""
+        self.proc.stdin.write(name + "\n")
+        self.proc.stdin.flush()
+        wall, cpu = self._line("TIMED ").split()
+        return float(wall), float(cpu)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def serve_lockstep(fns: dict[str, Callable[[], Any]], report: Any) -> None:
+    """Worker side of :class:`LockstepWorker`: print ``report``, then time ``fns[name]()`` for
+    each name read from stdin until it closes."""
+    print("READY " + json.dumps(report), flush=True)
+    for line in sys.stdin:
+        with Stopwatch() as sw:
+            block(fns[line.strip()]())
+        print(f"TIMED {sw.wall} {sw.cpu}", flush=True)
+
+
 def rel(path: str | Path) -> str:
     """``path`` relative to the repository root where it lies inside it."""
     p = Path(path).resolve()

@@ -5,7 +5,9 @@ next to scripted stag/hare/stag chasers; ``--small`` the 4x4 grid): for each, th
 jitted chunk (``chunk_updates`` PPO updates, whole episodes) gives env steps/s, and the ratio
 ``time per env step / PPO's`` is the opponent model's cost factor (the issue's target: OMG at
 most 1.5x, MOA at most 1.3x). ``num_envs`` >= ``min_episodes``, so the model trains in every
-timed update (a worst case: the cost of training is not amortised over skipped updates).
+timed update (a worst case: the cost of training is not amortised over skipped updates). The
+configs' chunks are timed alternately, call by call (``--chunks`` rounds; median wall and
+process-CPU seconds), so a change of load on a shared machine hits every config alike.
 
 Stages (each its own jitted call on the same state, ms per update; leave-one-out by
 construction): ``rollout`` (env steps + policy, plus the model's rollout hook ``pre``/``post``
@@ -43,8 +45,9 @@ def timed(fn, *args, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(kind: str, args) -> dict:
-    """One config in the hopjax on ``sys.path``: chunk steps/s and per-stage ms per update."""
+def prepare(kind: str, args):
+    """One config in the hopjax on ``sys.path``, compiled and run until its model trains ->
+    (trainer, runner, compiled chunk, config)."""
     import jax
 
     from hopjax.algos.ppo import PPOConfig
@@ -60,16 +63,39 @@ def measure(kind: str, args) -> dict:
     cfg = load_config(PPOConfig, str(ROOT / "configs" / CONFIGS[kind]), over)
     tr = Trainer(cfg)
     runner = tr.init(jax.random.PRNGKey(0))
-    loop = Loop(tr)
-    chunk = loop.compiled_chunk(runner)
+    chunk = Loop(tr).compiled_chunk(runner)
     for _ in range(-(-min_ep // (args.envs * cfg.chunk_updates))):  # until the model trains
         runner, _ = block(chunk(runner))
-    t_chunk = timed(chunk, runner, repeats=args.chunks)
-    steps = tr.steps_per_update * cfg.chunk_updates
-    row = {"kind": kind, "E": args.envs, "chunk_s": t_chunk, "steps_per_s": steps / t_chunk,
-           "ms_per_update": 1e3 * t_chunk / cfg.chunk_updates}
-    if args.no_stages:
-        return row
+    block(chunk(runner))
+    return tr, runner, chunk, cfg
+
+
+def chunk_rows(kinds, prepared, args) -> list[dict]:
+    """Each config's chunk timed ``args.chunks`` times, the configs interleaved call by call (so
+    a change of load on this shared machine hits every config alike): median wall seconds, and
+    median process CPU seconds next to them."""
+    wall = {k: [] for k in kinds}
+    cpu = {k: [] for k in kinds}
+    for _ in range(args.chunks):
+        for k, (_, runner, chunk, _) in zip(kinds, prepared):
+            c0, t0 = time.process_time(), time.perf_counter()
+            block(chunk(runner))
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    rows = []
+    for k, (tr, _, _, cfg) in zip(kinds, prepared):
+        t = statistics.median(wall[k])
+        steps = tr.steps_per_update * cfg.chunk_updates
+        rows.append({"kind": k, "E": args.envs, "chunk_s": t, "chunk_cpu_s": statistics.median(cpu[k]),
+                     "steps_per_s": steps / t, "cpu_steps_per_s": steps / statistics.median(cpu[k]),
+                     "ms_per_update": 1e3 * t / cfg.chunk_updates})
+    return rows
+
+
+def stages(row: dict, tr, runner, args) -> dict:
+    """Per-stage ms per update, each stage its own jitted call on the same state."""
+    import jax
+
     ro, om = tr.rollout, tr.om
     k = jax.random.PRNGKey(1)
     om_params = None if om is None else runner.om.params
@@ -93,7 +119,11 @@ def measure(kind: str, args) -> dict:
 
 def worker(args) -> None:
     use_tree(args.root)  # the tree to measure comes first
-    emit_rows([measure(k, args) for k in args.kinds])
+    prepared = [prepare(k, args) for k in args.kinds]
+    rows = chunk_rows(args.kinds, prepared, args)
+    if not args.no_stages:
+        rows = [stages(r, tr, runner, args) for r, (tr, runner, _, _) in zip(rows, prepared)]
+    emit_rows(rows)
 
 
 def run_tree(root: str, label: str, args) -> list[dict]:
@@ -104,6 +134,7 @@ def run_tree(root: str, label: str, args) -> list[dict]:
     for r in rows:
         r["tree"] = label
         r["cost_vs_ppo"] = base["steps_per_s"] / r["steps_per_s"] if base else None
+        r["cpu_cost_vs_ppo"] = base["cpu_steps_per_s"] / r["cpu_steps_per_s"] if base else None
     print(f"  {label}: " + ", ".join(f"{r['kind']} {r['steps_per_s']:,.0f} steps/s" for r in rows), flush=True)
     return rows
 
@@ -112,7 +143,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0], "om_cost")
     p.add_argument("--envs", type=int, default=256)
     p.add_argument("--small", action="store_true", help="4x4 grid without walls (else 8x8, the configs)")
-    p.add_argument("--chunks", type=int, default=3, help="timed repeats per measurement (median)")
+    p.add_argument("--chunks", type=int, default=3, help="timed repeats per measurement (median); the configs' chunks alternate call by call")
     p.add_argument("--chunk-updates", type=int, default=2)
     p.add_argument("--kinds", nargs="+", default=["ppo", "omg", "moa"])
     p.add_argument("--no-stages", action="store_true", help="chunk throughput only")
@@ -129,7 +160,8 @@ def main() -> None:
     print(f"\nPer env step cost vs PPO with the same seats ({args.envs} envs, "
           f"{'4x4' if args.small else '8x8'} Stag-Hunt); stage columns: ms per update")
     print_table(rows, [("tree", "code", "s"), ("kind", "algo", "s"), ("steps_per_s", "env steps/s", ",.0f"),
-                       ("cost_vs_ppo", "cost vs PPO", ".2f"), ("ms_per_update", "ms/update", ".1f"),
+                       ("cost_vs_ppo", "cost vs PPO", ".2f"), ("cpu_cost_vs_ppo", "CPU-s cost vs PPO", ".2f"),
+                       ("ms_per_update", "ms/update", ".1f"),
                        ("rollout", "rollout", ".1f"), ("annotate", "annotate", ".1f"),
                        ("ppo", "ppo", ".1f"), ("om_train", "om_train", ".1f")])
     write_json(args.json, {"benchmark": "om_cost", "args": vars(args), "machine": info, "rows": rows})

@@ -70,11 +70,12 @@ def hop_rows(args) -> list[dict]:
 
 
 def om_rows(args) -> list[dict]:
-    from om_cost import measure
+    from om_cost import chunk_rows, prepare
 
     ns = argparse.Namespace(envs=args.om_envs, chunk_updates=2, small=args.tiny, chunks=args.repeats,
                             no_stages=True)
-    sps = {k: measure(k, ns)["steps_per_s"] for k in ("ppo", "omg", "moa")}
+    kinds = ("ppo", "omg", "moa")
+    sps = {r["kind"]: r["steps_per_s"] for r in chunk_rows(kinds, [prepare(k, ns) for k in kinds], ns)}
     return [row("omg_cost", f"PPO+OMG cost per env step vs PPO ({args.om_envs} envs)", sps["ppo"] / sps["omg"]),
             row("moa_cost", f"PPO+MOA cost per env step vs PPO ({args.om_envs} envs)", sps["ppo"] / sps["moa"]),
             row(None, f"  (PPO {sps['ppo']:,.0f}, PPO+OMG {sps['omg']:,.0f}, PPO+MOA {sps['moa']:,.0f} env steps/s)",
