@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -147,12 +148,19 @@ def make_optimizer(cfg: PPOConfig, num_updates: int) -> optax.GradientTransforma
     return optax.chain(optax.clip_by_global_norm(cfg.ppo.max_grad_norm), optax.adam(lr, eps=1e-5))
 
 
-def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.GradientTransformation):
+def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.GradientTransformation,
+                   learners: tuple[int, ...] | None = None):
     """-> step(params, opt_state, mb) -> (params, opt_state, aux).
 
     Independent agents: the loss, gradient clipping and optimiser are vmapped over the agent
     axis, so each agent's clip and Adam state are its own and agent i's loss sees only its
-    own data. Shared parameters: one loss over all agents' valid entries.
+    own data. Only the ``learners`` seats (static indices; None: all) are computed: a scripted
+    seat's entries are all masked, so its loss, gradient and Adam moments would be 0 and its
+    parameters would not move; they and its optimiser state are passed through unchanged (our
+    choice: the learners' updates are the same, a scripted seat's Adam step count stays put),
+    and its aux entries are 0, as a masked mean of nothing is. With 1 learner among 4 seats
+    the epochs do a quarter of the work. Shared parameters: one loss over all agents' valid
+    entries.
     """
     lcfg = LossConfig(cfg.ppo.clip_eps, cfg.ppo.vf_coef, cfg.ppo.ent_coef, cfg.ppo.normalize_advantages)
 
@@ -180,7 +188,21 @@ def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.Gradien
         u, o = optimizer.update(g, o, p)
         return optax.apply_updates(p, u), o, aux
 
+    n = policy.num_agents
+    seats = None if learners is None or tuple(learners) == tuple(range(n)) else np.asarray(learners)
+
     def step(params, opt_state, mb: Minibatch):
-        return jax.vmap(one_agent)(params, opt_state, mb.per_agent())
+        if seats is None:
+            return jax.vmap(one_agent)(params, opt_state, mb.per_agent())
+
+        def take(tree):
+            return jax.tree.map(lambda x: x[seats], tree)
+
+        def put(full, part):
+            return jax.tree.map(lambda x, y: x.at[seats].set(y), full, part)
+
+        p, o, aux = jax.vmap(one_agent)(take(params), take(opt_state), take(mb.per_agent()))
+        aux = jax.tree.map(lambda y: jnp.zeros((n, *y.shape[1:]), y.dtype).at[seats].set(y), aux)
+        return put(params, p), put(opt_state, o), aux
 
     return step

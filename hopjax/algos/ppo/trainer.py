@@ -127,7 +127,8 @@ class Trainer:
         self.num_updates = self.num_chunks * cfg.chunk_updates
         self.chunk_updates = cfg.chunk_updates
         self.optimizer = make_optimizer(cfg, self.num_updates)
-        self.grad_step = make_grad_step(self.policy, cfg, self.optimizer)
+        self.grad_step = make_grad_step(self.policy, cfg, self.optimizer,
+                                        tuple(i for i in range(n) if i not in scripted))
         self.goal_names = self.env.goal_names(p)
 
     # -- pure functions -------------------------------------------------------------------

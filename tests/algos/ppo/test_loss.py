@@ -92,6 +92,37 @@ def test_independent_update_equals_per_agent_updates():
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b[0], rtol=1e-5, atol=1e-6), new, new_i)
 
 
+def test_learner_seats_update_equals_all_seats_update():
+    """With scripted seats (their entries all masked) the update computed for the learners only
+    gives the learners the all-seats update's parameters and Adam state (up to float rounding:
+    another batch size for the vmapped kernels), leaves the scripted seats' parameters and
+    optimiser state untouched, and reports 0 for their aux entries."""
+    rng = np.random.default_rng(4)
+    cfg = PPOConfig(num_envs=4, ppo=PPOUpdateConfig(num_minibatches=1))
+    policy = MultiPolicy(N, OBS, A, (16,), 0, "tanh", False)
+    params = policy.init(jax.random.PRNGKey(5))
+    opt = make_optimizer(cfg, 10)
+    mb = make_minibatch(rng, 0)
+    learners = (0, 2)
+    mb["mask"][:, :, 1] = False  # seat 1 is scripted: none of its entries is a learner's
+    state = jax.vmap(opt.init)(params)
+    state = jax.tree.map(lambda x: x + 3 if x.dtype == jnp.int32 else x + 0.25, state)  # not all-zero
+    new_all, opt_all, aux_all = jax.jit(make_grad_step(policy, cfg, opt))(params, state, Minibatch(**mb))
+    new, opt_new, aux = jax.jit(make_grad_step(policy, cfg, opt, learners))(params, state, Minibatch(**mb))
+    for got, want, before in ((new, new_all, params), (opt_new, opt_all, state)):
+        for g, w, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), jax.tree.leaves(before)):
+            np.testing.assert_allclose(np.asarray(g)[list(learners)], np.asarray(w)[list(learners)],
+                                       rtol=1e-5, atol=1e-7)
+            np.testing.assert_array_equal(np.asarray(g)[1], np.asarray(b)[1])  # scripted seat untouched
+    moved = [np.abs(np.asarray(a) - np.asarray(b))[list(learners)].max() for a, b in
+             zip(jax.tree.leaves(new), jax.tree.leaves(params))]
+    assert max(moved) > 1e-6  # the learners did update (Adam steps of about lr)
+    for k in aux:
+        np.testing.assert_allclose(np.asarray(aux[k])[list(learners)], np.asarray(aux_all[k])[list(learners)],
+                                   rtol=1e-5, atol=1e-7, err_msg=k)
+        assert np.asarray(aux[k])[1] == 0 == np.asarray(aux_all[k])[1], k
+
+
 @pytest.mark.parametrize(
     "bad, key",
     [
