@@ -1,0 +1,88 @@
+"""PPO's update for the learner seats only vs for every seat, with scripted co-players.
+
+``make_grad_step(..., learners)`` computes the epochs' loss, gradient and Adam step for the
+learner seats only (independent parameters); before, every seat's network ran forward and
+backward and the scripted seats' all-masked entries gave zero gradients. This script builds each
+config twice in one process - the trainer as shipped, and the same trainer with the all-seats
+step (``make_grad_step`` without ``learners``) - and times their compiled chunks alternately,
+call by call (median wall seconds): the speed-up per config, and each opponent model's cost per
+env step relative to PPO's under both updates (``om_cost.py``'s ratio).
+
+Configs: ``configs/stag_hunt_{ppo,omg,moa}.yaml`` with seats ``[learner, stag, hare, stag]``
+(as ``om_cost.py``), whole episodes, the model training in every timed update.
+
+Usage: python benchmarks/learner_update.py [--envs 4096] [--kinds ppo omg moa] [--chunks 5]
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from common import ROOT, block, machine, parser, print_machine, print_table, write_json
+from om_cost import CONFIGS, SEATS
+
+import jax
+
+
+def build(kind: str, envs: int, all_seats: bool):
+    """-> (compiled chunk, runner state after the model started training, env steps per chunk)."""
+    from hopjax.algos.ppo import PPOConfig
+    from hopjax.algos.ppo.loss import make_grad_step
+    from hopjax.algos.ppo.trainer import Trainer
+    from hopjax.config import load_config
+    from hopjax.loop import Loop
+
+    over = [SEATS, f"num_envs={envs}", "chunk_updates=1", "rollout_length=0"]
+    min_ep = min(max(envs, 32), 128)
+    if kind != "ppo":
+        over.append(f"opponent_model.min_episodes={min_ep}")
+    cfg = load_config(PPOConfig, str(ROOT / "configs" / CONFIGS[kind]), over)
+    tr = Trainer(cfg)
+    if all_seats:
+        tr.grad_step = make_grad_step(tr.policy, cfg, tr.optimizer)
+    runner = tr.init(jax.random.PRNGKey(0))
+    chunk = Loop(tr).compiled_chunk(runner)
+    for _ in range(-(-min_ep // envs)):  # until the model trains
+        runner, _ = block(chunk(runner))
+    block(chunk(runner))
+    return chunk, runner, tr.steps_per_update
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0], "learner_update")
+    p.add_argument("--envs", type=int, default=4096)
+    p.add_argument("--kinds", nargs="+", default=["ppo", "omg", "moa"])
+    p.add_argument("--chunks", type=int, default=5, help="timed calls per variant (median), alternated")
+    args = p.parse_args()
+    info = machine()
+    print_machine(info)
+    variants = {(k, v): build(k, args.envs, v == "all seats") for k in args.kinds for v in ("all seats", "learners")}
+    times = {key: [] for key in variants}
+    for _ in range(args.chunks):
+        for key, (chunk, runner, _) in variants.items():
+            t0 = time.perf_counter()
+            block(chunk(runner))
+            times[key].append(time.perf_counter() - t0)
+    med = {key: statistics.median(t) for key, t in times.items()}
+    rows = []
+    for k in args.kinds:
+        steps = variants[(k, "learners")][2]
+        row = {"kind": k, "all_sps": steps / med[(k, "all seats")], "learner_sps": steps / med[(k, "learners")],
+               "speedup": med[(k, "all seats")] / med[(k, "learners")]}
+        if "ppo" in args.kinds:
+            row["cost_all"] = med[(k, "all seats")] / med[("ppo", "all seats")]
+            row["cost_learner"] = med[(k, "learners")] / med[("ppo", "learners")]
+        rows.append(row)
+    print(f"\n{args.envs} envs, 8x8 Stag-Hunt, seats [learner, stag, hare, stag]; env steps/s (median of "
+          f"{args.chunks} alternated chunks) and cost per env step vs PPO under the same update")
+    print_table(rows, [("kind", "algo", "s"), ("all_sps", "all-seats update", ",.0f"),
+                       ("learner_sps", "learner-only update", ",.0f"), ("speedup", "speed-up", ".2f"),
+                       ("cost_all", "cost vs PPO (all seats)", ".2f"),
+                       ("cost_learner", "cost vs PPO (learners)", ".2f")])
+    write_json(args.json, {"benchmark": "learner_update", "machine": info, "args": vars(args), "rows": rows,
+                           "seconds": {f"{k} / {v}": t for (k, v), t in times.items()}})
+
+
+if __name__ == "__main__":
+    main()
