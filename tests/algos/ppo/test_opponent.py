@@ -138,7 +138,10 @@ def test_epsilon_mixing_swaps_selected_subgoals():
     swap = np.asarray(sel["found"] & om._masks(d))
     assert 0.1 < swap.mean() < 1.0
     want = np.where(swap[..., None], sel["prior_mu"], base)
-    got = [np.asarray(om.of_seats(a[1], 2)).reshape(want.shape) for a in ann]
+    # What PPO's epochs feed the policy: annotate's input, or the batch's when it gives None.
+    got = [np.asarray(om.of_seats(t.minibatch_data(batch, a[1], a[2]).extra, 2)).reshape(want.shape)
+           for t, a in zip((tr0, tr1), ann)]
+    assert ann[0][1] is None  # eps_start 0: annotate leaves the policy input to the batch
     np.testing.assert_array_equal(got[0], base)
     np.testing.assert_array_equal(got[1], want)
     assert not np.allclose(want, base)
@@ -164,4 +167,6 @@ def test_diagnostics_read_the_first_episodes_only():
     keys = ("omg_am_acc", "omg_goal_acc", "omg_am_baseline", "omg_goal_baseline")
     assert all(sub[3][k] == first3[3][k] for k in keys)
     assert any(sub[3][k] != all8[3][k] for k in keys)
-    np.testing.assert_array_equal(sub[1], all8[1])
+    # the PPO input (annotate's, or the batch's when it gives None) still covers all 8 episodes
+    np.testing.assert_array_equal(tr.minibatch_data(batch, sub[1], sub[2]).extra,
+                                  full.minibatch_data(batch, all8[1], all8[2]).extra)

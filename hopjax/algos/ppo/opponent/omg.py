@@ -272,15 +272,16 @@ class OMGModel(ReplayOpponentModel):
         return base.reshape(*base.shape[:3], self.n - 1, self.spec.subgoal_dim)
 
     def annotate(self, params, policy_params, batch, key, update):
+        eps = self.epsilon(update)
+        metrics = {**self._diagnostics(params, batch), "omg_epsilon": eps}
+        # Static: with eps_start 0 (the shipped configs) nothing is swapped, so no selection here
+        # (the loss's selection on replayed episodes gives the omg_subgoal_* metrics) and PPO
+        # reads the inputs the policy saw from the batch (extra None).
+        if self.cfg.opponent_model.omg.eps_start <= 0.0:
+            return batch, None, None, metrics
         d = time_major(batch)
         base = self._inferred(d)
-        eps = self.epsilon(update)
-        # Static: with eps_start 0 (the shipped configs) nothing is swapped, so no selection here
-        # (the loss's selection on replayed episodes gives the omg_subgoal_* metrics).
-        mixed = base
-        if self.cfg.opponent_model.omg.eps_start > 0.0:
-            mixed = self._mix(params, policy_params, d, base, key, eps)
-        metrics = {**self._diagnostics(params, batch), "omg_epsilon": eps}
+        mixed = self._mix(params, policy_params, d, base, key, eps)
         return batch, self.to_seats(mixed.reshape(*base.shape[:3], self.extra_dim), 2), None, metrics
 
     def _mix(self, params, policy_params, d, base, key, eps):
