@@ -4,7 +4,7 @@
 learner seats only (independent parameters); before, every seat's network ran forward and
 backward and the scripted seats' all-masked entries gave zero gradients. This script builds each
 config twice in one process - the trainer as shipped, and the same trainer with the all-seats
-step (``make_grad_step`` without ``learners``) - and times their compiled chunks alternately,
+step (``make_grad_step`` without ``learners``; built by ``om_cost.prepare``) - and times their compiled chunks alternately,
 call by call (median wall seconds): the speed-up per config, and each opponent model's cost per
 env step relative to PPO's under both updates (``om_cost.py``'s ratio).
 
@@ -16,37 +16,19 @@ Usage: python benchmarks/learner_update.py [--envs 4096] [--kinds ppo omg moa] [
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
-from common import ROOT, block, machine, parser, print_machine, print_table, write_json
-from om_cost import CONFIGS, SEATS
-
-import jax
+from common import block, machine, parser, print_machine, print_table, write_json
+from om_cost import prepare
 
 
-def build(kind: str, envs: int, all_seats: bool):
-    """-> (compiled chunk, runner state after the model started training, env steps per chunk)."""
-    from hopjax.algos.ppo import PPOConfig
+def all_seats(tr, cfg) -> None:
+    """The update as it was: every seat's loss, gradient and Adam step (no ``learners``)."""
     from hopjax.algos.ppo.loss import make_grad_step
-    from hopjax.algos.ppo.trainer import Trainer
-    from hopjax.config import load_config
-    from hopjax.loop import Loop
 
-    over = [SEATS, f"num_envs={envs}", "chunk_updates=1", "rollout_length=0"]
-    min_ep = min(max(envs, 32), 128)
-    if kind != "ppo":
-        over.append(f"opponent_model.min_episodes={min_ep}")
-    cfg = load_config(PPOConfig, str(ROOT / "configs" / CONFIGS[kind]), over)
-    tr = Trainer(cfg)
-    if all_seats:
-        tr.grad_step = make_grad_step(tr.policy, cfg, tr.optimizer)
-    runner = tr.init(jax.random.PRNGKey(0))
-    chunk = Loop(tr).compiled_chunk(runner)
-    for _ in range(-(-min_ep // envs)):  # until the model trains
-        runner, _ = block(chunk(runner))
-    block(chunk(runner))
-    return chunk, runner, tr.steps_per_update
+    tr.grad_step = make_grad_step(tr.policy, cfg, tr.optimizer)
 
 
 def main() -> None:
@@ -57,17 +39,19 @@ def main() -> None:
     args = p.parse_args()
     info = machine()
     print_machine(info)
-    variants = {(k, v): build(k, args.envs, v == "all seats") for k in args.kinds for v in ("all seats", "learners")}
+    ns = argparse.Namespace(envs=args.envs, chunk_updates=1, small=False)
+    variants = {(k, v): prepare(k, ns, all_seats if v == "all seats" else None)
+                for k in args.kinds for v in ("all seats", "learners")}
     times = {key: [] for key in variants}
     for _ in range(args.chunks):
-        for key, (chunk, runner, _) in variants.items():
+        for key, (_, runner, chunk, _) in variants.items():
             t0 = time.perf_counter()
             block(chunk(runner))
             times[key].append(time.perf_counter() - t0)
     med = {key: statistics.median(t) for key, t in times.items()}
     rows = []
     for k in args.kinds:
-        steps = variants[(k, "learners")][2]
+        steps = variants[(k, "learners")][0].steps_per_update  # chunk_updates 1
         row = {"kind": k, "all_sps": steps / med[(k, "all seats")], "learner_sps": steps / med[(k, "learners")],
                "speedup": med[(k, "all seats")] / med[(k, "learners")]}
         if "ppo" in args.kinds:

@@ -45,9 +45,10 @@ def timed(fn, *args, repeats: int) -> float:
     return statistics.median(times)
 
 
-def prepare(kind: str, args):
+def prepare(kind: str, args, adjust=None):
     """One config in the hopjax on ``sys.path``, compiled and run until its model trains ->
-    (trainer, runner, compiled chunk, config)."""
+    (trainer, runner, compiled chunk, config). ``adjust(trainer, cfg)``, if given, may change the
+    trainer before it is initialised (e.g. ``learner_update.py``'s all-seats update)."""
     import jax
 
     from hopjax.algos.ppo import PPOConfig
@@ -62,6 +63,8 @@ def prepare(kind: str, args):
         over.append(f"opponent_model.min_episodes={min_ep}")
     cfg = load_config(PPOConfig, str(ROOT / "configs" / CONFIGS[kind]), over)
     tr = Trainer(cfg)
+    if adjust is not None:
+        adjust(tr, cfg)
     runner = tr.init(jax.random.PRNGKey(0))
     chunk = Loop(tr).compiled_chunk(runner)
     for _ in range(-(-min_ep // (args.envs * cfg.chunk_updates))):  # until the model trains
