@@ -29,6 +29,7 @@ def all_seats(tr, cfg) -> None:
     from hopjax.algos.ppo.loss import make_grad_step
 
     tr.grad_step = make_grad_step(tr.policy, cfg, tr.optimizer)
+    tr.update_seats = None  # every seat's data reaches the step
 
 
 def main() -> None:

@@ -37,6 +37,8 @@ from hopjax.envs.base import Environment
 from hopjax.envs.wrappers import AutoReset
 from hopjax.models.policy import MultiPolicy, masked_categorical
 
+EXTRA_SEATS = "extra_seats"  # the batch group of the policy's extra input rows
+
 
 @struct.dataclass
 class EnvCarry:
@@ -71,15 +73,18 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
 
     Observations are stored in their compact exact form (:mod:`hopjax.buffers.obs`: uint8
     planes ``obs`` and float32 ``obs_time`` for the grid worlds). A policy with ``extra_dim``
-    inputs adds ``extra`` [X] (what it saw); ``extra_fields`` (e.g. OMG's ``subgoal``) are
+    inputs adds ``extra`` [X] (what it saw) for each seat of its ``extra_seats`` (group
+    ``"extra_seats"`` of ``policy.extra_rows``); ``extra_fields`` (e.g. OMG's ``subgoal``) are
     added as given.
     """
     n = env.num_agents(params)
     a = env.num_actions(params)
     ag = "agents"
     more = dict(extra_fields or {})
-    if policy.extra_dim:
-        more["extra"] = Field((policy.extra_dim,), jnp.float32, ag)
+    groups = {ag: n}
+    if policy.extra_dim:  # only the seats that take it (policy.extra_seats): group "extra_seats"
+        groups[EXTRA_SEATS] = policy.extra_rows
+        more["extra"] = Field((policy.extra_dim,), jnp.float32, EXTRA_SEATS)
     return Scheme.create(
         {
             **obs_fields(tuple(env.observation_shape(params)), params, ag),
@@ -97,7 +102,7 @@ def ppo_scheme(env: Environment, params: Any, policy: MultiPolicy, T: int,
             "hidden0": Field((policy.hidden_size,), jnp.float32, ag, episode_const=True),
             **more,
         },
-        {ag: n},
+        groups,
         T,
     )
 
@@ -302,7 +307,8 @@ class Rollout:
     def run(self, key: jax.Array, params: Any, carry: EnvCarry, extra_fn=None, om_params=None):
         """-> (carry, batch [E, T+1, ...], stats).
 
-        ``extra_fn(carry) -> extra [E, N, X]``: stateless extra policy inputs; with an
+        ``extra_fn(carry) -> extra [E, L, X]`` (L = ``policy.extra_rows``): stateless extra
+        policy inputs; with an
         ``om_hook`` the opponent model (parameters ``om_params``) provides them instead.
 
         stats: returns_sum [N], episodes [] (completed episodes), goal_counts [N, G] (agents

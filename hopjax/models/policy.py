@@ -106,8 +106,11 @@ class MultiPolicy:
 
     Independent: every parameter leaf has a leading axis [N]. Shared: one parameter set and a
     one-hot agent id appended to each agent's input. ``extra_dim`` extra features (subgoal or
-    opponent-model embeddings) may be appended to the observation. ``compute_dtype``: see
-    :class:`ActorCritic`.
+    opponent-model embeddings) may be appended to the observation. ``extra_seats`` (static
+    seat indices, empty: all N): the seats that receive them; ``extra`` then holds only their
+    rows [..., len(extra_seats), X] and every other seat's extra input is 0 (scripted seats
+    with an opponent model: only the learners' features are computed and stored).
+    ``compute_dtype``: see :class:`ActorCritic`.
     """
 
     num_agents: int
@@ -119,6 +122,21 @@ class MultiPolicy:
     shared: bool = False
     extra_dim: int = 0
     compute_dtype: str = "float32"
+    extra_seats: tuple[int, ...] = ()
+
+    @property
+    def extra_rows(self) -> int:
+        """Rows of the ``extra`` input: ``len(extra_seats)``, or N when every seat takes one."""
+        return len(self.extra_seats) or self.num_agents
+
+    def full_extra(self, extra: jax.Array) -> jax.Array:
+        """``extra`` [..., extra_rows, X] -> every seat's extra input [..., N, X] (0 for a seat
+        outside ``extra_seats``)."""
+        if not self.extra_seats or tuple(self.extra_seats) == tuple(range(self.num_agents)):
+            return extra
+        row = {s: r for r, s in enumerate(self.extra_seats)}
+        zero = jnp.zeros_like(extra[..., 0, :])
+        return jnp.stack([extra[..., row[i], :] if i in row else zero for i in range(self.num_agents)], -2)
 
     @property
     def net(self) -> ActorCritic:
@@ -151,39 +169,92 @@ class MultiPolicy:
         """Zero hidden state [*batch_shape, N, H]."""
         return jnp.zeros((*batch_shape, self.num_agents, self.hidden_size))
 
-    def _inputs(self, obs: jax.Array, extra: jax.Array | None) -> jax.Array:
-        """obs [..., N, *obs_shape] -> network input [..., N, input_dim]."""
+    def _check(self, obs: jax.Array, extra: jax.Array | None) -> tuple[int, ...]:
+        """-> the leading axes of ``obs`` [..., N, *obs_shape]; ValueError on a wrong shape or
+        a missing ``extra``."""
         lead = obs.shape[: obs.ndim - len(self.obs_shape)]
         if obs.shape[len(lead) :] != self.obs_shape or not lead or lead[-1] != self.num_agents:
             raise ValueError(
                 f"observation of shape {obs.shape} is not [..., N={self.num_agents}, "
                 f"*{self.obs_shape}]"
             )
+        if self.extra_dim and (extra is None or extra.shape[-2:] != (self.extra_rows, self.extra_dim)):
+            raise ValueError(f"this policy expects extra inputs [..., {self.extra_rows}, {self.extra_dim}], "
+                             f"got {None if extra is None else extra.shape}")
+        return lead
+
+    def _inputs(self, obs: jax.Array, extra: jax.Array | None) -> jax.Array:
+        """obs [..., N, *obs_shape] -> network input [..., N, input_dim]: the flattened
+        observation, ``extra``, then (shared) the one-hot agent id."""
+        lead = self._check(obs, extra)
         parts = [obs.reshape(*lead, -1).astype(jnp.float32)]
         if self.extra_dim:
-            if extra is None or extra.shape[-1] != self.extra_dim:
-                raise ValueError(f"this policy expects {self.extra_dim} extra input features")
-            parts.append(extra.astype(jnp.float32))
+            parts.append(self.full_extra(extra).astype(jnp.float32))
         if self.shared:
             eye = jnp.eye(self.num_agents, dtype=jnp.float32)
             parts.append(jnp.broadcast_to(eye, (*lead, self.num_agents)))
         return jnp.concatenate(parts, axis=-1)
 
+    def _dot(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+        """``x @ kernel`` as the torso's :func:`dense` computes it (bfloat16 operands with
+        float32 accumulation when ``compute_dtype`` is bfloat16)."""
+        if self.compute_dtype == "float32":
+            return x @ kernel
+        dt = jnp.dtype(self.compute_dtype)
+        return jax.lax.dot_general(x.astype(dt), kernel.astype(dt), (((x.ndim - 1,), (0,)), ((), ())),
+                                   preferred_element_type=jnp.float32)
+
+    def first_layer(self, params, obs: jax.Array, extra: jax.Array | None) -> jax.Array:
+        """The first torso layer's pre-activation [..., N, hidden_sizes[0]] from its parameters
+        (``Dense_0``; independent: leaves [N, ...]), without building the concatenated input:
+        ``obs @ K_obs + extra @ K_extra + K_id[agent] + b``, the kernel split by rows. The same
+        layer as the network's on :meth:`_inputs` (our choice: the concatenation copied every
+        input once more per step, which doubled the rollout's policy cost with 192 subgoal
+        features; benchmarks/RESULTS.md), summed in another order where ``extra`` or the agent
+        id is present: equal up to float rounding."""
+        lead = self._check(obs, extra)
+        x = obs.reshape(*lead, -1).astype(jnp.float32)
+        s, d, n = self.obs_dim, self.extra_dim, self.num_agents
+        if d:
+            extra = self.full_extra(extra)
+        dense0 = params["params"]["Dense_0"]
+        k, b = dense0["kernel"], dense0["bias"]
+        if self.shared:
+            pre = self._dot(x, k[:s])
+            if d:
+                pre = pre + self._dot(extra.astype(jnp.float32), k[s : s + d])
+            ids = k[s + d : s + d + n]  # the one-hot id's product: its kernel row
+            if self.compute_dtype != "float32":
+                ids = ids.astype(jnp.dtype(self.compute_dtype)).astype(jnp.float32)
+            return pre + ids + b
+        # Independent: the agent axis first, one product per agent.
+        ax = x.ndim - 2
+        pre = jax.vmap(self._dot)(jnp.moveaxis(x, ax, 0), k[:, :s])
+        if d:
+            pre = pre + jax.vmap(self._dot)(jnp.moveaxis(extra.astype(jnp.float32), ax, 0), k[:, s : s + d])
+        return jnp.moveaxis(pre + b.reshape(n, *([1] * (pre.ndim - 2)), -1), 0, ax)
+
     def apply(self, params, hidden, obs, reset, extra=None):
         """One step for all agents.
 
         hidden [..., N, H], obs [..., N, *obs_shape], reset [...] bool (episode start),
-        extra [..., N, extra_dim] -> (hidden [..., N, H], logits [..., N, A], value [..., N]).
+        extra [..., extra_rows, extra_dim] -> (hidden [..., N, H], logits [..., N, A],
+        value [..., N]). ValueError if ``obs`` or ``extra`` has the wrong shape.
         """
-        x = self._inputs(obs, extra)
-        reset = jnp.broadcast_to(reset[..., None], x.shape[:-1])
+        if not self.hidden_sizes:  # no torso: the heads read the concatenated input
+            x = self._inputs(obs, extra)
+            first = None
+        else:
+            first = self.first_layer(params, obs, extra)
+            x = None
+        lead = obs.shape[: obs.ndim - len(self.obs_shape)]
+        reset = jnp.broadcast_to(reset[..., None], lead)
         if self.shared:
-            return self.net.apply(params, hidden, x, reset)
+            return self.net.apply(params, hidden, x, reset, first)
         # Independent parameters: move the agent axis first and vmap the network over it.
-        ax = x.ndim - 2
-        h, logits, value = jax.vmap(self.net.apply)(
-            params, jnp.moveaxis(hidden, ax, 0), jnp.moveaxis(x, ax, 0), jnp.moveaxis(reset, ax, 0)
-        )
+        ax = reset.ndim - 1
+        move = lambda v: None if v is None else jnp.moveaxis(v, ax, 0)  # noqa: E731
+        h, logits, value = jax.vmap(self.net.apply)(params, move(hidden), move(x), move(reset), move(first))
         return jnp.moveaxis(h, 0, ax), jnp.moveaxis(logits, 0, ax), jnp.moveaxis(value, 0, ax)
 
     def unroll(self, params, hidden0, obs, reset, extra=None):

@@ -2,8 +2,8 @@
 
 It predicts every co-player's next action from one learned logit vector ``[A]`` shared by all
 steps (uniform at initialisation), i.e. the empirical action frequencies of the co-players in
-the replay buffer. The policy sees the prediction ``[N-1, A]`` per agent as its ``extra``
-input. Importing this module registers it; nothing in hopjax changes.
+the replay buffer. The policy sees the prediction ``[N-1, A]`` per learner seat as its
+``extra`` input. Importing this module registers it; nothing in hopjax changes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class UniformModel(ReplayOpponentModel):
 
     def _extra(self, params, lead):
         probs = jax.nn.softmax(params["logits"])
-        return jnp.broadcast_to(jnp.tile(probs, self.n - 1), (*lead, self.n, self.extra_dim))
+        return jnp.broadcast_to(jnp.tile(probs, self.n - 1), (*lead, len(self.seats), self.extra_dim))
 
     def pre(self, params, c, obs, reset):
         return c, self._extra(params, obs.shape[:1])
@@ -59,5 +59,4 @@ class UniformModel(ReplayOpponentModel):
     def annotate(self, params, policy_params, batch, key, update):
         d = time_major(batch)
         _, acc = self._xent(params, d)
-        extra = d["extra"][: self.T] if "extra" in d else None
-        return batch, extra, None, {"uniform_acc": acc}
+        return batch, None, None, {"uniform_acc": acc}  # PPO reads the policy input from the batch

@@ -33,8 +33,8 @@ class Minibatch:
     them into the network's float32 input); reset [T, B] bool (step starts an episode);
     avail [T, B, N, A] bool; actions [T, B, N] int32; log_prob, value, advantages, returns
     [T, B, N] float32 (behaviour log-probability and value, GAE advantages and targets);
-    mask [T, B, N] bool (valid and a learner); extra [T, B, N, X] float32 or None (the opponent
-    model's policy input).
+    mask [T, B, N] bool (valid and a learner); extra [T, B, L, X] float32 or None (the opponent
+    model's policy input for the policy's ``extra_rows`` L seats, :class:`MultiPolicy`).
     """
 
     hidden0: jax.Array
@@ -53,6 +53,14 @@ class Minibatch:
     def take(self, idx: jax.Array) -> "Minibatch":
         """The sequences ``idx`` [b] of the batch axis (axis 0 of ``hidden0``, 1 elsewhere)."""
         return jax.tree.map(lambda v: v[:, idx], self.replace(hidden0=None)).replace(hidden0=self.hidden0[idx])
+
+    def seats(self, idx) -> "Minibatch":
+        """Only the agent seats ``idx`` (a static sequence of L indices): every field's agent
+        axis (1 for ``hidden0``, 2 elsewhere) becomes [L]; ``extra`` is kept as it is (it holds
+        the rows of the policy's ``extra_seats``, which must be ``idx``)."""
+        idx = np.asarray(idx, int)
+        rest = jax.tree.map(lambda v: v[:, :, idx], self.replace(hidden0=None, reset=None, extra=None))
+        return rest.replace(hidden0=self.hidden0[:, idx], reset=self.reset, extra=self.extra)
 
     def per_agent(self) -> "Minibatch":
         """[N] leading agent axis, each agent's own data with its agent axis kept at size 1
@@ -103,6 +111,8 @@ def ppo_loss(policy: MultiPolicy, cfg: LossConfig, params: Any, mb: Minibatch):
     episode reset (death and padding are final), so zeroing their observations changes no
     valid step's recurrent state.
     """
+    if mb.extra is not None:  # every seat's row (0 outside the policy's extra_seats)
+        mb = mb.replace(extra=policy.full_extra(mb.extra))
     mb = select_minibatch(mb)
     mask = mb.mask
     obs = decode_obs(mb.obs, mb.obs_time)  # selected planes decode to selected observations
@@ -159,7 +169,9 @@ def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.Gradien
     parameters would not move; they and its optimiser state are passed through unchanged (our
     choice: the learners' updates are the same, a scripted seat's Adam step count stays put),
     and its aux entries are 0, as a masked mean of nothing is. With 1 learner among 4 seats
-    the epochs do a quarter of the work. Shared parameters: one loss over all agents' valid
+    the epochs do a quarter of the work. ``mb`` holds all N seats, or only the learners'
+    (:meth:`Minibatch.seats`; the trainer selects them once per update, so each minibatch
+    gathers only their data). Shared parameters: one loss over all agents' valid
     entries.
     """
     lcfg = LossConfig(cfg.ppo.clip_eps, cfg.ppo.vf_coef, cfg.ppo.ent_coef, cfg.ppo.normalize_advantages)
@@ -174,7 +186,7 @@ def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.Gradien
 
         return step
 
-    single = MultiPolicy(**{**dataclasses.asdict(policy), "num_agents": 1})
+    single = MultiPolicy(**{**dataclasses.asdict(policy), "num_agents": 1, "extra_seats": ()})
 
     def agent_loss(p, mb):
         # mb arrays carry the agent axis with size 1 (time/batch axes first).
@@ -191,8 +203,13 @@ def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.Gradien
     n = policy.num_agents
     seats = None if learners is None or tuple(learners) == tuple(range(n)) else np.asarray(learners)
 
+    if seats is not None and policy.extra_dim and policy.extra_seats and tuple(policy.extra_seats) != tuple(seats):
+        raise ValueError(f"the policy's extra_seats {policy.extra_seats} are not the learners {tuple(seats)}")
+
     def step(params, opt_state, mb: Minibatch):
         if seats is None:
+            if mb.extra is not None:  # every seat's extra row, 0 where it takes none
+                mb = mb.replace(extra=policy.full_extra(mb.extra))
             return jax.vmap(one_agent)(params, opt_state, mb.per_agent())
 
         def take(tree):
@@ -201,7 +218,12 @@ def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.Gradien
         def put(full, part):
             return jax.tree.map(lambda x, y: x.at[seats].set(y), full, part)
 
-        p, o, aux = jax.vmap(one_agent)(take(params), take(opt_state), take(mb.per_agent()))
+        if mb.mask.shape[2] != len(seats):  # all N seats given: keep the learners'
+            full_extra = mb.extra is not None and not policy.extra_seats  # extra rows for all N
+            mb = mb.seats(seats)
+            if full_extra:
+                mb = mb.replace(extra=mb.extra[:, :, seats])
+        p, o, aux = jax.vmap(one_agent)(take(params), take(opt_state), mb.per_agent())
         aux = jax.tree.map(lambda y: jnp.zeros((n, *y.shape[1:]), y.dtype).at[seats].set(y), aux)
         return put(params, p), put(opt_state, o), aux
 

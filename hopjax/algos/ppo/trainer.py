@@ -102,6 +102,7 @@ class Trainer:
         T = self.env.episode_length(p) if cfg.rollout_length == 0 else cfg.rollout_length
         self.om = make_opponent_model(cfg, self.env, p, [i not in scripted for i in range(n)], T)
         extra_dim = self.om.extra_dim if self.om is not None and cfg.opponent_model.policy_input else 0
+        learners = tuple(i for i in range(n) if i not in scripted)
         self.policy = MultiPolicy(
             num_agents=n,
             obs_shape=tuple(self.env.observation_shape(p)),
@@ -112,6 +113,8 @@ class Trainer:
             shared=cfg.shared_params,
             extra_dim=extra_dim,
             compute_dtype=cfg.compute_dtype,
+            # The model's features exist for the learners only (scripted seats never read them).
+            extra_seats=learners if extra_dim and len(learners) < n else (),
         )
         hook, fields = None, None
         if self.om is not None:
@@ -127,8 +130,9 @@ class Trainer:
         self.num_updates = self.num_chunks * cfg.chunk_updates
         self.chunk_updates = cfg.chunk_updates
         self.optimizer = make_optimizer(cfg, self.num_updates)
-        self.grad_step = make_grad_step(self.policy, cfg, self.optimizer,
-                                        tuple(i for i in range(n) if i not in scripted))
+        self.grad_step = make_grad_step(self.policy, cfg, self.optimizer, learners)
+        # Independent parameters with scripted seats: the epochs read only the learners' data.
+        self.update_seats = None if self.policy.shared or len(learners) == n else learners
         self.goal_names = self.env.goal_names(p)
 
     # -- pure functions -------------------------------------------------------------------
@@ -163,7 +167,8 @@ class Trainer:
     def collect(self, runner: RunnerState, k_reset: jax.Array, k_roll: jax.Array, k_ann: jax.Array):
         """Roll out (episode mode: from fresh envs) and let the opponent model annotate.
 
-        -> (env carry, batch [E, T+1, ...], rollout stats, policy extra [T, E, N, X] or None,
+        -> (env carry, batch [E, T+1, ...], rollout stats, policy extra [T, E, L, X] or None
+        (L = ``policy.extra_rows``),
         reward bonus [T, E, N] or None, the model's annotation metrics)."""
         ro = self.rollout
         carry = ro.reset(k_reset) if ro.episode_mode else runner.env
@@ -205,6 +210,8 @@ class Trainer:
         ...])."""
         cfg = self.cfg
         mb_size = cfg.num_envs // cfg.ppo.num_minibatches
+        if self.update_seats is not None:  # only the learners' data is gathered per minibatch
+            data = data.seats(self.update_seats)
 
         def epoch(state, key):
             perm = jax.random.permutation(key, cfg.num_envs)

@@ -108,7 +108,12 @@ def test_learner_seats_update_equals_all_seats_update():
     state = jax.vmap(opt.init)(params)
     state = jax.tree.map(lambda x: x + 3 if x.dtype == jnp.int32 else x + 0.25, state)  # not all-zero
     new_all, opt_all, aux_all = jax.jit(make_grad_step(policy, cfg, opt))(params, state, Minibatch(**mb))
-    new, opt_new, aux = jax.jit(make_grad_step(policy, cfg, opt, learners))(params, state, Minibatch(**mb))
+    step = jax.jit(make_grad_step(policy, cfg, opt, learners))
+    new, opt_new, aux = step(params, state, Minibatch(**mb))
+    # the learners' data selected beforehand (as the trainer does once per update): the same step
+    pre = step(params, state, Minibatch(**mb).seats(learners))
+    for a, b in zip(jax.tree.leaves(pre), jax.tree.leaves((new, opt_new, aux))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     for got, want, before in ((new, new_all, params), (opt_new, opt_all, state)):
         for g, w, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), jax.tree.leaves(before)):
             np.testing.assert_allclose(np.asarray(g)[list(learners)], np.asarray(w)[list(learners)],

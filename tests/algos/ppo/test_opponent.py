@@ -12,13 +12,22 @@ import pytest
 
 from hopjax.buffers.episode import EpisodeBatch
 from hopjax.algos.ppo.trainer import Trainer
+from hopjax.rollout import EXTRA_SEATS
 
 from tests.conftest import MOA, OMG
 
 
-def random_batch(scheme, rng, e):
+def _seat_valid(valid, scheme, name, extra_seats):
+    """``valid`` [E, T+1, N] for field ``name``'s rows: the agents, or the policy's extra seats."""
+    if scheme.field(name).group == EXTRA_SEATS and extra_seats:
+        return valid[..., list(extra_seats)]
+    return valid
+
+
+def random_batch(scheme, rng, e, extra_seats=()):
     """Random episodes of the scheme: random lengths (filled) and deaths (alive); invalid
-    entries of every float field hold 0 (the clean reference)."""
+    entries of every float field hold 0 (the clean reference). ``extra_seats``: the seats the
+    rows of group ``extra_seats`` belong to (empty: all)."""
     t1 = scheme.max_seq_length + 1
     n = scheme.n_agents
     filled = np.arange(t1)[None] < rng.integers(2, t1 + 1, e)[:, None]
@@ -28,29 +37,32 @@ def random_batch(scheme, rng, e):
     for name, f in scheme.fields:
         if scheme.is_derived(name):
             continue
-        shape = (e, *([] if f.episode_const else [t1]), *([n] if f.group else []), *f.shape)
+        shape = (e, *([] if f.episode_const else [t1]), *([scheme.group_size(f.group)] if f.group else []), *f.shape)
         if np.issubdtype(f.dtype, np.floating):
             x = rng.normal(size=shape)
         elif f.dtype == np.bool_:
             x = rng.random(shape) < 0.8
         else:
             x = rng.integers(0, 3, shape)
-        if f.group == "agents" and not f.episode_const and np.issubdtype(f.dtype, np.floating):
-            x = np.where(valid.reshape(valid.shape + (1,) * (x.ndim - 3)), x, 0.0)
+        if f.group in ("agents", EXTRA_SEATS) and not f.episode_const and np.issubdtype(f.dtype, np.floating):
+            v = _seat_valid(valid, scheme, name, extra_seats)
+            x = np.where(v.reshape(v.shape + (1,) * (x.ndim - 3)), x, 0.0)
         data[name] = jnp.asarray(x, f.dtype)
     return EpisodeBatch(data, jnp.asarray(filled), jnp.asarray(alive), scheme), valid
 
 
-def plant(batch, valid, bad, fields):
+def plant(batch, valid, bad, fields, extra_seats=()):
     data = dict(batch.data)
     for k in fields:
         x = np.asarray(data[k])
-        data[k] = jnp.asarray(np.where(valid.reshape(valid.shape + (1,) * (x.ndim - 3)), x, bad), x.dtype)
+        v = _seat_valid(valid, batch.scheme, k, extra_seats)
+        data[k] = jnp.asarray(np.where(v.reshape(v.shape + (1,) * (x.ndim - 3)), x, bad), x.dtype)
     return batch.replace(data=data)
 
 
 def float_agent_fields(scheme):
-    return [k for k, f in scheme.fields if f.group == "agents" and not f.episode_const
+    """Per-step float fields with a row per agent or per extra seat."""
+    return [k for k, f in scheme.fields if f.group in ("agents", EXTRA_SEATS) and not f.episode_const
             and np.issubdtype(f.dtype, np.floating) and not scheme.is_derived(k)]
 
 
@@ -64,7 +76,8 @@ def test_model_loss_and_annotation_ignore_bad_padding(cfg):
     loss_fn = jax.jit(jax.value_and_grad(lambda p, b: om.loss(p, pparams, b, key), has_aux=True))
     ann_fn = jax.jit(lambda b: om.annotate(params, pparams, b, key, jnp.int32(0)))
     ep, valid = random_batch(om.buffer_scheme, rng, 8)
-    full, valid_f = random_batch(tr.rollout.scheme, rng, 8)
+    seats = tr.policy.extra_seats
+    full, valid_f = random_batch(tr.rollout.scheme, rng, 8, seats)
     (loss, aux), g = loss_fn(params, ep)
     ann = ann_fn(full)
     assert np.isfinite(loss) and all(np.isfinite(x).all() for x in jax.tree.leaves(g))
@@ -75,7 +88,7 @@ def test_model_loss_and_annotation_ignore_bad_padding(cfg):
         np.testing.assert_array_equal(loss2, loss, err_msg=str(bad))
         jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b, err_msg=str(bad)), (aux2, g2), (aux, g))
         for fields in cases:
-            ann2 = ann_fn(plant(full, valid_f, bad, fields))
+            ann2 = ann_fn(plant(full, valid_f, bad, fields, seats))
             jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b, err_msg=f"{fields}={bad}"),
                          ann2[1:], ann[1:])
             np.testing.assert_array_equal(ann2[0].data.get("subgoal", 0), ann[0].data.get("subgoal", 0))
@@ -84,7 +97,7 @@ def test_model_loss_and_annotation_ignore_bad_padding(cfg):
 def _values_full_input(om, pparams, obs, base, fut):
     """Reference: every candidate's whole input through ``MultiPolicy.apply`` (all N seats,
     scripted seats' subgoal inputs zero), the learners' rows kept -> [T, H, B, L, N-1]."""
-    pol, n, seats = om.policy, om.n, np.array(om.seats)
+    pol, n, seats = dataclasses.replace(om.policy, extra_seats=()), om.n, np.array(om.seats)  # N extra rows
     t, b = base.shape[:2]
     ex = jnp.zeros((t, b, n, n - 1, base.shape[-1])).at[:, :, seats].set(base)
     reset = jnp.broadcast_to((jnp.arange(t) == 0)[:, None], (t, b))
@@ -128,18 +141,18 @@ def test_epsilon_mixing_swaps_selected_subgoals():
     om = tr1.om
     params = om.init_params(jax.random.PRNGKey(0))
     pparams = tr1.policy.init(jax.random.PRNGKey(1))
-    batch, _ = random_batch(tr1.rollout.scheme, np.random.default_rng(0), 8)
+    batch, _ = random_batch(tr1.rollout.scheme, np.random.default_rng(0), 8, tr1.policy.extra_seats)
     ann = [jax.jit(lambda b, o=t.om: o.annotate(params, pparams, b, jax.random.PRNGKey(2), jnp.int32(0)))(batch)
            for t in (tr0, tr1)]
     d = time_major(batch)
     T, n = om.T, om.n
-    base = om.of_seats(d["extra"][:T], 2).reshape(T, 8, len(om.seats), n - 1, -1)
+    base = np.asarray(d["extra"][:T]).reshape(T, 8, len(om.seats), n - 1, -1)  # the learners' rows
     sel = jax.jit(om.select)(params, pparams, d, base)
     swap = np.asarray(sel["found"] & om._masks(d))
     assert 0.1 < swap.mean() < 1.0
     want = np.where(swap[..., None], sel["prior_mu"], base)
     # What PPO's epochs feed the policy: annotate's input, or the batch's when it gives None.
-    got = [np.asarray(om.of_seats(t.minibatch_data(batch, a[1], a[2]).extra, 2)).reshape(want.shape)
+    got = [np.asarray(t.minibatch_data(batch, a[1], a[2]).extra).reshape(want.shape)
            for t, a in zip((tr0, tr1), ann)]
     assert ann[0][1] is None  # eps_start 0: annotate leaves the policy input to the batch
     np.testing.assert_array_equal(got[0], base)
@@ -158,7 +171,7 @@ def test_diagnostics_read_the_first_episodes_only():
     tr, full = Trainer(cfg), Trainer(OMG)
     params = tr.om.init_params(jax.random.PRNGKey(0))
     pparams = tr.policy.init(jax.random.PRNGKey(1))
-    batch, _ = random_batch(tr.rollout.scheme, np.random.default_rng(1), 8)
+    batch, _ = random_batch(tr.rollout.scheme, np.random.default_rng(1), 8, tr.policy.extra_seats)
 
     def ann(t, b):
         return jax.jit(lambda x: t.om.annotate(params, pparams, x, jax.random.PRNGKey(2), jnp.int32(0)))(b)
@@ -170,3 +183,22 @@ def test_diagnostics_read_the_first_episodes_only():
     # the PPO input (annotate's, or the batch's when it gives None) still covers all 8 episodes
     np.testing.assert_array_equal(tr.minibatch_data(batch, sub[1], sub[2]).extra,
                                   full.minibatch_data(batch, all8[1], all8[2]).extra)
+
+
+def test_learner_logits_equal_the_learner_rows_of_every_seat_logits():
+    """MOA's influence reads the policy's logits for the learners only: the learners' networks
+    alone give the same logits as every seat's unroll (independent parameters, scripted seats)."""
+    from hopjax.buffers.layout import time_major
+
+    tr = Trainer(dataclasses.replace(MOA, gru_size=8))
+    om, pol = tr.om, tr.policy
+    assert len(om.seats) < om.n and not pol.shared
+    pparams = pol.init(jax.random.PRNGKey(1))
+    batch, _ = random_batch(tr.rollout.scheme, np.random.default_rng(3), 8, pol.extra_seats)
+    d = time_major(batch)
+    T = om.T
+    extra = d["extra"][:T] if pol.extra_dim else None
+    got = jax.jit(om.learner_logits)(pparams, batch.data["hidden0"], d["obs"][:T], d["reset"][:T], extra)
+    want, _ = pol.unroll(pparams, batch.data["hidden0"], d["obs"][:T], d["reset"][:T], extra)
+    assert got.shape == (T, 8, len(om.seats), om.num_actions)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(om.of_seats(want, 2)), rtol=1e-5, atol=1e-6)

@@ -19,6 +19,7 @@ data. A new model: one module with a class following :class:`OpponentModel` (mos
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol
 
 import jax
@@ -46,7 +47,9 @@ class OMState:
 class OpponentModel(Protocol):
     """What the PPO trainer and the rollout call on an opponent model.
 
-    Shapes: E envs, N agents, T steps, X = ``extra_dim`` features per agent.
+    Shapes: E envs, N agents, L learner seats (the model's ``seats``, which are the policy's
+    ``extra_seats``: a scripted seat takes no model features), T steps, X = ``extra_dim``
+    features per learner.
     """
 
     extra_dim: int  # features per agent appended to the policy input (0: none)
@@ -64,14 +67,14 @@ class OpponentModel(Protocol):
         """-> the rollout-time carry with a leading env axis [E, ...]."""
 
     def pre(self, params: Any, c: Any, obs: jax.Array, reset: jax.Array) -> tuple[Any, jax.Array]:
-        """Before acting: obs [E, N, *obs_shape], reset [E] -> (carry, extra [E, N, X])."""
+        """Before acting: obs [E, N, *obs_shape], reset [E] -> (carry, extra [E, L, X])."""
 
     def post(self, params: Any, c: Any, obs: jax.Array, actions: jax.Array, reset: jax.Array) -> Any:
         """After acting with ``actions`` [E, N] int32 -> carry."""
 
     def annotate(self, params: Any, policy_params: Any, batch: EpisodeBatch, key: jax.Array,
                  update: jax.Array) -> tuple[EpisodeBatch, Any, Any, dict[str, jax.Array]]:
-        """-> (batch, PPO extra [T, E, N, X] or None, reward bonus [T, E, N] or None, metrics)."""
+        """-> (batch, PPO extra [T, E, L, X] or None, reward bonus [T, E, N] or None, metrics)."""
 
     def update(self, state: Any, policy_params: Any, batch: EpisodeBatch, update: jax.Array,
                key: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
@@ -126,7 +129,8 @@ class ReplayOpponentModel:
         raise NotImplementedError
 
     def pre(self, params, c, obs, reset):
-        """Before acting: (carry, extra [E, N, X]). obs [E, N, *obs_shape], reset [E]."""
+        """Before acting: (carry, extra [E, L, X]), the learner seats' features. obs
+        [E, N, *obs_shape], reset [E]."""
         raise NotImplementedError
 
     def post(self, params, c, obs, actions, reset):
@@ -134,7 +138,7 @@ class ReplayOpponentModel:
         raise NotImplementedError
 
     def annotate(self, params, policy_params, batch: EpisodeBatch, key, update):
-        """-> (batch, PPO extra [T, E, N, X] or None, reward bonus [T, E, N] or None, metrics)."""
+        """-> (batch, PPO extra [T, E, L, X] or None, reward bonus [T, E, N] or None, metrics)."""
         raise NotImplementedError
 
     def loss(self, params, policy_params, ep: EpisodeBatch, key):
@@ -206,6 +210,23 @@ class ReplayOpponentModel:
         x = jnp.moveaxis(x, axis, 0)
         out = jnp.full((self.n, *x.shape[1:]), fill, x.dtype).at[jnp.asarray(self.seats)].set(x)
         return jnp.moveaxis(out, 0, axis)
+
+    def learner_logits(self, policy_params, hidden0, obs, reset, extra=None) -> jax.Array:
+        """The PPO policy replayed over time-major episodes for the learner seats only ->
+        logits [T, B, L, A]. hidden0 [B, N, H], obs [T, B, N, *obs_shape], reset [T, B],
+        extra [T, B, L, X] or None (the learners' rows, as the batch stores them). Independent parameters: only the learners' networks run
+        (a scripted seat's would be thrown away); shared: every seat (the agent id is part of
+        the input), then the learners' rows."""
+        pol = self.policy
+        if pol.shared or len(self.seats) == self.n:
+            logits, _ = pol.unroll(policy_params, hidden0, obs, reset, extra)
+            return self.of_seats(logits, 2)
+        idx = jnp.asarray(self.seats)
+        sub = dataclasses.replace(pol, num_agents=len(self.seats))
+        sub = dataclasses.replace(sub, extra_seats=())  # its seats are the learners: extra as given
+        logits, _ = sub.unroll(jax.tree.map(lambda x: x[idx], policy_params), hidden0[:, idx],
+                               self.of_seats(obs, 2), reset, extra)
+        return logits
 
     def focal(self, valid: jax.Array) -> jax.Array:
         """valid [..., N] -> focal mask: valid and a learner."""

@@ -12,7 +12,7 @@ from flax import struct
 from hopjax.algos.ppo.opponent.base import ReplayOpponentModel
 from hopjax.algos.ppo.opponent.registry import register
 from hopjax.buffers.layout import time_major
-from hopjax.buffers.masked import masked_mean
+from hopjax.buffers.masked import masked_mean, select
 from hopjax.models import moa as moa_lib
 from hopjax.models import omg as omg_lib
 from hopjax.models.policy import masked_categorical
@@ -54,7 +54,7 @@ class MOAModel(ReplayOpponentModel):
         a = self.num_actions
         h = jnp.where(reset[:, None, None], 0.0, c.h)
         probs = jnp.where(reset[:, None, None, None], 1.0 / a, c.probs)
-        return MOACarry(h, probs), self.to_seats(probs.reshape(obs.shape[0], len(self.seats), self.extra_dim))
+        return MOACarry(h, probs), probs.reshape(obs.shape[0], len(self.seats), self.extra_dim)
 
     def post(self, params, c, obs, actions, reset):
         h, logits = self.net.apply(params, c.h, self.flat(self.of_seats(obs, 1)), actions.astype(jnp.int32))
@@ -81,14 +81,15 @@ class MOAModel(ReplayOpponentModel):
         if self.cfg.opponent_model.moa.influence_coef > 0:
             pol = self.policy
             reset = d["reset"][:T]
-            extra = d["extra"][:T] if pol.extra_dim else None
-            pl, _ = pol.unroll(policy_params, batch.data["hidden0"], d["obs"][:T], reset, extra)
-            probs = jax.nn.softmax(masked_categorical(pl, d["avail_actions"][:T]).logits)
+            # the learners' rows as the policy saw them, 0 where invalid (like every per-agent field)
+            extra = select(self.of_seats(d["valid"][:T], 2), d["extra"][:T]) if pol.extra_dim else None
+            pl = self.learner_logits(policy_params, batch.data["hidden0"], d["obs"][:T], reset, extra)
+            probs = jax.nn.softmax(masked_categorical(pl, self.of_seats(d["avail_actions"][:T], 2)).logits)
             infl = moa_lib.social_influence(self.spec, params, h_prev, self.flat(self.of_seats(d["obs"][:T], 2)),
-                                            d["actions"][:T], self.of_seats(probs, 2), mask, self.seats)
+                                            d["actions"][:T], probs, mask, self.seats)
             focal = self.of_seats(d["valid"][:T], 2)  # [T, E, L]: the learners (all are focal)
             infl = jnp.where(focal, infl, 0.0)
             bonus = self.cfg.opponent_model.moa.influence_coef * self.to_seats(infl, axis=2)
             metrics["moa_influence"] = masked_mean(infl, focal)
-        extra = d["extra"][:T] if "extra" in d else None
-        return batch, extra, bonus, metrics
+        # PPO reads the policy input from the batch (extra None): MOA does not change it.
+        return batch, None, bonus, metrics

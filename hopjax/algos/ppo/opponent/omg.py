@@ -18,7 +18,7 @@ from flax import struct
 from hopjax.algos.ppo.opponent.base import ReplayOpponentModel
 from hopjax.algos.ppo.opponent.registry import register
 from hopjax.buffers.layout import time_major
-from hopjax.buffers.masked import masked_mean
+from hopjax.buffers.masked import masked_mean, select
 from hopjax.models import omg as omg_lib
 from hopjax.models.policy import _ACTIVATIONS, ActorCritic
 
@@ -87,7 +87,7 @@ class OMGModel(ReplayOpponentModel):
         r = jnp.broadcast_to(reset[:, None, None], slot.shape)
         h, mu, _ = self.net.apply(params, c.h, o, omg_lib.pair_take(prev, n, 1, self.seats), slot, r,
                                   method=omg_lib.OMGNet.infer)
-        return OMGCarry(h, prev), self.to_seats(mu.reshape(e, l, self.extra_dim))
+        return OMGCarry(h, prev), mu.reshape(e, l, self.extra_dim)
 
     def post(self, params, c, obs, actions, reset):
         return OMGCarry(c.h, actions.astype(jnp.int32))
@@ -268,7 +268,7 @@ class OMGModel(ReplayOpponentModel):
     def _inferred(self, d):
         """The subgoal inputs the policy saw (the inferred means) of time-major episodes d ->
         [T, B, L, N-1, D]."""
-        base = self.of_seats(d["extra"][: self.T], 2)
+        base = select(self.of_seats(d["valid"][: self.T], 2), d["extra"][: self.T])  # [T, B, L, X]
         return base.reshape(*base.shape[:3], self.n - 1, self.spec.subgoal_dim)
 
     def annotate(self, params, policy_params, batch, key, update):
@@ -282,7 +282,7 @@ class OMGModel(ReplayOpponentModel):
         d = time_major(batch)
         base = self._inferred(d)
         mixed = self._mix(params, policy_params, d, base, key, eps)
-        return batch, self.to_seats(mixed.reshape(*base.shape[:3], self.extra_dim), 2), None, metrics
+        return batch, mixed.reshape(*base.shape[:3], self.extra_dim), None, metrics
 
     def _mix(self, params, policy_params, d, base, key, eps):
         """Epsilon-mixing: the policy sees the selected subgoal instead of the inferred one
