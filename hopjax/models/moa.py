@@ -64,8 +64,10 @@ class MOANet(nn.Module):
     seats: tuple[int, ...] | None = None
 
     @nn.compact
-    def __call__(self, h, obs, joint, own=None):
-        """``own`` [..., L] int, if given, replaces each focal agent's own action (counterfactual)."""
+    def __call__(self, h, obs, joint, own=None, e=None):
+        """``own`` [..., L] int, if given, replaces each focal agent's own action (counterfactual).
+        ``e`` [..., L, hidden // 4], if given, is the observation's embedding computed before
+        (``obs`` is then unused): counterfactual steps of one observation share it."""
         s = self.spec
         n, a = s.num_agents, s.num_actions
         ego_idx = egocentric(n) if self.seats is None else egocentric(n)[np.asarray(self.seats, int)]
@@ -73,7 +75,8 @@ class MOANet(nn.Module):
         if own is not None:
             ego = ego.at[..., 0].set(own)
         act = jax.nn.one_hot(ego, a).reshape(*ego.shape[:-1], n * a)
-        e = nn.relu(nn.Dense(max(s.hidden // 4, 1))(obs))
+        embed = nn.Dense(max(s.hidden // 4, 1))  # Dense_0, named at construction
+        e = nn.relu(embed(obs)) if e is None else e
         h, _ = nn.GRUCell(s.gru, recurrent_kernel_init=orthogonal())(h, jnp.concatenate([e, act], -1))
         z = nn.relu(nn.Dense(s.hidden)(h))
         logits = nn.Dense((n - 1) * a)(z).reshape(*z.shape[:-1], n - 1, a)
@@ -147,12 +150,15 @@ def social_influence(spec: MOASpec, params, h_prev, obs, actions, policy_probs, 
     row = jnp.any(mask_next, axis=-1)  # [..., L]
     h_prev, obs, policy_probs = (select(row, x) for x in (h_prev, obs, policy_probs))
 
+    # The observation's embedding once, shared by the actual step and the A counterfactuals.
+    e = jax.nn.relu(obs @ params["params"]["Dense_0"]["kernel"] + params["params"]["Dense_0"]["bias"])
+
     def cf(c):
         own = jnp.full(row.shape, c, actions.dtype)
-        return jax.nn.log_softmax(net.apply(params, h_prev, obs, actions, own)[1])
+        return jax.nn.log_softmax(net.apply(params, h_prev, None, actions, own, e)[1])
 
     logp_cf = jax.vmap(cf)(jnp.arange(a))  # [A, ..., L, N-1, A]
-    logp_act = jax.nn.log_softmax(net.apply(params, h_prev, obs, actions)[1])
+    logp_act = jax.nn.log_softmax(net.apply(params, h_prev, None, actions, None, e)[1])
     w = jnp.moveaxis(policy_probs, -1, 0)[..., None, None]  # [A, ..., L, 1, 1]
     marginal = jnp.sum(w * jnp.exp(logp_cf), axis=0)
     kl = jnp.sum(jnp.exp(logp_act) * (logp_act - jnp.log(jnp.maximum(marginal, 1e-30))), -1)
