@@ -24,6 +24,7 @@ function, the belief update as its step hook) are both built on it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -268,6 +269,9 @@ class Rollout:
             raise ValueError(f"opponent model gives {om_hook.extra_dim} features, the policy takes {policy.extra_dim}")
         self.om_hook = om_hook
         self.scheme = ppo_scheme(env, env_params, policy, self.T, extra_fields)
+        # Independent parameters with scripted seats: only the learners' networks run.
+        learners = tuple(i for i in range(self.n) if i not in self.scripted)
+        self.net_seats = None if policy.shared or len(learners) == self.n or not learners else learners
 
     def reset(self, key: jax.Array) -> EnvCarry:
         """Reset all E envs -> a fresh carry (segment mode: with a full reset pool of E
@@ -289,10 +293,35 @@ class Rollout:
             pool=pool,
         )
 
+    def policy_apply(self, params, hidden, obs, reset, extra=None):
+        """The policy for every seat -> (hidden [E, N, H], logits [E, N, A], value [E, N]), as
+        :meth:`MultiPolicy.apply`, except that with independent parameters only the learner
+        seats' networks run (``net_seats``): a scripted seat acts from its script, so its
+        network's output would be thrown away. A scripted seat keeps its hidden state and gets
+        logits 0 and value 0 (its batch entries are masked out of every loss and metric); the
+        learners' outputs, and the actions sampled for them, are the same as from every seat's
+        networks (the sample draws noise for all N seats either way)."""
+        seats = self.net_seats
+        if seats is None:
+            return self.policy.apply(params, hidden, obs, reset, extra)
+        idx = jnp.asarray(seats)
+        sub = dataclasses.replace(self.policy, num_agents=len(seats), extra_seats=())
+        if extra is not None and extra.shape[-2] != len(seats):  # extra rows for all N seats
+            extra = extra[:, idx]
+        h, logits, value = sub.apply(jax.tree.map(lambda x: x[idx], params), hidden[:, idx], obs[:, idx],
+                                     reset, extra)
+        row = {s: r for r, s in enumerate(seats)}
+
+        def put(part, default):  # [E, L, ...] -> [E, N, ...], ``default`` [E, ...] elsewhere
+            return jnp.stack([part[:, row[i]] if i in row else default(i) for i in range(self.n)], 1)
+
+        return (put(h, lambda i: hidden[:, i]), put(logits, lambda i: jnp.zeros_like(logits[:, 0])),
+                put(value, lambda i: jnp.zeros_like(value[:, 0])))
+
     def act(self, key, params, carry: EnvCarry, extra=None):
         """Sample all seats' actions -> (hidden, actions [E, N], log_prob [E, N], value [E, N])."""
         k_pol, k_scr = jax.random.split(key)
-        hidden, logits, value = self.policy.apply(params, carry.hidden, carry.obs, carry.reset, extra)
+        hidden, logits, value = self.policy_apply(params, carry.hidden, carry.obs, carry.reset, extra)
         dist = masked_categorical(logits, carry.avail)
         actions = dist.sample(seed=k_pol).astype(jnp.int32)
         actions = self.engine.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
@@ -354,7 +383,7 @@ class Rollout:
             # Truncation only falls on the last step here: its bootstrap is set after the scan.
             bootstrap = jnp.zeros_like(value)
         else:
-            _, _, bootstrap = self.policy.apply(
+            _, _, bootstrap = self.policy_apply(
                 params, hidden, tr.info["final_obs"], jnp.zeros_like(carry.reset),
                 None if extra_fn is None else extra_fn(carry),
             )
@@ -393,7 +422,7 @@ class Rollout:
         reset_T = jnp.zeros_like(carry.reset) if self.episode_mode else carry.reset
         # with an opponent model: features of the final observation; its state is not kept
         _, extra = self._extra(carry, reset_T, extra_fn, om_params)
-        _, _, last_value = self.policy.apply(params, carry.hidden, carry.obs, reset_T, extra)
+        _, _, last_value = self.policy_apply(params, carry.hidden, carry.obs, reset_T, extra)
         more = {} if extra is None else {"extra": extra}
         batch = assemble(self.scheme, rows, {"hidden0": hidden0})
         batch = self.engine.write_final(batch, carry, {**more, "value": last_value, "reset": carry.reset})

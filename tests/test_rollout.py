@@ -97,3 +97,44 @@ def test_segment_mode_crosses_episode_boundaries(setup):
         assert (d["terminated"][:, :6] >= died).all()
     assert ends >= E  # 28 steps of 10-step episodes: every env finished at least one
     assert run._cache_size() == 1
+
+
+@pytest.mark.parametrize("segment", [False, True], ids=["episodes", "segments"])
+def test_only_learner_networks_run_and_learners_see_the_same(setup, segment):
+    """With scripted seats only the learner's network runs (``net_seats``); its hidden state,
+    logits and values, the actions sampled for it and the whole stored learner data equal those
+    of the rollout that runs every seat's network (the values after the last step up to float
+    rounding). Scripted seats keep their hidden state and get logits 0 and value 0."""
+    env, p, pol, seats, params = setup
+    gru = MultiPolicy(4, env.observation_shape(p), env.num_actions(p), (16,), gru_size=8)
+    gparams = gru.init(jax.random.PRNGKey(3))
+    ro = Rollout(env, p, gru, E, 7 if segment else 0, seats)
+    assert ro.net_seats == (0,)
+    full = Rollout(env, p, gru, E, 7 if segment else 0, seats)
+    full.net_seats = None  # every seat's network, as before
+    carry = ro.reset(jax.random.PRNGKey(1))
+    hidden = jax.random.normal(jax.random.PRNGKey(4), carry.hidden.shape)
+    got = ro.policy_apply(gparams, hidden, carry.obs, carry.reset)
+    want = gru.apply(gparams, hidden, carry.obs, carry.reset)
+    np.testing.assert_array_equal(np.asarray(got[0][:, 0]), np.asarray(want[0][:, 0]))
+    np.testing.assert_array_equal(np.asarray(got[1][:, 0]), np.asarray(want[1][:, 0]))
+    np.testing.assert_array_equal(np.asarray(got[2][:, 0]), np.asarray(want[2][:, 0]))
+    np.testing.assert_array_equal(np.asarray(got[0][:, 1:]), np.asarray(hidden[:, 1:]))
+    assert not np.asarray(got[1][:, 1:]).any() and not np.asarray(got[2][:, 1:]).any()
+    _, b1, s1 = jax.jit(ro.run)(jax.random.PRNGKey(2), gparams, carry)
+    _, b0, s0 = jax.jit(full.run)(jax.random.PRNGKey(2), gparams, carry)
+    for k in b0.data:
+        x0, x1 = np.asarray(b0.data[k]), np.asarray(b1.data[k])
+        if k in ("log_prob", "value", "bootstrap_value"):  # the learner seat's alone
+            x0, x1 = x0[..., 0], x1[..., 0]
+        elif k == "hidden0":
+            x0, x1 = x0[:, 0], x1[:, 0]
+        if k in ("value", "bootstrap_value"):
+            # index T's value (the final observation's, after the scan) is one product of
+            # another batch shape: equal up to float rounding
+            np.testing.assert_allclose(x1, x0, rtol=1e-5, atol=1e-7, err_msg=k)
+        else:
+            np.testing.assert_array_equal(x1, x0, err_msg=k)
+    np.testing.assert_array_equal(np.asarray(b1.filled), np.asarray(b0.filled))
+    for k in s0:
+        np.testing.assert_array_equal(np.asarray(s1[k]), np.asarray(s0[k]), err_msg=k)
