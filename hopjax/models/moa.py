@@ -64,10 +64,8 @@ class MOANet(nn.Module):
     seats: tuple[int, ...] | None = None
 
     @nn.compact
-    def __call__(self, h, obs, joint, own=None, e=None):
-        """``own`` [..., L] int, if given, replaces each focal agent's own action (counterfactual).
-        ``e`` [..., L, hidden // 4], if given, is the observation's embedding computed before
-        (``obs`` is then unused): counterfactual steps of one observation share it."""
+    def __call__(self, h, obs, joint, own=None):
+        """``own`` [..., L] int, if given, replaces each focal agent's own action (counterfactual)."""
         s = self.spec
         n, a = s.num_agents, s.num_actions
         ego_idx = egocentric(n) if self.seats is None else egocentric(n)[np.asarray(self.seats, int)]
@@ -75,8 +73,7 @@ class MOANet(nn.Module):
         if own is not None:
             ego = ego.at[..., 0].set(own)
         act = jax.nn.one_hot(ego, a).reshape(*ego.shape[:-1], n * a)
-        embed = nn.Dense(max(s.hidden // 4, 1))  # Dense_0, named at construction
-        e = nn.relu(embed(obs)) if e is None else e
+        e = nn.relu(nn.Dense(max(s.hidden // 4, 1))(obs))
         h, _ = nn.GRUCell(s.gru, recurrent_kernel_init=orthogonal())(h, jnp.concatenate([e, act], -1))
         z = nn.relu(nn.Dense(s.hidden)(h))
         logits = nn.Dense((n - 1) * a)(z).reshape(*z.shape[:-1], n - 1, a)
@@ -145,21 +142,52 @@ def social_influence(spec: MOASpec, params, h_prev, obs, actions, policy_probs, 
     at t + 1 get 0; their inputs are selected away first, so NaN/inf there changes nothing.
     """
     seats = _seats(spec, seats)
-    net = MOANet(spec, seats)
     a = spec.num_actions
     row = jnp.any(mask_next, axis=-1)  # [..., L]
     h_prev, obs, policy_probs = (select(row, x) for x in (h_prev, obs, policy_probs))
-
-    # The observation's embedding once, shared by the actual step and the A counterfactuals.
-    e = jax.nn.relu(obs @ params["params"]["Dense_0"]["kernel"] + params["params"]["Dense_0"]["bias"])
-
-    def cf(c):
-        own = jnp.full(row.shape, c, actions.dtype)
-        return jax.nn.log_softmax(net.apply(params, h_prev, None, actions, own, e)[1])
-
-    logp_cf = jax.vmap(cf)(jnp.arange(a))  # [A, ..., L, N-1, A]
-    logp_act = jax.nn.log_softmax(net.apply(params, h_prev, None, actions, None, e)[1])
+    logits_act, logits_cf = _counterfactual_logits(spec, params, h_prev, obs, actions, seats)
+    logp_cf = jax.nn.log_softmax(logits_cf)  # [A, ..., L, N-1, A]
+    logp_act = jax.nn.log_softmax(logits_act)
     w = jnp.moveaxis(policy_probs, -1, 0)[..., None, None]  # [A, ..., L, 1, 1]
     marginal = jnp.sum(w * jnp.exp(logp_cf), axis=0)
     kl = jnp.sum(jnp.exp(logp_act) * (logp_act - jnp.log(jnp.maximum(marginal, 1e-30))), -1)
     return jnp.sum(select(mask_next, kl), -1)
+
+
+def _counterfactual_logits(spec: MOASpec, params, h, obs, actions, seats):
+    """MOANet's step (the same parameters and operations) for the actual joint action and for
+    each of the A own actions of the focal agent, with every product that does not depend on
+    the focal agent's own action computed once: the observation's embedding, the GRU's
+    recurrent products and its input products without the own action's one-hot block (our
+    choice; it adds that block's kernel row instead of multiplying a one-hot, so the logits
+    equal ``MOANet.__call__``'s up to float rounding).
+
+    h [..., L, GRU], obs [..., L, S], actions [..., N] -> (logits [..., L, N-1, A] for the actual
+    action, counterfactual logits [A, ..., L, N-1, A]).
+    """
+    p = params["params"]
+    g, n, a = p["GRUCell_0"], spec.num_agents, spec.num_actions
+    e = jax.nn.relu(obs @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+    ego = jnp.take(actions, jnp.asarray(egocentric(n)[np.asarray(seats, int)]), axis=-1)  # [..., L, N]
+    own = ego[..., 0]
+    others = jax.nn.one_hot(ego.at[..., 0].set(-1), a).reshape(*ego.shape[:-1], n * a)  # own block 0
+    x = jnp.concatenate([e, others], -1)
+    f = e.shape[-1]
+    base = {k: x @ g[k]["kernel"] + g[k]["bias"] for k in ("ir", "iz", "in")}
+    rec = {k: h @ g[k]["kernel"] for k in ("hr", "hz")}
+    rec["hn"] = h @ g["hn"]["kernel"] + g["hn"]["bias"]
+
+    def head(add):  # ``add`` {gate: the own action's input product} -> logits
+        r = jax.nn.sigmoid(base["ir"] + add["ir"] + rec["hr"])
+        z = jax.nn.sigmoid(base["iz"] + add["iz"] + rec["hz"])
+        cand = jnp.tanh(base["in"] + add["in"] + r * rec["hn"])
+        h_new = (1.0 - z) * cand + z * h
+        zz = jax.nn.relu(h_new @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"])
+        out = zz @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
+        return out.reshape(*out.shape[:-1], n - 1, a)
+
+    rows = {k: g[k]["kernel"][f : f + a] for k in ("ir", "iz", "in")}  # [A, GRU]: own action c's row
+    # the actual own action's row (0 where it has none, as its one-hot is 0)
+    actual = head({k: jnp.where((own >= 0)[..., None], rows[k][jnp.clip(own, 0, a - 1)], 0.0) for k in rows})
+    cf = jax.vmap(lambda c: head({k: rows[k][c] for k in rows}))(jnp.arange(a))
+    return actual, cf

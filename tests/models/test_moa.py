@@ -125,3 +125,24 @@ def test_social_influence_ignores_bad_inputs_of_focal_agents_without_targets():
         h2, o2, p2 = (np.where(dead[..., None], bad, x).astype(np.float32) for x in (h, obs, probs))
         got = np.asarray(infl(SPEC, params, h2, o2, actions, p2, jnp.asarray(mask)))
         np.testing.assert_array_equal(got, ref, err_msg=str(bad))
+
+
+def test_shared_counterfactual_step_equals_the_network_with_the_own_action_replaced():
+    """The influence's counterfactual logits (products shared across own actions) equal
+    MOANet's step with the focal agent's own action replaced by each action in turn, and the
+    actual logits its step on the joint action, including a focal agent with no action (-1);
+    for focal seats (0, 2) of 3."""
+    rng = np.random.default_rng(7)
+    params = INIT(SPEC, jax.random.PRNGKey(2))
+    seats = (0, 2)
+    net = moa.MOANet(SPEC, seats)
+    h = jnp.asarray(rng.normal(size=(6, 2, GRU)), jnp.float32)
+    obs = jnp.asarray(rng.normal(size=(6, 2, S)), jnp.float32)
+    actions = jnp.asarray(rng.integers(0, A, (6, N)), jnp.int32).at[0, 0].set(-1)
+    actual, cf = jax.jit(moa._counterfactual_logits, static_argnums=(0, 5))(SPEC, params, h, obs, actions, seats)
+    assert actual.shape == (6, 2, N - 1, A) and cf.shape == (A, 6, 2, N - 1, A)
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(net.apply(params, h, obs, actions)[1]),
+                               rtol=1e-5, atol=1e-6)
+    for c in range(A):
+        want = net.apply(params, h, obs, actions, jnp.full((6, 2), c, jnp.int32))[1]
+        np.testing.assert_allclose(np.asarray(cf[c]), np.asarray(want), rtol=1e-5, atol=1e-6)
