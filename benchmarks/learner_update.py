@@ -1,12 +1,15 @@
-"""PPO's update for the learner seats only vs for every seat, with scripted co-players.
+"""PPO's networks for the learner seats only vs for every seat, with scripted co-players.
 
-``make_grad_step(..., learners)`` computes the epochs' loss, gradient and Adam step for the
-learner seats only (independent parameters); before, every seat's network ran forward and
-backward and the scripted seats' all-masked entries gave zero gradients. This script builds each
-config twice in one process - the trainer as shipped, and the same trainer with the all-seats
-step (``make_grad_step`` without ``learners``; built by ``om_cost.prepare``) - and times their compiled chunks alternately,
-call by call (median wall seconds): the speed-up per config, and each opponent model's cost per
-env step relative to PPO's under both updates (``om_cost.py``'s ratio).
+A scripted seat acts from its script and its entries are masked out of every loss, yet its
+policy network used to run: forward in every rollout step, forward and backward in every epoch
+(where its all-masked entries gave zero gradients). Now ``Rollout.policy_apply`` runs the
+learners' networks only and ``make_grad_step(..., learners)`` computes the loss, gradient and
+Adam step for the learner seats only (independent parameters). This script builds each config
+twice in one process - the trainer as shipped, and the same trainer with every seat's networks
+(the rollout's ``net_seats`` None and ``make_grad_step`` without ``learners``; built by
+``om_cost.prepare``) - and times their compiled chunks alternately, call by call (median wall
+seconds): the speed-up per config, and each opponent model's cost per env step relative to
+PPO's under both (``om_cost.py``'s ratio).
 
 Configs: ``configs/stag_hunt_{ppo,omg,moa}.yaml`` with seats ``[learner, stag, hare, stag]``
 (as ``om_cost.py``), whole episodes, the model training in every timed update.
@@ -25,9 +28,11 @@ from om_cost import prepare
 
 
 def all_seats(tr, cfg) -> None:
-    """The update as it was: every seat's loss, gradient and Adam step (no ``learners``)."""
+    """Every seat's networks, as before: the rollout runs them all, and the update computes
+    every seat's loss, gradient and Adam step (no ``learners``)."""
     from hopjax.algos.ppo.loss import make_grad_step
 
+    tr.rollout.net_seats = None
     tr.grad_step = make_grad_step(tr.policy, cfg, tr.optimizer)
     tr.update_seats = None  # every seat's data reaches the step
 
@@ -60,9 +65,9 @@ def main() -> None:
             row["cost_learner"] = med[(k, "learners")] / med[("ppo", "learners")]
         rows.append(row)
     print(f"\n{args.envs} envs, 8x8 Stag-Hunt, seats [learner, stag, hare, stag]; env steps/s (median of "
-          f"{args.chunks} alternated chunks) and cost per env step vs PPO under the same update")
-    print_table(rows, [("kind", "algo", "s"), ("all_sps", "all-seats update", ",.0f"),
-                       ("learner_sps", "learner-only update", ",.0f"), ("speedup", "speed-up", ".2f"),
+          f"{args.chunks} alternated chunks) and cost per env step vs PPO with the same networks run")
+    print_table(rows, [("kind", "algo", "s"), ("all_sps", "every seat's networks", ",.0f"),
+                       ("learner_sps", "learners' networks only", ",.0f"), ("speedup", "speed-up", ".2f"),
                        ("cost_all", "cost vs PPO (all seats)", ".2f"),
                        ("cost_learner", "cost vs PPO (learners)", ".2f")])
     write_json(args.json, {"benchmark": "learner_update", "machine": info, "args": vars(args), "rows": rows,

@@ -230,6 +230,8 @@ def _special_cases():
         ("train", [str(p), "--set", "opponent_model.omg.mode=greedy"], ["opponent_model.omg.mode"]),
         ("train", [str(p), "--set", "opponent_model.omg.diagnostic_episodes=0"],
          ["opponent_model.omg.diagnostic_episodes"]),
+        ("train", [str(p), "--set", "opponent_model.moa.diagnostic_episodes=0"],
+         ["opponent_model.moa.diagnostic_episodes"]),
         ("train", [str(p), "--devices", str(2**40)], ["mesh.devices"]),
         # HOP: sizes and ranges, train-hop and eval of a HOP config
         ("train-hop", [str(HOP_YAML), "--set", "num_simulations=1e9"], ["num_simulations"]),

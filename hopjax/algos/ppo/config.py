@@ -85,9 +85,14 @@ class MOAConfig:
     """``opponent_model.moa:``: MOA (Jaques et al. 2019)."""
 
     influence_coef: float = 0.0  # > 0: add the social-influence reward
+    # Without the influence reward, moa_acc / moa_baseline are measured on the first this-many
+    # fresh episodes of each update, as omg.diagnostic_episodes (with it, the unroll covers every
+    # episode anyway, and so do the metrics).
+    diagnostic_episodes: int = 256
 
     def validate(self) -> None:
         _non_negative("opponent_model.moa.", self, ("influence_coef",))
+        _positive("opponent_model.moa.", self, ("diagnostic_episodes",))
 
 
 @dataclasses.dataclass(frozen=True)

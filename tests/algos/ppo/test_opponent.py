@@ -202,3 +202,25 @@ def test_learner_logits_equal_the_learner_rows_of_every_seat_logits():
     want, _ = pol.unroll(pparams, batch.data["hidden0"], d["obs"][:T], d["reset"][:T], extra)
     assert got.shape == (T, 8, len(om.seats), om.num_actions)
     np.testing.assert_allclose(np.asarray(got), np.asarray(om.of_seats(want, 2)), rtol=1e-5, atol=1e-6)
+
+
+def test_moa_metrics_read_the_first_episodes_only_without_influence():
+    """moa.diagnostic_episodes 3 on 8 fresh episodes (no influence reward): moa_acc and
+    moa_baseline are those of the first 3 episodes alone and differ from all 8's."""
+    base = dataclasses.replace(MOA, opponent_model=dataclasses.replace(
+        MOA.opponent_model, moa=dataclasses.replace(MOA.opponent_model.moa, influence_coef=0.0)))
+    cfg = dataclasses.replace(base, opponent_model=dataclasses.replace(
+        base.opponent_model, moa=dataclasses.replace(base.opponent_model.moa, diagnostic_episodes=3)))
+    tr, full = Trainer(cfg), Trainer(base)
+    params = tr.om.init_params(jax.random.PRNGKey(0))
+    pparams = tr.policy.init(jax.random.PRNGKey(1))
+    batch, _ = random_batch(tr.rollout.scheme, np.random.default_rng(5), 8, tr.policy.extra_seats)
+
+    def ann(t, b):
+        return jax.jit(lambda x: t.om.annotate(params, pparams, x, jax.random.PRNGKey(2), jnp.int32(0)))(b)
+
+    sub, first3, all8 = ann(tr, batch), ann(full, jax.tree.map(lambda x: x[:3], batch)), ann(full, batch)
+    assert sub[1] is None and sub[2] is None
+    for k in ("moa_acc", "moa_baseline"):
+        assert sub[3][k] == first3[3][k], k
+    assert any(sub[3][k] != all8[3][k] for k in ("moa_acc", "moa_baseline"))

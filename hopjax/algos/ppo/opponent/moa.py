@@ -71,25 +71,32 @@ class MOAModel(ReplayOpponentModel):
         loss, _ = moa_lib.moa_loss(logits, targets, mask)
         return loss, {"moa_loss": loss}
 
+    def _metrics(self, logits, targets, mask):
+        _, acc = moa_lib.moa_loss(logits, targets, mask)
+        return {"moa_acc": acc, "moa_baseline": omg_lib.majority_baseline(targets, mask, self.num_actions)}
+
     def annotate(self, params, policy_params, batch, key, update):
+        """-> (batch, None (PPO reads the policy input from the batch: MOA does not change it),
+        influence bonus [T, E, N] or None, metrics). Without the influence reward (static
+        ``influence_coef`` 0) only the metrics read the model's unroll, and they are measured on
+        the first ``opponent_model.moa.diagnostic_episodes`` fresh episodes (with at most that
+        many envs: all, as before)."""
         T = self.T
+        coef = self.cfg.opponent_model.moa.influence_coef
+        if coef <= 0:
+            k = min(batch.batch_size, self.cfg.opponent_model.moa.diagnostic_episodes)
+            _, logits, targets, mask = self._unroll(params, time_major(jax.tree.map(lambda x: x[:k], batch)))
+            return batch, None, None, self._metrics(logits, targets, mask)
         d = time_major(batch)
         h_prev, logits, targets, mask = self._unroll(params, d)
-        _, acc = moa_lib.moa_loss(logits, targets, mask)
-        metrics = {"moa_acc": acc, "moa_baseline": omg_lib.majority_baseline(targets, mask, self.num_actions)}
-        bonus = None
-        if self.cfg.opponent_model.moa.influence_coef > 0:
-            pol = self.policy
-            reset = d["reset"][:T]
-            # the learners' rows as the policy saw them, 0 where invalid (like every per-agent field)
-            extra = select(self.of_seats(d["valid"][:T], 2), d["extra"][:T]) if pol.extra_dim else None
-            pl = self.learner_logits(policy_params, batch.data["hidden0"], d["obs"][:T], reset, extra)
-            probs = jax.nn.softmax(masked_categorical(pl, self.of_seats(d["avail_actions"][:T], 2)).logits)
-            infl = moa_lib.social_influence(self.spec, params, h_prev, self.flat(self.of_seats(d["obs"][:T], 2)),
-                                            d["actions"][:T], probs, mask, self.seats)
-            focal = self.of_seats(d["valid"][:T], 2)  # [T, E, L]: the learners (all are focal)
-            infl = jnp.where(focal, infl, 0.0)
-            bonus = self.cfg.opponent_model.moa.influence_coef * self.to_seats(infl, axis=2)
-            metrics["moa_influence"] = masked_mean(infl, focal)
-        # PPO reads the policy input from the batch (extra None): MOA does not change it.
-        return batch, None, bonus, metrics
+        metrics = self._metrics(logits, targets, mask)
+        # the learners' rows as the policy saw them, 0 where invalid (like every per-agent field)
+        extra = select(self.of_seats(d["valid"][:T], 2), d["extra"][:T]) if self.policy.extra_dim else None
+        pl = self.learner_logits(policy_params, batch.data["hidden0"], d["obs"][:T], d["reset"][:T], extra)
+        probs = jax.nn.softmax(masked_categorical(pl, self.of_seats(d["avail_actions"][:T], 2)).logits)
+        infl = moa_lib.social_influence(self.spec, params, h_prev, self.flat(self.of_seats(d["obs"][:T], 2)),
+                                        d["actions"][:T], probs, mask, self.seats)
+        focal = self.of_seats(d["valid"][:T], 2)  # [T, E, L]: the learners (all are focal)
+        infl = jnp.where(focal, infl, 0.0)
+        metrics["moa_influence"] = masked_mean(infl, focal)
+        return batch, None, coef * self.to_seats(infl, axis=2), metrics
