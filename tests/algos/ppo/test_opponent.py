@@ -163,12 +163,22 @@ def test_epsilon_mixing_swaps_selected_subgoals():
         assert ann[0][3][k] == ann[1][3][k], k
 
 
-def test_diagnostics_read_the_first_episodes_only():
-    """omg.diagnostic_episodes 3 on 8 fresh episodes: the accuracies are those of the first 3
-    episodes alone (and differ from all 8's); the policy input still covers all 8."""
-    cfg = dataclasses.replace(OMG, opponent_model=dataclasses.replace(
-        OMG.opponent_model, omg=dataclasses.replace(OMG.opponent_model.omg, diagnostic_episodes=3)))
-    tr, full = Trainer(cfg), Trainer(OMG)
+MOA_NO_INFLUENCE = dataclasses.replace(MOA, opponent_model=dataclasses.replace(
+    MOA.opponent_model, moa=dataclasses.replace(MOA.opponent_model.moa, influence_coef=0.0)))
+
+
+@pytest.mark.parametrize("full_cfg, section, keys", [
+    (OMG, "omg", ("omg_am_acc", "omg_goal_acc", "omg_am_baseline", "omg_goal_baseline")),
+    (MOA_NO_INFLUENCE, "moa", ("moa_acc", "moa_baseline")),
+], ids=["omg", "moa"])
+def test_diagnostics_read_the_first_episodes_only(full_cfg, section, keys):
+    """<model>.diagnostic_episodes 3 on 8 fresh episodes: the accuracies are those of the first
+    3 episodes alone (and differ from all 8's); the policy input still covers all 8 (OMG), and
+    MOA without the influence reward gives no PPO input and no bonus."""
+    om_cfg = full_cfg.opponent_model
+    cfg = dataclasses.replace(full_cfg, opponent_model=dataclasses.replace(
+        om_cfg, **{section: dataclasses.replace(getattr(om_cfg, section), diagnostic_episodes=3)}))
+    tr, full = Trainer(cfg), Trainer(full_cfg)
     params = tr.om.init_params(jax.random.PRNGKey(0))
     pparams = tr.policy.init(jax.random.PRNGKey(1))
     batch, _ = random_batch(tr.rollout.scheme, np.random.default_rng(1), 8, tr.policy.extra_seats)
@@ -177,9 +187,10 @@ def test_diagnostics_read_the_first_episodes_only():
         return jax.jit(lambda x: t.om.annotate(params, pparams, x, jax.random.PRNGKey(2), jnp.int32(0)))(b)
 
     sub, first3, all8 = ann(tr, batch), ann(full, jax.tree.map(lambda x: x[:3], batch)), ann(full, batch)
-    keys = ("omg_am_acc", "omg_goal_acc", "omg_am_baseline", "omg_goal_baseline")
     assert all(sub[3][k] == first3[3][k] for k in keys)
     assert any(sub[3][k] != all8[3][k] for k in keys)
+    if section == "moa":
+        assert sub[1] is None and sub[2] is None
     # the PPO input (annotate's, or the batch's when it gives None) still covers all 8 episodes
     np.testing.assert_array_equal(tr.minibatch_data(batch, sub[1], sub[2]).extra,
                                   full.minibatch_data(batch, all8[1], all8[2]).extra)
@@ -202,25 +213,3 @@ def test_learner_logits_equal_the_learner_rows_of_every_seat_logits():
     want, _ = pol.unroll(pparams, batch.data["hidden0"], d["obs"][:T], d["reset"][:T], extra)
     assert got.shape == (T, 8, len(om.seats), om.num_actions)
     np.testing.assert_allclose(np.asarray(got), np.asarray(om.of_seats(want, 2)), rtol=1e-5, atol=1e-6)
-
-
-def test_moa_metrics_read_the_first_episodes_only_without_influence():
-    """moa.diagnostic_episodes 3 on 8 fresh episodes (no influence reward): moa_acc and
-    moa_baseline are those of the first 3 episodes alone and differ from all 8's."""
-    base = dataclasses.replace(MOA, opponent_model=dataclasses.replace(
-        MOA.opponent_model, moa=dataclasses.replace(MOA.opponent_model.moa, influence_coef=0.0)))
-    cfg = dataclasses.replace(base, opponent_model=dataclasses.replace(
-        base.opponent_model, moa=dataclasses.replace(base.opponent_model.moa, diagnostic_episodes=3)))
-    tr, full = Trainer(cfg), Trainer(base)
-    params = tr.om.init_params(jax.random.PRNGKey(0))
-    pparams = tr.policy.init(jax.random.PRNGKey(1))
-    batch, _ = random_batch(tr.rollout.scheme, np.random.default_rng(5), 8, tr.policy.extra_seats)
-
-    def ann(t, b):
-        return jax.jit(lambda x: t.om.annotate(params, pparams, x, jax.random.PRNGKey(2), jnp.int32(0)))(b)
-
-    sub, first3, all8 = ann(tr, batch), ann(full, jax.tree.map(lambda x: x[:3], batch)), ann(full, batch)
-    assert sub[1] is None and sub[2] is None
-    for k in ("moa_acc", "moa_baseline"):
-        assert sub[3][k] == first3[3][k], k
-    assert any(sub[3][k] != all8[3][k] for k in ("moa_acc", "moa_baseline"))
