@@ -24,7 +24,6 @@ function, the belief update as its step hook) are both built on it.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -305,11 +304,8 @@ class Rollout:
         if seats is None:
             return self.policy.apply(params, hidden, obs, reset, extra)
         idx = jnp.asarray(seats)
-        sub = dataclasses.replace(self.policy, num_agents=len(seats), extra_seats=())
-        if extra is not None and extra.shape[-2] != len(seats):  # extra rows for all N seats
-            extra = extra[:, idx]
-        h, logits, value = sub.apply(jax.tree.map(lambda x: x[idx], params), hidden[:, idx], obs[:, idx],
-                                     reset, extra)
+        sub, p, extra = self.policy.for_seats(seats, params, extra)
+        h, logits, value = sub.apply(p, hidden[:, idx], obs[:, idx], reset, extra)
         row = {s: r for r, s in enumerate(seats)}
 
         def put(part, default):  # [E, L, ...] -> [E, N, ...], ``default`` [E, ...] elsewhere

@@ -169,6 +169,20 @@ class MultiPolicy:
         """Zero hidden state [*batch_shape, N, H]."""
         return jnp.zeros((*batch_shape, self.num_agents, self.hidden_size))
 
+    def for_seats(self, seats: tuple[int, ...], params, extra: jax.Array | None = None):
+        """This policy restricted to the static ``seats`` (L of them; independent parameters)
+        -> (policy of L agents, their parameters [L, ...], their extra rows [..., L, X] or None).
+        ``extra`` with a row for every seat is taken at ``seats``; otherwise its rows are the
+        ``extra_seats``', which must be ``seats``. Its outputs are those seats' outputs of
+        :meth:`apply` / :meth:`unroll` (inputs taken at ``seats`` along the agent axis)."""
+        if self.shared:
+            raise ValueError("for_seats needs independent parameters (shared ones read the agent id)")
+        idx = np.asarray(seats, int)
+        if extra is not None and extra.shape[-2] == self.num_agents and len(idx) != self.num_agents:
+            extra = jnp.take(extra, jnp.asarray(idx), axis=-2)
+        sub = dataclasses.replace(self, num_agents=len(idx), extra_seats=())
+        return sub, jax.tree.map(lambda x: x[idx], params), extra
+
     def _check(self, obs: jax.Array, extra: jax.Array | None) -> tuple[int, ...]:
         """-> the leading axes of ``obs`` [..., N, *obs_shape]; ValueError on a wrong shape or
         a missing ``extra``."""

@@ -56,11 +56,15 @@ class Minibatch:
 
     def seats(self, idx) -> "Minibatch":
         """Only the agent seats ``idx`` (a static sequence of L indices): every field's agent
-        axis (1 for ``hidden0``, 2 elsewhere) becomes [L]; ``extra`` is kept as it is (it holds
-        the rows of the policy's ``extra_seats``, which must be ``idx``)."""
+        axis (1 for ``hidden0``, 2 elsewhere) becomes [L]. ``extra`` with a row per seat is taken
+        at ``idx`` too; otherwise its rows are the policy's ``extra_seats``' (which must be
+        ``idx``) and are kept."""
         idx = np.asarray(idx, int)
+        extra = self.extra
+        if extra is not None and extra.shape[2] == self.mask.shape[2]:  # a row per seat
+            extra = extra[:, :, idx]
         rest = jax.tree.map(lambda v: v[:, :, idx], self.replace(hidden0=None, reset=None, extra=None))
-        return rest.replace(hidden0=self.hidden0[:, idx], reset=self.reset, extra=self.extra)
+        return rest.replace(hidden0=self.hidden0[:, idx], reset=self.reset, extra=extra)
 
     def per_agent(self) -> "Minibatch":
         """[N] leading agent axis, each agent's own data with its agent axis kept at size 1
@@ -219,10 +223,7 @@ def make_grad_step(policy: MultiPolicy, cfg: PPOConfig, optimizer: optax.Gradien
             return jax.tree.map(lambda x, y: x.at[seats].set(y), full, part)
 
         if mb.mask.shape[2] != len(seats):  # all N seats given: keep the learners'
-            full_extra = mb.extra is not None and not policy.extra_seats  # extra rows for all N
             mb = mb.seats(seats)
-            if full_extra:
-                mb = mb.replace(extra=mb.extra[:, :, seats])
         p, o, aux = jax.vmap(one_agent)(take(params), take(opt_state), mb.per_agent())
         aux = jax.tree.map(lambda y: jnp.zeros((n, *y.shape[1:]), y.dtype).at[seats].set(y), aux)
         return put(params, p), put(opt_state, o), aux

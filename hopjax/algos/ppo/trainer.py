@@ -131,8 +131,9 @@ class Trainer:
         self.chunk_updates = cfg.chunk_updates
         self.optimizer = make_optimizer(cfg, self.num_updates)
         self.grad_step = make_grad_step(self.policy, cfg, self.optimizer, learners)
-        # Independent parameters with scripted seats: the epochs read only the learners' data.
-        self.update_seats = None if self.policy.shared or len(learners) == n else learners
+        # Independent parameters with scripted seats: only the learners' networks run, in the
+        # rollout and in the epochs (which then read only the learners' data).
+        self.update_seats = self.rollout.net_seats
         self.goal_names = self.env.goal_names(p)
 
     # -- pure functions -------------------------------------------------------------------

@@ -19,7 +19,6 @@ data. A new model: one module with a class following :class:`OpponentModel` (mos
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Protocol
 
 import jax
@@ -214,18 +213,16 @@ class ReplayOpponentModel:
     def learner_logits(self, policy_params, hidden0, obs, reset, extra=None) -> jax.Array:
         """The PPO policy replayed over time-major episodes for the learner seats only ->
         logits [T, B, L, A]. hidden0 [B, N, H], obs [T, B, N, *obs_shape], reset [T, B],
-        extra [T, B, L, X] or None (the learners' rows, as the batch stores them). Independent parameters: only the learners' networks run
-        (a scripted seat's would be thrown away); shared: every seat (the agent id is part of
-        the input), then the learners' rows."""
+        extra [T, B, L, X] or None (the learners' rows, as the batch stores them). Independent
+        parameters: only the learners' networks run (:meth:`MultiPolicy.for_seats`; a scripted
+        seat's would be thrown away); shared: every seat (the agent id is part of the input),
+        then the learners' rows."""
         pol = self.policy
         if pol.shared or len(self.seats) == self.n:
             logits, _ = pol.unroll(policy_params, hidden0, obs, reset, extra)
             return self.of_seats(logits, 2)
-        idx = jnp.asarray(self.seats)
-        sub = dataclasses.replace(pol, num_agents=len(self.seats))
-        sub = dataclasses.replace(sub, extra_seats=())  # its seats are the learners: extra as given
-        logits, _ = sub.unroll(jax.tree.map(lambda x: x[idx], policy_params), hidden0[:, idx],
-                               self.of_seats(obs, 2), reset, extra)
+        sub, p, extra = pol.for_seats(self.seats, policy_params, extra)
+        logits, _ = sub.unroll(p, self.of_seats(hidden0, 1), self.of_seats(obs, 2), reset, extra)
         return logits
 
     def focal(self, valid: jax.Array) -> jax.Array:
