@@ -19,6 +19,7 @@ from hopjax.algos.ppo.opponent.base import ReplayOpponentModel
 from hopjax.algos.ppo.opponent.registry import register
 from hopjax.buffers.layout import time_major
 from hopjax.buffers.masked import masked_mean, select
+from hopjax.buffers.obs import TIME, decode
 from hopjax.models import omg as omg_lib
 from hopjax.models.policy import _ACTIVATIONS, ActorCritic
 
@@ -194,19 +195,24 @@ class OMGModel(ReplayOpponentModel):
         coplayer = omg_lib.pair_take(d["valid"][:T], n, 2, self.seats)  # [T, B, L, N-1]
         return focal[..., None] & coplayer
 
-    def _heads(self, params, d, mu, mask):
-        """OMG_AM and goal-probe losses/accuracies on stop-gradient subgoals."""
+    def _heads(self, params, d, mu, mask, focal=None):
+        """OMG_AM and goal-probe losses/accuracies on stop-gradient subgoals. ``focal``: the
+        learners' flattened float observations [T, B, L, S] if ``d["obs"]`` holds stored planes
+        (else read from ``d["obs"]``)."""
         T, n = self.T, self.n
         g = jax.lax.stop_gradient(mu)
+        if focal is None:
+            focal = self.flat(self.of_seats(d["obs"][:T], 2))
         # [T, B, L, 1, S]: embedded once per focal agent, broadcast over slots after the first layer
-        obs_pair = self.flat(self.of_seats(d["obs"][:T], 2))[:, :, :, None]
+        obs_pair = focal[:, :, :, None]
         am_logits = self.net.apply(params, obs_pair, g, method=omg_lib.OMGNet.agent_model)
         am_target = omg_lib.pair_take(d["actions"][:T], n, 2, self.seats)
         goal = jnp.where(d["valid"][:T], d["goal"][:T], -1)  # padding holds no goals
         # A goal is a located target: the cell the agent stands on when it achieves it (it
         # interacts on the target's cell), read from its own position channel (channel 0 of
-        # its egocentric observation, hopjax.envs._grid.build_obs). Entity indices carry no
-        # location (same-kind targets share one channel in random order).
+        # its egocentric observation, hopjax.envs._grid.build_obs; stored planes or float, the
+        # same cell). Entity indices carry no location (same-kind targets share one channel in
+        # random order).
         cell = jnp.argmax(d["obs"][:T, ..., 0].reshape(*goal.shape, -1), axis=-1)
         located = jnp.where(goal >= 0, cell, -1)
         labels = omg_lib.pair_take(omg_lib.next_goal_labels(located, self.num_cells), n, 2, self.seats)
@@ -298,10 +304,15 @@ class OMGModel(ReplayOpponentModel):
         """OMG_AM and goal-probe accuracies (with majority baselines) on the first
         ``opponent_model.omg.diagnostic_episodes`` fresh episodes (a static slice), not yet
         trained on; the subgoal input is the one the policy saw (the inferred mean)."""
-        k = min(batch.batch_size, self.cfg.opponent_model.omg.diagnostic_episodes)
-        d = time_major(jax.tree.map(lambda x: x[:k], batch))
+        k, T = min(batch.batch_size, self.cfg.opponent_model.omg.diagnostic_episodes), self.T
+        # Observations as stored: only the learners' are decoded (the heads' input); the goal
+        # cells are read from the stored position planes.
+        d = time_major(jax.tree.map(lambda x: x[:k], batch), decode_obs=False)
+        tm = d.get(TIME)
+        focal = decode(self.of_seats(d["obs"][:T], 2), None if tm is None else self.of_seats(tm[:T], 2))
+        focal = self.flat(select(self.of_seats(d["valid"][:T], 2), focal))
         mask = self._masks(d)
-        _, am_acc, _, pr_acc, am_t, labels = self._heads(params, d, self._inferred(d), mask)
+        _, am_acc, _, pr_acc, am_t, labels = self._heads(params, d, self._inferred(d), mask, focal)
         return {
             "omg_goal_acc": pr_acc,
             "omg_goal_baseline": omg_lib.majority_baseline(labels, mask, self.num_cells + 1),
