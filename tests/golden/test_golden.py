@@ -4,7 +4,11 @@ shared trainers gives exactly the recorded metrics and final-parameter digests.
 Exact (RTOL = 0): on one machine and library stack the compiled chunks are deterministic, so
 any change of numerics fails here, down to the last bit; a refactor shows the same numbers or
 explains each difference. On another jax/jaxlib version or backend the numbers are not
-comparable and the test is skipped (re-record there first, on the code before the change)."""
+comparable and the test is skipped (re-record there first, on the code before the change).
+The numbers also depend on how many threads XLA's CPU backend splits work over (the CPUs the
+process may run on): pinned to one core (``taskset -c 0``) of the 2-core machine the golden set
+was recorded on, ``ppo_omg_optimistic``'s ``approx_kl`` differs at 1.2e-6 relative, so compare
+(and re-record) with the same number of cores."""
 
 import json
 
