@@ -50,6 +50,15 @@ class HOPConfig:
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
     # code.
     adapt_inter_om_decay: float | None = None
+    # Goal-directed training data for the goal model (our addition, not in the HOP paper or
+    # code, which train it on self-play with hindsight labels only; hopjax.algos.hop.assign).
+    # In self-play training each seat is, with this probability per episode, assigned a target
+    # drawn uniformly among the present ones (redrawn when it is removed) and walks to it
+    # instead of playing its search's action; its steps are labelled with that target for the
+    # goal model and left out of the planner net's loss. Changes the self-play data (hence
+    # both networks and the self-play return), not evaluation runners. In [0, 1]; 0 (default):
+    # off, training exactly as without it.
+    goal_assign_fraction: float = 0.0
     # Networks (hopjax.models.goal_policy, hopjax.models.trunk) and their training (Adam 5e-4:
     # HOP code). trunk: 'mlp' (flattened observation) or 'conv' (3x3 convolutions with
     # conv_channels, HOP code: 16-32-32, then FC hidden_sizes, HOP code: 512).
@@ -80,7 +89,7 @@ class HOPConfig:
         for key in ("c_puct", "q_temperature", "belief_temperature", "inter_om_prior_weight", "lr"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"config key {key!r} must be > 0, got {getattr(self, key)}")
-        for key in ("gamma", "inter_om_decay", "adapt_inter_om_decay"):
+        for key in ("gamma", "inter_om_decay", "adapt_inter_om_decay", "goal_assign_fraction"):
             if getattr(self, key) is not None and not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"config key {key!r} must lie in [0, 1], got {getattr(self, key)}")
         if self.batch_episodes > self.buffer_episodes:

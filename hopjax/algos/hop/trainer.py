@@ -53,6 +53,7 @@ import optax
 from flax import struct
 
 from hopjax import envs
+from hopjax.algos.hop import assign as asg
 from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
@@ -87,11 +88,15 @@ def make_networks(cfg: HOPConfig, env, env_params) -> tuple[GoalPolicy, PlannerN
             PlannerNet(obs_shape, a, hs, cfg.activation, conv))
 
 
-def hop_scheme(env, env_params, T: int) -> Scheme:
-    """Episode layout the HOP runner writes: [E, T+1, ...] per field."""
+def hop_scheme(env, env_params, T: int, assigned: bool = False) -> Scheme:
+    """Episode layout the HOP runner writes: [E, T+1, ...] per field. ``assigned``: also the
+    fields of assigned-target walkers (``goal_assign_fraction > 0``, :mod:`hopjax.algos.hop.assign`):
+    ``assigned`` (the seat walks to an assigned target this episode) and ``assigned_goal``
+    (the target it walked to at that step, -1 for none)."""
     n, a = env.num_agents(env_params), env.num_actions(env_params)
     g = env.num_goals(env_params)
     ag = "agents"
+    more = {"assigned": Field((), jnp.bool_, ag), "assigned_goal": Field((), jnp.int32, ag)} if assigned else {}
     return Scheme.create(
         {
             "obs": Field(tuple(env.observation_shape(env_params)), jnp.float32, ag),
@@ -103,6 +108,7 @@ def hop_scheme(env, env_params, T: int) -> Scheme:
             "policy": Field((a,), jnp.float32, ag),  # search policy (HOP seats; 0 elsewhere)
             "goal_label": Field((), jnp.int32, ag),  # hindsight label, -1 after the last goal
             "return_to_go": Field((), jnp.float32, ag),  # discounted with gamma
+            **more,
         },
         {ag: n},
         T,
@@ -142,6 +148,9 @@ class HOPCarry:
     avail: [E, N, A] bool                      alive: [E, N] bool
     active: [E] bool (episode still running)   log_b: [E, N, G+1] float32 log-beliefs about
     every seat's goal (G goals + "no target"), frozen with the env once its episode ends.
+    assigned: [E, N] bool or None: seats that walk to an assigned target this episode;
+    target: [E, N] int32 or None: their targets (G = none left); both None unless the runner's
+    ``assign_fraction > 0`` (:mod:`hopjax.algos.hop.assign`).
     """
 
     env_state: Any
@@ -150,6 +159,8 @@ class HOPCarry:
     alive: jax.Array
     active: jax.Array
     log_b: jax.Array
+    assigned: jax.Array | None = None
+    target: jax.Array | None = None
 
 
 class HOPRunner:
@@ -158,12 +169,16 @@ class HOPRunner:
     seat) -> action`` (:mod:`hopjax.envs.scripted`; it may close over traced values).
     ``pursuit`` maps scripted seats to ``(state, params, seat) -> [G+1] bool``, the goals that
     seat is after (:data:`hopjax.envs.scripted.PURSUIT`), recorded per decision in
-    :attr:`EpisodeTrace.pursued` to score beliefs against them."""
+    :attr:`EpisodeTrace.pursued` to score beliefs against them.
+    ``assign_fraction`` (self-play training only; ``HOPConfig.goal_assign_fraction``): the
+    probability that a HOP seat walks to an assigned target for a whole episode instead of
+    playing its search's action (:mod:`hopjax.algos.hop.assign`); 0 leaves the runner as it was."""
 
     def __init__(self, env, env_params, goal_policy: GoalPolicy, planner_net: PlannerNet,
                  search: SearchConfig, num_envs: int, focal_seats: tuple[int, ...],
                  scripted: dict[int, Any] | None = None, belief_temperature: float = 1.0,
-                 inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None):
+                 inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None,
+                 assign_fraction: float = 0.0):
         n = env.num_agents(env_params)
         scripted = dict(scripted or {})
         self.focal = tuple(int(i) for i in focal_seats)
@@ -183,7 +198,8 @@ class HOPRunner:
         self.belief_temperature, self.inter_om_decay = belief_temperature, inter_om_decay
         self.T = env.episode_length(env_params)
         self.G = env.num_goals(env_params)
-        self.scheme = hop_scheme(env, env_params, self.T)
+        self.assign_fraction = float(assign_fraction)
+        self.scheme = hop_scheme(env, env_params, self.T, assigned=self.assign_fraction > 0)
         self.hop_mask = jnp.array([i in self.focal for i in range(n)])
         # Seats whose beliefs are scored: the scripted co-players, or everyone in self-play.
         self.modelled = ~self.hop_mask if scripted else jnp.ones((n,), bool)
@@ -196,10 +212,17 @@ class HOPRunner:
         -> (batch [E, T+1, ...] with hindsight labels and returns-to-go, EpisodeTrace)."""
         k_reset, k_run = jax.random.split(key)
         obs, state, avail = self.engine.reset(k_reset)
-        present = bl.with_none(bl.present_goals(self.env, state, self.env_params))[:, None]  # [E, 1, G+1]
+        goals0 = bl.present_goals(self.env, state, self.env_params)  # [E, G]
+        present = bl.with_none(goals0)[:, None]  # [E, 1, G+1]
         e, n = self.num_envs, self.n
+        assigned = target = None
+        if self.assign_fraction > 0:  # static: a config value; off, nothing below changes
+            k_seat, k_goal = jax.random.split(jax.random.fold_in(key, 1))
+            assigned = (jax.random.uniform(k_seat, (e, n)) < self.assign_fraction) & self.hop_mask
+            target = asg.draw_targets(k_goal, goals0, n)
         carry0 = HOPCarry(env_state=state, obs=obs, avail=avail, alive=jnp.ones((e, n), bool),
-                          active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present))
+                          active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present),
+                          assigned=assigned, target=target)
         keys = jax.random.split(k_run, self.T)
 
         def step(carry, k):
@@ -232,11 +255,22 @@ class HOPRunner:
         actions = jnp.zeros((e, n), jnp.int32).at[:, focal].set(plan.action)
         policy = jnp.zeros((e, n, plan.policy.shape[-1])).at[:, focal].set(plan.policy)
         actions = eng.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
+        more, target2 = {}, None
+        if carry.assigned is not None:  # assigned-target walkers (static: the carry's structure)
+            k_walk, k_redraw = jax.random.split(jax.random.fold_in(k, 1))
+            walk = asg.walker_actions(k_walk, self.env, self.env_params, carry.env_state, carry.avail, carry.target)
+            actions = jnp.where(carry.assigned, walk, actions)
+            more = {"assigned": carry.assigned,
+                    "assigned_goal": jnp.where(carry.assigned & (carry.target < self.G), carry.target, -1)}
         tr = eng.step(k_env, carry, actions)
+        if carry.assigned is not None:
+            present2 = bl.present_goals(self.env, tr.env_state, self.env_params)
+            target2 = freeze(carry.active, asg.keep_or_redraw(k_redraw, carry.target, present2), carry.target)
         pos = jax.vmap(self.env.goal_positions, in_axes=(0, None))(carry.env_state, self.env_params)
         log_b2 = self._belief_step(params, prior, carry, actions, tr, pos)
-        row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos})
-        carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
+        row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos, **more})
+        carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b),
+                          assigned=carry.assigned, target=target2)
         ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
         return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state))
 
@@ -256,7 +290,11 @@ class HOPRunner:
         labels = bl.hindsight_labels(batch["goal"][:, :T], v, axis=1)
         rtg = discounted_return_to_go(batch["reward"][:, :T], v, self.search.gamma)
         pad = jnp.zeros_like(labels[:, :1])
-        data = dict(batch.data, goal_label=jnp.concatenate([labels, pad - 1], 1),
+        train_labels = labels  # the goal model's: assigned walkers' steps carry their target
+        if "assigned" in batch.data:
+            walker = batch["assigned"][:, :T] & v
+            train_labels = jnp.where(walker, jnp.where(v, batch["assigned_goal"][:, :T], -1), labels)
+        data = dict(batch.data, goal_label=jnp.concatenate([train_labels, pad - 1], 1),
                     return_to_go=jnp.concatenate([rtg, pad.astype(rtg.dtype)], 1))
         batch = batch.replace(data=data)
         acc = bl.mass_on(log_bs, bl.label_with_none(labels, G))  # [E, T, N]
@@ -300,7 +338,7 @@ class HOPTrainer:
         self.env, self.env_params = make_env(cfg)
         self.goal_policy, self.planner_net = make_networks(cfg, self.env, self.env_params)
         n = self.env.num_agents(self.env_params)
-        self.runner = self.make_runner(cfg.num_envs, tuple(range(n)))
+        self.runner = self.make_runner(cfg.num_envs, tuple(range(n)), assign_fraction=cfg.goal_assign_fraction)
         self.steps_per_update = cfg.num_envs * self.runner.T
         self.num_chunks = -(-max(1, cfg.total_steps // self.steps_per_update) // cfg.chunk_updates)
         self.num_updates = self.num_chunks * cfg.chunk_updates
@@ -311,14 +349,17 @@ class HOPTrainer:
     def make_runner(self, num_envs: int, focal_seats: tuple[int, ...],
                     scripted: dict[int, Any] | None = None,
                     inter_om_decay: float | None = None,
-                    pursuit: dict[int, Any] | None = None) -> HOPRunner:
+                    pursuit: dict[int, Any] | None = None,
+                    assign_fraction: float = 0.0) -> HOPRunner:
         """A runner with this run's networks, search and belief settings (``inter_om_decay``:
-        another inter-OM decay than the config's, e.g. for the adaptation protocol; ``pursuit``:
-        see :class:`HOPRunner`)."""
+        another inter-OM decay than the config's, e.g. for the adaptation protocol; ``pursuit``
+        and ``assign_fraction``: see :class:`HOPRunner`; only the self-play runner gets the
+        config's ``goal_assign_fraction``)."""
         c = self.cfg
         decay = c.inter_om_decay if inter_om_decay is None else inter_om_decay
         return HOPRunner(self.env, self.env_params, self.goal_policy, self.planner_net, c.search,
-                         num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit)
+                         num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit,
+                         assign_fraction)
 
     def init(self, key: jax.Array) -> HOPState:
         k_g, k_p, key = jax.random.split(key, 3)
@@ -335,7 +376,10 @@ class HOPTrainer:
 
     def loss(self, params, batch):
         lg, ag = goal_loss(self.goal_policy, params["goal"], batch)
-        lp, ap = planner_loss(self.planner_net, params["planner"], batch, self.runner.hop_mask)
+        seats = self.runner.hop_mask  # [N]; assigned walkers' steps are not the search's: [E, T, N]
+        if "assigned" in batch.data:
+            seats = seats & ~batch["assigned"][:, : batch.max_seq_length]
+        lp, ap = planner_loss(self.planner_net, params["planner"], batch, seats)
         return lg + lp, {**ag, **ap}
 
     def update(self, st: HOPState) -> tuple[HOPState, dict[str, jax.Array]]:
