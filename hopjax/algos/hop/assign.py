@@ -4,18 +4,20 @@ HOP's goal model ``pi(a | o, g)`` is trained, as in the HOP code, on its own sel
 hindsight goal labels. There the label is (nearly) a function of the observation - HOP's own
 policy decides where it goes - so the model can predict the action from ``o`` alone and learns
 to ignore ``g`` (measured on Snowdrift in ``benchmarks/RESULTS.md``, issue 14: "A grid closer
-to the paper's does not help"). With ``goal_assign_fraction > 0`` (``HOPConfig``) each seat of
-a self-play episode is, with that probability, *assigned* a target drawn uniformly among the
-targets present (an individual, located goal, as the goal model's goals are), independently
-of what it sees, and walks to it by the rule of :func:`walk_to`; when its target is removed
-(by it or by anyone else) it is assigned a new one among those left. Its steps are labelled
-with the target it was walking to (not the hindsight label) for the goal model, and left out
-of the planner net's policy/value targets (its actions are not the search's). Because the
-assignment does not depend on the observation, only ``g`` tells these moves apart: the goal
-model has to use it. This is the goal randomisation of goal-conditioned RL (a goal drawn per
-episode, the policy conditioned on it: Schaul et al., "Universal Value Function
-Approximators", ICML 2015), applied to the data of the co-player model; it is not in the HOP
-paper or code.
+to the paper's does not help"). With ``goal_walker_envs > 0`` (``HOPConfig``) each update
+also rolls out that many separate walker-only envs: every seat is *assigned* a target drawn
+uniformly among the targets present (an individual, located goal, as the goal model's goals
+are), independently of what it sees, and walks to it by the rule of :func:`walk_to`; when its
+target is removed (by it or by anyone else) it is assigned a new one among those left. Nothing
+plans there (no search). Their steps are labelled with the target walked to (not the hindsight
+label) and feed the goal model's loss only; HOP's own self-play episodes, and so the planner
+net's data, are untouched. (Tried first: walkers mixed per seat into the self-play episodes,
+``goal_assign_fraction``, which lowered HOP's return when the planner net trained next to
+them; ``benchmarks/RESULTS.md``, issue 14.) Because the assignment does not depend on the
+observation, only ``g`` tells these moves apart: the goal model has to use it. This is the goal
+randomisation of goal-conditioned RL (a goal drawn per episode, the policy conditioned on it:
+Schaul et al., "Universal Value Function Approximators", ICML 2015), applied to the data of
+the co-player model; it is not in the HOP paper or code.
 
 The rule differs from every scripted evaluation kind of :mod:`hopjax.envs.scripted`: chasers
 re-pick their *nearest* live target at every step, a walker keeps a *uniformly assigned* one

@@ -1,6 +1,7 @@
-"""HOP's assigned-target walkers (``goal_assign_fraction``, hopjax.algos.hop.assign): off, the
-self-play data is bit-identical to a runner without the option; on, walker seats walk to their
-assigned target, are labelled with it for the goal model and leave the planner net's loss."""
+"""HOP's walker-only episodes for the goal model (``goal_walker_envs``, hopjax.algos.hop.assign):
+off, the self-play data and update are bit-identical to a trainer without the option; on, a
+separate batch of envs where every seat walks to its assigned target (no search) is labelled
+with the targets and reaches the goal model's loss only, never the planner net's."""
 
 import dataclasses
 
@@ -12,7 +13,7 @@ import pytest
 from hopjax.algos.hop import HOPConfig, HOPTrainer
 from hopjax.algos.hop import assign as asg
 from hopjax.algos.hop import beliefs as bl
-from hopjax.algos.hop.losses import step_mask
+from hopjax.algos.hop.losses import goal_loss, step_mask
 from hopjax.algos.hop.trainer import HOPRunner
 from hopjax.buffers.obs import decode
 from hopjax.config import ConfigError, load_config
@@ -30,35 +31,44 @@ TINY_SD = HOPConfig(
 
 def _play(trainer, runner, key=1):
     st = trainer.init(jax.random.PRNGKey(0))
+    prior = bl.uniform_prior((runner.num_envs, runner.n, runner.G + 1), TINY_SD.inter_om_prior_weight)
     play = jax.jit(runner.play, compiler_options=QUICK_COMPILE)
-    return st, play(jax.random.PRNGKey(key), st.params, st.prior)
+    return st, play(jax.random.PRNGKey(key), st.params, prior)
 
 
 @pytest.fixture(scope="module")
 def walkers():
-    """Every seat a walker (fraction 1): (trainer, state, batch)."""
-    tr = HOPTrainer(dataclasses.replace(TINY_SD, goal_assign_fraction=1.0))
-    st, (batch, _) = _play(tr, tr.runner)
+    """8 walker envs next to the 8 self-play envs: (trainer, state, walker batch)."""
+    tr = HOPTrainer(dataclasses.replace(TINY_SD, goal_walker_envs=8))
+    st, (batch, _) = _play(tr, tr.walker_runner)
     return tr, st, batch
 
 
-def test_fraction_zero_is_bit_identical():
-    """fraction 0: the same scheme and the same self-play batch, leaf for leaf, as a runner
-    built without the option."""
-    tr = HOPTrainer(dataclasses.replace(TINY_SD, goal_assign_fraction=0.0))
-    assert tr.runner.assign_fraction == 0.0
+def test_zero_walker_envs_is_bit_identical():
+    """goal_walker_envs 0: no walker runner or buffer; the same scheme, self-play batch and
+    update (state and metrics), leaf for leaf, as a trainer built without the option."""
+    tr = HOPTrainer(dataclasses.replace(TINY_SD, goal_walker_envs=0))
+    ref = HOPTrainer(TINY_SD)
+    assert tr.walker_runner is None and not tr.runner.walkers
     plain = HOPRunner(tr.env, tr.env_params, tr.goal_policy, tr.planner_net, TINY_SD.search,
                       TINY_SD.num_envs, tuple(range(4)), None, TINY_SD.belief_temperature,
                       TINY_SD.inter_om_decay)
     assert "assigned" not in tr.runner.scheme.field_names and tr.runner.scheme.field_names == plain.scheme.field_names
-    _, (b0, t0) = _play(tr, tr.runner)
+    st, (b0, t0) = _play(tr, tr.runner)
     _, (b1, t1) = _play(tr, plain)
     for a, b in zip(jax.tree.leaves((b0, t0)), jax.tree.leaves((b1, t1))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert st.walker_buffer is None
+    out0 = jax.jit(tr.update, compiler_options=QUICK_COMPILE)(st)
+    out1 = jax.jit(ref.update, compiler_options=QUICK_COMPILE)(ref.init(jax.random.PRNGKey(0)))
+    l0, l1 = jax.tree.leaves(out0), jax.tree.leaves(out1)
+    assert len(l0) == len(l1)
+    for a, b in zip(l0, l1):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_walkers_labels_and_moves(walkers):
-    """fraction 1: every valid step of every seat is labelled with its assigned target (a goal
+    """walker envs: every valid step of every seat is labelled with its assigned target (a goal
     present at that step); the walker shovels only its own target, on its cell, and otherwise
     moves one cell closer to it (a 4x4 grid without walls always has such a move)."""
     tr, _, b = walkers
@@ -95,34 +105,64 @@ def test_walkers_labels_and_moves(walkers):
     np.testing.assert_array_equal(done[done >= 0], tgt[e, t, n][done >= 0])
 
 
-def test_walkers_leave_the_planner_loss(walkers):
-    """fraction 1: no step is the search's, so the planner net gets no loss (and no gradient);
-    the goal model trains on the walkers' labels."""
-    tr, st, b = walkers
-    _, aux = tr.loss(st.params, b)
-    assert float(aux["policy_loss"]) == 0.0 and float(aux["value_loss"]) == 0.0
-    assert float(aux["goal_loss"]) > 0.0
-    g = jax.grad(lambda p: tr.loss(p, b)[0])(st.params)
-    assert all(float(jnp.abs(x).max()) == 0.0 for x in jax.tree.leaves(g["planner"]))
+def test_walker_runner_does_not_plan(walkers):
+    """The walker runner takes every seat, writes no search policy and leaves beliefs alone."""
+    tr, _, b = walkers
+    assert tr.walker_runner.walkers and tr.walker_runner.num_envs == 8
+    assert float(jnp.abs(b["policy"]).max()) == 0.0
 
 
-def test_fraction_half_mixes_walkers_and_hop():
-    """fraction 0.5: some seats walk, the others play the search and keep hindsight labels;
-    both kinds of seat appear, and the draw is per (env, seat) and per episode."""
-    tr = HOPTrainer(dataclasses.replace(TINY_SD, goal_assign_fraction=0.5, num_envs=16))
-    st, (b, _) = _play(tr, tr.runner)
-    _, (b2, _) = _play(tr, tr.runner, key=2)
-    T = b.max_seq_length
-    a = np.asarray(b["assigned"][:, 0])
-    assert 0.25 < a.mean() < 0.75
-    assert (a != np.asarray(b2["assigned"][:, 0])).any()
-    v = np.asarray(step_mask(b))
-    hind = np.asarray(bl.hindsight_labels(b["goal"][:, :T], jnp.asarray(v), axis=1))
-    hop = v & ~np.asarray(b["assigned"][:, :T])
-    np.testing.assert_array_equal(np.asarray(b["goal_label"][:, :T])[hop], hind[hop])
-    # the trainer's update runs with the option on
-    st2, m = jax.jit(tr.update, compiler_options=QUICK_COMPILE)(st)
-    assert np.isfinite(float(m["goal_loss"])) and np.isfinite(float(m["policy_loss"]))
+def test_planner_sees_self_play_only_goal_model_sees_walkers(walkers):
+    """The loss with walker episodes: the planner part equals the loss without them (same
+    value, same planner gradient); the goal part is the goal loss over the self-play and
+    walker steps together, so it differs from the self-play-only one."""
+    tr, st, wb = walkers
+    _, (sp, _) = _play(tr, tr.runner, key=3)
+    _, aux0 = tr.loss(st.params, sp)
+    _, aux1 = tr.loss(st.params, sp, wb)
+    for k in ("policy_loss", "value_loss"):
+        assert float(aux0[k]) == float(aux1[k])
+    assert float(aux0["goal_loss"]) != float(aux1["goal_loss"])
+    g0 = jax.grad(lambda p: tr.loss(p, sp)[0])(st.params)
+    g1 = jax.grad(lambda p: tr.loss(p, sp, wb)[0])(st.params)
+    for a, b in zip(jax.tree.leaves(g0["planner"]), jax.tree.leaves(g1["planner"])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # the goal part is the masked mean over both batches' labelled steps
+    lw, _ = goal_loss(tr.goal_policy, st.params["goal"], wb)
+    ls, _ = goal_loss(tr.goal_policy, st.params["goal"], sp)
+    T = sp.max_seq_length
+    ns = int((np.asarray(step_mask(sp)) & (np.asarray(sp["goal_label"][:, :T]) >= 0)).sum())
+    nw = int((np.asarray(step_mask(wb)) & (np.asarray(wb["goal_label"][:, :T]) >= 0)).sum())
+    np.testing.assert_allclose(float(aux1["goal_loss"]), (ns * float(ls) + nw * float(lw)) / (ns + nw), rtol=1e-5)
+
+
+def test_update_keeps_walkers_out_of_the_self_play_buffer(walkers):
+    """One update with walker envs: the self-play buffer holds exactly the episodes of a trainer
+    without them (same key, same self-play), the walker buffer holds walker episodes (all
+    assigned, labelled with their targets), the metrics are finite, the planner net ends the
+    update exactly as without walkers and the goal model does not."""
+    tr, _, _ = walkers
+    ref = HOPTrainer(TINY_SD)
+    st = tr.init(jax.random.PRNGKey(0))
+    assert st.walker_buffer.capacity == tr.walker_capacity == 16 and tr.walker_batch == 8
+    st1, m = jax.jit(tr.update, compiler_options=QUICK_COMPILE)(st)
+    r1, _ = jax.jit(ref.update, compiler_options=QUICK_COMPILE)(ref.init(jax.random.PRNGKey(0)))
+    for a, b in zip(jax.tree.leaves(st1.buffer), jax.tree.leaves(r1.buffer)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(st1.prior), np.asarray(r1.prior))
+    wb = st1.walker_buffer
+    assert int(wb.episodes_in_buffer) == 8
+    s = wb.storage
+    v = np.asarray(step_mask(s))
+    assert v.any() and np.asarray(s["assigned"][:, :-1])[v].all()
+    np.testing.assert_array_equal(np.asarray(s["goal_label"][:, :-1])[v], np.asarray(s["assigned_goal"][:, :-1])[v])
+    assert all(np.isfinite(float(m[k])) for k in ("goal_loss", "policy_loss", "value_loss"))
+    # the planner net's loss and gradients depend only on its own parameters and the self-play
+    # minibatches, which are the reference's: after the update its parameters are the same
+    for a, b in zip(jax.tree.leaves(st1.params["planner"]), jax.tree.leaves(r1.params["planner"])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert any((np.asarray(a) != np.asarray(b)).any()
+               for a, b in zip(jax.tree.leaves(st1.params["goal"]), jax.tree.leaves(r1.params["goal"])))
 
 
 def test_draw_targets_uniform_over_present():
@@ -133,7 +173,13 @@ def test_draw_targets_uniform_over_present():
     assert abs((many == 0).mean() - 1 / 3) < 0.04 and not (many == 1).any()
 
 
-@pytest.mark.parametrize("value", ["1.5", "-0.1", "abc"])
-def test_config_rejects_bad_fraction(value):
-    with pytest.raises(ConfigError, match="goal_assign_fraction"):
-        load_config(HOPConfig, "configs/snowdrift_hop.yaml", [f"goal_assign_fraction={value}"]).validate()
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", "true"])
+def test_config_rejects_bad_walker_envs(value):
+    with pytest.raises(ConfigError, match="goal_walker_envs"):
+        load_config(HOPConfig, "configs/snowdrift_hop.yaml", [f"goal_walker_envs={value}"]).validate()
+
+
+def test_config_accepts_walker_envs():
+    cfg = load_config(HOPConfig, "configs/snowdrift_hop.yaml", ["goal_walker_envs=16"])
+    cfg.validate()
+    assert cfg.goal_walker_envs == 16
