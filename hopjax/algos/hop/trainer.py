@@ -337,7 +337,14 @@ class HOPState:
     prior: jax.Array
     key: jax.Array
     update: jax.Array
-    walker_buffer: ReplayBufferState | None = None  # goal_walker_envs > 0: walker-only episodes
+
+
+@struct.dataclass
+class HOPWalkerState(HOPState):
+    """:class:`HOPState` plus the buffer of walker-only episodes (``goal_walker_envs > 0``); a
+    subclass, so that with the option off the state - and its checkpoints - stay as they were."""
+
+    walker_buffer: ReplayBufferState
 
 
 class HOPTrainer:
@@ -385,16 +392,17 @@ class HOPTrainer:
         k_g, k_p, key = jax.random.split(key, 3)
         params = {"goal": self.goal_policy.init(k_g), "planner": self.planner_net.init(k_p)}
         ro = self.runner
-        return HOPState(
+        fields = dict(
             params=params,
             opt_state=self.optimizer.init(params),
             buffer=init_buffer(ro.scheme, self.cfg.buffer_episodes),
             prior=bl.uniform_prior((self.cfg.num_envs, ro.n, ro.G + 1), self.cfg.inter_om_prior_weight),
             key=key,
             update=jnp.zeros((), jnp.int32),
-            walker_buffer=None if self.walker_runner is None else init_buffer(
-                self.walker_runner.scheme, self.walker_capacity),
         )
+        if self.walker_runner is None:
+            return HOPState(**fields)
+        return HOPWalkerState(**fields, walker_buffer=init_buffer(self.walker_runner.scheme, self.walker_capacity))
 
     def loss(self, params, batch, walkers: EpisodeBatch | None = None):
         """Goal model on the self-play ``batch`` plus, if given, the walker-only episodes
@@ -413,12 +421,12 @@ class HOPTrainer:
         key, k_play, k_sgd = jax.random.split(st.key, 3)
         batch, trace = self.runner.play(k_play, st.params, st.prior)
         buffer = insert(st.buffer, batch)
-        wbuf = st.walker_buffer
+        wbuf = None
         if self.walker_runner is not None:  # static; off, nothing below changes
             wr = self.walker_runner  # its beliefs are not updated: a fixed uniform prior
             prior = bl.uniform_prior((wr.num_envs, wr.n, wr.G + 1), self.cfg.inter_om_prior_weight)
             wbatch, _ = wr.play(jax.random.fold_in(k_play, 1), st.params, prior)
-            wbuf = insert(wbuf, wbatch)
+            wbuf = insert(st.walker_buffer, wbatch)
         grad_fn = jax.grad(self.loss, has_aux=True)
 
         def sgd(c, k):
@@ -445,7 +453,9 @@ class HOPTrainer:
             "root_value": trace.root_value.mean(),
             **{k: v[-1] for k, v in aux.items()},
         }
-        new = HOPState(params, opt_state, buffer, trace.prior, key, st.update + 1, wbuf)
+        new = HOPState(params, opt_state, buffer, trace.prior, key, st.update + 1)
+        if wbuf is not None:
+            new = HOPWalkerState(**{f: getattr(new, f) for f in new.__dataclass_fields__}, walker_buffer=wbuf)
         return new, metrics
 
     def env_split(self, st: HOPState):
