@@ -2,6 +2,8 @@
 # Issue 14, Snowdrift: run_adaptation.sh's protocol with HOP trained with assigned-target walkers
 # in its self-play (goal_assign_fraction, hopjax/algos/hop/assign.py). The population is reused
 # if present (population train skips members already trained); on one CPU core (taskset -c 1).
+# goal_assign_fraction was replaced by goal_walker_envs (run_adaptation_walkers.sh): this script
+# runs at commit 858eb72, not later.
 #   bash benchmarks/results/issue14_adaptation_cpu/run_adaptation_assign.sh [fraction] [seats...]
 set -eux
 frac=${1:-0.5}; shift || true
