@@ -50,6 +50,18 @@ class HOPConfig:
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
     # code.
     adapt_inter_om_decay: float | None = None
+    # Goal-directed training data for the goal model (our addition, not in the HOP paper or
+    # code, which train it on self-play with hindsight labels only; hopjax.algos.hop.assign).
+    # Each update, besides the num_envs self-play envs (unchanged: same search, same data for
+    # the planner net), this many separate walker-only envs are rolled out in which every seat
+    # walks to a target drawn uniformly among the present ones (redrawn when it is removed) and
+    # nothing plans (no search: cheap). Their episodes, labelled with the assigned targets, go
+    # to a buffer of their own (buffer_episodes * goal_walker_envs / num_envs episodes) that
+    # feeds the goal model's loss only (batch_episodes * goal_walker_envs / num_envs of them
+    # per minibatch, next to the self-play ones); the planner net never sees them. Changes the
+    # goal model (hence beliefs, search and self-play return), not evaluation runners. An int
+    # >= 0; 0 (default): off, training exactly as without it.
+    goal_walker_envs: int = 0
     # Networks (hopjax.models.goal_policy, hopjax.models.trunk) and their training (Adam 5e-4:
     # HOP code). trunk: 'mlp' (flattened observation) or 'conv' (3x3 convolutions with
     # conv_channels, HOP code: 16-32-32, then FC hidden_sizes, HOP code: 512).
@@ -75,6 +87,9 @@ class HOPConfig:
                     "batch_episodes", "sgd_steps", "chunk_updates", "checkpoint_every_chunks"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
+        w = self.goal_walker_envs
+        if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+            raise ConfigError(f"config key 'goal_walker_envs' must be an int >= 0, got {w!r}")
         if self.max_depth < 0:
             raise ConfigError(f"config key 'max_depth' must be >= 0, got {self.max_depth}")
         for key in ("c_puct", "q_temperature", "belief_temperature", "inter_om_prior_weight", "lr"):

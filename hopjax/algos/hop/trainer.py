@@ -53,11 +53,12 @@ import optax
 from flax import struct
 
 from hopjax import envs
+from hopjax.algos.hop import assign as asg
 from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
 from hopjax.algos.hop.planner import Planner, SearchConfig
-from hopjax.buffers.episode import Field, Scheme
+from hopjax.buffers.episode import EpisodeBatch, Field, Scheme, concat
 from hopjax.buffers.masked import masked_mean
 from hopjax.buffers.replay import ReplayBufferState, init_buffer, insert, sample
 from hopjax.config import ConfigError
@@ -87,11 +88,15 @@ def make_networks(cfg: HOPConfig, env, env_params) -> tuple[GoalPolicy, PlannerN
             PlannerNet(obs_shape, a, hs, cfg.activation, conv))
 
 
-def hop_scheme(env, env_params, T: int) -> Scheme:
-    """Episode layout the HOP runner writes: [E, T+1, ...] per field."""
+def hop_scheme(env, env_params, T: int, assigned: bool = False) -> Scheme:
+    """Episode layout the HOP runner writes: [E, T+1, ...] per field. ``assigned``: also the
+    fields of assigned-target walkers (the walker-only runner of ``goal_walker_envs > 0``,
+    :mod:`hopjax.algos.hop.assign`): ``assigned`` (the seat walks to an assigned target) and
+    ``assigned_goal`` (the target it walked to at that step, -1 for none)."""
     n, a = env.num_agents(env_params), env.num_actions(env_params)
     g = env.num_goals(env_params)
     ag = "agents"
+    more = {"assigned": Field((), jnp.bool_, ag), "assigned_goal": Field((), jnp.int32, ag)} if assigned else {}
     return Scheme.create(
         {
             "obs": Field(tuple(env.observation_shape(env_params)), jnp.float32, ag),
@@ -103,6 +108,7 @@ def hop_scheme(env, env_params, T: int) -> Scheme:
             "policy": Field((a,), jnp.float32, ag),  # search policy (HOP seats; 0 elsewhere)
             "goal_label": Field((), jnp.int32, ag),  # hindsight label, -1 after the last goal
             "return_to_go": Field((), jnp.float32, ag),  # discounted with gamma
+            **more,
         },
         {ag: n},
         T,
@@ -142,6 +148,9 @@ class HOPCarry:
     avail: [E, N, A] bool                      alive: [E, N] bool
     active: [E] bool (episode still running)   log_b: [E, N, G+1] float32 log-beliefs about
     every seat's goal (G goals + "no target"), frozen with the env once its episode ends.
+    assigned: [E, N] bool or None: seats that walk to an assigned target this episode;
+    target: [E, N] int32 or None: their targets (G = none left); both None unless the runner
+    is a walker-only one (``walkers=True``, :mod:`hopjax.algos.hop.assign`).
     """
 
     env_state: Any
@@ -150,6 +159,8 @@ class HOPCarry:
     alive: jax.Array
     active: jax.Array
     log_b: jax.Array
+    assigned: jax.Array | None = None
+    target: jax.Array | None = None
 
 
 class HOPRunner:
@@ -158,12 +169,17 @@ class HOPRunner:
     seat) -> action`` (:mod:`hopjax.envs.scripted`; it may close over traced values).
     ``pursuit`` maps scripted seats to ``(state, params, seat) -> [G+1] bool``, the goals that
     seat is after (:data:`hopjax.envs.scripted.PURSUIT`), recorded per decision in
-    :attr:`EpisodeTrace.pursued` to score beliefs against them."""
+    :attr:`EpisodeTrace.pursued` to score beliefs against them.
+    ``walkers`` (``HOPConfig.goal_walker_envs``, training data for the goal model only): every
+    seat walks to an assigned target (:mod:`hopjax.algos.hop.assign`) and nothing plans - no
+    search, no belief update (the trace's beliefs stay at the prior, its values and entropies
+    are 0); the batch's goal labels are the assigned targets. False: the HOP runner as it was."""
 
     def __init__(self, env, env_params, goal_policy: GoalPolicy, planner_net: PlannerNet,
                  search: SearchConfig, num_envs: int, focal_seats: tuple[int, ...],
                  scripted: dict[int, Any] | None = None, belief_temperature: float = 1.0,
-                 inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None):
+                 inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None,
+                 walkers: bool = False):
         n = env.num_agents(env_params)
         scripted = dict(scripted or {})
         self.focal = tuple(int(i) for i in focal_seats)
@@ -183,7 +199,10 @@ class HOPRunner:
         self.belief_temperature, self.inter_om_decay = belief_temperature, inter_om_decay
         self.T = env.episode_length(env_params)
         self.G = env.num_goals(env_params)
-        self.scheme = hop_scheme(env, env_params, self.T)
+        self.walkers = bool(walkers)
+        if self.walkers and (scripted or len(self.focal) != n):
+            raise ConfigError("a walker-only runner takes every seat (no scripted seats)")
+        self.scheme = hop_scheme(env, env_params, self.T, assigned=self.walkers)
         self.hop_mask = jnp.array([i in self.focal for i in range(n)])
         # Seats whose beliefs are scored: the scripted co-players, or everyone in self-play.
         self.modelled = ~self.hop_mask if scripted else jnp.ones((n,), bool)
@@ -196,10 +215,16 @@ class HOPRunner:
         -> (batch [E, T+1, ...] with hindsight labels and returns-to-go, EpisodeTrace)."""
         k_reset, k_run = jax.random.split(key)
         obs, state, avail = self.engine.reset(k_reset)
-        present = bl.with_none(bl.present_goals(self.env, state, self.env_params))[:, None]  # [E, 1, G+1]
+        goals0 = bl.present_goals(self.env, state, self.env_params)  # [E, G]
+        present = bl.with_none(goals0)[:, None]  # [E, 1, G+1]
         e, n = self.num_envs, self.n
+        assigned = target = None
+        if self.walkers:  # static; off, nothing below changes
+            assigned = jnp.ones((e, n), bool)
+            target = asg.draw_targets(jax.random.fold_in(key, 1), goals0, n)
         carry0 = HOPCarry(env_state=state, obs=obs, avail=avail, alive=jnp.ones((e, n), bool),
-                          active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present))
+                          active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present),
+                          assigned=assigned, target=target)
         keys = jax.random.split(k_run, self.T)
 
         def step(carry, k):
@@ -228,6 +253,8 @@ class HOPRunner:
         e, n, eng = self.num_envs, self.n, self.engine
         k_plan, k_scr, k_env = jax.random.split(k, 3)
         focal = jnp.asarray(self.focal)
+        if self.walkers:
+            return self._walk_step(carry, k)
         plan = self.planner.plan(k_plan, params, carry.env_state, carry.log_b, self.focal)
         actions = jnp.zeros((e, n), jnp.int32).at[:, focal].set(plan.action)
         policy = jnp.zeros((e, n, plan.policy.shape[-1])).at[:, focal].set(plan.policy)
@@ -239,6 +266,24 @@ class HOPRunner:
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
         ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
         return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state))
+
+    def _walk_step(self, carry: "HOPCarry", k):
+        """Walker-only runner: every seat walks to its assigned target (redrawn when removed);
+        no search and no belief update (the carry's beliefs stay as they were)."""
+        e, n, eng = self.num_envs, self.n, self.engine
+        k_walk, k_redraw, k_env = jax.random.split(k, 3)
+        actions = asg.walker_actions(k_walk, self.env, self.env_params, carry.env_state, carry.avail, carry.target)
+        more = {"assigned": carry.assigned,
+                "assigned_goal": jnp.where(carry.assigned & (carry.target < self.G), carry.target, -1)}
+        tr = eng.step(k_env, carry, actions)
+        present2 = bl.present_goals(self.env, tr.env_state, self.env_params)
+        target2 = freeze(carry.active, asg.keep_or_redraw(k_redraw, carry.target, present2), carry.target)
+        pos = jax.vmap(self.env.goal_positions, in_axes=(0, None))(carry.env_state, self.env_params)
+        policy = jnp.zeros((e, n, self.env.num_actions(self.env_params)))
+        row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos, **more})
+        carry2 = HOPCarry(**eng.advance(carry, tr), log_b=carry.log_b, assigned=carry.assigned, target=target2)
+        zeros = jnp.zeros((e, len(self.focal)))
+        return carry2, row, (carry.log_b, zeros, zeros, self.pursued(carry.env_state))
 
     def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr, pos):
         """intra-OM: the likelihood of every seat's action under every goal (located at ``pos``
@@ -256,7 +301,11 @@ class HOPRunner:
         labels = bl.hindsight_labels(batch["goal"][:, :T], v, axis=1)
         rtg = discounted_return_to_go(batch["reward"][:, :T], v, self.search.gamma)
         pad = jnp.zeros_like(labels[:, :1])
-        data = dict(batch.data, goal_label=jnp.concatenate([labels, pad - 1], 1),
+        train_labels = labels  # the goal model's: assigned walkers' steps carry their target
+        if "assigned" in batch.data:
+            walker = batch["assigned"][:, :T] & v
+            train_labels = jnp.where(walker, jnp.where(v, batch["assigned_goal"][:, :T], -1), labels)
+        data = dict(batch.data, goal_label=jnp.concatenate([train_labels, pad - 1], 1),
                     return_to_go=jnp.concatenate([rtg, pad.astype(rtg.dtype)], 1))
         batch = batch.replace(data=data)
         acc = bl.mass_on(log_bs, bl.label_with_none(labels, G))  # [E, T, N]
@@ -290,6 +339,14 @@ class HOPState:
     update: jax.Array
 
 
+@struct.dataclass
+class HOPWalkerState(HOPState):
+    """:class:`HOPState` plus the buffer of walker-only episodes (``goal_walker_envs > 0``); a
+    subclass, so that with the option off the state - and its checkpoints - stay as they were."""
+
+    walker_buffer: ReplayBufferState
+
+
 class HOPTrainer:
     """Self-play HOP training: an :class:`hopjax.loop.Algorithm` (``init``, ``update``), driven
     by :class:`hopjax.loop.Loop`."""
@@ -301,6 +358,15 @@ class HOPTrainer:
         self.goal_policy, self.planner_net = make_networks(cfg, self.env, self.env_params)
         n = self.env.num_agents(self.env_params)
         self.runner = self.make_runner(cfg.num_envs, tuple(range(n)))
+        # goal_walker_envs > 0: walker-only episodes for the goal model (hopjax.algos.hop.assign),
+        # in a buffer of their own holding as many updates' worth as the self-play one, sampled
+        # in the same proportion to the self-play minibatch as walker envs to self-play envs.
+        self.walker_runner = self.walker_capacity = self.walker_batch = None
+        if cfg.goal_walker_envs > 0:
+            w, ratio = cfg.goal_walker_envs, cfg.goal_walker_envs / cfg.num_envs
+            self.walker_runner = self.make_runner(w, tuple(range(n)), walkers=True)
+            self.walker_capacity = max(w, round(cfg.buffer_episodes * ratio))
+            self.walker_batch = min(self.walker_capacity, max(1, round(cfg.batch_episodes * ratio)))
         self.steps_per_update = cfg.num_envs * self.runner.T
         self.num_chunks = -(-max(1, cfg.total_steps // self.steps_per_update) // cfg.chunk_updates)
         self.num_updates = self.num_chunks * cfg.chunk_updates
@@ -311,20 +377,22 @@ class HOPTrainer:
     def make_runner(self, num_envs: int, focal_seats: tuple[int, ...],
                     scripted: dict[int, Any] | None = None,
                     inter_om_decay: float | None = None,
-                    pursuit: dict[int, Any] | None = None) -> HOPRunner:
+                    pursuit: dict[int, Any] | None = None,
+                    walkers: bool = False) -> HOPRunner:
         """A runner with this run's networks, search and belief settings (``inter_om_decay``:
-        another inter-OM decay than the config's, e.g. for the adaptation protocol; ``pursuit``:
-        see :class:`HOPRunner`)."""
+        another inter-OM decay than the config's, e.g. for the adaptation protocol; ``pursuit``
+        and ``walkers``: see :class:`HOPRunner`)."""
         c = self.cfg
         decay = c.inter_om_decay if inter_om_decay is None else inter_om_decay
         return HOPRunner(self.env, self.env_params, self.goal_policy, self.planner_net, c.search,
-                         num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit)
+                         num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit,
+                         walkers)
 
     def init(self, key: jax.Array) -> HOPState:
         k_g, k_p, key = jax.random.split(key, 3)
         params = {"goal": self.goal_policy.init(k_g), "planner": self.planner_net.init(k_p)}
         ro = self.runner
-        return HOPState(
+        fields = dict(
             params=params,
             opt_state=self.optimizer.init(params),
             buffer=init_buffer(ro.scheme, self.cfg.buffer_episodes),
@@ -332,9 +400,20 @@ class HOPTrainer:
             key=key,
             update=jnp.zeros((), jnp.int32),
         )
+        if self.walker_runner is None:
+            return HOPState(**fields)
+        return HOPWalkerState(**fields, walker_buffer=init_buffer(self.walker_runner.scheme, self.walker_capacity))
 
-    def loss(self, params, batch):
-        lg, ag = goal_loss(self.goal_policy, params["goal"], batch)
+    def loss(self, params, batch, walkers: EpisodeBatch | None = None):
+        """Goal model on the self-play ``batch`` plus, if given, the walker-only episodes
+        ``walkers`` (one masked mean over both's steps); planner net on ``batch`` alone."""
+        goal_batch = batch
+        if walkers is not None:
+            sp = self.runner.scheme  # the walker scheme's extra fields are not the goal loss's
+            walkers = EpisodeBatch({k: walkers.data[k] for k in sp.field_names}, walkers.filled,
+                                   walkers.alive, sp)
+            goal_batch = concat([batch, walkers])
+        lg, ag = goal_loss(self.goal_policy, params["goal"], goal_batch)
         lp, ap = planner_loss(self.planner_net, params["planner"], batch, self.runner.hop_mask)
         return lg + lp, {**ag, **ap}
 
@@ -342,12 +421,19 @@ class HOPTrainer:
         key, k_play, k_sgd = jax.random.split(st.key, 3)
         batch, trace = self.runner.play(k_play, st.params, st.prior)
         buffer = insert(st.buffer, batch)
+        wbuf = None
+        if self.walker_runner is not None:  # static; off, nothing below changes
+            wr = self.walker_runner  # its beliefs are not updated: a fixed uniform prior
+            prior = bl.uniform_prior((wr.num_envs, wr.n, wr.G + 1), self.cfg.inter_om_prior_weight)
+            wbatch, _ = wr.play(jax.random.fold_in(k_play, 1), st.params, prior)
+            wbuf = insert(st.walker_buffer, wbatch)
         grad_fn = jax.grad(self.loss, has_aux=True)
 
         def sgd(c, k):
             params, opt_state = c
             mb = sample(buffer, k, self.cfg.batch_episodes)
-            grads, aux = grad_fn(params, mb)
+            wmb = None if wbuf is None else sample(wbuf, jax.random.fold_in(k, 1), self.walker_batch)
+            grads, aux = grad_fn(params, mb, wmb)
             updates, opt_state = self.optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), aux
 
@@ -368,6 +454,8 @@ class HOPTrainer:
             **{k: v[-1] for k, v in aux.items()},
         }
         new = HOPState(params, opt_state, buffer, trace.prior, key, st.update + 1)
+        if wbuf is not None:
+            new = HOPWalkerState(**{f: getattr(new, f) for f in new.__dataclass_fields__}, walker_buffer=wbuf)
         return new, metrics
 
     def env_split(self, st: HOPState):
