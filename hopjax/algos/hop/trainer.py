@@ -88,15 +88,11 @@ def make_networks(cfg: HOPConfig, env, env_params) -> tuple[GoalPolicy, PlannerN
             PlannerNet(obs_shape, a, hs, cfg.activation, conv))
 
 
-def hop_scheme(env, env_params, T: int, assigned: bool = False) -> Scheme:
-    """Episode layout the HOP runner writes: [E, T+1, ...] per field. ``assigned``: also the
-    fields of assigned-target walkers (the walker-only runner of ``goal_walker_envs > 0``,
-    :mod:`hopjax.algos.hop.assign`): ``assigned`` (the seat walks to an assigned target) and
-    ``assigned_goal`` (the target it walked to at that step, -1 for none)."""
+def hop_scheme(env, env_params, T: int) -> Scheme:
+    """Episode layout the HOP runner writes (the walker-only runner too): [E, T+1, ...] per field."""
     n, a = env.num_agents(env_params), env.num_actions(env_params)
     g = env.num_goals(env_params)
     ag = "agents"
-    more = {"assigned": Field((), jnp.bool_, ag), "assigned_goal": Field((), jnp.int32, ag)} if assigned else {}
     return Scheme.create(
         {
             "obs": Field(tuple(env.observation_shape(env_params)), jnp.float32, ag),
@@ -108,7 +104,6 @@ def hop_scheme(env, env_params, T: int, assigned: bool = False) -> Scheme:
             "policy": Field((a,), jnp.float32, ag),  # search policy (HOP seats; 0 elsewhere)
             "goal_label": Field((), jnp.int32, ag),  # hindsight label, -1 after the last goal
             "return_to_go": Field((), jnp.float32, ag),  # discounted with gamma
-            **more,
         },
         {ag: n},
         T,
@@ -148,9 +143,8 @@ class HOPCarry:
     avail: [E, N, A] bool                      alive: [E, N] bool
     active: [E] bool (episode still running)   log_b: [E, N, G+1] float32 log-beliefs about
     every seat's goal (G goals + "no target"), frozen with the env once its episode ends.
-    assigned: [E, N] bool or None: seats that walk to an assigned target this episode;
-    target: [E, N] int32 or None: their targets (G = none left); both None unless the runner
-    is a walker-only one (``walkers=True``, :mod:`hopjax.algos.hop.assign`).
+    target: [E, N] int32 or None: every seat's assigned target (G = none left) in a walker-only
+    runner (``walkers=True``, :mod:`hopjax.algos.hop.assign`), else None.
     """
 
     env_state: Any
@@ -159,7 +153,6 @@ class HOPCarry:
     alive: jax.Array
     active: jax.Array
     log_b: jax.Array
-    assigned: jax.Array | None = None
     target: jax.Array | None = None
 
 
@@ -173,7 +166,8 @@ class HOPRunner:
     ``walkers`` (``HOPConfig.goal_walker_envs``, training data for the goal model only): every
     seat walks to an assigned target (:mod:`hopjax.algos.hop.assign`) and nothing plans - no
     search, no belief update (the trace's beliefs stay at the prior, its values and entropies
-    are 0); the batch's goal labels are the assigned targets. False: the HOP runner as it was."""
+    are 0, its ``pursued`` the assigned targets); the batch's goal labels are the assigned
+    targets. False: the HOP runner as it was."""
 
     def __init__(self, env, env_params, goal_policy: GoalPolicy, planner_net: PlannerNet,
                  search: SearchConfig, num_envs: int, focal_seats: tuple[int, ...],
@@ -202,7 +196,7 @@ class HOPRunner:
         self.walkers = bool(walkers)
         if self.walkers and (scripted or len(self.focal) != n):
             raise ConfigError("a walker-only runner takes every seat (no scripted seats)")
-        self.scheme = hop_scheme(env, env_params, self.T, assigned=self.walkers)
+        self.scheme = hop_scheme(env, env_params, self.T)
         self.hop_mask = jnp.array([i in self.focal for i in range(n)])
         # Seats whose beliefs are scored: the scripted co-players, or everyone in self-play.
         self.modelled = ~self.hop_mask if scripted else jnp.ones((n,), bool)
@@ -218,13 +212,12 @@ class HOPRunner:
         goals0 = bl.present_goals(self.env, state, self.env_params)  # [E, G]
         present = bl.with_none(goals0)[:, None]  # [E, 1, G+1]
         e, n = self.num_envs, self.n
-        assigned = target = None
-        if self.walkers:  # static; off, nothing below changes
-            assigned = jnp.ones((e, n), bool)
+        target = None  # static; a walker-only runner's assigned targets
+        if self.walkers:
             target = asg.draw_targets(jax.random.fold_in(key, 1), goals0, n)
         carry0 = HOPCarry(env_state=state, obs=obs, avail=avail, alive=jnp.ones((e, n), bool),
                           active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present),
-                          assigned=assigned, target=target)
+                          target=target)
         keys = jax.random.split(k_run, self.T)
 
         def step(carry, k):
@@ -233,9 +226,11 @@ class HOPRunner:
 
         carry, (rows, (log_bs, values, ents, pursued)) = jax.lax.scan(step, carry0, keys)
         batch = self.engine.write_final(assemble(self.scheme, rows), carry)
+        pursued = None if pursued is None else jnp.swapaxes(pursued, 0, 1)  # [E, T, N, G+1]
         batch, trace = self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
-                                    jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1))
-        return batch, trace.replace(pursued=None if pursued is None else jnp.swapaxes(pursued, 0, 1))
+                                    jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1),
+                                    pursued if self.walkers else None)
+        return batch, trace.replace(pursued=pursued)
 
     def pursued(self, state) -> jax.Array | None:
         """[E, N, G+1] bool: what every seat with a ``pursuit`` is after in ``state`` (all False
@@ -250,11 +245,11 @@ class HOPRunner:
     def _step(self, params, prior, carry: "HOPCarry", k):
         """Plan for the HOP seats, fill the scripted seats, step, update the beliefs -> (next
         carry, the step's batch row (:meth:`Engine.step_row`), (log-beliefs, value, entropy))."""
+        if self.walkers:
+            return self._walk_step(carry, k)
         e, n, eng = self.num_envs, self.n, self.engine
         k_plan, k_scr, k_env = jax.random.split(k, 3)
         focal = jnp.asarray(self.focal)
-        if self.walkers:
-            return self._walk_step(carry, k)
         plan = self.planner.plan(k_plan, params, carry.env_state, carry.log_b, self.focal)
         actions = jnp.zeros((e, n), jnp.int32).at[:, focal].set(plan.action)
         policy = jnp.zeros((e, n, plan.policy.shape[-1])).at[:, focal].set(plan.policy)
@@ -269,21 +264,20 @@ class HOPRunner:
 
     def _walk_step(self, carry: "HOPCarry", k):
         """Walker-only runner: every seat walks to its assigned target (redrawn when removed);
-        no search and no belief update (the carry's beliefs stay as they were)."""
+        no search and no belief update (the carry's beliefs stay as they were). The step's
+        "pursued" output is each seat's target, one-hot over G goals + none."""
         e, n, eng = self.num_envs, self.n, self.engine
         k_walk, k_redraw, k_env = jax.random.split(k, 3)
         actions = asg.walker_actions(k_walk, self.env, self.env_params, carry.env_state, carry.avail, carry.target)
-        more = {"assigned": carry.assigned,
-                "assigned_goal": jnp.where(carry.assigned & (carry.target < self.G), carry.target, -1)}
         tr = eng.step(k_env, carry, actions)
         present2 = bl.present_goals(self.env, tr.env_state, self.env_params)
         target2 = freeze(carry.active, asg.keep_or_redraw(k_redraw, carry.target, present2), carry.target)
         pos = jax.vmap(self.env.goal_positions, in_axes=(0, None))(carry.env_state, self.env_params)
         policy = jnp.zeros((e, n, self.env.num_actions(self.env_params)))
-        row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos, **more})
-        carry2 = HOPCarry(**eng.advance(carry, tr), log_b=carry.log_b, assigned=carry.assigned, target=target2)
+        row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos})
+        carry2 = HOPCarry(**eng.advance(carry, tr), log_b=carry.log_b, target=target2)
         zeros = jnp.zeros((e, len(self.focal)))
-        return carry2, row, (carry.log_b, zeros, zeros, self.pursued(carry.env_state))
+        return carry2, row, (carry.log_b, zeros, zeros, jax.nn.one_hot(carry.target, self.G + 1, dtype=bool))
 
     def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr, pos):
         """intra-OM: the likelihood of every seat's action under every goal (located at ``pos``
@@ -295,16 +289,19 @@ class HOPRunner:
         present2 = bl.with_none(bl.present_goals(self.env, tr.env_state, self.env_params))[:, None]
         return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature)
 
-    def _finish(self, batch, log_bs, prior, values, ents):
+    def _finish(self, batch, log_bs, prior, values, ents, walked=None):
+        """Hindsight labels, returns-to-go and the trace. ``walked`` [E, T, N, G+1] bool (a
+        walker-only runner's assigned targets, one-hot): the goal model's labels are those
+        targets (-1 for none) instead of the hindsight ones."""
         T, G = self.T, self.G
         v = step_mask(batch)  # [E, T, N]
         labels = bl.hindsight_labels(batch["goal"][:, :T], v, axis=1)
         rtg = discounted_return_to_go(batch["reward"][:, :T], v, self.search.gamma)
         pad = jnp.zeros_like(labels[:, :1])
-        train_labels = labels  # the goal model's: assigned walkers' steps carry their target
-        if "assigned" in batch.data:
-            walker = batch["assigned"][:, :T] & v
-            train_labels = jnp.where(walker, jnp.where(v, batch["assigned_goal"][:, :T], -1), labels)
+        train_labels = labels  # the goal model's
+        if walked is not None:
+            target = jnp.argmax(walked, axis=-1)
+            train_labels = jnp.where(v & (target < G), target, -1)
         data = dict(batch.data, goal_label=jnp.concatenate([train_labels, pad - 1], 1),
                     return_to_go=jnp.concatenate([rtg, pad.astype(rtg.dtype)], 1))
         batch = batch.replace(data=data)
@@ -407,12 +404,7 @@ class HOPTrainer:
     def loss(self, params, batch, walkers: EpisodeBatch | None = None):
         """Goal model on the self-play ``batch`` plus, if given, the walker-only episodes
         ``walkers`` (one masked mean over both's steps); planner net on ``batch`` alone."""
-        goal_batch = batch
-        if walkers is not None:
-            sp = self.runner.scheme  # the walker scheme's extra fields are not the goal loss's
-            walkers = EpisodeBatch({k: walkers.data[k] for k in sp.field_names}, walkers.filled,
-                                   walkers.alive, sp)
-            goal_batch = concat([batch, walkers])
+        goal_batch = batch if walkers is None else concat([batch, walkers])
         lg, ag = goal_loss(self.goal_policy, params["goal"], goal_batch)
         lp, ap = planner_loss(self.planner_net, params["planner"], batch, self.runner.hop_mask)
         return lg + lp, {**ag, **ap}
@@ -453,9 +445,8 @@ class HOPTrainer:
             "root_value": trace.root_value.mean(),
             **{k: v[-1] for k, v in aux.items()},
         }
-        new = HOPState(params, opt_state, buffer, trace.prior, key, st.update + 1)
-        if wbuf is not None:
-            new = HOPWalkerState(**{f: getattr(new, f) for f in new.__dataclass_fields__}, walker_buffer=wbuf)
+        fields = (params, opt_state, buffer, trace.prior, key, st.update + 1)
+        new = HOPState(*fields) if wbuf is None else HOPWalkerState(*fields, walker_buffer=wbuf)
         return new, metrics
 
     def env_split(self, st: HOPState):

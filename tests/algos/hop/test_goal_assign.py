@@ -38,10 +38,17 @@ def _play(trainer, runner, key=1):
 
 @pytest.fixture(scope="module")
 def walkers():
-    """8 walker envs next to the 8 self-play envs: (trainer, state, walker batch)."""
+    """8 walker envs next to the 8 self-play envs: (trainer, state, walker batch, its trace)."""
     tr = HOPTrainer(dataclasses.replace(TINY_SD, goal_walker_envs=8))
-    st, (batch, _) = _play(tr, tr.walker_runner)
-    return tr, st, batch
+    st, (batch, trace) = _play(tr, tr.walker_runner)
+    return tr, st, batch, trace
+
+
+def _targets(trace, G):
+    """A walker runner's assigned targets per step (its trace's ``pursued``, one-hot over G
+    goals + none) -> [E, T, N] int, -1 for none."""
+    t = np.asarray(trace.pursued).argmax(-1)
+    return np.where(t < G, t, -1)
 
 
 def test_zero_walker_envs_is_bit_identical():
@@ -71,11 +78,11 @@ def test_walkers_labels_and_moves(walkers):
     """walker envs: every valid step of every seat is labelled with its assigned target (a goal
     present at that step); the walker shovels only its own target, on its cell, and otherwise
     moves one cell closer to it (a 4x4 grid without walls always has such a move)."""
-    tr, _, b = walkers
+    tr, _, b, trace = walkers
     T, G = b.max_seq_length, tr.runner.G
     v = np.asarray(step_mask(b))
-    assert np.asarray(b["assigned"][:, :T])[v].all()
-    lab, tgt = np.asarray(b["goal_label"][:, :T]), np.asarray(b["assigned_goal"][:, :T])
+    assert (np.asarray(trace.pursued).sum(-1) == 1)[v].all()  # every seat has a target (or none)
+    lab, tgt = np.asarray(b["goal_label"][:, :T]), _targets(trace, G)
     np.testing.assert_array_equal(lab[v], tgt[v])
     hind = np.asarray(bl.hindsight_labels(b["goal"][:, :T], jnp.asarray(v), axis=1))
     assert (lab[v] != hind[v]).any(), "labels must be the assigned targets, not the hindsight ones"
@@ -107,7 +114,7 @@ def test_walkers_labels_and_moves(walkers):
 
 def test_walker_runner_does_not_plan(walkers):
     """The walker runner takes every seat, writes no search policy and leaves beliefs alone."""
-    tr, _, b = walkers
+    tr, _, b, _ = walkers
     assert tr.walker_runner.walkers and tr.walker_runner.num_envs == 8
     assert float(jnp.abs(b["policy"]).max()) == 0.0
 
@@ -116,7 +123,7 @@ def test_planner_sees_self_play_only_goal_model_sees_walkers(walkers):
     """The loss with walker episodes: the planner part equals the loss without them (same
     value, same planner gradient); the goal part is the goal loss over the self-play and
     walker steps together, so it differs from the self-play-only one."""
-    tr, st, wb = walkers
+    tr, st, wb, _ = walkers
     _, (sp, _) = _play(tr, tr.runner, key=3)
     _, aux0 = tr.loss(st.params, sp)
     _, aux1 = tr.loss(st.params, sp, wb)
@@ -139,9 +146,9 @@ def test_planner_sees_self_play_only_goal_model_sees_walkers(walkers):
 def test_update_keeps_walkers_out_of_the_self_play_buffer(walkers):
     """One update with walker envs: the self-play buffer holds exactly the episodes of a trainer
     without them (same key, same self-play), the walker buffer holds walker episodes (all
-    assigned, labelled with their targets), the metrics are finite, the planner net ends the
+    the walker runner's, labelled with their targets), the metrics are finite, the planner net ends the
     update exactly as without walkers and the goal model does not."""
-    tr, _, _ = walkers
+    tr = walkers[0]
     ref = HOPTrainer(TINY_SD)
     st = tr.init(jax.random.PRNGKey(0))
     assert st.walker_buffer.capacity == tr.walker_capacity == 16 and tr.walker_batch == 8
@@ -154,8 +161,15 @@ def test_update_keeps_walkers_out_of_the_self_play_buffer(walkers):
     assert int(wb.episodes_in_buffer) == 8
     s = wb.storage
     v = np.asarray(step_mask(s))
-    assert v.any() and np.asarray(s["assigned"][:, :-1])[v].all()
-    np.testing.assert_array_equal(np.asarray(s["goal_label"][:, :-1])[v], np.asarray(s["assigned_goal"][:, :-1])[v])
+    # the update's walker episodes: the walker runner played with the update's key (fold_in 1)
+    _, k_play, _ = jax.random.split(st.key, 3)
+    wr = tr.walker_runner
+    prior = bl.uniform_prior((wr.num_envs, wr.n, wr.G + 1), TINY_SD.inter_om_prior_weight)
+    want, wtrace = jax.jit(wr.play, compiler_options=QUICK_COMPILE)(jax.random.fold_in(k_play, 1), st.params, prior)
+    for a, b in zip(jax.tree.leaves(jax.tree.map(lambda x: x[:8], s)), jax.tree.leaves(want)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert v.any() and (np.asarray(wtrace.pursued).sum(-1) == 1)[v[:8]].all()
+    np.testing.assert_array_equal(np.asarray(s["goal_label"][:8, :-1])[v[:8]], _targets(wtrace, wr.G)[v[:8]])
     assert all(np.isfinite(float(m[k])) for k in ("goal_loss", "policy_loss", "value_loss"))
     # the planner net's loss and gradients depend only on its own parameters and the self-play
     # minibatches, which are the reference's: after the update its parameters are the same
