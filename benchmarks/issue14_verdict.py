@@ -41,9 +41,12 @@ def main(path: str) -> None:
     hops = [a for a in res if a.startswith("HOP")]
     bases = [a for a in res if a not in hops]
     ret = lambda a, c: np.asarray(res[a]["adapt"]["focal_return"])[:, c]  # [S, K]
-    print("| co-players | " + " | ".join(f"HOP - {b} (return, mean over K)" for b in bases)
-          + " | best baseline (mean) | HOP >= best (means) |")
-    for c, k in enumerate(kinds):
+    if not bases:
+        print("no baseline in this evaluation: HOP against the best baseline cannot be told")
+    else:
+        print("| co-players | " + " | ".join(f"HOP - {b} (return, mean over K)" for b in bases)
+              + " | best baseline (mean) | HOP >= best (means) |")
+    for c, k in enumerate(kinds if bases else ()):
         best = max(bases, key=lambda b: ret(b, c).mean())
         holds = "yes" if ret("HOP", c).mean() >= ret(best, c).mean() else "**no**"
         print(f"| {k} | " + " | ".join(ci(ret("HOP", c).mean(1) - ret(b, c).mean(1)) for b in bases)

@@ -576,7 +576,9 @@ def baseline_specs(hop_cfg: HOPConfig, config_dir: str | Path, given: list[str] 
 
     ``given``: ``NAME=PATH`` items (a YAML config to train here, or a ``hopjax train`` run dir).
     Without them: ``<env>_ppo.yaml``, ``<env>_omg.yaml`` and ``<env>_moa.yaml`` from
-    ``config_dir``, whichever exist. ``steps`` overrides the configs' ``total_steps``.
+    ``config_dir``, whichever exist (printed; that none exist is printed too, so a config kept
+    outside ``configs/`` does not lose its baselines silently). ``steps`` overrides the
+    configs' ``total_steps``.
     """
     items = []
     if given:
@@ -590,6 +592,12 @@ def baseline_specs(hop_cfg: HOPConfig, config_dir: str | Path, given: list[str] 
             path = Path(config_dir) / f"{hop_cfg.env}_{suffix}.yaml"
             if path.is_file():
                 items.append((name, path))
+        wanted = ", ".join(f"{hop_cfg.env}_{s}.yaml" for _, s in BASELINE_CONFIGS)
+        if not items:
+            print(f"baselines: none ({wanted} not found in {config_dir}/); HOP alone in the table "
+                  "(--baseline NAME=CONFIG_OR_RUN adds one)")
+        else:
+            print("baselines: " + ", ".join(f"{n} ({p})" for n, p in items))
     specs: dict[str, Any] = {}
     for name, path in items:
         if path.is_dir():

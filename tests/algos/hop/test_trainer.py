@@ -242,6 +242,10 @@ def test_baselines_are_read_next_to_the_config_on_hops_env(tmp_path, capsys):
     (tmp_path / "stag_hunt_ppo.yaml").write_text((root / "stag_hunt_ppo.yaml").read_text())
     specs = adaptation.baseline_specs(TINY_HOP, tmp_path, steps=1000)
     assert list(specs) == ["PPO"]  # no _omg / _moa configs in this folder
+    assert f"baselines: PPO ({tmp_path / 'stag_hunt_ppo.yaml'})" in capsys.readouterr().out
+    assert adaptation.baseline_specs(TINY_HOP, tmp_path / "elsewhere") == {}
+    assert "baselines: none (stag_hunt_ppo.yaml, stag_hunt_omg.yaml, stag_hunt_moa.yaml not found in " \
+        in capsys.readouterr().out
     assert specs["PPO"].env_kwargs == TINY_HOP.env_kwargs and specs["PPO"].total_steps == 1000
     run = tmp_path / "ppo_run"
     run.mkdir()
