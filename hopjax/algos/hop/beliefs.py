@@ -45,6 +45,16 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   by 0.5 % of an episode per episode, so a new co-player could never be learnt within a few
   episodes; ``prior_weight = 1`` (the default of ``inter_om_prior_weight``) weighs the uniform
   start like one observed episode, after which the decayed counts take over.
+- **Goal renewal** (``belief_reset_on_goal``, our choice; the HOP code's belief module is not
+  in any available source): the goal being inferred is the hindsight label, the target of the
+  co-player's *next* interaction, so it changes when the co-player reaches one. With the
+  option on, a co-player's row restarts from the prior over the present goals at the step it
+  reaches a goal - the exact Bayes filter when each next goal is a fresh draw from the prior,
+  the model inter-OM's label frequencies describe. Without it the evidence of the finished
+  walk stays multiplied in: the interaction itself has likelihood about 0 under "no target",
+  so "no target" stays near 0 for the rest of the episode, also when the co-player has
+  nothing left to go for. Where agents leave the episode when they reach a goal (Stag-Hunt's
+  hunters) the option changes nothing they are scored or planned on.
 """
 
 from __future__ import annotations
@@ -107,6 +117,7 @@ def intra_update(
     acted: jax.Array,
     prior: jax.Array,
     temperature: float = 1.0,
+    achieved: jax.Array | None = None,
 ) -> jax.Array:
     """One within-episode Bayes step.
 
@@ -114,12 +125,16 @@ def intra_update(
     observed action under every goal; present [..., G+1] bool: goals still present after the
     step; acted [...] bool: the co-player was alive and acted (others keep their row, only
     restricted to present goals); prior [..., G+1]: reset target if no goal explains the action.
+    achieved [...] bool or None: the co-player reached a goal at this step (``info["goal"] >=
+    0``); its row restarts from the prior over the present goals (module doc, "Goal renewal").
     -> log-beliefs [..., G+1]. Likelihoods of absent goals and of rows that did not act are
     selected away before use: NaN/inf there changes neither the beliefs nor their gradients.
     """
     log_lik = select(acted[..., None] & present, log_lik)
     post, ok = log_normalize(log_b + log_lik / temperature, present)
     reset = initial_beliefs(prior, present)
+    if achieved is not None:
+        ok = ok & ~achieved
     new = jnp.where(ok[..., None], post, reset)
     kept, kept_ok = log_normalize(log_b, present)
     kept = jnp.where(kept_ok[..., None], kept, reset)

@@ -39,6 +39,11 @@ class HOPConfig:
     # EMA decay (HOP code: 0.995 Stag-Hunt, 0.98 Snowdrift).
     belief_temperature: float = 1.0
     inter_om_decay: float = 0.995
+    # Goal renewal (hopjax.algos.hop.beliefs): a co-player's intra-OM row restarts from the
+    # prior over the present goals at the step it reaches a goal, since the goal being inferred
+    # (its next interaction's target) changes there. Our choice: the HOP code's belief module
+    # is not in any available source. false: the evidence of its earlier walks is kept.
+    belief_reset_on_goal: bool = False
     # Weight of inter-OM's uniform start, in episodes (hopjax.algos.hop.beliefs: the prior is
     # decayed pseudo-counts; 1: the uniform start counts like one observed episode). Our
     # choice: the HOP code's start is not in any available source; 1 / (1 - inter_om_decay)
@@ -87,6 +92,8 @@ class HOPConfig:
                     "batch_episodes", "sgd_steps", "chunk_updates", "checkpoint_every_chunks"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
+        if not isinstance(self.belief_reset_on_goal, bool):
+            raise ConfigError(f"config key 'belief_reset_on_goal' must be true or false, got {self.belief_reset_on_goal!r}")
         w = self.goal_walker_envs
         if isinstance(w, bool) or not isinstance(w, int) or w < 0:
             raise ConfigError(f"config key 'goal_walker_envs' must be an int >= 0, got {w!r}")

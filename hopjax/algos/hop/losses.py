@@ -73,13 +73,15 @@ def planner_loss(planner_net: PlannerNet, params, batch, hop_mask: jax.Array):
 
 
 def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,
-                   temperature: float = 1.0, positions: jax.Array | None = None) -> jax.Array:
+                   temperature: float = 1.0, positions: jax.Array | None = None,
+                   reset_on_goal: bool = False) -> jax.Array:
     """Intra-OM beliefs over a stored episode batch, as a HOP observer would have held them.
 
     batch: an EpisodeBatch with ``obs``, ``avail_actions``, ``actions`` and ``goal`` (any
     rollout's scheme); prior [E, N, G+1]; positions [E, T, G, 2] int: the goals' cells at each
     step (default: the batch's ``goal_pos`` field, written by the HOP runner). Goals disappear
     when achieved (the rule of both envs), so presence is read from the batch.
+    ``reset_on_goal``: goal renewal, as ``HOPConfig.belief_reset_on_goal``.
     -> log-beliefs [E, T, N, G+1] at each decision.
     """
     T = batch.max_seq_length
@@ -96,9 +98,11 @@ def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,
     log_b0 = bl.initial_beliefs(prior, jnp.ones_like(prior, bool))
 
     def step(log_b, x):
-        ll, pres, acted = x
-        return bl.intra_update(log_b, ll, pres, acted, prior, temperature), log_b
+        ll, pres, acted, reached = x
+        achieved = reached if reset_on_goal else None
+        return bl.intra_update(log_b, ll, pres, acted, prior, temperature, achieved), log_b
 
-    xs = (jnp.swapaxes(log_lik, 0, 1), jnp.swapaxes(present_after, 0, 1), jnp.swapaxes(v, 0, 1))
+    xs = (jnp.swapaxes(log_lik, 0, 1), jnp.swapaxes(present_after, 0, 1), jnp.swapaxes(v, 0, 1),
+          jnp.swapaxes(goal >= 0, 0, 1))
     _, log_bs = jax.lax.scan(step, log_b0, xs)
     return jnp.swapaxes(log_bs, 0, 1)

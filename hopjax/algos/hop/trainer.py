@@ -167,13 +167,15 @@ class HOPRunner:
     seat walks to an assigned target (:mod:`hopjax.algos.hop.assign`) and nothing plans - no
     search, no belief update (the trace's beliefs stay at the prior, its values and entropies
     are 0, its ``pursued`` the assigned targets); the batch's goal labels are the assigned
-    targets. False: the HOP runner as it was."""
+    targets. False: the HOP runner as it was. ``belief_reset_on_goal``
+    (``HOPConfig.belief_reset_on_goal``): a co-player's belief row restarts from the prior at
+    the step it reaches a goal (:func:`hopjax.algos.hop.beliefs.intra_update`)."""
 
     def __init__(self, env, env_params, goal_policy: GoalPolicy, planner_net: PlannerNet,
                  search: SearchConfig, num_envs: int, focal_seats: tuple[int, ...],
                  scripted: dict[int, Any] | None = None, belief_temperature: float = 1.0,
                  inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None,
-                 walkers: bool = False):
+                 walkers: bool = False, belief_reset_on_goal: bool = False):
         n = env.num_agents(env_params)
         scripted = dict(scripted or {})
         self.focal = tuple(int(i) for i in focal_seats)
@@ -191,6 +193,7 @@ class HOPRunner:
         self.goal_policy, self.planner_net, self.search = goal_policy, planner_net, search
         self.planner = Planner(env, env_params, goal_policy, planner_net, search)
         self.belief_temperature, self.inter_om_decay = belief_temperature, inter_om_decay
+        self.belief_reset_on_goal = bool(belief_reset_on_goal)
         self.T = env.episode_length(env_params)
         self.G = env.num_goals(env_params)
         self.walkers = bool(walkers)
@@ -287,7 +290,9 @@ class HOPRunner:
                                                     pos[:, None])  # [E, N, G+1, A]
         log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
         present2 = bl.with_none(bl.present_goals(self.env, tr.env_state, self.env_params))[:, None]
-        return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature)
+        achieved = (tr.goal >= 0) if self.belief_reset_on_goal else None
+        return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature,
+                               achieved)
 
     def _finish(self, batch, log_bs, prior, values, ents, walked=None):
         """Hindsight labels, returns-to-go and the trace. ``walked`` [E, T, N, G+1] bool (a
@@ -383,7 +388,7 @@ class HOPTrainer:
         decay = c.inter_om_decay if inter_om_decay is None else inter_om_decay
         return HOPRunner(self.env, self.env_params, self.goal_policy, self.planner_net, c.search,
                          num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit,
-                         walkers)
+                         walkers, c.belief_reset_on_goal)
 
     def init(self, key: jax.Array) -> HOPState:
         k_g, k_p, key = jax.random.split(key, 3)
