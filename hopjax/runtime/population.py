@@ -152,6 +152,20 @@ def _config_text(cfg: Any) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
+def _same_config(stored: str | None, cfg: Any) -> bool:
+    """Whether a run's stored ``config.yaml`` text is ``cfg``: the same text, or the same
+    config once read back (keys added to the config class since, at their defaults, and key
+    order do not make a run another config)."""
+    if stored is None:
+        return False
+    if stored == _config_text(cfg):
+        return True
+    try:
+        return from_stored(type(cfg), parse_yaml(stored, "config.yaml")) == cfg
+    except ConfigError:
+        return False
+
+
 def _done(out: Path) -> dict[str, str]:
     """{member name: config text} of the members a previous ``train_population`` finished."""
     path = out / MANIFEST
@@ -180,10 +194,10 @@ def plan_members(specs: list[MemberSpec], out: str | Path, overwrite: bool) -> d
         except rundir.RunDirError:
             pass
         stored = (d / "config.yaml").read_text() if (d / "config.yaml").is_file() else None
-        if stored != _config_text(m.config):
+        if not _same_config(stored, m.config):
             raise rundir.RunDirError(f"population member {m.name} in {d} was trained with another "
                                      "config than the spec's; --overwrite retrains it (the old run is moved aside)")
-        if done.get(m.name) == stored:
+        if _same_config(done.get(m.name), m.config):
             plan[m.name] = "reuse"
             continue
         if not any((d / "checkpoints").glob("*/meta.json")):

@@ -91,6 +91,26 @@ def test_rerun_reuses_finished_members_and_resumes_stopped_ones(tmp_path):
     assert pop.read_manifest(out)["members"] == {"ppo": {"algo": "ppo", "runs": [finished.name]}}
 
 
+def test_member_stored_before_a_key_existed_is_the_same_config(tmp_path):
+    """A finished member whose stored config lacks a key added to the config class since (at
+    its default) is reused, not called another config; a changed value still is another one."""
+    import yaml
+
+    _, _, specs = pop.load_spec(_write(tmp_path, SPEC))
+    out, hop = tmp_path / "pop", specs[3]
+    stored = yaml.safe_load(pop._config_text(hop.config))
+    assert stored.pop("belief_reset_on_goal") is False and stored.pop("goal_walker_envs") == 0
+    old_text = yaml.safe_dump(stored, sort_keys=False)
+    (out / hop.name / "checkpoints" / "4").mkdir(parents=True)
+    (out / hop.name / "checkpoints" / "4" / "meta.json").write_text("{}")
+    (out / hop.name / "config.yaml").write_text(old_text)
+    pop._write_manifest(out, "stag_hunt", {}, specs, {hop.name: old_text})
+    assert pop.plan_members([hop], out, overwrite=False) == {hop.name: "reuse"}
+    (out / hop.name / "config.yaml").write_text(old_text.replace("lr: 0.0005", "lr: 0.001"))
+    with pytest.raises(RunDirError, match=f"{hop.name} .*another config"):
+        pop.plan_members([hop], out, overwrite=False)
+
+
 # ------------------------------------------------------------------ members as co-players
 def _stay_params(params, num_actions):
     """Zero every weight and make the policy head's bias favour STAY by 30 nats."""
