@@ -1,6 +1,11 @@
 """Issue 14's done-when statistics from a ``hopjax eval`` adaptation.json (HOP config).
 
     python benchmarks/issue14_verdict.py runs/stag_hunt_hop_adapt/adaptation.json
+    python benchmarks/issue14_verdict.py --summary A/adaptation.json B/adaptation.json ...
+
+The second form prints one table of the done-when's clauses (:func:`clauses`), a column per
+evaluation: for how many co-player kinds each holds, and the kinds where it does not ("no") or
+cannot be told ("?": the 95 % interval contains 0).
 
 Prints, with 95 % Student-t intervals over the trained seeds (S - 1 degrees of freedom):
 HOP's mean focal return over the K episodes minus each baseline's (seed s of HOP paired with
@@ -90,5 +95,58 @@ def within(res, kinds, hops, pre: str) -> None:
             print(f"| {k} | {a} | {ci(acc.sum(1) / st.sum(1))} | {ci((acc.sum(1) - ch.sum(1)) / st.sum(1))} | {rise} |")
 
 
+def clauses(path: str) -> dict[str, dict[str, str]]:
+    """The done-when's clauses per co-player kind of one adaptation.json (HOP row):
+    {clause: {kind: "yes" | "no" | "?"}}; "?" = cannot tell (the 95 % interval contains 0).
+    Above chance and the within-episode rise use the belief on the hindsight goal."""
+    d = json.load(open(path))
+    kinds, res = d["coplayers"], d["results"]
+    bases = [a for a in res if not a.startswith("HOP")]
+    ad = {m: np.asarray(v) for m, v in res["HOP"]["adapt"].items()}
+    ret = lambda a, c: np.asarray(res[a]["adapt"]["focal_return"])[:, c]
+    sign = lambda x: (lambda m, lo, hi: "yes" if lo > 0 else ("no" if hi < 0 else "?"))(
+        *(float(v) for v in t_interval(np.asarray(x))))
+    out: dict[str, dict[str, str]] = {k: {} for k in (
+        "HOP >= best baseline (means)", "HOP - best > 0 (interval)", "return does not fall across K",
+        "belief accuracy rises across K", "belief accuracy above chance", "rises within episodes")}
+    for c, k in enumerate(kinds):
+        if bases:
+            best = max(bases, key=lambda b: ret(b, c).mean())
+            out["HOP >= best baseline (means)"][k] = "yes" if ret("HOP", c).mean() >= ret(best, c).mean() else "no"
+            out["HOP - best > 0 (interval)"][k] = sign(ret("HOP", c).mean(1) - ret(best, c).mean(1))
+        fall = sign(slope(ret("HOP", c)))
+        out["return does not fall across K"][k] = "no" if fall == "no" else "yes"
+        out["belief accuracy rises across K"][k] = sign(slope(ad["belief_accuracy"][:, c]))
+        st = ad["belief_steps_t"][:, c].sum(1)
+        acc, ch = ad["belief_acc_sum_t"][:, c].sum(1), ad["belief_chance_sum_t"][:, c].sum(1)
+        out["belief accuracy above chance"][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
+        parts = np.array_split(np.arange(st.shape[1]), 3)
+        above = [(acc[:, p].sum(1) - ch[:, p].sum(1)) / np.where(st[:, p].sum(1) > 0, st[:, p].sum(1), np.nan)
+                 for p in parts]
+        last = max(i for i in range(3) if np.all(np.isfinite(above[i])))
+        out["rises within episodes"][k] = sign(above[last] - above[0]) if last else "?"
+    return out
+
+
+def summary(paths: list[str]) -> None:
+    """One table: per clause and run, the kinds where it holds out of all, and the others."""
+    runs = [(p, clauses(p)) for p in paths]
+    print("| clause | " + " | ".join(f"`{p}`" for p, _ in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    for clause in runs[0][1]:
+        cells = []
+        for _, cl in runs:
+            got = cl[clause]
+            if not got:
+                cells.append("-")
+                continue
+            bad = [f"{k} ({v})" for k, v in got.items() if v != "yes"]
+            cells.append(f"{len(got) - len(bad)}/{len(got)}" + (f"; not: {', '.join(bad)}" if bad else ""))
+        print(f"| {clause} | " + " | ".join(cells) + " |")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--summary":
+        summary(sys.argv[2:])
+    else:
+        main(sys.argv[1])
