@@ -87,6 +87,10 @@ def _member_configs(kind: str, item: Any, env: str, env_kwargs: dict, root: Path
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
         raise ConfigError(f"{where[:-1]}.seeds' must be a count >= 1 or a list of seeds in [0, 2**31)")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ConfigError(f"{where[:-1]}.seeds' lists seed {twice[0]} more than once: each seed is "
+                          "one member run")
     overrides = item.get("set", [])
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f"{where[:-1]}.set' must be a list of KEY=VALUE strings")
@@ -121,7 +125,8 @@ def _checkout_of(spec: str | Path) -> Path:
 
 def load_spec(path: str | Path) -> tuple[str, dict, list[MemberSpec]]:
     """A population spec -> (env, env_kwargs, members). JAX-free; ConfigError naming the file
-    and key for anything wrong (member configs are fully validated, memory estimate included)."""
+    and key for anything wrong (member configs are fully validated, memory estimate included;
+    a seed listed twice in a member's ``seeds`` is refused)."""
     from hopjax import sizes
     from hopjax.config import env_params
 
