@@ -247,7 +247,7 @@ def _add_reproduce_parser(sub) -> None:
 
     r = sub.add_parser("reproduce", help="reproduce a paper's claim: runs/reproduce/NAME/REPORT.md, CSVs, figures",
                        description="Each target writes <out>/reproduce/NAME/: REPORT.md (setting, sources, the "
-                                   "claim, our numbers with 95 %% intervals over seeds, the verdict), CSVs, PNGs.")
+                                   "claim, our numbers with 95 % intervals over seeds, the verdict), CSVs, PNGs.")
     r.add_argument("name", choices=TARGETS, help="the claim to reproduce")
     r.add_argument("--scale", choices=SCALES, default="small",
                    help="small: minutes on a 2-core CPU (default); paper: sized for one GPU")
