@@ -36,7 +36,9 @@ class CheckpointError(RuntimeError):
 
 
 def _resolve(path: str | Path) -> Path:
-    """A run dir, its checkpoints/ dir, or one checkpoint dir -> that checkpoint's dir."""
+    """A run dir, its checkpoints/ dir, or one checkpoint dir -> that checkpoint's dir.
+    CheckpointError if there is no checkpoint, a run dir has none yet (no complete
+    ``update_*`` and no LATEST), or it lacks meta.json or state/."""
     path = Path(path).resolve()
     if (path / "checkpoints").is_dir():
         path = path / "checkpoints"
@@ -44,6 +46,11 @@ def _resolve(path: str | Path) -> Path:
         path = path / (path / "LATEST").read_text().strip()
     if not path.is_dir():
         raise CheckpointError(f"no checkpoint at {str(path)!r}")
+    if path.name == "checkpoints" and not _numbered(path) or not (path / "meta.json").exists() and any(
+            (path / f).exists() for f in ("config.yaml", "metrics.csv", ".lock")):  # a run dir
+        run = path.parent if path.name == "checkpoints" else path
+        raise CheckpointError(f"run dir {str(run)!r} has no checkpoint yet (a run writes its first "
+                              "after checkpoint_every_chunks chunks of training)")
     if not (path / "meta.json").is_file() or not (path / "state").is_dir():
         raise CheckpointError(
             f"{str(path)!r} is not a complete hopjax checkpoint (meta.json or state/ missing)"

@@ -217,3 +217,26 @@ def test_sigint_during_a_runs_save_stops_cleanly(tmp_path, monkeypatch, capfd, t
     assert "Traceback" not in out + err and "absl" not in err
     assert f"interrupted: checkpoint saved at {res.last_checkpoint}" in out
     assert len(experiment.read_csv(tmp_path / "tiny" / "metrics.csv")) == 4
+
+
+def test_a_run_without_a_checkpoint_yet_says_so(tmp_path, capsys):
+    """A run dir as a run leaves it before its first checkpoint (the lock, config.yaml, maybe an
+    unfinished save): eval and load_meta say it has no checkpoint yet; a dir that is no run
+    keeps the incomplete-checkpoint error."""
+    from hopjax.runtime import cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").write_text('{"pid": 1, "host": "h"}')
+    (run / "config.yaml").write_text("algo: ppo\n")
+    want = f"run dir {str(run)!r} has no checkpoint yet"
+    assert cli.main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and want in err, err
+    (run / "checkpoints" / ".update_00000004.partial" / "state").mkdir(parents=True)
+    for path in (run, run / "checkpoints"):
+        with pytest.raises(CheckpointError, match=want):
+            checkpoint.load_meta(path)
+    (tmp_path / "other").mkdir()
+    with pytest.raises(CheckpointError, match="not a complete hopjax checkpoint"):
+        checkpoint.load_meta(tmp_path / "other")
