@@ -174,20 +174,19 @@ def check_out(out: str | Path, flag: str = "--out") -> None:
 def check(run_dir: str | Path, resume: str | Path | None = None, overwrite: bool = False) -> None:
     """Read-only early check (the CLI runs it before JAX starts): the refusals of
     :func:`open_run` and a lock held by a live process, without creating or locking anything.
-    RunDirError (one line) if the run would be refused."""
+    RunDirError (one line) if the run would be refused; a live lock is named first, as
+    :func:`open_run` does (no ``--resume`` or ``--overwrite`` gets past it)."""
     run_dir = Path(run_dir)
-    _refuse(run_dir, resume, overwrite)
     path = run_dir / LOCK
-    if path.exists():
-        try:
-            owner = _read_owner(path)
-        except FileNotFoundError:
-            return
-        if owner is not None and owner.get("host") == socket.gethostname() and (
-                owner["pid"] == os.getpid() or _pid_alive(owner["pid"])):
-            raise RunDirError(f"run dir {run_dir} is in use by pid {owner['pid']} on host "
-                              f"{owner.get('host')!r}; wait for it to finish or pick another "
-                              "--out or --set name=...")
+    owner = None
+    with contextlib.suppress(FileNotFoundError):
+        owner = _read_owner(path) if path.exists() else None
+    if owner is not None and owner.get("host") == socket.gethostname() and (
+            owner["pid"] == os.getpid() or _pid_alive(owner["pid"])):  # first: --resume would fail too
+        raise RunDirError(f"run dir {run_dir} is in use by pid {owner['pid']} on host "
+                          f"{owner.get('host')!r} (its lock {path}); wait for it to finish or pick "
+                          "another --out or --set name=...")
+    _refuse(run_dir, resume, overwrite)
 
 
 @contextlib.contextmanager

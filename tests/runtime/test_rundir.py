@@ -192,3 +192,25 @@ def test_out_where_no_directory_can_be_created_is_refused():
         os.mkdir("/proc/hopjax-out")
     with pytest.raises(RunDirError, match=r"^--out '/proc/hopjax-out/x' is not usable: cannot create a directory in '/proc'"):
         rundir.check_out("/proc/hopjax-out/x")
+
+
+def test_a_live_lock_is_named_before_the_run_it_holds(tmp_path, capsys):
+    """A second `hopjax train` into a run dir that a live process writes to is told the dir is
+    in use (and by whom), not to --resume it (which that lock refuses as well)."""
+    from hopjax.runtime import cli
+
+    run = old_run(tmp_path / "stag_hunt_ppo")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        write_lock(run, sleeper.pid, socket.gethostname())
+        for resume in (None, run):
+            with pytest.raises(RunDirError, match=f"^run dir {run} is in use by pid {sleeper.pid} "):
+                rundir.check(run, resume)
+        assert cli.main(["train", str(ROOT / "configs" / "stag_hunt_ppo.yaml"), "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"is in use by pid {sleeper.pid}" in err and "--resume" not in err, err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with pytest.raises(RunDirError, match="already holds a run"):  # its owner gone: the run itself
+        rundir.check(run)
