@@ -192,7 +192,9 @@ def _leaf_specs(tree: Any) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]
 
 
 def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
-    """Restore a state shaped like ``like`` (arrays or ShapeDtypeStructs). -> (state, meta)."""
+    """Restore a state shaped like ``like`` (arrays or ShapeDtypeStructs). -> (state, meta).
+    CheckpointError (one line) if it is missing, its arrays differ from ``like``'s, or orbax
+    cannot read it (then naming the run's newest older checkpoint that looks intact, if any)."""
     path, meta = load_meta(path)
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like
@@ -213,8 +215,22 @@ def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
     except CheckpointError:
         raise
     except Exception as e:  # orbax raises many types for damaged or mismatched files
+        older = _older_intact(path)
         raise CheckpointError(
             f"could not restore {str(path)!r}: it is corrupt or was written by a different "
             f"config ({type(e).__name__}: {str(e)[:300]})"
+            + (f"; the newest older checkpoint of this run looks intact: {older} (--resume {older} "
+               "continues from it)" if older else "")
         ) from None
     return state, meta
+
+
+def _older_intact(path: Path) -> Path | None:
+    """The newest checkpoint numbered before ``path`` next to it whose meta.json reads and
+    whose state/ exists (worth trying; not proof that it restores); None if there is none."""
+    m = _NAME.fullmatch(path.name)
+    for u, older in reversed(_numbered(path.parent) if m else []):
+        if u < int(m.group(1)):
+            with contextlib.suppress(CheckpointError, OSError):
+                return load_meta(older)[0]
+    return None

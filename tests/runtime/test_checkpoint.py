@@ -240,3 +240,24 @@ def test_a_run_without_a_checkpoint_yet_says_so(tmp_path, capsys):
     (tmp_path / "other").mkdir()
     with pytest.raises(CheckpointError, match="not a complete hopjax checkpoint"):
         checkpoint.load_meta(tmp_path / "other")
+
+
+def test_a_corrupt_latest_checkpoint_names_the_newest_older_intact_one(tmp_path):
+    state = {"w": jnp.arange(64.0)}
+    paths = [checkpoint.save(tmp_path, jax.tree.map(lambda x: x * u, state), meta(u)) for u in (2, 4, 6)]
+    for f in (paths[2] / "state").rglob("*"):
+        if f.is_file() and f.parent.name == "d":  # the array data files, cut short
+            os.truncate(f, 10)
+    (paths[1] / "meta.json").write_text("{not json")  # not intact either
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.restore(tmp_path, state)
+    msg = str(e.value)
+    assert msg.startswith(f"could not restore {str(paths[2])!r}: it is corrupt") and "\n" not in msg
+    assert msg.endswith(f"the newest older checkpoint of this run looks intact: {paths[0]} "
+                        f"(--resume {paths[0]} continues from it)")
+    restored, m = checkpoint.restore(paths[0], state)  # and it is
+    assert m["update"] == 2 and float(restored["w"][3]) == 6.0
+    (paths[0] / "meta.json").unlink()  # no intact older one: no hint
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.restore(tmp_path, state)
+    assert "older" not in str(e.value)
