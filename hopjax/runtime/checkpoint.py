@@ -22,6 +22,7 @@ import json
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -199,6 +200,7 @@ def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like
     )
+    _quiet_late_reads()  # before: the late reads of a failed restore may come at once
     try:
         with ocp.StandardCheckpointer() as ckptr:
             stored = ckptr.metadata(path / "state")
@@ -223,6 +225,33 @@ def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
                "continues from it)" if older else "")
         ) from None
     return state, meta
+
+
+def _late_read(args) -> bool:
+    """Whether an unraisable exception is asyncio's "Event loop is closed" from a callback
+    arriving after its loop closed: tensorstore finishing the other reads of a restore that
+    already failed (orbax stops its loop at the first error)."""
+    tb = args.exc_traceback
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (type(args.exc_value) is RuntimeError and str(args.exc_value) == "Event loop is closed"
+            and tb is not None and tb.tb_frame.f_code.co_name == "_check_closed")
+
+
+def _quiet_late_reads() -> None:
+    """Drop the tracebacks of a failed restore's late reads (:func:`_late_read`), which would
+    follow its one-line error, from now on; every other unraisable exception goes to the
+    previous ``sys.unraisablehook``. Installed once."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_hopjax_quiet", False):
+        return
+
+    def hook(args):
+        if not _late_read(args):
+            previous(args)
+
+    hook._hopjax_quiet = True
+    sys.unraisablehook = hook
 
 
 def _older_intact(path: Path) -> Path | None:

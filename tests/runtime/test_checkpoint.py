@@ -261,3 +261,35 @@ def test_a_corrupt_latest_checkpoint_names_the_newest_older_intact_one(tmp_path)
     with pytest.raises(CheckpointError) as e:
         checkpoint.restore(tmp_path, state)
     assert "older" not in str(e.value)
+
+
+def test_a_failed_restore_prints_no_asyncio_tracebacks(tmp_path, monkeypatch, capfd):
+    """orbax stops its event loop at the first unreadable array while tensorstore still reads
+    the others; their callbacks then raise "Event loop is closed" as unraisable exceptions,
+    whose tracebacks would follow the one-line error. They are dropped; any other unraisable
+    exception still reaches the previous hook."""
+    import asyncio
+    import sys
+    import time
+    import types
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    state = {f"a{i}": jnp.ones((20_000,)) for i in range(200)}  # many reads in flight
+    path = checkpoint.save(tmp_path, state, meta(1))
+    for f in (path / "state").rglob("*"):
+        if f.is_file() and f.parent.name == "d":
+            os.truncate(f, 10)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        checkpoint.restore(tmp_path, state)
+    time.sleep(1.0)  # the late reads
+    assert "Event loop is closed" not in "".join(capfd.readouterr()) and seen == []
+    loop = asyncio.new_event_loop()
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed") as late:
+        loop.call_soon_threadsafe(print)  # what a late read's callback meets
+    other = [RuntimeError("Event loop is closed"), ValueError("x")]  # not from asyncio: kept
+    for exc in (late.value, *other):
+        sys.unraisablehook(types.SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=exc.__traceback__,
+                                                 err_msg=None, object=None))
+    assert [a.exc_value for a in seen] == other
