@@ -190,3 +190,18 @@ def test_printed_resume_command_continues_the_same_run(tmp_path, trainer, monkey
     assert [r["update"] for r in rows] == list(range(1, 9))
     for a, b in zip(ref.rows, rows):
         assert {k: v for k, v in a.items() if k != "sps"} == {k: v for k, v in b.items() if k != "sps"}
+
+
+def test_total_steps_rounded_to_whole_chunks_is_said_once(tmp_path, trainer, capsys):
+    """total_steps = 7 updates' worth runs 8 (whole chunks of 2): one line says so, and the
+    metrics end at those env steps; a total_steps that runs as given says nothing."""
+    cfg = dataclasses.replace(TINY, total_steps=7 * trainer.steps_per_update)
+    ref = Trainer(cfg)  # what the config's own trainer runs (the shared loop's is the same)
+    assert (ref.num_updates, ref.steps_per_update) == (trainer.num_updates, trainer.steps_per_update) == (8, 80)
+    experiment.train(cfg, tmp_path, progress=False, plot=False, loop=loop_of(trainer))
+    said = lambda: [l for l in capsys.readouterr().out.splitlines() if "rounds to whole chunks" in l]
+    assert said() == ["total_steps 560 rounds to whole chunks: 8 updates (4 chunks of chunk_updates 2) "
+                     "x 80 env steps = 640 env steps"]
+    assert experiment.read_csv(tmp_path / "tiny" / "metrics.csv")[-1]["env_steps"] == 640
+    experiment.train(TINY, tmp_path / "exact", progress=False, plot=False, loop=loop_of(trainer), max_chunks=1)
+    assert said() == []

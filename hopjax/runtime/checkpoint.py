@@ -22,6 +22,7 @@ import json
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -36,7 +37,9 @@ class CheckpointError(RuntimeError):
 
 
 def _resolve(path: str | Path) -> Path:
-    """A run dir, its checkpoints/ dir, or one checkpoint dir -> that checkpoint's dir."""
+    """A run dir, its checkpoints/ dir, or one checkpoint dir -> that checkpoint's dir.
+    CheckpointError if there is no checkpoint, a run dir has none yet (no complete
+    ``update_*`` and no LATEST), or it lacks meta.json or state/."""
     path = Path(path).resolve()
     if (path / "checkpoints").is_dir():
         path = path / "checkpoints"
@@ -44,6 +47,11 @@ def _resolve(path: str | Path) -> Path:
         path = path / (path / "LATEST").read_text().strip()
     if not path.is_dir():
         raise CheckpointError(f"no checkpoint at {str(path)!r}")
+    if path.name == "checkpoints" and not _numbered(path) or not (path / "meta.json").exists() and any(
+            (path / f).exists() for f in ("config.yaml", "metrics.csv", ".lock")):  # a run dir
+        run = path.parent if path.name == "checkpoints" else path
+        raise CheckpointError(f"run dir {str(run)!r} has no checkpoint yet (a run writes its first "
+                              "after checkpoint_every_chunks chunks of training)")
     if not (path / "meta.json").is_file() or not (path / "state").is_dir():
         raise CheckpointError(
             f"{str(path)!r} is not a complete hopjax checkpoint (meta.json or state/ missing)"
@@ -185,11 +193,14 @@ def _leaf_specs(tree: Any) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]
 
 
 def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
-    """Restore a state shaped like ``like`` (arrays or ShapeDtypeStructs). -> (state, meta)."""
+    """Restore a state shaped like ``like`` (arrays or ShapeDtypeStructs). -> (state, meta).
+    CheckpointError (one line) if it is missing, its arrays differ from ``like``'s, or orbax
+    cannot read it (then naming the run's newest older checkpoint that looks intact, if any)."""
     path, meta = load_meta(path)
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like
     )
+    _quiet_late_reads()  # before: the late reads of a failed restore may come at once
     try:
         with ocp.StandardCheckpointer() as ckptr:
             stored = ckptr.metadata(path / "state")
@@ -206,8 +217,49 @@ def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
     except CheckpointError:
         raise
     except Exception as e:  # orbax raises many types for damaged or mismatched files
+        older = _older_intact(path)
         raise CheckpointError(
             f"could not restore {str(path)!r}: it is corrupt or was written by a different "
             f"config ({type(e).__name__}: {str(e)[:300]})"
+            + (f"; the newest older checkpoint of this run looks intact: {older} (--resume {older} "
+               "continues from it)" if older else "")
         ) from None
     return state, meta
+
+
+def _late_read(args) -> bool:
+    """Whether an unraisable exception is asyncio's "Event loop is closed" from a callback
+    arriving after its loop closed: tensorstore finishing the other reads of a restore that
+    already failed (orbax stops its loop at the first error)."""
+    tb = args.exc_traceback
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return (type(args.exc_value) is RuntimeError and str(args.exc_value) == "Event loop is closed"
+            and tb is not None and tb.tb_frame.f_code.co_name == "_check_closed")
+
+
+def _quiet_late_reads() -> None:
+    """Drop the tracebacks of a failed restore's late reads (:func:`_late_read`), which would
+    follow its one-line error, from now on; every other unraisable exception goes to the
+    previous ``sys.unraisablehook``. Installed once."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_hopjax_quiet", False):
+        return
+
+    def hook(args):
+        if not _late_read(args):
+            previous(args)
+
+    hook._hopjax_quiet = True
+    sys.unraisablehook = hook
+
+
+def _older_intact(path: Path) -> Path | None:
+    """The newest checkpoint numbered before ``path`` next to it whose meta.json reads and
+    whose state/ exists (worth trying; not proof that it restores); None if there is none."""
+    m = _NAME.fullmatch(path.name)
+    for u, older in reversed(_numbered(path.parent) if m else []):
+        if u < int(m.group(1)):
+            with contextlib.suppress(CheckpointError, OSError):
+                return load_meta(older)[0]
+    return None

@@ -181,6 +181,8 @@ def _eval_hop(args, kind: str) -> int:
         from hopjax.runtime.population import read_manifest
 
         read_manifest(args.population)  # JAX-free: a missing or malformed population fails here
+    if args.out is not None:
+        rundir.check_out(args.out)
     from hopjax.runtime import adaptation  # starts JAX: only after every argument is checked
 
     hop_cfg = adaptation.hop_config(args.target, args.overrides, hop_run)
@@ -198,6 +200,7 @@ def _population(args) -> int:
 
     env, _, specs = population.load_spec(args.spec)
     out = Path(args.out or Path("runs") / "populations" / env)
+    rundir.check_out(out)
     population.plan_members(specs, out, args.overwrite)
     population.train_population(args.spec, out, args.overwrite, progress=not args.no_progress)
     return 0
@@ -244,7 +247,7 @@ def _add_reproduce_parser(sub) -> None:
 
     r = sub.add_parser("reproduce", help="reproduce a paper's claim: runs/reproduce/NAME/REPORT.md, CSVs, figures",
                        description="Each target writes <out>/reproduce/NAME/: REPORT.md (setting, sources, the "
-                                   "claim, our numbers with 95 %% intervals over seeds, the verdict), CSVs, PNGs.")
+                                   "claim, our numbers with 95 % intervals over seeds, the verdict), CSVs, PNGs.")
     r.add_argument("name", choices=TARGETS, help="the claim to reproduce")
     r.add_argument("--scale", choices=SCALES, default="small",
                    help="small: minutes on a 2-core CPU (default); paper: sized for one GPU")
@@ -380,6 +383,7 @@ def _check_run_dir(args, name: str) -> None:
     Multi-host runs are checked later, per process, by experiment.train/sweep."""
     if args.resume is not None and not Path(args.resume).exists():
         raise ConfigError(f"--resume {args.resume!r} does not exist (give the run dir or a checkpoint)")
+    rundir.check_out(args.out)
     if not (getattr(args, "distributed", False) or os.environ.get("JAX_COORDINATOR_ADDRESS")):
         rundir.check(Path(args.out) / name, args.resume, args.overwrite)
 

@@ -253,12 +253,25 @@ def _write_config(path: Path, cfg: Any) -> None:
     path.write_text(text)
 
 
+def _say_rounding(job: _Job) -> None:
+    """One line when ``total_steps`` is not what runs: it is rounded to whole updates (down, at
+    least one) and then up to whole chunks of ``chunk_updates`` updates."""
+    cfg, tr, n = job.cfg, job.trainer, job.loop.num_chunks
+    steps = tr.num_updates * tr.steps_per_update
+    if steps != cfg.total_steps:
+        print(f"total_steps {cfg.total_steps:,} rounds to whole chunks: {tr.num_updates} updates "
+              f"({n} chunk{'s' * (n != 1)} of chunk_updates {cfg.chunk_updates}) x "
+              f"{tr.steps_per_update:,} env steps = {steps:,} env steps")
+
+
 def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
-    """Resume (if asked), then run the job's chunks with a progress bar.
+    """Say how ``total_steps`` rounds (if it does), resume (if asked), then run the job's
+    chunks with a progress bar.
     -> (runner, rows per CSV, saver, stopped)."""
     cfg, n = job.cfg, job.loop.num_chunks
     saver = _Saver(job)
     start = 0
+    _say_rounding(job)
     if resume is not None:
         runner, start = _resume(job, resume, runner, saver)
     _write_config(job.run_dir / "config.yaml", cfg)

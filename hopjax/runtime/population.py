@@ -33,7 +33,7 @@ signature of :mod:`hopjax.envs.scripted`, so the HOP runner and the PPO rollout 
 scripted player:
 
 - PPO / prosocial PPO: samples from its masked policy (feed-forward policies only; a GRU member
-  is refused).
+  is refused by :func:`load_spec`).
 - PPO+OMG / PPO+MOA: samples from its policy, whose opponent-model input is computed from the
   current step alone (the co-player interface carries no recurrent state between steps: our
   choice; the trained members saw the whole episode history).
@@ -58,6 +58,8 @@ from hopjax.config import ConfigError, from_stored, load_config, parse_yaml, rea
 SPEC_KEYS = ("env", "env_kwargs", "members")
 MEMBER_KEYS = ("config", "seeds", "set", "prosocial")
 MANIFEST = "population.json"
+# Why a PPO-family member with a GRU policy is refused (load_spec; load_population for older dirs).
+STATELESS = "co-players act statelessly, train its members with gru_size: 0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +89,10 @@ def _member_configs(kind: str, item: Any, env: str, env_kwargs: dict, root: Path
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
         raise ConfigError(f"{where[:-1]}.seeds' must be a count >= 1 or a list of seeds in [0, 2**31)")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ConfigError(f"{where[:-1]}.seeds' lists seed {twice[0]} more than once: each seed is "
+                          "one member run")
     overrides = item.get("set", [])
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f"{where[:-1]}.set' must be a list of KEY=VALUE strings")
@@ -108,6 +114,8 @@ def _member_configs(kind: str, item: Any, env: str, env_kwargs: dict, root: Path
             cfg.validate()
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
+        if algo == "ppo" and cfg.gru_size:
+            raise ConfigError(f"{where}: gru_size {cfg.gru_size} is a GRU policy: {STATELESS}")
         out.append(MemberSpec(kind, seed, cfg))
     return out
 
@@ -121,7 +129,9 @@ def _checkout_of(spec: str | Path) -> Path:
 
 def load_spec(path: str | Path) -> tuple[str, dict, list[MemberSpec]]:
     """A population spec -> (env, env_kwargs, members). JAX-free; ConfigError naming the file
-    and key for anything wrong (member configs are fully validated, memory estimate included)."""
+    and key for anything wrong (member configs are fully validated, memory estimate included;
+    a seed listed twice in a member's ``seeds``, and a PPO-family member with a GRU policy
+    (``gru_size > 0``: co-players act statelessly), are refused)."""
     from hopjax import sizes
     from hopjax.config import env_params
 
@@ -294,8 +304,7 @@ def load_population(pop_dir: str | Path, env_name: str, env_params: Any) -> list
         like = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
         states = [checkpoint.restore(r, like)[0] for r in runs]
         if entry["algo"] == "ppo" and trainer.policy.gru_size:
-            raise ConfigError(f"population member kind {kind!r} has a GRU policy: co-players act "
-                              "statelessly, train its members with gru_size: 0")
+            raise ConfigError(f"population member kind {kind!r} has a GRU policy: {STATELESS}")
         kinds.append(Kind(kind, entry["algo"], trainer, states))
     return kinds
 

@@ -20,6 +20,7 @@ import json
 import os
 import shlex
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -151,23 +152,41 @@ def _refuse(run_dir: Path, resume: str | Path | None, overwrite: bool) -> None:
             "with --set name=<new name> or --out <dir>")
 
 
+def check_out(out: str | Path, flag: str = "--out") -> None:
+    """Read-only early check (the CLI runs it before JAX starts) that run dirs can be made under
+    ``out``: its nearest existing ancestor must be a directory in which a dir can be created
+    (probed with an empty temporary dir, removed at once). RunDirError (one line naming
+    ``flag`` and ``out``) otherwise."""
+    out = Path(out)
+    base = out
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        why = "is not a directory" if base == out else f"cannot be created: {str(base)!r} is not a directory"
+        raise RunDirError(f"{flag} {str(out)!r} {why}; give a directory to write runs into")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".hopjax-probe-", dir=base))
+    except OSError as e:
+        raise RunDirError(f"{flag} {str(out)!r} is not usable: cannot create a directory in "
+                          f"{str(base)!r} ({e.strerror})") from None
+
+
 def check(run_dir: str | Path, resume: str | Path | None = None, overwrite: bool = False) -> None:
     """Read-only early check (the CLI runs it before JAX starts): the refusals of
     :func:`open_run` and a lock held by a live process, without creating or locking anything.
-    RunDirError (one line) if the run would be refused."""
+    RunDirError (one line) if the run would be refused; a live lock is named first, as
+    :func:`open_run` does (no ``--resume`` or ``--overwrite`` gets past it)."""
     run_dir = Path(run_dir)
-    _refuse(run_dir, resume, overwrite)
     path = run_dir / LOCK
-    if path.exists():
-        try:
-            owner = _read_owner(path)
-        except FileNotFoundError:
-            return
-        if owner is not None and owner.get("host") == socket.gethostname() and (
-                owner["pid"] == os.getpid() or _pid_alive(owner["pid"])):
-            raise RunDirError(f"run dir {run_dir} is in use by pid {owner['pid']} on host "
-                              f"{owner.get('host')!r}; wait for it to finish or pick another "
-                              "--out or --set name=...")
+    owner = None
+    with contextlib.suppress(FileNotFoundError):
+        owner = _read_owner(path) if path.exists() else None
+    if owner is not None and owner.get("host") == socket.gethostname() and (
+            owner["pid"] == os.getpid() or _pid_alive(owner["pid"])):  # first: --resume would fail too
+        raise RunDirError(f"run dir {run_dir} is in use by pid {owner['pid']} on host "
+                          f"{owner.get('host')!r} (its lock {path}); wait for it to finish or pick "
+                          "another --out or --set name=...")
+    _refuse(run_dir, resume, overwrite)
 
 
 @contextlib.contextmanager
@@ -177,11 +196,15 @@ def open_run(run_dir: str | Path, resume: str | Path | None = None,
 
     Without ``resume`` the dir must be new or empty, or ``overwrite`` moves its run aside.
     With ``resume``, a dir that holds a run must be the one resumed from (resuming another run's
-    checkpoint into it would mix two runs). Raises RunDirError (one line) otherwise.
+    checkpoint into it would mix two runs). Raises RunDirError (one line) otherwise, and if
+    ``run_dir`` cannot be created.
     """
     run_dir = Path(run_dir)
     created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create run dir {run_dir}: {e.strerror}") from None
     lock = acquire(run_dir)
     try:
         _refuse(run_dir, resume, overwrite)

@@ -217,3 +217,79 @@ def test_sigint_during_a_runs_save_stops_cleanly(tmp_path, monkeypatch, capfd, t
     assert "Traceback" not in out + err and "absl" not in err
     assert f"interrupted: checkpoint saved at {res.last_checkpoint}" in out
     assert len(experiment.read_csv(tmp_path / "tiny" / "metrics.csv")) == 4
+
+
+def test_a_run_without_a_checkpoint_yet_says_so(tmp_path, capsys):
+    """A run dir as a run leaves it before its first checkpoint (the lock, config.yaml, maybe an
+    unfinished save): eval and load_meta say it has no checkpoint yet; a dir that is no run
+    keeps the incomplete-checkpoint error."""
+    from hopjax.runtime import cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".lock").write_text('{"pid": 1, "host": "h"}')
+    (run / "config.yaml").write_text("algo: ppo\n")
+    want = f"run dir {str(run)!r} has no checkpoint yet"
+    assert cli.main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and want in err, err
+    (run / "checkpoints" / ".update_00000004.partial" / "state").mkdir(parents=True)
+    for path in (run, run / "checkpoints"):
+        with pytest.raises(CheckpointError, match=want):
+            checkpoint.load_meta(path)
+    (tmp_path / "other").mkdir()
+    with pytest.raises(CheckpointError, match="not a complete hopjax checkpoint"):
+        checkpoint.load_meta(tmp_path / "other")
+
+
+def test_a_corrupt_latest_checkpoint_names_the_newest_older_intact_one(tmp_path):
+    state = {"w": jnp.arange(64.0)}
+    paths = [checkpoint.save(tmp_path, jax.tree.map(lambda x: x * u, state), meta(u)) for u in (2, 4, 6)]
+    for f in (paths[2] / "state").rglob("*"):
+        if f.is_file() and f.parent.name == "d":  # the array data files, cut short
+            os.truncate(f, 10)
+    (paths[1] / "meta.json").write_text("{not json")  # not intact either
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.restore(tmp_path, state)
+    msg = str(e.value)
+    assert msg.startswith(f"could not restore {str(paths[2])!r}: it is corrupt") and "\n" not in msg
+    assert msg.endswith(f"the newest older checkpoint of this run looks intact: {paths[0]} "
+                        f"(--resume {paths[0]} continues from it)")
+    restored, m = checkpoint.restore(paths[0], state)  # and it is
+    assert m["update"] == 2 and float(restored["w"][3]) == 6.0
+    (paths[0] / "meta.json").unlink()  # no intact older one: no hint
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.restore(tmp_path, state)
+    assert "older" not in str(e.value)
+
+
+def test_a_failed_restore_prints_no_asyncio_tracebacks(tmp_path, monkeypatch, capfd):
+    """orbax stops its event loop at the first unreadable array while tensorstore still reads
+    the others; their callbacks then raise "Event loop is closed" as unraisable exceptions,
+    whose tracebacks would follow the one-line error. They are dropped; any other unraisable
+    exception still reaches the previous hook."""
+    import asyncio
+    import sys
+    import time
+    import types
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+    state = {f"a{i}": jnp.ones((20_000,)) for i in range(200)}  # many reads in flight
+    path = checkpoint.save(tmp_path, state, meta(1))
+    for f in (path / "state").rglob("*"):
+        if f.is_file() and f.parent.name == "d":
+            os.truncate(f, 10)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        checkpoint.restore(tmp_path, state)
+    time.sleep(1.0)  # the late reads
+    assert "Event loop is closed" not in "".join(capfd.readouterr()) and seen == []
+    loop = asyncio.new_event_loop()
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed") as late:
+        loop.call_soon_threadsafe(print)  # what a late read's callback meets
+    other = [RuntimeError("Event loop is closed"), ValueError("x")]  # not from asyncio: kept
+    for exc in (late.value, *other):
+        sys.unraisablehook(types.SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=exc.__traceback__,
+                                                 err_msg=None, object=None))
+    assert [a.exc_value for a in seen] == other

@@ -89,3 +89,25 @@ def test_eval_of_a_sweep_dir_is_one_clear_line(tmp_path, capsys):
     assert cli.main(["eval", str(tmp_path / "tiny_sweep2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a sweep of 2 seeds" in err[0]
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "configs/stag_hunt_ppo.yaml", "--set", "total_steps=10"],
+    ["sweep", "configs/stag_hunt_ppo.yaml"],
+    ["population", "train", "configs/populations/stag_hunt.yaml"],
+    ["reproduce", "omg"],
+])
+def test_out_that_is_a_file_is_one_line_before_anything_runs(tmp_path, capsys, monkeypatch, argv):
+    from hopjax.runtime import reproduce
+
+    def ran(*a, **k):
+        raise AssertionError("ran")
+
+    for module, fn in ((experiment, "train"), (experiment, "sweep"), (reproduce, "reproduce")):
+        monkeypatch.setattr(module, fn, ran)
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    assert cli.main([*argv, "--out", str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hopjax: error: --out {str(afile)!r} is not a directory") and err.count("\n") == 1, err
+    assert afile.read_text() == "keep"

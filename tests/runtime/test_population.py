@@ -47,7 +47,10 @@ def test_spec_builds_self_play_members_on_the_spec_env(tmp_path):
 
 @pytest.mark.parametrize("bad, match", [
     (SPEC.replace("seeds: [0, 3]", "seeds: [0, -1]"), "members.ppo.seeds"),
+    (SPEC.replace("seeds: [0, 3]", "seeds: [3, 0, 3]"), "members.ppo.seeds' lists seed 3 more than once"),
     (SPEC.replace("prosocial: true", "prosocial: 1"), "members.prosocial_ppo.prosocial"),
+    (SPEC.replace("prosocial: true", "prosocial: true, set: [gru_size=8]"),
+     "members.prosocial_ppo': gru_size 8 is a GRU policy: co-players act statelessly"),
     (SPEC.replace("num_walls: 0", "num_wals: 0"), "env_kwargs.num_wals"),
     (SPEC.replace("total_steps=1e4", "ppo.lr=-1"), "members.ppo': .*ppo.lr"),
     (SPEC.replace("members:", "member:"), "unknown key 'member'"),

@@ -25,6 +25,13 @@ def test_bad_arguments_are_one_line_errors(argv, msg, capsys):
     assert err.startswith("hopjax: error:") and msg in err and len(err.strip().splitlines()) == 1
 
 
+def test_help_prints_a_plain_percent_sign(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "with 95 % intervals over seeds" in text and "%%" not in text
+
+
 class _no_raise:
     def __enter__(self):
         return self

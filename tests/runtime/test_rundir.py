@@ -168,3 +168,49 @@ def test_a_resume_with_a_changed_config_keeps_the_earlier_one(tmp_path, capsys):
     assert f"total_steps: {TINY.total_steps}" in kept.read_text()
     assert f"total_steps: {changed.total_steps}" in path.read_text()
     assert str(kept) in capsys.readouterr().out
+
+
+def test_out_that_is_not_a_usable_directory_is_one_line_naming_it(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    for out, why in ((afile, "is not a directory"),
+                     (afile / "sub", f"cannot be created: {str(afile)!r} is not a directory")):
+        with pytest.raises(RunDirError) as e:
+            rundir.check_out(out)
+        assert str(e.value).startswith(f"--out {str(out)!r} {why};") and "\n" not in str(e.value)
+        with pytest.raises(RunDirError, match=f"cannot create run dir {out / 'x'}"):
+            with rundir.open_run(out / "x"):
+                pass
+    assert afile.read_text() == "keep"
+    rundir.check_out(tmp_path / "new" / "deeper")  # creatable: fine, and nothing is left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_out_where_no_directory_can_be_created_is_refused():
+    with pytest.raises(OSError):  # the reference: the kernel refuses a directory there
+        os.mkdir("/proc/hopjax-out")
+    with pytest.raises(RunDirError, match=r"^--out '/proc/hopjax-out/x' is not usable: cannot create a directory in '/proc'"):
+        rundir.check_out("/proc/hopjax-out/x")
+
+
+def test_a_live_lock_is_named_before_the_run_it_holds(tmp_path, capsys):
+    """A second `hopjax train` into a run dir that a live process writes to is told the dir is
+    in use (and by whom), not to --resume it (which that lock refuses as well)."""
+    from hopjax.runtime import cli
+
+    run = old_run(tmp_path / "stag_hunt_ppo")
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        write_lock(run, sleeper.pid, socket.gethostname())
+        for resume in (None, run):
+            with pytest.raises(RunDirError, match=f"^run dir {run} is in use by pid {sleeper.pid} "):
+                rundir.check(run, resume)
+        assert cli.main(["train", str(ROOT / "configs" / "stag_hunt_ppo.yaml"), "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"is in use by pid {sleeper.pid}" in err and "--resume" not in err, err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with pytest.raises(RunDirError, match="already holds a run"):  # its owner gone: the run itself
+        rundir.check(run)

@@ -22,7 +22,10 @@ class HOPConfig:
     env: str = "stag_hunt"
     env_kwargs: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
-    # Self-play training budget in env steps (one step of one env, all agents).
+    # Self-play training budget in env steps (one step of one env, all agents), rounded to
+    # whole updates of num_envs x episode length steps (down, at least one), then up to whole
+    # chunks of chunk_updates updates; training prints the updates and env steps it runs when
+    # they differ.
     total_steps: int = 20_000
     num_envs: int = 8
     # MCTS (HOP code): 5 trees x 200 simulations, PUCT c 1 (Stag-Hunt) / 15 (Snowdrift),

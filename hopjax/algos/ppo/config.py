@@ -181,6 +181,10 @@ class PPOConfig:
     agents: tuple[str, ...] = ()
     shared_params: bool = False
     seed: int = 0
+    # Training budget in env steps (one step of one env, all agents), rounded to whole updates
+    # of num_envs x T steps (T: rollout_length, or the episode length when it is 0; down, at
+    # least one), then up to whole chunks of chunk_updates updates; training prints the
+    # updates and env steps it runs when they differ.
     total_steps: int = 200_000
     num_envs: int = 16
     # Steps per rollout. 0: one whole episode per rollout (every env reset at the start, envs

@@ -33,6 +33,7 @@ def check(name: str, scale: str, seeds: int | None, out: str | Path = "runs", ov
         raise ConfigError(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if seeds is not None and not 2 <= seeds <= 4096:
         raise ConfigError(f"--seeds must lie in [2, 4096] (a 95 % interval needs 2), got {seeds}")
+    rundir.check_out(out)
     d = target_dir(name, out)
     rundir.check(d, None, overwrite)
     return d
