@@ -95,14 +95,21 @@ def test_rerun_reuses_finished_members_and_resumes_stopped_ones(tmp_path):
 
 
 def test_member_stored_before_a_key_existed_is_the_same_config(tmp_path):
-    """A finished member whose stored config lacks a key added to the config class since (at
-    its default) is reused, not called another config; a changed value still is another one."""
+    """A finished member whose stored config lacks a key added to the config class since is
+    read with that key at its default (what the run did before the key existed): reused when
+    the spec's value is the default, refused when it is not; a changed value is refused."""
     import yaml
 
     _, _, specs = pop.load_spec(_write(tmp_path, SPEC))
     out, hop = tmp_path / "pop", specs[3]
     stored = yaml.safe_load(pop._config_text(hop.config))
-    assert stored.pop("belief_reset_on_goal") is False and stored.pop("goal_walker_envs") == 0
+    assert stored.pop("goal_walker_envs") == 0  # the class default
+    assert stored["belief_reset_on_goal"] is True  # not the class default (False)
+    (out / hop.name).mkdir(parents=True)
+    (out / hop.name / "config.yaml").write_text(yaml.safe_dump(
+        {k: v for k, v in stored.items() if k != "belief_reset_on_goal"}, sort_keys=False))
+    with pytest.raises(RunDirError, match=f"{hop.name} .*another config"):
+        pop.plan_members([hop], out, overwrite=False)
     old_text = yaml.safe_dump(stored, sort_keys=False)
     (out / hop.name / "checkpoints" / "4").mkdir(parents=True)
     (out / hop.name / "checkpoints" / "4" / "meta.json").write_text("{}")
