@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -131,7 +132,8 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
 def summary(paths: list[str]) -> None:
     """One table: per clause and run, the kinds where it holds out of all, and the others."""
     runs = [(p, clauses(p)) for p in paths]
-    print("| clause | " + " | ".join(f"`{p}`" for p, _ in runs) + " |")
+    name = lambda p: Path(p).parent.parent.name or p  # <out>/<name>_adapt/adaptation.json -> <out>
+    print("| clause | " + " | ".join(f"`{name(p)}`" for p, _ in runs) + " |")
     print("|---|" + "---|" * len(runs))
     for clause in runs[0][1]:
         cells = []
