@@ -41,6 +41,25 @@ def slope(y: np.ndarray) -> np.ndarray:
     return np.array([np.polyfit(np.arange(y.shape[1]), row, 1)[0] for row in y])
 
 
+def best_baseline(bases: list[str], ret, c: int) -> str:
+    """The baseline with the highest mean focal return against co-player kind ``c``."""
+    return max(bases, key=lambda b: ret(b, c).mean())
+
+
+def thirds(ad: dict, c: int, pre: str):
+    """Per-step sums of kind ``c`` ("belief" or "pursuit" entries of an algorithm's ``adapt``
+    results) -> (scored steps, accuracy sums, chance sums: each [S, T] summed over the K
+    episodes; accuracy above chance in each third of the steps: 3 x [S], NaN for a seed without
+    scored steps there; the last third scored in every seed, 0 if only the first)."""
+    st = ad[f"{pre}_steps_t"][:, c].sum(1)  # [S, K, T] -> [S, T]
+    acc, ch = ad[f"{pre}_acc_sum_t"][:, c].sum(1), ad[f"{pre}_chance_sum_t"][:, c].sum(1)
+    parts = np.array_split(np.arange(st.shape[1]), 3)
+    above = [(acc[:, p].sum(1) - ch[:, p].sum(1)) / np.where(st[:, p].sum(1) > 0, st[:, p].sum(1), np.nan)
+             for p in parts]
+    last = max(i for i in range(3) if np.all(np.isfinite(above[i])))
+    return st, acc, ch, above, last
+
+
 def main(path: str) -> None:
     d = json.load(open(path))
     kinds, res = d["coplayers"], d["results"]
@@ -53,7 +72,7 @@ def main(path: str) -> None:
         print("| co-players | " + " | ".join(f"HOP - {b} (return, mean over K)" for b in bases)
               + " | best baseline (mean) | HOP >= best (means) |")
     for c, k in enumerate(kinds if bases else ()):
-        best = max(bases, key=lambda b: ret(b, c).mean())
+        best = best_baseline(bases, ret, c)
         holds = "yes" if ret("HOP", c).mean() >= ret(best, c).mean() else "**no**"
         print(f"| {k} | " + " | ".join(ci(ret("HOP", c).mean(1) - ret(b, c).mean(1)) for b in bases)
               + f" | {best} | {holds} |")
@@ -84,14 +103,9 @@ def within(res, kinds, hops, pre: str) -> None:
         if f"{pre}_steps_t" not in ad:
             continue
         for c, k in enumerate(kinds):
-            st = ad[f"{pre}_steps_t"][:, c].sum(1)  # [S, K, T] -> [S, T]
-            if not np.all(st.sum(1) > 0):
+            if not np.all(ad[f"{pre}_steps_t"][:, c].sum((1, 2)) > 0):
                 continue
-            acc, ch = ad[f"{pre}_acc_sum_t"][:, c].sum(1), ad[f"{pre}_chance_sum_t"][:, c].sum(1)
-            parts = np.array_split(np.arange(st.shape[1]), 3)
-            above = [(acc[:, p].sum(1) - ch[:, p].sum(1)) / np.where(st[:, p].sum(1) > 0, st[:, p].sum(1), np.nan)
-                     for p in parts]
-            last = max(i for i in range(3) if np.all(np.isfinite(above[i])))
+            st, acc, ch, above, last = thirds(ad, c, pre)
             rise = f"{ci(above[last] - above[0])} (third {last + 1})" if last else "first third only"
             print(f"| {k} | {a} | {ci(acc.sum(1) / st.sum(1))} | {ci((acc.sum(1) - ch.sum(1)) / st.sum(1))} | {rise} |")
 
@@ -112,19 +126,14 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
         "belief accuracy rises across K", "belief accuracy above chance", "rises within episodes")}
     for c, k in enumerate(kinds):
         if bases:
-            best = max(bases, key=lambda b: ret(b, c).mean())
+            best = best_baseline(bases, ret, c)
             out["HOP >= best baseline (means)"][k] = "yes" if ret("HOP", c).mean() >= ret(best, c).mean() else "no"
             out["HOP - best > 0 (interval)"][k] = sign(ret("HOP", c).mean(1) - ret(best, c).mean(1))
         fall = sign(slope(ret("HOP", c)))
         out["return does not fall across K"][k] = "no" if fall == "no" else "yes"
         out["belief accuracy rises across K"][k] = sign(slope(ad["belief_accuracy"][:, c]))
-        st = ad["belief_steps_t"][:, c].sum(1)
-        acc, ch = ad["belief_acc_sum_t"][:, c].sum(1), ad["belief_chance_sum_t"][:, c].sum(1)
+        st, acc, ch, above, last = thirds(ad, c, "belief")
         out["belief accuracy above chance"][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
-        parts = np.array_split(np.arange(st.shape[1]), 3)
-        above = [(acc[:, p].sum(1) - ch[:, p].sum(1)) / np.where(st[:, p].sum(1) > 0, st[:, p].sum(1), np.nan)
-                 for p in parts]
-        last = max(i for i in range(3) if np.all(np.isfinite(above[i])))
         out["rises within episodes"][k] = sign(above[last] - above[0]) if last else "?"
     return out
 
