@@ -47,8 +47,10 @@ def _resolve(path: str | Path) -> Path:
         path = path / (path / "LATEST").read_text().strip()
     if not path.is_dir():
         raise CheckpointError(f"no checkpoint at {str(path)!r}")
-    if path.name == "checkpoints" and not _numbered(path) or not (path / "meta.json").exists() and any(
-            (path / f).exists() for f in ("config.yaml", "metrics.csv", ".lock")):  # a run dir
+    empty_checkpoints = path.name == "checkpoints" and not _numbered(path)
+    bare_run = not (path / "meta.json").exists() and any(
+        (path / f).exists() for f in ("config.yaml", "metrics.csv", ".lock"))
+    if empty_checkpoints or bare_run:
         run = path.parent if path.name == "checkpoints" else path
         raise CheckpointError(f"run dir {str(run)!r} has no checkpoint yet (a run writes its first "
                               "after checkpoint_every_chunks chunks of training)")

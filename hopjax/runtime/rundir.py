@@ -153,10 +153,10 @@ def _refuse(run_dir: Path, resume: str | Path | None, overwrite: bool) -> None:
 
 
 def check_out(out: str | Path, flag: str = "--out") -> None:
-    """Read-only early check (the CLI runs it before JAX starts) that run dirs can be made under
-    ``out``: its nearest existing ancestor must be a directory in which a dir can be created
-    (probed with an empty temporary dir, removed at once). RunDirError (one line naming
-    ``flag`` and ``out``) otherwise."""
+    """Early check (the CLI runs it before JAX starts) that run dirs can be made under ``out``:
+    its nearest existing ancestor must be a directory in which a dir can be created (probed with
+    an empty temporary dir, removed at once; nothing else is written). RunDirError (one line
+    naming ``flag`` and ``out``) otherwise."""
     out = Path(out)
     base = out
     while not base.exists() and base != base.parent:
