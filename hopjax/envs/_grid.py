@@ -377,7 +377,7 @@ def build_obs_sparse(
     (the plane rows added to every cell of their channel) gives :func:`build_obs`'s
     observations exactly, less the unlisted extra channels (``tests/envs/test_sparse_obs.py``).
     Our choice (not in any source): an MLP's first layer gathers weight rows instead of
-    multiplying a mostly-zero observation (:func:`hopjax.models.trunk.sparse_first_layer`).
+    multiplying a mostly-zero observation (:func:`hopjax.models.sparse.sparse_first_layer`).
     """
     n, k = positions.shape[0], seats.shape[0]
     seats = jnp.asarray(seats, jnp.int32)

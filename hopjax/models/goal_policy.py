@@ -38,7 +38,8 @@ import numpy as np
 
 from hopjax.envs import NUM_MOVES
 from hopjax.models.policy import _ACTIVATIONS, MASKED_LOGIT, ActorCritic
-from hopjax.models.trunk import Trunk, sparse_first_layer, sparse_table
+from hopjax.models.sparse import sparse_first_layer, sparse_table
+from hopjax.models.trunk import Trunk
 from hopjax.models.init import orthogonal
 
 
@@ -179,7 +180,7 @@ class GoalPolicy:
 
     def sparse_table(self, params) -> tuple[jax.Array, jax.Array]:
         """The ``mlp`` trunk's first layer ``obs_in`` as (table [prod(obs_shape) + C, H0],
-        bias [H0]) float32 (:func:`hopjax.models.trunk.sparse_table`) for
+        bias [H0]) float32 (:func:`hopjax.models.sparse.sparse_table`) for
         :meth:`log_probs_sparse`; ValueError for a conv trunk."""
         if self.conv_channels:
             raise ValueError("sparse observations need the mlp trunk, not a conv trunk")
@@ -191,7 +192,7 @@ class GoalPolicy:
         """:meth:`log_probs` from sparse observations (idx [..., P] int32, val [..., P] float32,
         :meth:`hopjax.envs.base.Environment.seat_obs_sparse`) and ``table =
         sparse_table(params)``: the same network, its first layer a gather of ``obs_in``'s
-        kernel rows (:func:`hopjax.models.trunk.sparse_first_layer`); equal up to float
+        kernel rows (:func:`hopjax.models.sparse.sparse_first_layer`); equal up to float
         rounding. ``offset`` [..., H0] (optional) is added to that layer's output: the
         observation's entries left out of ``idx`` (``Environment.obs_const_sparse``'s, gathered
         once). -> log pi(. | o, goal) [..., A]."""
@@ -248,7 +249,7 @@ class PlannerNet:
 
     def sparse_table(self, params) -> tuple[jax.Array, jax.Array]:
         """The ``mlp`` trunk's first layer (the head's ``Dense_0``) as (table
-        [prod(obs_shape) + C, H0], bias [H0]) float32 (:func:`hopjax.models.trunk.sparse_table`)
+        [prod(obs_shape) + C, H0], bias [H0]) float32 (:func:`hopjax.models.sparse.sparse_table`)
         for :meth:`apply_sparse`; ValueError for a conv trunk."""
         if self.conv_channels:
             raise ValueError("sparse observations need the mlp trunk, not a conv trunk")
@@ -260,7 +261,7 @@ class PlannerNet:
         """:meth:`apply` from sparse observations (idx [..., P] int32, val [..., P] float32,
         :meth:`hopjax.envs.base.Environment.seat_obs_sparse`) and ``table =
         sparse_table(params)``: the first layer a gather of its kernel rows
-        (:func:`hopjax.models.trunk.sparse_first_layer`), equal up to float rounding;
+        (:func:`hopjax.models.sparse.sparse_first_layer`), equal up to float rounding;
         ``offset``: as in :meth:`GoalPolicy.log_probs_sparse`.
         -> (masked logits [..., A], value [...])."""
         first = sparse_first_layer(*table, idx, val)

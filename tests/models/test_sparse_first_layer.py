@@ -8,7 +8,7 @@ import pytest
 
 from hopjax import envs
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet, goal_kinds
-from hopjax.models.trunk import sparse_first_layer
+from hopjax.models.sparse import sparse_first_layer
 
 
 def _states(env, p, count):

@@ -71,7 +71,7 @@ from hopjax.algos.hop import search_rng
 from hopjax.envs.base import Environment
 from hopjax.models.goal_policy import GoalPolicy, PlannerNet
 from hopjax.models.policy import MASKED_LOGIT
-from hopjax.models.trunk import sparse_first_layer
+from hopjax.models.sparse import sparse_first_layer
 
 _PB_C_BASE = 1e30  # log((N + base + 1) / base) == 0 in float32: plain PUCT with c = pb_c_init
 
