@@ -250,7 +250,8 @@ class Rollout:
 
     def __init__(self, env: Environment, env_params: Any, policy: MultiPolicy, num_envs: int,
                  rollout_length: int = 0, scripted: dict[int, ScriptedFn] | None = None,
-                 om_hook: Any = None, extra_fields: dict[str, Field] | None = None):
+                 om_hook: Any = None, extra_fields: dict[str, Field] | None = None,
+                 sparse_obs: bool = True):
         self.base_env = env
         self.episode_mode = rollout_length == 0
         self.env = env if self.episode_mode else AutoReset(env)
@@ -271,6 +272,12 @@ class Rollout:
         # Independent parameters with scripted seats: only the learners' networks run.
         learners = tuple(i for i in range(self.n) if i not in self.scripted)
         self.net_seats = None if policy.shared or len(learners) == self.n or not learners else learners
+        # The acting policy's first layer from the env's sparse observation entries (an MLP
+        # torso in float32 and an env with ``seat_obs_sparse``): P kernel rows gathered per seat
+        # instead of an obs_dim x H0 product. Equal up to float rounding; the stored batch, the
+        # bootstrap value and training read the dense observations as before.
+        self.sparse = (sparse_obs and policy.sparse_ready() and bool(learners)
+                       and env.sparse_obs_size(env_params) > 0)
 
     def reset(self, key: jax.Array) -> EnvCarry:
         """Reset all E envs -> a fresh carry (segment mode: with a full reset pool of E
@@ -292,20 +299,22 @@ class Rollout:
             pool=pool,
         )
 
-    def policy_apply(self, params, hidden, obs, reset, extra=None):
+    def policy_apply(self, params, hidden, obs, reset, extra=None, obs_pre=None):
         """The policy for every seat -> (hidden [E, N, H], logits [E, N, A], value [E, N]), as
         :meth:`MultiPolicy.apply`, except that with independent parameters only the learner
         seats' networks run (``net_seats``): a scripted seat acts from its script, so its
         network's output would be thrown away. A scripted seat keeps its hidden state and gets
         logits 0 and value 0 (its batch entries are masked out of every loss and metric); the
         learners' outputs, and the actions sampled for them, are the same as from every seat's
-        networks (the sample draws noise for all N seats either way)."""
+        networks (the sample draws noise for all N seats either way). ``obs_pre`` [E, L, H0]
+        (optional): the networks' first-layer observation products for those seats
+        (:meth:`sparse_obs_pre`)."""
         seats = self.net_seats
         if seats is None:
-            return self.policy.apply(params, hidden, obs, reset, extra)
+            return self.policy.apply(params, hidden, obs, reset, extra, obs_pre)
         idx = jnp.asarray(seats)
         sub, p, extra = self.policy.for_seats(seats, params, extra)
-        h, logits, value = sub.apply(p, hidden[:, idx], obs[:, idx], reset, extra)
+        h, logits, value = sub.apply(p, hidden[:, idx], obs[:, idx], reset, extra, obs_pre)
         row = {s: r for r, s in enumerate(seats)}
 
         def put(part, default):  # [E, L, ...] -> [E, N, ...], ``default`` [E, ...] elsewhere
@@ -314,10 +323,53 @@ class Rollout:
         return (put(h, lambda i: hidden[:, i]), put(logits, lambda i: jnp.zeros_like(logits[:, 0])),
                 put(value, lambda i: jnp.zeros_like(value[:, 0])))
 
-    def act(self, key, params, carry: EnvCarry, extra=None):
-        """Sample all seats' actions -> (hidden, actions [E, N], log_prob [E, N], value [E, N])."""
+    def _net_policy(self, params):
+        """-> (the policy of the seats whose networks run, their parameters, their seats [L])."""
+        if self.net_seats is None:
+            return self.policy, params, jnp.arange(self.n)
+        sub, p, _ = self.policy.for_seats(self.net_seats, params)
+        return sub, p, jnp.asarray(self.net_seats)
+
+    def sparse_tables(self, params, carry: EnvCarry):
+        """What the sparse first layer reads during one rollout, or None (dense): the gather
+        tables of the running seats' networks and, in episode mode, the walls' part of their
+        first layer [E, L, H0] (constant within the rollout's episodes: computed once)."""
+        if not self.sparse:
+            return None
+        pol, p, _ = self._net_policy(params)
+        tables = pol.sparse_tables(p)
+        const = self._const_pre(pol, tables, carry.env_state) if self.episode_mode else None
+        return {"tables": tables, "const": const}
+
+    def _const_pre(self, pol, tables, env_state):
+        """The episode constants' (walls') first-layer product for every running seat -> [E, L, H0]
+        (zeros where the env has none)."""
+        idx, val = jax.vmap(self.env.obs_const_sparse, in_axes=(0, None))(env_state, self.env_params)  # [E, M]
+        shape = (idx.shape[0], pol.num_agents, idx.shape[-1])
+        if not idx.shape[-1]:
+            return jnp.zeros((*shape[:2], tables.shape[-1]))
+        return pol.sparse_obs_pre(tables, jnp.broadcast_to(idx[:, None], shape), jnp.broadcast_to(val[:, None], shape))
+
+    def sparse_obs_pre(self, params, sparse, carry: EnvCarry) -> jax.Array:
+        """The running seats' first-layer observation products from the env state's sparse
+        entries -> [E, L, H0]: the seat's own entries plus, for a live seat, the walls'
+        (:meth:`hopjax.envs.base.Environment.seat_obs_sparse`), equal to ``obs @ K_obs`` of
+        ``carry.obs`` up to float rounding."""
+        pol, _, seats = self._net_policy(params)
+        state = carry.env_state
+        idx, val = jax.vmap(self.env.seat_obs_sparse, in_axes=(0, None, None))(state, self.env_params, seats)
+        alive = jax.vmap(self.env.alive, in_axes=(0, None))(state, self.env_params)[:, seats]  # [E, L]
+        const = sparse["const"]
+        if const is None:  # segment mode: an auto-reset env may have new walls
+            const = self._const_pre(pol, sparse["tables"], state)
+        return pol.sparse_obs_pre(sparse["tables"], idx, val) + alive[..., None].astype(jnp.float32) * const
+
+    def act(self, key, params, carry: EnvCarry, extra=None, sparse=None):
+        """Sample all seats' actions -> (hidden, actions [E, N], log_prob [E, N], value [E, N]).
+        ``sparse`` (:meth:`sparse_tables`): the networks' first layer from sparse entries."""
         k_pol, k_scr = jax.random.split(key)
-        hidden, logits, value = self.policy_apply(params, carry.hidden, carry.obs, carry.reset, extra)
+        obs_pre = None if sparse is None else self.sparse_obs_pre(params, sparse, carry)
+        hidden, logits, value = self.policy_apply(params, carry.hidden, carry.obs, carry.reset, extra, obs_pre)
         dist = masked_categorical(logits, carry.avail)
         actions = dist.sample(seed=k_pol).astype(jnp.int32)
         actions = self.engine.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
@@ -350,11 +402,12 @@ class Rollout:
             "goal_events": jnp.zeros((g,)),
         }
         hidden0 = carry.hidden
+        sparse = self.sparse_tables(params, carry)
 
         def step(state, t):
             carry, stats, key = state
             key, k_act, k_env = jax.random.split(key, 3)
-            carry, row, stats = self._step(params, carry, stats, t, k_act, k_env, extra_fn, om_params)
+            carry, row, stats = self._step(params, carry, stats, t, k_act, k_env, extra_fn, om_params, sparse)
             return (carry, stats, key), row
 
         # Each step's fields are the scan's outputs ([T, E, ...]), not writes into a batch in
@@ -362,13 +415,13 @@ class Rollout:
         # gathers and scatters); the batch is assembled once after the scan, bit for bit what
         # per-step ``write`` calls would give.
         (carry, stats, _), rows = jax.lax.scan(step, (carry, stats0, key), jnp.arange(self.T))
-        return carry, self._finish(params, carry, rows, hidden0, extra_fn, om_params), stats
+        return carry, self._finish(params, carry, rows, hidden0, extra_fn, om_params, sparse), stats
 
-    def _step(self, params, carry: EnvCarry, stats, t, k_act, k_env, extra_fn, om_params):
+    def _step(self, params, carry: EnvCarry, stats, t, k_act, k_env, extra_fn, om_params, sparse=None):
         """One step of all envs: act, step, add to the stats -> (carry, row, stats); ``row``
         holds step ``t``'s fields as the batch stores them (:meth:`Engine.step_row`)."""
         om_c, extra = self._extra(carry, carry.reset, extra_fn, om_params)
-        hidden, actions, log_prob, value = self.act(k_act, params, carry, extra)
+        hidden, actions, log_prob, value = self.act(k_act, params, carry, extra, sparse)
         if self.om_hook is not None:
             om_c = self.om_hook.post(om_params, om_c, carry.obs, actions, carry.reset)
         tr = self.engine.step(k_env, carry, actions)
@@ -410,7 +463,7 @@ class Rollout:
         )
         return carry, row, stats
 
-    def _finish(self, params, carry: EnvCarry, rows, hidden0, extra_fn, om_params):
+    def _finish(self, params, carry: EnvCarry, rows, hidden0, extra_fn, om_params, sparse=None):
         """The batch from the scan's ``rows`` [T, E, ...] and index T: the observation after the
         last step. It is the bootstrap for a cut segment (segment mode) or for a truncated
         episode (episode mode, where the time limit can only fall on the last step and the
@@ -418,7 +471,8 @@ class Rollout:
         reset_T = jnp.zeros_like(carry.reset) if self.episode_mode else carry.reset
         # with an opponent model: features of the final observation; its state is not kept
         _, extra = self._extra(carry, reset_T, extra_fn, om_params)
-        _, _, last_value = self.policy_apply(params, carry.hidden, carry.obs, reset_T, extra)
+        obs_pre = None if sparse is None else self.sparse_obs_pre(params, sparse, carry)
+        _, _, last_value = self.policy_apply(params, carry.hidden, carry.obs, reset_T, extra, obs_pre)
         more = {} if extra is None else {"extra": extra}
         batch = assemble(self.scheme, rows, {"hidden0": hidden0})
         batch = self.engine.write_final(batch, carry, {**more, "value": last_value, "reset": carry.reset})

@@ -21,6 +21,7 @@ import numpy as np
 
 from hopjax.buffers.masked import select
 from hopjax.models.init import orthogonal
+from hopjax.models.sparse import sparse_first_layer, sparse_table
 
 # Masked logits use a large finite negative rather than -inf so that entropies and
 # log-probabilities of masked actions stay finite (their probability is exactly 0 in float32).
@@ -86,7 +87,7 @@ class ActorCritic(nn.Module):
     def __call__(self, hidden: jax.Array, x: jax.Array | None, reset: jax.Array, first: jax.Array | None = None):
         """``first`` [..., hidden_sizes[0]] (optional): the first torso layer's pre-activation,
         computed by the caller from that layer's parameters (``Dense_0``; e.g. a gather of its
-        kernel's rows, :func:`hopjax.models.trunk.sparse_first_layer`); ``x`` is then unused."""
+        kernel's rows, :func:`hopjax.models.sparse.sparse_first_layer`); ``x`` is then unused."""
         act = _ACTIVATIONS[self.activation]
         init = orthogonal
         for i, size in enumerate(self.hidden_sizes):
@@ -218,23 +219,26 @@ class MultiPolicy:
         return jax.lax.dot_general(x.astype(dt), kernel.astype(dt), (((x.ndim - 1,), (0,)), ((), ())),
                                    preferred_element_type=jnp.float32)
 
-    def first_layer(self, params, obs: jax.Array, extra: jax.Array | None) -> jax.Array:
+    def first_layer(self, params, obs: jax.Array, extra: jax.Array | None,
+                    obs_pre: jax.Array | None = None) -> jax.Array:
         """The first torso layer's pre-activation [..., N, hidden_sizes[0]] from its parameters
         (``Dense_0``; independent: leaves [N, ...]), without building the concatenated input:
         ``obs @ K_obs + extra @ K_extra + K_id[agent] + b``, the kernel split by rows. The same
         layer as the network's on :meth:`_inputs` (our choice: the concatenation copied every
         input once more per step, which doubled the rollout's policy cost with 192 subgoal
         features; benchmarks/RESULTS.md), summed in another order where ``extra`` or the agent
-        id is present: equal up to float rounding."""
+        id is present: equal up to float rounding. ``obs_pre`` [..., N, hidden_sizes[0]]
+        (optional): ``obs @ K_obs`` computed by the caller (:meth:`sparse_obs_pre`); ``obs``
+        then only gives the leading axes."""
         lead = self._check(obs, extra)
-        x = obs.reshape(*lead, -1).astype(jnp.float32)
+        x = None if obs_pre is not None else obs.reshape(*lead, -1).astype(jnp.float32)
         s, d, n = self.obs_dim, self.extra_dim, self.num_agents
         if d:
             extra = self.full_extra(extra)
         dense0 = params["params"]["Dense_0"]
         k, b = dense0["kernel"], dense0["bias"]
         if self.shared:
-            pre = self._dot(x, k[:s])
+            pre = obs_pre if obs_pre is not None else self._dot(x, k[:s])
             if d:
                 pre = pre + self._dot(extra.astype(jnp.float32), k[s : s + d])
             ids = k[s + d : s + d + n]  # the one-hot id's product: its kernel row
@@ -242,24 +246,54 @@ class MultiPolicy:
                 ids = ids.astype(jnp.dtype(self.compute_dtype)).astype(jnp.float32)
             return pre + ids + b
         # Independent: the agent axis first, one product per agent.
-        ax = x.ndim - 2
-        pre = jax.vmap(self._dot)(jnp.moveaxis(x, ax, 0), k[:, :s])
+        ax = len(lead) - 1
+        if obs_pre is not None:
+            pre = jnp.moveaxis(obs_pre, ax, 0)
+        else:
+            pre = jax.vmap(self._dot)(jnp.moveaxis(x, ax, 0), k[:, :s])
         if d:
             pre = pre + jax.vmap(self._dot)(jnp.moveaxis(extra.astype(jnp.float32), ax, 0), k[:, s : s + d])
         return jnp.moveaxis(pre + b.reshape(n, *([1] * (pre.ndim - 2)), -1), 0, ax)
 
-    def apply(self, params, hidden, obs, reset, extra=None):
+    def sparse_ready(self) -> bool:
+        """Whether :meth:`sparse_obs_pre` can stand in for the first layer's observation
+        product: an MLP torso in float32 (bfloat16 products would round differently)."""
+        return bool(self.hidden_sizes) and self.compute_dtype == "float32"
+
+    def sparse_tables(self, params) -> jax.Array:
+        """The first layer's observation rows as gather tables (:func:`hopjax.models.sparse.sparse_table`,
+        ``obs_shape`` channels last) -> [S + C, H0] (shared) or [N, S + C, H0] (independent).
+        Computed once per set of parameters (a rollout: once)."""
+        k = params["params"]["Dense_0"]["kernel"][..., : self.obs_dim, :]
+        if self.shared:
+            return sparse_table(k, self.obs_shape)
+        return jax.vmap(lambda kk: sparse_table(kk, self.obs_shape))(k)
+
+    def sparse_obs_pre(self, tables: jax.Array, idx: jax.Array, val: jax.Array) -> jax.Array:
+        """``obs @ K_obs`` for every seat from sparse observation entries (idx [..., N, P] int32,
+        val [..., N, P] float32; :meth:`hopjax.envs.base.Environment.seat_obs_sparse`) and
+        :meth:`sparse_tables` -> [..., N, H0]: P kernel rows gathered instead of an S x H0
+        product (:func:`hopjax.models.sparse.sparse_first_layer`); equal up to float rounding."""
+        if self.shared:
+            return sparse_first_layer(tables, 0.0, idx, val)
+        ax = idx.ndim - 2
+        return jax.vmap(lambda t, i, v: sparse_first_layer(t, 0.0, i, v), in_axes=(0, ax, ax), out_axes=ax)(
+            tables, idx, val)
+
+    def apply(self, params, hidden, obs, reset, extra=None, obs_pre=None):
         """One step for all agents.
 
         hidden [..., N, H], obs [..., N, *obs_shape], reset [...] bool (episode start),
         extra [..., extra_rows, extra_dim] -> (hidden [..., N, H], logits [..., N, A],
-        value [..., N]). ValueError if ``obs`` or ``extra`` has the wrong shape.
+        value [..., N]). ``obs_pre`` [..., N, hidden_sizes[0]] (optional, an MLP torso only):
+        the first layer's observation product, precomputed (:meth:`sparse_obs_pre`). ValueError
+        if ``obs`` or ``extra`` has the wrong shape.
         """
         if not self.hidden_sizes:  # no torso: the heads read the concatenated input
             x = self._inputs(obs, extra)
             first = None
         else:
-            first = self.first_layer(params, obs, extra)
+            first = self.first_layer(params, obs, extra, obs_pre)
             x = None
         lead = obs.shape[: obs.ndim - len(self.obs_shape)]
         reset = jnp.broadcast_to(reset[..., None], lead)
