@@ -27,7 +27,8 @@ def play_policy(trainer: Any, runner: Any, num_envs: int, scripted: dict[int, Ca
     """
     hook = getattr(trainer.rollout, "om_hook", None)
     kwargs = {} if hook is None else dict(om_hook=hook, extra_fields=trainer.om.batch_fields())
-    ro = Rollout(trainer.env, trainer.env_params, trainer.policy, num_envs, 0, scripted, **kwargs)
+    ro = Rollout(trainer.env, trainer.env_params, trainer.policy, num_envs, 0, scripted,
+                 sparse_obs=trainer.cfg.sparse_rollout, **kwargs)
     om_params = None if hook is None else runner.om.params
     _, batch, stats = ro.run(k_run, runner.params, ro.reset(k_reset), om_params=om_params)
     return batch, stats

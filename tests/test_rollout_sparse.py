@@ -91,3 +91,14 @@ def test_dense_where_sparse_cannot_stand_in():
     assert not Rollout(env, p, bf16, 2).sparse
     assert not Rollout(env, p, no_torso, 2).sparse
     assert Rollout(env, p, MultiPolicy(4, shape, a, (16,)), 2).sparse
+
+
+def test_config_key_chooses_the_path():
+    from hopjax.algos.ppo import PPOConfig
+    from hopjax.algos.ppo.trainer import Trainer
+    from hopjax.config import load_config
+    from tests.test_config import CONFIG_DIR
+
+    cfg = CONFIG_DIR / "stag_hunt_4x4_ppo.yaml"
+    assert Trainer(load_config(PPOConfig, cfg, [])).rollout.sparse
+    assert not Trainer(load_config(PPOConfig, cfg, ["sparse_rollout=false"])).rollout.sparse

@@ -122,7 +122,7 @@ class Trainer:
             hook = self.om if extra_dim else None
             fields = self.om.batch_fields()
         self.rollout = Rollout(self.env, p, self.policy, cfg.num_envs, cfg.rollout_length, scripted,
-                               om_hook=hook, extra_fields=fields)
+                               om_hook=hook, extra_fields=fields, sparse_obs=cfg.sparse_rollout)
         self.steps_per_update = cfg.num_envs * self.rollout.T
         self.num_updates = max(1, cfg.total_steps // self.steps_per_update)
         # Whole chunks only, so that every chunk is the same compiled function.
