@@ -272,11 +272,13 @@ class Rollout:
         # Independent parameters with scripted seats: only the learners' networks run.
         learners = tuple(i for i in range(self.n) if i not in self.scripted)
         self.net_seats = None if policy.shared or len(learners) == self.n or not learners else learners
-        # The acting policy's first layer from the env's sparse observation entries (an MLP
-        # torso in float32 and an env with ``seat_obs_sparse``): P kernel rows gathered per seat
-        # instead of an obs_dim x H0 product. Equal up to float rounding; the stored batch, the
-        # bootstrap value and training read the dense observations as before.
-        self.sparse = (sparse_obs and policy.sparse_ready() and bool(learners)
+        # Episode mode: the acting policy's first layer from the env's sparse observation
+        # entries (an MLP torso in float32 and an env with ``seat_obs_sparse``), P kernel rows
+        # gathered per seat instead of an obs_dim x H0 product, plus the walls' share computed
+        # once per rollout (they stay put within its episodes; in segment mode an auto-reset
+        # brings new walls at any step, so that mode keeps the dense product). Equal up to float
+        # rounding; the stored batch, the bootstrap value and training read dense observations.
+        self.sparse = (sparse_obs and self.episode_mode and policy.sparse_ready() and bool(learners)
                        and env.sparse_obs_size(env_params) > 0)
 
     def reset(self, key: jax.Array) -> EnvCarry:
@@ -331,38 +333,30 @@ class Rollout:
         return sub, p, jnp.asarray(self.net_seats)
 
     def sparse_tables(self, params, carry: EnvCarry):
-        """What the sparse first layer reads during one rollout, or None (dense): the gather
-        tables of the running seats' networks and, in episode mode, the walls' part of their
-        first layer [E, L, H0] (constant within the rollout's episodes: computed once)."""
+        """What the sparse first layer reads during one episode-mode rollout, or None (dense):
+        the running seats' gather tables [(L,) S + C, H0] and the walls' share of their first
+        layer [E, L, H0] (:meth:`hopjax.envs.base.Environment.obs_const_dense` times the
+        kernel: one product per rollout; listing the wall cells sparsely cost more compile time
+        than it saved)."""
         if not self.sparse:
             return None
         pol, p, _ = self._net_policy(params)
-        tables = pol.sparse_tables(p)
-        const = self._const_pre(pol, tables, carry.env_state) if self.episode_mode else None
-        return {"tables": tables, "const": const}
-
-    def _const_pre(self, pol, tables, env_state):
-        """The episode constants' (walls') first-layer product for every running seat -> [E, L, H0]
-        (zeros where the env has none)."""
-        idx, val = jax.vmap(self.env.obs_const_sparse, in_axes=(0, None))(env_state, self.env_params)  # [E, M]
-        shape = (idx.shape[0], pol.num_agents, idx.shape[-1])
-        if not idx.shape[-1]:
-            return jnp.zeros((*shape[:2], tables.shape[-1]))
-        return pol.sparse_obs_pre(tables, jnp.broadcast_to(idx[:, None], shape), jnp.broadcast_to(val[:, None], shape))
+        const = jax.vmap(self.env.obs_const_dense, in_axes=(0, None))(carry.env_state, self.env_params)
+        const = const.reshape(const.shape[0], -1)  # [E, S]
+        k_obs = p["params"]["Dense_0"]["kernel"][..., : pol.obs_dim, :]  # [(L,) S, H0]
+        const_pre = (const @ k_obs)[:, None] if pol.shared else jnp.einsum("es,lsh->elh", const, k_obs)
+        return {"tables": pol.sparse_tables(p), "const": jnp.broadcast_to(const_pre, (const.shape[0], pol.num_agents, k_obs.shape[-1]))}
 
     def sparse_obs_pre(self, params, sparse, carry: EnvCarry) -> jax.Array:
         """The running seats' first-layer observation products from the env state's sparse
-        entries -> [E, L, H0]: the seat's own entries plus, for a live seat, the walls'
+        entries -> [E, L, H0]: the seat's own entries plus, for a live seat, the walls' share
         (:meth:`hopjax.envs.base.Environment.seat_obs_sparse`), equal to ``obs @ K_obs`` of
         ``carry.obs`` up to float rounding."""
         pol, _, seats = self._net_policy(params)
         state = carry.env_state
         idx, val = jax.vmap(self.env.seat_obs_sparse, in_axes=(0, None, None))(state, self.env_params, seats)
         alive = jax.vmap(self.env.alive, in_axes=(0, None))(state, self.env_params)[:, seats]  # [E, L]
-        const = sparse["const"]
-        if const is None:  # segment mode: an auto-reset env may have new walls
-            const = self._const_pre(pol, sparse["tables"], state)
-        return pol.sparse_obs_pre(sparse["tables"], idx, val) + alive[..., None].astype(jnp.float32) * const
+        return pol.sparse_obs_pre(sparse["tables"], idx, val) + alive[..., None].astype(jnp.float32) * sparse["const"]
 
     def act(self, key, params, carry: EnvCarry, extra=None, sparse=None):
         """Sample all seats' actions -> (hidden, actions [E, N], log_prob [E, N], value [E, N]).
@@ -471,8 +465,7 @@ class Rollout:
         reset_T = jnp.zeros_like(carry.reset) if self.episode_mode else carry.reset
         # with an opponent model: features of the final observation; its state is not kept
         _, extra = self._extra(carry, reset_T, extra_fn, om_params)
-        obs_pre = None if sparse is None else self.sparse_obs_pre(params, sparse, carry)
-        _, _, last_value = self.policy_apply(params, carry.hidden, carry.obs, reset_T, extra, obs_pre)
+        _, _, last_value = self.policy_apply(params, carry.hidden, carry.obs, reset_T, extra)
         more = {} if extra is None else {"extra": extra}
         batch = assemble(self.scheme, rows, {"hidden0": hidden0})
         batch = self.engine.write_final(batch, carry, {**more, "value": last_value, "reset": carry.reset})

@@ -343,6 +343,14 @@ def wall_obs_sparse(walls: jax.Array, params, channels: int) -> tuple[jax.Array,
     return extra_obs_sparse(((0, *mask_cells(walls, m)),), params.num_agents, channels)
 
 
+def wall_obs_dense(walls: jax.Array, params, channels: int) -> jax.Array:
+    """The walls' part of a live seat's observation, dense: [H, W, C] float32, the wall mask in
+    the wall channel (the one after the N player channels), zeros elsewhere; equal to adding
+    :func:`wall_obs_sparse`'s entries into zeros, without listing the cells."""
+    planes = jnp.zeros((*walls.shape, channels), jnp.float32)
+    return planes.at[..., params.num_agents].set(walls.astype(jnp.float32))
+
+
 def extra_obs_sparse(extra: Channels, num_agents: int, channels: int) -> tuple[jax.Array, jax.Array]:
     """Extra channels (``(j, cells, present)``: channel ``num_agents + j``'s grid is 1 on the
     present cells, repeats counted once) -> (idx [sum M] int32 ``cell * channels + channel``,

@@ -28,6 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 
@@ -110,6 +111,18 @@ class Environment(abc.ABC):
         episode (e.g. walls): (idx [M] int32, val [M] float32) in :meth:`seat_obs_sparse`'s
         index space, read once per episode or search. This default: none (M = 0)."""
         return jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.float32)
+
+    def obs_const_dense(self, state: Any, params: Any) -> jax.Array:
+        """:meth:`obs_const_sparse`'s entries as a dense observation [*obs_shape] float32 (what
+        every live seat's observation holds that stays the same for the whole episode; one
+        product with a first layer's kernel gives their share of it). This default adds the
+        sparse entries into zeros (a plane entry to every cell of its channel); grid envs place
+        their wall mask directly."""
+        shape = tuple(self.observation_shape(params))
+        size, c = int(np.prod(shape)), shape[-1]
+        idx, val = self.obs_const_sparse(state, params)
+        flat = jnp.zeros((size + c,), jnp.float32).at[idx].add(val)
+        return flat[:size].reshape(shape) + flat[size:]
 
     @abc.abstractmethod
     def avail_actions(self, state: Any, params: Any) -> jax.Array:

@@ -175,6 +175,11 @@ class Snowdrift(Environment):
         (every wall layout ``reset`` draws fits; :meth:`Environment.obs_const_sparse`)."""
         return _grid.wall_obs_sparse(state.walls, params, self.observation_shape(params)[-1])
 
+    def obs_const_dense(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        """The walls' part of a live seat's observation [H, W, C] float32
+        (:meth:`Environment.obs_const_dense`, :func:`_grid.wall_obs_dense`)."""
+        return _grid.wall_obs_dense(state.walls, params, self.observation_shape(params)[-1])
+
     def step(
         self,
         key: jax.Array,

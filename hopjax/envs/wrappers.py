@@ -156,6 +156,9 @@ class AutoReset(Environment):
     def obs_const_sparse(self, state, params):
         return self.env.obs_const_sparse(state, params)
 
+    def obs_const_dense(self, state, params):
+        return self.env.obs_const_dense(state, params)
+
     def avail_actions(self, state, params):
         return self.env.avail_actions(state, params)
 

@@ -63,6 +63,15 @@ def test_sparse_scatters_to_seat_obs(name, kw):
         for e in range(24):
             got = _scatter(*(np.asarray(x[e]) for x in (idx, val, c_idx, c_val)), live[e], shape)
             np.testing.assert_array_equal(got, np.asarray(dense[e]))
+    # the constant entries as a dense observation: the env's own form and the base default
+    const = jax.jit(jax.vmap(lambda s: env.obs_const_dense(s, p)))(states)
+    default = jax.jit(jax.vmap(lambda s: Environment.obs_const_dense(env, s, p)))(states)
+    assert const.shape == (24, *shape) and const.dtype == jnp.float32
+    none = np.zeros((1, 0), np.int32)
+    for e in range(24):
+        want = _scatter(none, none.astype(np.float32), np.asarray(c_idx[e]), np.asarray(c_val[e]), [True], shape)[0]
+        np.testing.assert_array_equal(np.asarray(const[e]), want)
+        np.testing.assert_array_equal(np.asarray(default[e]), want)
 
 
 def test_wrapper_and_default():
@@ -73,6 +82,7 @@ def test_wrapper_and_default():
     a, b = wrapped.seat_obs_sparse(s, p, jnp.asarray([2])), env.seat_obs_sparse(s, p, jnp.asarray([2]))
     np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(b[0]))
     assert wrapped.obs_const_sparse(s, p)[0].shape == (0,)  # no walls in Snowdrift by default
+    np.testing.assert_array_equal(np.asarray(wrapped.obs_const_dense(s, p)), np.zeros(env.observation_shape(p)))
     assert Environment.sparse_obs_size(env, p) == 0
     assert Environment.obs_const_sparse(env, s, p)[1].shape == (0,)
     with pytest.raises(NotImplementedError):
