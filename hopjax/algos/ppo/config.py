@@ -197,9 +197,10 @@ class PPOConfig:
     # The policy torso's matmul operands: float32, or bfloat16 with float32 accumulation
     # (parameters, gradients and Adam's moments stay float32; hopjax.models.policy.dense).
     compute_dtype: str = "float32"
-    # The acting policy's first layer in rollouts from the env's sparse observation entries (a
-    # gather of kernel rows instead of the dense product; an MLP torso in float32; equal up to
-    # float rounding; hopjax.rollout.Rollout). false: the dense product.
+    # The acting policy's first layer in whole-episode rollouts (rollout_length 0) from the
+    # env's sparse observation entries (a gather of kernel rows instead of the dense product;
+    # an MLP torso in float32; equal up to float rounding; hopjax.rollout.Rollout). false:
+    # the dense product, as segment rollouts always use.
     sparse_rollout: bool = True
     # Updates per jitted chunk: metrics, progress and checkpoints happen between chunks.
     chunk_updates: int = 10
