@@ -15,7 +15,9 @@ shape, so it compiles once) — finished envs are computed and ignored, which fa
 
 The jitted pipeline is ``hopjax.rollout.Rollout`` in episode mode (reset + ``lax.scan`` over
 T steps, ``vmap`` over E envs, the same policy and parameters) writing a fixed-shape
-EpisodeBatch. Both sides count real env transitions (padding steps of finished envs in the
+EpisodeBatch. It evaluates the policy's first layer from the env's sparse observation entries
+(``Rollout(sparse_obs=True)``, the default: the same function up to float rounding); row
+"rollout_dense" times it with the dense product the host loop's forward runs, in the same rounds. Both sides count real env transitions (padding steps of finished envs in the
 jitted batch are not counted). Measurements alternate between the two, round by round, so that
 load from other processes hits both; the table reports medians over rounds.
 
@@ -301,27 +303,33 @@ def measure_rollouts(E: int, rounds: int, params_key) -> dict:
     host = HostLoopRunner(trainer, seed=E)
     host_compile = host.compile(params)
 
-    ro = Rollout(trainer.env, trainer.env_params, trainer.policy, E, 0)
+    def jit_rollout(ro):
+        def fn(key, params):
+            k_reset, k_run = jax.random.split(key)
+            _, batch, _ = ro.run(k_run, params, ro.reset(k_reset))
+            return batch, batch.filled[:, : ro.T].sum()
+        return compile_timed(jax.jit(fn), jax.random.PRNGKey(0), params)
 
-    def jit_rollout(key, params):
-        k_reset, k_run = jax.random.split(key)
-        _, batch, _ = ro.run(k_run, params, ro.reset(k_reset))
-        return batch, batch.filled[:, : ro.T].sum()
-
-    jitted, jit_compile = compile_timed(jax.jit(jit_rollout), jax.random.PRNGKey(0), params)
-    reps = max(1, 4096 // (E * ro.T))  # rollouts per round: about 4k env steps for every E
-    host.run(params, jax.random.PRNGKey(0))  # warm both paths
-    block(jitted(jax.random.PRNGKey(0), params))
-    host_m, jit_m = [], []
-    for r in range(rounds):  # alternate, so that load from other processes hits both sides
+    # hopjax's rollout as it runs (the first layer from sparse observation entries) and with the
+    # dense first layer (every observation entry multiplied), timed in the same rounds.
+    variants = {kind: jit_rollout(Rollout(trainer.env, trainer.env_params, trainer.policy, E, 0, sparse_obs=sp))
+                for kind, sp in (("rollout", True), ("rollout_dense", False))}
+    T = trainer.env.episode_length(trainer.env_params)
+    reps = max(1, 4096 // (E * T))  # rollouts per round: about 4k env steps for every E
+    host.run(params, jax.random.PRNGKey(0))  # warm every path
+    for jitted, _ in variants.values():
+        block(jitted(jax.random.PRNGKey(0), params))
+    host_m, jit_m = [], {kind: [] for kind in variants}
+    for r in range(rounds):  # alternate, so that load from other processes hits every side
         with Stopwatch() as sw:
             s = sum(host.run(params, jax.random.PRNGKey(1000 * r + i))[1] for i in range(reps))
         host_m.append((s, sw))
-        with Stopwatch() as sw:
-            s = sum(int(block(jitted(jax.random.PRNGKey(1000 * r + i), params))[1]) for i in range(reps))
-        jit_m.append((s, sw))
-    return {"kind": "rollout", "E": E, **_rates(host_m, jit_m), "host_compile_s": host_compile,
-            "jit_compile_s": jit_compile, "rounds": rounds, "load_avg_1min": load()}
+        for kind, (jitted, _) in variants.items():
+            with Stopwatch() as sw:
+                s = sum(int(block(jitted(jax.random.PRNGKey(1000 * r + i), params))[1]) for i in range(reps))
+            jit_m[kind].append((s, sw))
+    return [{"kind": kind, "E": E, **_rates(host_m, jit_m[kind]), "host_compile_s": host_compile,
+             "jit_compile_s": variants[kind][1], "rounds": rounds, "load_avg_1min": load()} for kind in variants]
 
 
 def measure_env_only(E: int, rounds: int) -> dict:
@@ -417,9 +425,9 @@ def main() -> None:
     for E in args.env_only_envs:
         rows.append(measure_env_only(E, args.rounds))
     for E in args.envs:
-        rows.append(measure_rollouts(E, args.rounds, key))
-        print(f"  E={E}: host {rows[-1]['host_sps']:,.0f} steps/s, jitted {rows[-1]['jit_sps']:,.0f} steps/s "
-              f"(load {load():.1f})")
+        rows.extend(measure_rollouts(E, args.rounds, key))
+        print(f"  E={E}: host {rows[-1]['host_sps']:,.0f} steps/s, jitted {rows[-2]['jit_sps']:,.0f} steps/s "
+              f"(dense first layer {rows[-1]['jit_sps']:,.0f}; load {load():.1f})")
     if not args.no_train:
         rows.append(measure_training(args.train_envs, args.rounds, key))
     print("\nenv steps/s (real transitions; median of rounds; compile seconds separate). 'cpu' columns:"

@@ -3,7 +3,8 @@ benchmark scripts, run one after another as subprocesses (each with its JSON), t
 as one table with the targets.
 
 Full sizes are the issue's (GPU): env-only at 65,536 envs (episodes mode and ``AutoReset``),
-PPO training of ``configs/stag_hunt_ppo.yaml`` at 32,768 envs (and its compile time), 16
+PPO training of ``configs/stag_hunt_ppo.yaml`` at 32,768 envs (and its compile time; again with
+``sparse_rollout: false``, the rollout's dense first layer), 16
 vmapped seeds x 1,024 envs vs one seed (same updates) with the one-seed-x-16,384-envs
 reference, the host loop at 256 envs (a CPU figure), JaxMARL's IPPO loop vs hopjax
 (``benchmarks/ippo_jaxmarl.py``), the first call of the default training chunk
@@ -31,6 +32,7 @@ HERE = ROOT / "benchmarks"
 FULL = {
     "env": ["--envs", "65536", "--steps-budget", "13107200"],
     "train": ["--envs", "32768", "--chunks", "3"],
+    "train_dense": ["--envs", "32768", "--chunks", "3", "--set", "sparse_rollout=false"],
     "sweep": ["--seeds", "1", "16", "--set", "num_envs=1024", "--set", "total_steps=358400",
               "--set", "chunk_updates=10"],
     "hostloop": ["--envs", "256", "--env-only-envs", "--no-train"],
@@ -40,12 +42,14 @@ FULL = {
 TINY = {
     "env": ["--envs", "64", "--steps-budget", "4480", "--repeats", "1"],
     "train": ["--envs", "16", "--chunks", "1", "--chunk-updates", "1"],
+    "train_dense": ["--envs", "16", "--chunks", "1", "--chunk-updates", "1", "--set", "sparse_rollout=false"],
     "sweep": ["--seeds", "1", "2", "--rounds", "1", "--set", "total_steps=1120", "--set", "chunk_updates=2"],
     "hostloop": ["--envs", "16", "--env-only-envs", "--no-train", "--rounds", "1"],
     "ippo": ["--envs", "16", "--updates", "1", "--rounds", "1"],
     "compile": ["--configs", "configs/stag_hunt_ppo.yaml", "--set", "num_envs=16"],
 }
-SCRIPTS = {"env": "env_throughput.py", "train": "train_throughput.py", "sweep": "sweep_scaling.py",
+SCRIPTS = {"env": "env_throughput.py", "train": "train_throughput.py", "train_dense": "train_throughput.py",
+           "sweep": "sweep_scaling.py",
            "hostloop": "baseline_hostloop.py", "ippo": "ippo_jaxmarl.py", "compile": "compile_time.py"}
 
 
@@ -80,6 +84,11 @@ def table(res: dict, roof: dict | None) -> list[tuple[str, str, str]]:
     if tr:
         r = max(tr["rows"], key=lambda r: r["E"])
         rows.append((f"PPO training, default config, {r['E']:,} envs", f"{r['steps_per_s']:.3g} env steps/s", "3e7"))
+        dense = res.get("train_dense")
+        if dense:
+            d = max(dense["rows"], key=lambda r: r["E"])
+            rows.append((f"  same, the rollout's first layer dense (sparse_rollout: false)",
+                         f"{d['steps_per_s']:.3g} env steps/s (sparse / dense {r['steps_per_s'] / d['steps_per_s']:.2f}x)", "-"))
         if not res.get("compile"):
             rows.append(("compile of the default training chunk", f"{r['compile_s']:.1f} s", "10 s CPU / 5 s GPU"))
     ct = res.get("compile")
@@ -97,7 +106,9 @@ def table(res: dict, roof: dict | None) -> list[tuple[str, str, str]]:
     hl = res.get("hostloop")
     if hl:
         r = max((r for r in hl["rows"] if r["kind"] == "rollout"), key=lambda r: r["E"])
-        rows.append((f"host loop vs jitted rollout at {r['E']} envs", f"{r['ratio']:.1f}x (CPU-s {r['cpu_ratio']:.1f}x)", "20x"))
+        d = next((x for x in hl["rows"] if x["kind"] == "rollout_dense" and x["E"] == r["E"]), None)
+        dense = f"; dense first layer {d['ratio']:.1f}x" if d else ""
+        rows.append((f"host loop vs jitted rollout at {r['E']} envs", f"{r['ratio']:.1f}x (CPU-s {r['cpu_ratio']:.1f}x){dense}", "20x"))
     ip = res.get("ippo")
     if ip:
         r = max(ip["rows"], key=lambda r: r["E"])
