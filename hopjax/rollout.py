@@ -345,7 +345,8 @@ class Rollout:
         const = const.reshape(const.shape[0], -1)  # [E, S]
         k_obs = p["params"]["Dense_0"]["kernel"][..., : pol.obs_dim, :]  # [(L,) S, H0]
         const_pre = (const @ k_obs)[:, None] if pol.shared else jnp.einsum("es,lsh->elh", const, k_obs)
-        return {"tables": pol.sparse_tables(p), "const": jnp.broadcast_to(const_pre, (const.shape[0], pol.num_agents, k_obs.shape[-1]))}
+        const_pre = jnp.broadcast_to(const_pre, (const.shape[0], pol.num_agents, k_obs.shape[-1]))
+        return {"tables": pol.sparse_tables(p), "const": const_pre}
 
     def sparse_obs_pre(self, params, sparse, carry: EnvCarry) -> jax.Array:
         """The running seats' first-layer observation products from the env state's sparse
@@ -409,7 +410,7 @@ class Rollout:
         # gathers and scatters); the batch is assembled once after the scan, bit for bit what
         # per-step ``write`` calls would give.
         (carry, stats, _), rows = jax.lax.scan(step, (carry, stats0, key), jnp.arange(self.T))
-        return carry, self._finish(params, carry, rows, hidden0, extra_fn, om_params, sparse), stats
+        return carry, self._finish(params, carry, rows, hidden0, extra_fn, om_params), stats
 
     def _step(self, params, carry: EnvCarry, stats, t, k_act, k_env, extra_fn, om_params, sparse=None):
         """One step of all envs: act, step, add to the stats -> (carry, row, stats); ``row``
@@ -457,7 +458,7 @@ class Rollout:
         )
         return carry, row, stats
 
-    def _finish(self, params, carry: EnvCarry, rows, hidden0, extra_fn, om_params, sparse=None):
+    def _finish(self, params, carry: EnvCarry, rows, hidden0, extra_fn, om_params):
         """The batch from the scan's ``rows`` [T, E, ...] and index T: the observation after the
         last step. It is the bootstrap for a cut segment (segment mode) or for a truncated
         episode (episode mode, where the time limit can only fall on the last step and the
