@@ -342,11 +342,8 @@ class Rollout:
             return None
         pol, p, _ = self._net_policy(params)
         const = jax.vmap(self.env.obs_const_dense, in_axes=(0, None))(carry.env_state, self.env_params)
-        const = const.reshape(const.shape[0], -1)  # [E, S]
-        k_obs = p["params"]["Dense_0"]["kernel"][..., : pol.obs_dim, :]  # [(L,) S, H0]
-        const_pre = (const @ k_obs)[:, None] if pol.shared else jnp.einsum("es,lsh->elh", const, k_obs)
-        const_pre = jnp.broadcast_to(const_pre, (const.shape[0], pol.num_agents, k_obs.shape[-1]))
-        return {"tables": pol.sparse_tables(p), "const": const_pre}
+        const = jnp.broadcast_to(const[:, None], (const.shape[0], pol.num_agents, *const.shape[1:]))
+        return {"tables": pol.sparse_tables(p), "const": pol.obs_product(p, const)}  # const [E, L, H0]
 
     def sparse_obs_pre(self, params, sparse, carry: EnvCarry) -> jax.Array:
         """The running seats' first-layer observation products from the env state's sparse

@@ -231,14 +231,13 @@ class MultiPolicy:
         (optional): ``obs @ K_obs`` computed by the caller (:meth:`sparse_obs_pre`); ``obs``
         then only gives the leading axes."""
         lead = self._check(obs, extra)
-        x = None if obs_pre is not None else obs.reshape(*lead, -1).astype(jnp.float32)
         s, d, n = self.obs_dim, self.extra_dim, self.num_agents
         if d:
             extra = self.full_extra(extra)
         dense0 = params["params"]["Dense_0"]
         k, b = dense0["kernel"], dense0["bias"]
+        pre = self.obs_product(params, obs) if obs_pre is None else obs_pre  # [..., N, H0]
         if self.shared:
-            pre = obs_pre if obs_pre is not None else self._dot(x, k[:s])
             if d:
                 pre = pre + self._dot(extra.astype(jnp.float32), k[s : s + d])
             ids = k[s + d : s + d + n]  # the one-hot id's product: its kernel row
@@ -247,13 +246,21 @@ class MultiPolicy:
             return pre + ids + b
         # Independent: the agent axis first, one product per agent.
         ax = len(lead) - 1
-        if obs_pre is not None:
-            pre = jnp.moveaxis(obs_pre, ax, 0)
-        else:
-            pre = jax.vmap(self._dot)(jnp.moveaxis(x, ax, 0), k[:, :s])
+        pre = jnp.moveaxis(pre, ax, 0)
         if d:
             pre = pre + jax.vmap(self._dot)(jnp.moveaxis(extra.astype(jnp.float32), ax, 0), k[:, s : s + d])
         return jnp.moveaxis(pre + b.reshape(n, *([1] * (pre.ndim - 2)), -1), 0, ax)
+
+    def obs_product(self, params, obs: jax.Array) -> jax.Array:
+        """The first torso layer's observation part ``obs @ K_obs``: obs [..., N, *obs_shape]
+        -> [..., N, hidden_sizes[0]] (independent parameters: each seat's own kernel rows)."""
+        lead = obs.shape[: obs.ndim - len(self.obs_shape)]
+        x = obs.reshape(*lead, -1).astype(jnp.float32)
+        k = params["params"]["Dense_0"]["kernel"]
+        if self.shared:
+            return self._dot(x, k[: self.obs_dim])
+        ax = len(lead) - 1
+        return jnp.moveaxis(jax.vmap(self._dot)(jnp.moveaxis(x, ax, 0), k[:, : self.obs_dim]), 0, ax)
 
     def sparse_ready(self) -> bool:
         """Whether :meth:`sparse_obs_pre` can stand in for the first layer's observation
