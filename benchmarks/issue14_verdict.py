@@ -60,12 +60,18 @@ def thirds(ad: dict, c: int, pre: str):
     return st, acc, ch, above, last
 
 
-def main(path: str) -> None:
+def load(path: str):
+    """-> (co-player kinds, results, HOP rows, baseline rows, ``ret(algorithm, kind index)``:
+    focal returns [S, K]) of one adaptation.json."""
     d = json.load(open(path))
     kinds, res = d["coplayers"], d["results"]
     hops = [a for a in res if a.startswith("HOP")]
     bases = [a for a in res if a not in hops]
-    ret = lambda a, c: np.asarray(res[a]["adapt"]["focal_return"])[:, c]  # [S, K]
+    return kinds, res, hops, bases, lambda a, c: np.asarray(res[a]["adapt"]["focal_return"])[:, c]
+
+
+def main(path: str) -> None:
+    kinds, res, hops, bases, ret = load(path)
     if not bases:
         print("no baseline in this evaluation: HOP against the best baseline cannot be told")
     else:
@@ -114,11 +120,8 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
     """The done-when's clauses per co-player kind of one adaptation.json (HOP row):
     {clause: {kind: "yes" | "no" | "?"}}; "?" = cannot tell (the 95 % interval contains 0).
     Above chance and the within-episode rise use the belief on the hindsight goal."""
-    d = json.load(open(path))
-    kinds, res = d["coplayers"], d["results"]
-    bases = [a for a in res if not a.startswith("HOP")]
+    kinds, res, _, bases, ret = load(path)
     ad = {m: np.asarray(v) for m, v in res["HOP"]["adapt"].items()}
-    ret = lambda a, c: np.asarray(res[a]["adapt"]["focal_return"])[:, c]
     sign = lambda x: (lambda m, lo, hi: "yes" if lo > 0 else ("no" if hi < 0 else "?"))(
         *(float(v) for v in t_interval(np.asarray(x))))
     out: dict[str, dict[str, str]] = {k: {} for k in (
