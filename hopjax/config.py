@@ -448,3 +448,24 @@ def from_stored(cls: type[C], data: Mapping[str, Any]) -> C:
     if not isinstance(data, Mapping):
         raise ConfigError(f"a stored config must be a mapping, got {type(data).__name__}")
     return from_dict(cls, upgrade_flat(cls, data))
+
+
+def changed_keys(stored: Mapping[str, Any], cfg: Any) -> list[str]:
+    """The keys in which ``cfg`` differs from a stored config (a checkpoint's ``config``), as
+    ``"key: stored -> now"`` with dotted keys for sections, in the config class's field order.
+    The stored config is read with ``from_stored`` first, so keys added to the class since it
+    was written count at their defaults; one that no longer reads is compared as stored."""
+    try:
+        old = to_dict(from_stored(type(cfg), stored))
+    except ConfigError:
+        old = dict(stored) if isinstance(stored, Mapping) else {}
+
+    def flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+        return out
+
+    before, now = flat(old), flat(to_dict(cfg))
+    missing = object()
+    return [f"{k}: {before.get(k, '(absent)')} -> {v}" for k, v in now.items() if before.get(k, missing) != v]

@@ -3,6 +3,7 @@ all the tests that use it, the golden set (tests/golden) included."""
 
 import dataclasses
 import functools
+import signal
 
 import pytest
 
@@ -114,3 +115,12 @@ def hop_trainer():
 @pytest.fixture(scope="session")
 def hop_chunk(hop_trainer):
     return quick_chunk(hop_trainer)
+
+
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C raising KeyboardInterrupt, as in a terminal, whatever this process inherited
+    (a job started in the background ignores SIGINT); restored afterwards."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

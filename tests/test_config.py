@@ -234,3 +234,17 @@ def test_resume_reads_an_older_runs_flat_config_yaml(tmp_path):
     args = cli._parser().parse_args(["train", str(flat), "--out", str(tmp_path)])
     with pytest.raises(ConfigError, match="moved: use ppo.lr"):
         cli.validate(args)
+
+
+def test_changed_keys_names_what_differs_from_a_stored_config():
+    import dataclasses
+
+    from hopjax.config import changed_keys
+    from tests.conftest import TINY
+
+    stored = to_dict(TINY)
+    assert changed_keys(stored, TINY) == []
+    cfg = dataclasses.replace(TINY, num_envs=16, ppo=dataclasses.replace(TINY.ppo, lr=1e-4))
+    assert changed_keys(stored, cfg) == ["num_envs: 8 -> 16", f"ppo.lr: {TINY.ppo.lr} -> 0.0001"]
+    older = {k: v for k, v in stored.items() if k != "sparse_rollout"}  # written before the key existed
+    assert changed_keys(older, TINY) == []  # read at its default: no change

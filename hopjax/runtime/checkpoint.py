@@ -11,7 +11,8 @@ Layout of a run directory::
 
 orbax writes each checkpoint to a temporary folder and renames it when complete, and LATEST
 moves only after that, so an interrupted save never replaces the last good checkpoint. Ctrl-C
-(SIGINT) during a save is deferred until the save is complete (:func:`deferred_interrupt`), and
+(SIGINT) during a save is deferred until the save is complete
+(:func:`hopjax.runtime.signals.deferred_interrupt`), and
 no checkpoint is deleted but by retention (the oldest beyond ``keep``, by update number).
 """
 
@@ -21,19 +22,29 @@ import contextlib
 import json
 import re
 import shutil
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
+from hopjax.runtime.signals import deferred_interrupt
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete or does not match the run it is restored into."""
+
+
+class LayoutError(CheckpointError):
+    """A checkpoint's arrays differ in name, shape or dtype from the state it is restored into;
+    ``arrays``: the first few that differ, in words."""
+
+    def __init__(self, path: Path, arrays: str):
+        super().__init__(f"{str(path)!r} was written by a different config (or a hopjax version with "
+                         f"another state layout): arrays differ, e.g. {arrays}")
+        self.arrays = arrays
 
 
 def _resolve(path: str | Path) -> Path:
@@ -62,52 +73,6 @@ def _resolve(path: str | Path) -> Path:
 
 
 _NAME = re.compile(r"update_(\d+)")
-_deferring = threading.local()
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM stops a run like Ctrl-C (KeyboardInterrupt: checkpoint,
-    resume command); outside the main thread it does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def deferred_interrupt() -> Iterator[None]:
-    """Hold back SIGINT (Ctrl-C) and SIGTERM (``kill``, SLURM's time limit) while the block runs;
-    a signal that arrived meanwhile raises
-    KeyboardInterrupt when the block is done. A signal the process ignores (``nohup`` and
-    background jobs ignore SIGINT) stays ignored. Nested blocks defer to the outermost one;
-    outside the main thread (where no signal handler can be set) it does nothing."""
-    if getattr(_deferring, "on", False) or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    hit: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: hit.append(signum))
-                for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
-    _deferring.on = True
-    try:
-        yield
-    finally:
-        _deferring.on = False
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if hit:
-        raise KeyboardInterrupt
-
-
 def _numbered(root: Path) -> list[tuple[int, Path]]:
     """Complete checkpoints under ``root``, ``[(update, path)]`` sorted by update number."""
     found = [(int(m.group(1)), p) for p in root.iterdir()
@@ -194,10 +159,18 @@ def _leaf_specs(tree: Any) -> dict[tuple[str, ...], tuple[tuple[int, ...], str]]
     return {tuple(name(k) for k in path): (tuple(x.shape), str(x.dtype)) for path, x in leaves}
 
 
+def _layout_diff(stored: dict, want: dict, most: int = 3) -> str:
+    """The first ``most`` arrays in which two :func:`_leaf_specs` differ, each as
+    ``path: checkpoint <shape> <dtype>, here <shape> <dtype>`` ("absent" where one lacks it)."""
+    spec = lambda d, k: "absent" if k not in d else f"{d[k][0]} {d[k][1]}"
+    keys = sorted(k for k in stored.keys() | want.keys() if stored.get(k) != want.get(k))
+    return "; ".join(f"{'/'.join(k)}: checkpoint {spec(stored, k)}, here {spec(want, k)}" for k in keys[:most])
+
+
 def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
     """Restore a state shaped like ``like`` (arrays or ShapeDtypeStructs). -> (state, meta).
-    CheckpointError (one line) if it is missing, its arrays differ from ``like``'s, or orbax
-    cannot read it (then naming the run's newest older checkpoint that looks intact, if any)."""
+    CheckpointError (one line) if it is missing, its arrays differ from ``like``'s (LayoutError),
+    or orbax cannot read it (then naming the run's newest older checkpoint that looks intact, if any)."""
     path, meta = load_meta(path)
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like
@@ -209,12 +182,7 @@ def restore(path: str | Path, like: Any) -> tuple[Any, dict[str, Any]]:
             stored = getattr(getattr(stored, "item_metadata", stored), "tree", stored)
             want, have = _leaf_specs(abstract), _leaf_specs(stored)
             if want != have:
-                diff = sorted(set(want.items()) ^ set(have.items()))[:4]
-                raise CheckpointError(
-                    f"{str(path)!r} was written by a different config (or a hopjax version "
-                    "with another state layout): arrays differ, e.g. "
-                    + "; ".join(f"{'/'.join(k)} {v}" for k, v in diff)
-                )
+                raise LayoutError(path, _layout_diff(have, want))
             state = ckptr.restore(path / "state", abstract)
     except CheckpointError:
         raise

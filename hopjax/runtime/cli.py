@@ -33,7 +33,7 @@ from hopjax.config import (SEED_LIMIT, ConfigError, from_stored, load_config, pa
                            read_config_file)
 from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.ppo.config import PPOConfig
-from hopjax.runtime import rundir
+from hopjax.runtime import rundir, signals
 
 # Where every config key is documented (printed by --help).
 _KEYS_TAIL = ("env_kwargs: hopjax/envs/params.py (StagHuntParams, SnowdriftParams). The whole "
@@ -153,6 +153,7 @@ def _eval_ppo_run(args) -> int:
     from hopjax.runtime import experiment
     from hopjax.runtime.checkpoint import load_meta
 
+    signals.raise_if_interrupted()  # a Ctrl-C held while JAX was imported
     cfg = from_stored(PPOConfig, load_meta(args.target)[1]["config"])
     focal = 0 if args.focal is None else args.focal
     env, env_params = make(cfg.env, **cfg.env_kwargs)
@@ -185,6 +186,7 @@ def _eval_hop(args, kind: str) -> int:
         rundir.check_out(args.out)
     from hopjax.runtime import adaptation  # starts JAX: only after every argument is checked
 
+    signals.raise_if_interrupted()  # a Ctrl-C held while JAX was imported
     hop_cfg = adaptation.hop_config(args.target, args.overrides, hop_run)
     specs = adaptation.baseline_specs(hop_cfg, config_dir, args.baseline, args.baseline_steps)
     adaptation.adaptation_table(
@@ -397,13 +399,15 @@ def _run(args, cfg, invocation: list[str]) -> int:
         initialize()  # before anything starts JAX's backend
     from hopjax.runtime import experiment  # starts JAX: the config is valid by now
 
+    signals.raise_if_interrupted()  # a Ctrl-C held while JAX was imported: stop before any run dir
+
     if args.command == "sweep":
         res = experiment.sweep(cfg, args.seeds, args.out, resume=args.resume,
                                progress=not args.no_progress, overwrite=args.overwrite, argv=invocation)
-        return 0 if res.stopped is None else 1
+        return _STATUS[res.stopped]
     res = experiment.train(cfg, args.out, resume=args.resume, progress=not args.no_progress,
                            overwrite=args.overwrite, argv=invocation)  # train, train-hop: cfg.algo's trainer
-    return 0 if res.stopped is None else 1
+    return _STATUS[res.stopped]
 
 
 def _reproduce(args, invocation: list[str]) -> int:
@@ -415,22 +419,34 @@ def _reproduce(args, invocation: list[str]) -> int:
     return 0
 
 
+# Exit status of a run by how it stopped: finished, NaN (last good checkpoint kept), Ctrl-C or
+# SIGTERM (checkpoint saved; 130 = 128 + SIGINT, the shell's status for a Ctrl-C).
+_STATUS = {None: 0, "nan": 1, "interrupted": 130}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``hopjax`` entry point: parse, validate the whole config (no JAX), then run. Bad input:
-    one line ``hopjax: error: ...`` on stderr and exit status 2."""
+    one line ``hopjax: error: ...`` on stderr and exit status 2. A run that stops on NaN exits
+    with 1; Ctrl-C or SIGTERM with 130, after a training run has saved its checkpoint and said
+    where (``hopjax.runtime.experiment``); a Ctrl-C before training starts or during an
+    evaluation prints one line ``hopjax: interrupted`` and leaves no traceback."""
     invocation = list(sys.argv[1:] if argv is None else argv)  # for the printed resume command
     args = _parser().parse_args(argv)
     try:
-        if args.command in ("eval", "adapt"):
-            return _eval(args)
-        if args.command == "population":
-            return _population(args)
-        if args.command == "reproduce":
-            return _reproduce(args, invocation)
-        return _run(args, validate(args), invocation)
+        with signals.remembered_interrupt():  # before JAX starts: a Ctrl-C it drops still stops the run
+            if args.command in ("eval", "adapt"):
+                return _eval(args)
+            if args.command == "population":
+                return _population(args)
+            if args.command == "reproduce":
+                return _reproduce(args, invocation)
+            return _run(args, validate(args), invocation)
     except _user_errors() as e:
         print(f"hopjax: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nhopjax: interrupted", file=sys.stderr)
+        return _STATUS["interrupted"]
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from hopjax.runtime import checkpoint, rundir, tensorboard
+from hopjax.runtime import checkpoint, rundir, signals, tensorboard
 from hopjax.algos import registry
 from hopjax.algos.ppo import PPOConfig
-from hopjax.config import SEED_LIMIT, ConfigError, from_stored, to_dict
+from hopjax.config import SEED_LIMIT, ConfigError, changed_keys, from_stored, to_dict
 from hopjax.runtime.distributed import default_mesh
 from hopjax.loop import Algorithm, Loop
 from hopjax.runtime.plots import plot_learning_curves, plot_sweep
@@ -163,7 +163,7 @@ class _Saver:
                 "config": to_dict(job.cfg)}
         if job.seeds is not None:
             meta["seeds"] = job.seeds
-        with checkpoint.deferred_interrupt():
+        with signals.deferred_interrupt():
             self.last = checkpoint.save(job.run_dir / "checkpoints", job.loop.gather(runner), meta)
             self.update = u
         return self.last
@@ -176,7 +176,17 @@ def _resume(job: _Job, resume: str | Path, runner, saver: _Saver):
         what = lambda n: "a single run" if n is None else f"a {n}-seed sweep"
         raise checkpoint.CheckpointError(f"{str(path)!r} is a checkpoint of {what(meta.get('seeds'))}, "
                                          f"not of {what(job.seeds)}")
-    runner, meta = checkpoint.restore(path, runner)
+    try:
+        runner, meta = checkpoint.restore(path, runner)
+    except checkpoint.LayoutError as e:
+        changed = changed_keys(meta["config"], job.cfg)
+        if not changed:
+            raise
+        raise checkpoint.CheckpointError(
+            f"{str(path)!r} was written with another config, and its arrays do not fit this one's: "
+            f"config keys that differ: {'; '.join(changed)}; resume with the checkpoint's values (the run's "
+            f"config.yaml) or start a new run (another name or --out); arrays that differ, e.g. {e.arrays}"
+        ) from None
     for p in job.csv_paths:
         _truncate_csv(p, meta["update"])
     saver.last, saver.update = path, meta["update"]
@@ -212,8 +222,10 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
     cfg, tr = job.cfg, job.trainer
     rows: list[list[dict[str, float]]] = [[] for _ in job.csv_paths]
     try:
+        signals.raise_if_interrupted()  # a Ctrl-C that Python dropped while JAX was imported or built
         compiled = job.loop.compiled_chunk(runner)
         for chunk in range(start, end):
+            signals.raise_if_interrupted()  # ... or while it compiled or ran the last chunk
             t0 = time.perf_counter()
             new_runner, metrics = compiled(runner)
             metrics = jax.device_get(metrics)
@@ -224,7 +236,7 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
                       f"last good checkpoint (update {job.update(runner)}): {path}\n"
                       f"resume with: {job.resume_cmd}")
                 return runner, rows, "nan"
-            with checkpoint.deferred_interrupt():  # a chunk's rows and checkpoint go together
+            with signals.deferred_interrupt():  # a chunk's rows and checkpoint go together
                 runner = new_runner
                 for acc, new in zip(rows, _commit(job, metrics, chunk, sps)):
                     acc.extend(new)
@@ -237,6 +249,7 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
     except KeyboardInterrupt:
         with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: this save still completes
             saver(runner, job.update(runner) // cfg.chunk_updates)
+        signals.interrupt_handled()  # acted on: this Ctrl-C and any during the save
         print(f"\ninterrupted: checkpoint saved at {saver.last}\nresume with: {job.resume_cmd}")
         return runner, rows, "interrupted"
     return runner, rows, None
@@ -285,7 +298,7 @@ def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
         bar = tqdm(total=n * cfg.chunk_updates, initial=start * cfg.chunk_updates,
                    unit="upd", desc=desc)
     try:
-        with checkpoint.sigterm_as_interrupt():  # kill / SLURM's time limit: saved like Ctrl-C
+        with signals.sigterm_as_interrupt():  # kill / SLURM's time limit: saved like Ctrl-C
             runner, rows, stopped = _loop(job, runner, start, end, saver, bar)
     finally:
         if bar is not None:

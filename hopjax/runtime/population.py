@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hopjax.algos import registry
-from hopjax.config import ConfigError, from_stored, load_config, parse_yaml, read_config_file
+from hopjax.config import ConfigError, changed_keys, from_stored, load_config, parse_yaml, read_config_file
 
 SPEC_KEYS = ("env", "env_kwargs", "members")
 MEMBER_KEYS = ("config", "seeds", "set", "prosocial")
@@ -176,6 +176,16 @@ def _same_config(stored: str | None, cfg: Any) -> bool:
         return False
 
 
+def _changes(stored: str | None, cfg: Any) -> str:
+    """`` (keys that differ: ...)`` between a run's stored ``config.yaml`` text and ``cfg``, or
+    nothing where the stored text is missing or unreadable."""
+    try:
+        changed = changed_keys(parse_yaml(stored, "config.yaml"), cfg) if stored is not None else []
+    except ConfigError:
+        changed = []
+    return f" (keys that differ: {'; '.join(changed)})" if changed else ""
+
+
 def _done(out: Path) -> dict[str, str]:
     """{member name: config text} of the members a previous ``train_population`` finished."""
     path = out / MANIFEST
@@ -206,7 +216,8 @@ def plan_members(specs: list[MemberSpec], out: str | Path, overwrite: bool) -> d
         stored = (d / "config.yaml").read_text() if (d / "config.yaml").is_file() else None
         if not _same_config(stored, m.config):
             raise rundir.RunDirError(f"population member {m.name} in {d} was trained with another "
-                                     "config than the spec's; --overwrite retrains it (the old run is moved aside)")
+                                     f"config than the spec's{_changes(stored, m.config)}; --overwrite retrains "
+                                     "it (the old run is moved aside)")
         if _same_config(done.get(m.name), m.config):
             plan[m.name] = "reuse"
             continue
@@ -249,8 +260,12 @@ def train_population(spec_path: str | Path, out: str | Path, overwrite: bool = F
             res = experiment.train(m.config, out, resume=out / m.name if what == "resume" else None,
                                    progress=progress, overwrite=overwrite)
             if res.stopped is not None:
-                raise ConfigError(f"member {m.name} stopped ({res.stopped}); run the same "
-                                  "`hopjax population train` again to resume it")
+                msg = (f"member {m.name} stopped ({res.stopped}); run the same `hopjax population train` "
+                       "again to resume it")
+                if res.stopped == "interrupted":  # Ctrl-C / SIGTERM: stop like one, saying how to go on
+                    print(msg)
+                    raise KeyboardInterrupt
+                raise ConfigError(msg)
             done[m.name] = _config_text(m.config)
             _write_manifest(out, env, env_kwargs, specs, done)
     manifest = _write_manifest(out, env, env_kwargs, specs, done)

@@ -11,7 +11,7 @@ import pytest
 
 from hopjax.runtime import checkpoint, experiment
 from hopjax.runtime.checkpoint import CheckpointError
-from tests.conftest import TINY, loop_of
+from tests.conftest import TINY, loop_of, quick_loop
 
 
 def test_round_trip_and_latest(tmp_path):
@@ -27,8 +27,10 @@ def test_round_trip_and_latest(tmp_path):
 def test_corrupt_checkpoints_raise_clear_errors(tmp_path):
     state = {"w": jnp.ones((3,))}
     path = checkpoint.save(tmp_path, state, {"update": 1, "chunk": 1, "config": {}})
-    with pytest.raises(CheckpointError, match="different config|corrupt"):
+    with pytest.raises(checkpoint.LayoutError, match=r"arrays differ, e.g. w: checkpoint \(3,\) float32, here \(4,\) float32$"):
         checkpoint.restore(tmp_path, {"w": jnp.ones((4,))})
+    with pytest.raises(checkpoint.LayoutError, match=r"e.g. v: checkpoint absent, here \(3,\) float32$"):
+        checkpoint.restore(tmp_path, {"w": jnp.ones((3,)), "v": jnp.ones((3,))})
     (path / "meta.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
         checkpoint.restore(tmp_path, state)
@@ -161,15 +163,6 @@ class InterruptingCheckpointer:
         return getattr(self._c, name)
 
 
-@pytest.fixture
-def default_sigint():
-    """Ctrl-C raising KeyboardInterrupt, as in a terminal, whatever this process inherited
-    (a job started in the background ignores SIGINT); restored afterwards."""
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, before)
-
-
 def test_sigint_during_save_is_deferred_until_it_is_complete(tmp_path, monkeypatch, capfd, default_sigint):
     real = checkpoint.ocp.StandardCheckpointer
     monkeypatch.setattr(checkpoint.ocp, "StandardCheckpointer", lambda: InterruptingCheckpointer(real))
@@ -293,3 +286,25 @@ def test_a_failed_restore_prints_no_asyncio_tracebacks(tmp_path, monkeypatch, ca
         sys.unraisablehook(types.SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=exc.__traceback__,
                                                  err_msg=None, object=None))
     assert [a.exc_value for a in seen] == other
+
+
+def test_resume_with_another_config_names_the_keys(tmp_path, capsys, tiny_trainer):
+    """A resume whose config changes the state's arrays: one line naming the keys that differ
+    from the checkpoint's config (and a few arrays), before anything compiles."""
+    import yaml
+
+    from hopjax.config import to_dict
+    from hopjax.runtime import cli
+
+    experiment.train(TINY, tmp_path, progress=False, plot=False, loop=quick_loop(tiny_trainer))
+    capsys.readouterr()
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump({**to_dict(TINY), "hidden_sizes": [16], "total_steps": 2 * TINY.total_steps}))
+    run = tmp_path / "tiny"
+    assert cli.main(["train", str(path), "--out", str(tmp_path), "--resume", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hopjax: error: "), err
+    assert (f"config keys that differ: total_steps: {TINY.total_steps} -> {2 * TINY.total_steps}; "
+            "hidden_sizes: [32] -> [16]; resume with the checkpoint's values") in err, err
+    assert "arrays that differ, e.g. " in err and "checkpoint (4, 32) float32, here (4, 16) float32" in err, err
+    assert not list(run.glob("config.before-resume-*"))  # refused before the run's config was touched

@@ -108,7 +108,8 @@ def test_member_stored_before_a_key_existed_is_the_same_config(tmp_path):
     (out / hop.name).mkdir(parents=True)
     (out / hop.name / "config.yaml").write_text(yaml.safe_dump(
         {k: v for k, v in stored.items() if k != "belief_reset_on_goal"}, sort_keys=False))
-    with pytest.raises(RunDirError, match=f"{hop.name} .*another config"):
+    with pytest.raises(RunDirError, match=f"{hop.name} .*another config than the spec's "
+                                          r"\(keys that differ: belief_reset_on_goal: False -> True\)"):
         pop.plan_members([hop], out, overwrite=False)
     old_text = yaml.safe_dump(stored, sort_keys=False)
     (out / hop.name / "checkpoints" / "4").mkdir(parents=True)
@@ -117,7 +118,7 @@ def test_member_stored_before_a_key_existed_is_the_same_config(tmp_path):
     pop._write_manifest(out, "stag_hunt", {}, specs, {hop.name: old_text})
     assert pop.plan_members([hop], out, overwrite=False) == {hop.name: "reuse"}
     (out / hop.name / "config.yaml").write_text(old_text.replace("lr: 0.0005", "lr: 0.001"))
-    with pytest.raises(RunDirError, match=f"{hop.name} .*another config"):
+    with pytest.raises(RunDirError, match=f"{hop.name} .*another config .*keys that differ: lr: 0.001 -> 0.0005\\)"):
         pop.plan_members([hop], out, overwrite=False)
 
 

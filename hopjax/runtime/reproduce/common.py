@@ -24,7 +24,8 @@ def config(name: str, overrides: list[str], cls=PPOConfig) -> Any:
 def sweep(cfg: Any, seeds: int, out: Path, progress: bool = True) -> tuple[list[list[dict]], float, Path]:
     """``seeds`` seeds of ``cfg`` in one vmapped compile, written to ``out/<name>_sweep<S>/``
     (``metrics_seed<s>.csv``, checkpoints, sweep.png). -> (CSV rows per seed, compile seconds,
-    sweep dir). RuntimeError if the sweep stopped (Ctrl-C, NaN): its resume command was printed."""
+    sweep dir). If the sweep stopped, its resume command was printed and this raises
+    KeyboardInterrupt (Ctrl-C, SIGTERM) or RuntimeError (NaN)."""
     from hopjax.algos import registry
     from hopjax.loop import Loop
     from hopjax.runtime import experiment
@@ -33,6 +34,10 @@ def sweep(cfg: Any, seeds: int, out: Path, progress: bool = True) -> tuple[list[
     loop = Loop(registry.build(cfg), default_mesh(cfg, seeds), seeds)
     res = experiment.sweep(cfg, seeds, out, progress=progress, loop=loop)
     if res.stopped is not None:
-        raise RuntimeError(f"the sweep in {res.run_dir} stopped ({res.stopped}); the reproduction is incomplete")
+        msg = f"the sweep in {res.run_dir} stopped ({res.stopped}); the reproduction is incomplete"
+        if res.stopped == "interrupted":  # Ctrl-C / SIGTERM: the sweep saved and printed its resume command
+            print(msg)
+            raise KeyboardInterrupt
+        raise RuntimeError(msg)
     rows = [experiment.read_csv(res.run_dir / f"metrics_seed{s}.csv") for s in range(seeds)]
     return rows, loop.compile_seconds, res.run_dir

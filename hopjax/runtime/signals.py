@@ -1,0 +1,127 @@
+"""How a run meets Ctrl-C (SIGINT) and ``kill`` / SLURM's time limit (SIGTERM); no JAX here, so
+the command line can set this up before JAX is imported.
+
+Three guards, all no-ops outside the main thread (where Python cannot set a signal handler) and
+for a signal the process ignores (``nohup`` and background jobs ignore SIGINT):
+
+- :func:`sigterm_as_interrupt`: SIGTERM raises KeyboardInterrupt, so a killed run checkpoints
+  and stops as after Ctrl-C.
+- :func:`deferred_interrupt`: both signals are held back while a block runs (a checkpoint and
+  its CSV rows are written whole) and raise KeyboardInterrupt after it.
+- :func:`remembered_interrupt`: Ctrl-C raises KeyboardInterrupt as Python's own handler does,
+  and is also remembered. Python drops an exception raised inside a garbage-collector callback
+  (it prints ``Exception ignored in ...`` and goes on): JAX runs such callbacks while it is
+  imported and while it compiles, so a Ctrl-C there was lost and the run trained to its end.
+  While ``import jax`` runs, it is only remembered: a KeyboardInterrupt raised while jaxlib's
+  C++ extensions start aborts the process (``terminate called after throwing an instance of
+  'nanobind::python_error'``, or a segmentation fault). :func:`raise_if_interrupted` raises the
+  remembered one where the run can stop cleanly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from typing import Iterator
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_deferring = threading.local()
+_seen = threading.Event()  # a SIGINT under remembered_interrupt whose KeyboardInterrupt is unhandled
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM stops a run like Ctrl-C (KeyboardInterrupt: checkpoint,
+    resume command); outside the main thread it does nothing."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold back SIGINT (Ctrl-C) and SIGTERM (``kill``, SLURM's time limit) while the block runs;
+    a signal that arrived meanwhile raises KeyboardInterrupt when the block is done. A signal
+    the process ignores stays ignored. Nested blocks defer to the outermost one; outside the
+    main thread it does nothing."""
+    if getattr(_deferring, "on", False) or not _in_main_thread():
+        yield
+        return
+    hit: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: hit.append(signum))
+                for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
+    _deferring.on = True
+    try:
+        yield
+    finally:
+        _deferring.on = False
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if hit:
+        raise KeyboardInterrupt
+
+
+def _importing_jax() -> bool:
+    """True while ``import jax`` runs (importlib marks a module ``_initializing`` until its top
+    level is done)."""
+    spec = getattr(sys.modules.get("jax"), "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+
+def _remember_interrupt(signum, frame):
+    _seen.set()
+    if not _importing_jax():  # raised inside jaxlib's C++ extensions' start, it aborts the process
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def remembered_interrupt() -> Iterator[None]:
+    """While the block runs, Ctrl-C raises KeyboardInterrupt and is remembered until
+    :func:`interrupt_handled` (or the block's end) forgets it, so that one Python dropped is
+    raised again by :func:`raise_if_interrupted` (and not printed as ``Exception ignored``). A SIGINT the process ignores stays ignored;
+    outside the main thread it does nothing."""
+    if not _in_main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield
+        return
+    _seen.clear()
+    previous, hook = signal.signal(signal.SIGINT, _remember_interrupt), sys.unraisablehook
+
+    def quiet(unraisable):  # the dropped Ctrl-C is remembered: no "Exception ignored" traceback
+        if not (_seen.is_set() and issubclass(unraisable.exc_type, KeyboardInterrupt)):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = hook
+        _seen.clear()
+
+
+def raise_if_interrupted() -> None:
+    """KeyboardInterrupt if a Ctrl-C under :func:`remembered_interrupt` has not been handled
+    (its KeyboardInterrupt was dropped); nothing otherwise."""
+    if _seen.is_set():
+        _seen.clear()
+        raise KeyboardInterrupt
+
+
+def interrupt_handled() -> None:
+    """Forget a remembered Ctrl-C: call where a KeyboardInterrupt is caught and acted on."""
+    _seen.clear()

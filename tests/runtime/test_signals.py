@@ -1,0 +1,116 @@
+"""Ctrl-C that Python drops (inside a finaliser, as in JAX's garbage-collector callbacks) or that
+arrives while JAX is imported still stops a run, without a traceback, with exit status 130."""
+
+import gc
+import os
+import signal
+import sys
+
+import pytest
+
+from hopjax.runtime import checkpoint, cli, experiment, signals
+from tests.conftest import TINY, quick_loop
+
+
+class _CtrlCInFinaliser:
+    """Its finaliser receives a SIGINT and runs on: the KeyboardInterrupt is raised inside
+    ``__del__``, where Python reports it as unraisable and drops it."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # loop back-edges: where the interpreter runs pending handlers
+            pass
+
+
+def _drop_a_ctrl_c():
+    _CtrlCInFinaliser()  # collected at once (no reference kept)
+    gc.collect()
+
+
+def test_pythons_handler_drops_it_and_the_remembered_one_raises_it_later(monkeypatch, default_sigint):
+    dropped = []  # what Python reports as "Exception ignored in ..." (sys.unraisablehook)
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    _drop_a_ctrl_c()  # the reference: Python's own handler loses it
+    assert dropped == [KeyboardInterrupt]
+    with signals.remembered_interrupt():
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        _drop_a_ctrl_c()
+        assert dropped == [KeyboardInterrupt]  # remembered, not reported
+        with pytest.raises(KeyboardInterrupt):
+            signals.raise_if_interrupted()
+        signals.raise_if_interrupted()  # raised once
+        with pytest.raises(KeyboardInterrupt):  # a Ctrl-C where it is not dropped: raised as usual
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+        signals.interrupt_handled()  # ... and forgotten once acted on
+        signals.raise_if_interrupted()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_while_jax_is_imported_it_is_only_remembered(monkeypatch, default_sigint):
+    monkeypatch.setattr(signals, "_importing_jax", lambda: True)
+    with signals.remembered_interrupt():
+        os.kill(os.getpid(), signal.SIGINT)  # raised inside jaxlib's start it would abort the process
+        for _ in range(1000):
+            pass
+        with pytest.raises(KeyboardInterrupt):
+            signals.raise_if_interrupted()
+
+
+def test_an_ignored_sigint_stays_ignored():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # nohup, a background job
+    try:
+        with signals.remembered_interrupt():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            signals.raise_if_interrupted()
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path):
+    import yaml
+
+    from hopjax.config import to_dict
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(to_dict(TINY)))
+    return path
+
+
+def test_cli_ctrl_c_dropped_while_compiling_stops_with_a_checkpoint(tmp_path, tiny_yaml, capfd, monkeypatch,
+                                                                    tiny_trainer, default_sigint):
+    """The Ctrl-C is dropped inside the chunk's compile: the run stops before its first chunk,
+    saves update 0, says where, and ``hopjax train`` exits with 130."""
+    loop = quick_loop(tiny_trainer)
+
+    class DropsCtrlCWhileCompiling:
+        def __getattr__(self, name):
+            return getattr(loop, name)
+
+        def compiled_chunk(self, runner):
+            fn = loop.compiled_chunk(runner)
+            _drop_a_ctrl_c()
+            return fn
+
+    monkeypatch.setattr(experiment, "_make_loop", lambda *a: DropsCtrlCWhileCompiling())
+    assert cli.main(["train", str(tiny_yaml), "--out", str(tmp_path), "--no-progress"]) == 130
+    out, err = capfd.readouterr()
+    ckpt = tmp_path / "tiny" / "checkpoints" / "update_00000000"
+    assert f"interrupted: checkpoint saved at {ckpt}" in out and "resume with: hopjax train" in out
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert checkpoint.load_meta(ckpt)[1]["update"] == 0
+    assert not (tmp_path / "tiny" / "metrics.csv").exists()  # no chunk ran
+
+
+def test_cli_ctrl_c_before_training_is_one_line(tmp_path, tiny_yaml, capfd, monkeypatch, default_sigint):
+    def interrupted(*a):
+        raise KeyboardInterrupt  # e.g. while the trainer is built
+
+    monkeypatch.setattr(experiment, "_make_loop", interrupted)
+    assert cli.main(["train", str(tiny_yaml), "--out", str(tmp_path), "--no-progress"]) == 130
+    err = capfd.readouterr().err
+    assert err.strip() == "hopjax: interrupted", err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
