@@ -79,7 +79,7 @@ from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
 from hopjax.config import ConfigError, from_stored, load_config
 from hopjax.envs.scripted import PURSUIT, SCRIPTED
-from hopjax.runtime import checkpoint, rundir
+from hopjax.runtime import checkpoint, rundir, signals
 from hopjax.runtime.reproduce.report import write_csv
 from hopjax.runtime.reproduce.stats import mean_interval as t_interval
 from hopjax.algos.ppo.trainer import Trainer
@@ -255,6 +255,7 @@ def policy_adaptation(trainer, episodes: int, num_envs: int, num_focal: int = 1,
 def _timed(label: str, fn, *args):
     t0 = time.perf_counter()
     out = jax.device_get(fn(*args))
+    signals.raise_if_interrupted()  # a Ctrl-C JAX dropped while it compiled or ran this
     dt = time.perf_counter() - t0
     print(f"  {label}: {dt:.1f}s")
     return out, dt
@@ -368,6 +369,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
         t0 = time.perf_counter()
         res = [jax.device_get(fn(keys[s], agents[s], kind_idx)) for s in range(seeds)]
         res_sp = [jax.device_get(sp(keys[s, 0], agents[s], 0)) for s in range(seeds)]
+        signals.raise_if_interrupted()  # a Ctrl-C JAX dropped while it compiled or ran these
         print(f"  evaluate {name} vs {', '.join(kinds)} and in self-play: {time.perf_counter() - t0:.1f}s")
         stack = lambda rs: {k: np.stack([r[k] for r in rs]) for k in rs[0]}
         results[name] = {"adapt": stack(res), "self_play": stack(res_sp)}

@@ -114,3 +114,19 @@ def test_cli_ctrl_c_before_training_is_one_line(tmp_path, tiny_yaml, capfd, monk
     err = capfd.readouterr().err
     assert err.strip() == "hopjax: interrupted", err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_eval_stops_at_a_dropped_ctrl_c(capsys, default_sigint):
+    """The adaptation protocol's trainings and evaluations (``_timed``) check after each call."""
+    import jax.numpy as jnp
+
+    from hopjax.runtime import adaptation
+
+    def work():
+        _drop_a_ctrl_c()  # as if JAX dropped it during this call's compile
+        return jnp.ones(2)
+
+    with signals.remembered_interrupt():
+        assert adaptation._timed("fine", lambda: jnp.ones(2))[0].tolist() == [1.0, 1.0]
+        with pytest.raises(KeyboardInterrupt):
+            adaptation._timed("interrupted", work)
