@@ -449,5 +449,21 @@ def main(argv: list[str] | None = None) -> int:
         return _STATUS["interrupted"]
 
 
+def run() -> None:
+    """The ``hopjax`` console script: :func:`main`, then exit with its status. After a Ctrl-C
+    or SIGTERM (status 130) the process ends at once (``os._exit``, once stdout, stderr and the
+    TensorBoard files are flushed): a jitted call it interrupted (a compile inside ``hopjax
+    eval``, say) keeps running in XLA's threads, and the interpreter's teardown under them
+    crashes (SIGSEGV); the run has already saved and said what it had to."""
+    status = main()
+    if status != _STATUS["interrupted"]:
+        sys.exit(status)
+    if "hopjax.runtime.tensorboard" in sys.modules:
+        sys.modules["hopjax.runtime.tensorboard"].close_all()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

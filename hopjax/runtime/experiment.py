@@ -216,6 +216,9 @@ def _commit(job: _Job, metrics, chunk: int, sps: float) -> list[list[dict[str, f
     return out
 
 
+_COMPILE_NOTE = "\nstopping once XLA has compiled the training chunk (the checkpoint follows)"
+
+
 def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[Any, list, str | None]:
     """Chunks ``start..end-1``: progress, CSV rows, checkpoints, NaN guard, Ctrl-C.
     -> (runner, rows per CSV, stopped: None | "nan" | "interrupted")."""
@@ -223,7 +226,8 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
     rows: list[list[dict[str, float]]] = [[] for _ in job.csv_paths]
     try:
         signals.raise_if_interrupted()  # a Ctrl-C that Python dropped while JAX was imported or built
-        compiled = job.loop.compiled_chunk(runner)
+        with signals.deferred_interrupt(_COMPILE_NOTE):  # an interrupted compile crashes the process at exit
+            compiled = job.loop.compiled_chunk(runner)
         for chunk in range(start, end):
             signals.raise_if_interrupted()  # ... or while it compiled or ran the last chunk
             t0 = time.perf_counter()

@@ -130,3 +130,50 @@ def test_eval_stops_at_a_dropped_ctrl_c(capsys, default_sigint):
         assert adaptation._timed("fine", lambda: jnp.ones(2))[0].tolist() == [1.0, 1.0]
         with pytest.raises(KeyboardInterrupt):
             adaptation._timed("interrupted", work)
+
+
+def test_deferred_interrupt_says_its_note_once_and_raises_after(capfd, default_sigint):
+    done = False
+    with pytest.raises(KeyboardInterrupt):
+        with signals.deferred_interrupt("held until the block ends"):
+            for _ in range(2):  # two Ctrl-C: one note
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):
+                    pass
+            done = True
+    assert done and capfd.readouterr().err == "held until the block ends\n"
+
+
+def test_a_ctrl_c_during_the_chunks_compile_waits_for_it(tmp_path, capfd, tiny_trainer, default_sigint):
+    """XLA's compile threads run on after an interrupted compile and the interpreter's teardown
+    under them crashes the process: the run lets the compile finish, then stops at update 0."""
+    loop, finished = quick_loop(tiny_trainer), []
+
+    class CtrlCWhileCompiling:
+        def __getattr__(self, name):
+            return getattr(loop, name)
+
+        def compiled_chunk(self, runner):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+            finished.append(True)  # not reached if the Ctrl-C raised here
+            return loop.compiled_chunk(runner)
+
+    res = experiment.train(TINY, tmp_path, progress=False, plot=False, loop=CtrlCWhileCompiling())
+    out, err = capfd.readouterr()
+    assert finished == [True] and res.stopped == "interrupted" and res.last_checkpoint.name == "update_00000000"
+    assert "stopping once XLA has compiled the training chunk" in err and "interrupted: checkpoint saved" in out
+
+
+@pytest.mark.parametrize("status", [0, 2, 130])
+def test_console_script_exits_with_mains_status(tmp_path, status):
+    """``hopjax`` (``cli.run``) exits with main's status; after an interrupt (130) it ends the
+    process at once (``os._exit``) with what was printed flushed."""
+    import subprocess
+
+    code = ("from hopjax.runtime import cli\n"
+            f"def main():\n    print('said before', end='')\n    return {status}\n"
+            "cli.main = main\ncli.run()\nprint('not reached')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == status and res.stdout == "said before", res
