@@ -452,7 +452,8 @@ def from_stored(cls: type[C], data: Mapping[str, Any]) -> C:
 
 def changed_keys(stored: Mapping[str, Any], cfg: Any) -> list[str]:
     """The keys in which ``cfg`` differs from a stored config (a checkpoint's ``config``), as
-    ``"key: stored -> now"`` with dotted keys for sections, in the config class's field order.
+    ``"key: stored -> now"`` with dotted keys for sections (``(absent)`` for a key one side does
+    not set, e.g. an ``env_kwargs`` entry), in the config class's field order.
     The stored config is read with ``from_stored`` first, so keys added to the class since it
     was written count at their defaults; one that no longer reads is compared as stored."""
     try:
@@ -467,5 +468,7 @@ def changed_keys(stored: Mapping[str, Any], cfg: Any) -> list[str]:
         return out
 
     before, now = flat(old), flat(to_dict(cfg))
-    missing = object()
-    return [f"{k}: {before.get(k, '(absent)')} -> {v}" for k, v in now.items() if before.get(k, missing) != v]
+    keys = list(now) + [k for k in before if k not in now]  # e.g. env_kwargs.height set there, default here
+    say = lambda d, k: d[k] if k in d else "(absent)"
+    return [f"{k}: {say(before, k)} -> {say(now, k)}" for k in keys
+            if k not in before or k not in now or before[k] != now[k]]

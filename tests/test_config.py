@@ -248,3 +248,6 @@ def test_changed_keys_names_what_differs_from_a_stored_config():
     assert changed_keys(stored, cfg) == ["num_envs: 8 -> 16", f"ppo.lr: {TINY.ppo.lr} -> 0.0001"]
     older = {k: v for k, v in stored.items() if k != "sparse_rollout"}  # written before the key existed
     assert changed_keys(older, TINY) == []  # read at its default: no change
+    grid = dataclasses.replace(TINY, env_kwargs={"height": 4})  # width, walls, ... left at the env's defaults
+    assert changed_keys(stored, grid) == [f"env_kwargs.{k}: {v} -> (absent)" for k, v in TINY.env_kwargs.items()
+                                          if k != "height"]

@@ -175,7 +175,7 @@ def test_printed_resume_command_continues_the_same_run(tmp_path, trainer, monkey
     out = tmp_path / "elsewhere"
     rc = cli.main(["train", str(cfg_file), "--out", str(out), "--devices", "1", "--set", "ppo.lr=0.003",
                    "--no-progress"])
-    assert rc == 1
+    assert rc == 130  # 128 + SIGINT, as a shell reports a Ctrl-C
     line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("resume with: ")][0]
     argv = shlex.split(line[len("resume with: "):])
     assert argv[0] == "hopjax" and "--overwrite" not in argv
@@ -205,3 +205,17 @@ def test_total_steps_rounded_to_whole_chunks_is_said_once(tmp_path, trainer, cap
     assert experiment.read_csv(tmp_path / "tiny" / "metrics.csv")[-1]["env_steps"] == 640
     experiment.train(TINY, tmp_path / "exact", progress=False, plot=False, loop=loop_of(trainer), max_chunks=1)
     assert said() == []
+
+
+def test_resuming_a_complete_run_elsewhere_writes_nothing(tmp_path, trainer, capsys):
+    """A finished run resumed into another --out: it says so and leaves that dir without a
+    config.yaml (which would refuse a later run there), and names no metrics file it lacks."""
+    done = experiment.train(TINY, tmp_path / "a", progress=False, plot=False, loop=loop_of(trainer))
+    capsys.readouterr()
+    again = experiment.train(TINY, tmp_path / "b", resume=done.run_dir, progress=False, plot=False,
+                             loop=loop_of(trainer))
+    out = capsys.readouterr().out
+    assert "the run is already complete (4 of 4 chunks): nothing to train" in out and again.stopped is None
+    assert "metrics:" not in out and f"checkpoint: {done.last_checkpoint}" in out
+    assert not (tmp_path / "b" / "tiny" / "config.yaml").exists()
+    experiment.rundir.check(tmp_path / "b" / "tiny", None, False)  # a new run may go there

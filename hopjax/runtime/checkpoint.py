@@ -30,6 +30,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from hopjax.runtime import rundir
 from hopjax.runtime.signals import deferred_interrupt
 
 
@@ -102,7 +103,7 @@ def save(ckpt_root: str | Path, state: Any, meta: dict[str, Any], keep: int = 3)
             ckptr.wait_until_finished()
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         if target.exists():
-            aside = root / f"{name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+            aside = rundir.aside(target, "replaced")
             target.rename(aside)
             print(f"checkpoint {name} existed: the earlier one is kept at {aside}")
         tmp.rename(target)

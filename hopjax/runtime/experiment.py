@@ -85,7 +85,7 @@ def _truncate_csv(path: Path, upto_update: int) -> None:
     kept = [r for r in rows[1:] if float(r[col]) <= upto_update]
     if len(kept) == len(rows) - 1:
         return
-    aside = path.with_name(f"{path.stem}.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+    aside = rundir.aside(path.with_name(path.stem), "before-resume", ".csv")
     shutil.copy2(path, aside)
     print(f"{path.name}: rows after update {upto_update} are rewritten by this run; "
           f"the earlier file is kept at {aside}")
@@ -264,9 +264,16 @@ def _write_config(path: Path, cfg: Any) -> None:
     kept as ``config.before-resume-<time>.yaml``, so the record of the earlier updates stays."""
     text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     if path.exists() and path.read_text() != text:
-        kept = path.with_name(f"config.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.yaml")
+        try:
+            changed = changed_keys(yaml.safe_load(path.read_text()) or {}, cfg)
+        except (yaml.YAMLError, AttributeError, TypeError):  # a hand-edited file: say what can be said
+            changed = []
+        kept = rundir.aside(path.with_name(path.stem), "before-resume", ".yaml")
         path.rename(kept)
-        print(f"the config differs from the run's: the earlier one is kept as {kept}")
+        print(f"the config differs from the run's{': ' + '; '.join(changed) if changed else ''}; "
+              f"the earlier one is kept as {kept}")
+        if any(c.startswith("seed:") for c in changed):
+            print("seed does not change a resumed run: its random state continues from the checkpoint")
     path.write_text(text)
 
 
@@ -291,10 +298,11 @@ def _drive(job: _Job, runner, resume, progress: bool, max_chunks: int | None):
     _say_rounding(job)
     if resume is not None:
         runner, start = _resume(job, resume, runner, saver)
-    _write_config(job.run_dir / "config.yaml", cfg)
-    if start >= n:
+    if start >= n:  # nothing written: a run dir given by --out is left as it was
         print(f"the run is already complete ({n} of {n} chunks): nothing to train; raise total_steps to "
               "continue it")
+    else:
+        _write_config(job.run_dir / "config.yaml", cfg)
     end = n if max_chunks is None else min(n, start + max_chunks)
     bar = None
     if progress:
@@ -355,7 +363,7 @@ def train(cfg: Any, out: str | Path = "runs", resume: str | Path | None = None,
         if plot and csv_path.exists():
             plot_learning_curves(read_csv(csv_path), run_dir / "learning_curves.png", title=cfg.name)
     if saver.last is not None and stopped is None:
-        print(f"metrics: {csv_path}\ncheckpoint: {saver.last}")
+        print(f"metrics: {csv_path}\n" * csv_path.exists() + f"checkpoint: {saver.last}")
     if rows:  # what the last chunk shows was learned
         print(learned_line(rows, cfg.chunk_updates, getattr(loop.algorithm, "env_params", None)))
     if stopped is not None:  # a stopped run ends on the command that continues it

@@ -116,13 +116,20 @@ def _describe(run_dir: Path) -> str:
     return "a run (" + ", ".join(p.name for p in _contents(run_dir)[:3]) + ")"
 
 
+def aside(path: Path, tag: str, suffix: str = "") -> Path:
+    """A free name next to ``path`` for keeping an earlier file or dir: ``<name>.<tag>-<time>``
+    plus ``suffix`` (``-1``, ``-2``, ... before the suffix if that name is taken within the same
+    second), so that nothing kept earlier is replaced."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest, i = path.with_name(f"{path.name}.{tag}-{stamp}{suffix}"), 1
+    while dest.exists():
+        dest, i = path.with_name(f"{path.name}.{tag}-{stamp}-{i}{suffix}"), i + 1
+    return dest
+
+
 def move_aside(run_dir: Path) -> Path:
     """Move everything in ``run_dir`` (but the lock) to a new ``<dir>.old-<time>``. -> its path."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    dest = run_dir.with_name(f"{run_dir.name}.old-{stamp}")
-    i = 1
-    while dest.exists():
-        dest, i = run_dir.with_name(f"{run_dir.name}.old-{stamp}-{i}"), i + 1
+    dest = aside(run_dir, "old")
     dest.mkdir()
     for p in _contents(run_dir):
         p.rename(dest / p.name)

@@ -150,7 +150,7 @@ def test_resume_command_reproduces_the_invocation(argv, want):
     assert parts[1:] == want + ["--out", "D", "--resume", "D/x"]
 
 
-def test_a_resume_with_a_changed_config_keeps_the_earlier_one(tmp_path, capsys):
+def test_a_resume_with_a_changed_config_keeps_the_earlier_one(tmp_path, capsys, monkeypatch):
     """The run's config.yaml is replaced on --resume with changed keys; the earlier one stays
     next to it as config.before-resume-<time>.yaml (an unchanged one is just rewritten)."""
     import dataclasses
@@ -165,9 +165,18 @@ def test_a_resume_with_a_changed_config_keeps_the_earlier_one(tmp_path, capsys):
     changed = dataclasses.replace(TINY, total_steps=2 * TINY.total_steps)
     _write_config(path, changed)
     (kept,) = tmp_path.glob("config.before-resume-*.yaml")
+    stamp = kept.name[len("config.before-resume-"):-len(".yaml")]
     assert f"total_steps: {TINY.total_steps}" in kept.read_text()
     assert f"total_steps: {changed.total_steps}" in path.read_text()
-    assert str(kept) in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert (f"the config differs from the run's: total_steps: {TINY.total_steps} -> {changed.total_steps}; "
+            f"the earlier one is kept as {kept}\n") in out and "seed" not in out
+    monkeypatch.setattr(rundir.time, "strftime", lambda fmt: stamp)  # the second resume in the same second
+    _write_config(path, dataclasses.replace(changed, seed=5))
+    assert capsys.readouterr().out.endswith(
+        "seed does not change a resumed run: its random state continues from the checkpoint\n")
+    kept = sorted(tmp_path.glob("config.before-resume-*.yaml"))  # two, also within one second
+    assert len(kept) == 2 and {f"total_steps: {TINY.total_steps}" in k.read_text() for k in kept} == {True, False}
 
 
 def test_out_that_is_not_a_usable_directory_is_one_line_naming_it(tmp_path):
