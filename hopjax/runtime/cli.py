@@ -256,6 +256,9 @@ def _add_reproduce_parser(sub) -> None:
     r.add_argument("--seeds", type=int, default=None, help="seeds (default: the target's, per scale)")
     r.add_argument("--out", default="runs", help="output folder (default: runs)")
     r.add_argument("--overwrite", action="store_true", help="move an earlier reproduction aside (never deleted)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue a reproduction stopped part-way (Ctrl-C, SIGTERM): finished sweeps are "
+                        "reused, a stopped one resumes from its last checkpoint")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -413,9 +416,10 @@ def _run(args, cfg, invocation: list[str]) -> int:
 def _reproduce(args, invocation: list[str]) -> int:
     from hopjax.runtime import reproduce  # JAX-free until reproduce() runs
 
-    reproduce.check(args.name, args.scale, args.seeds, args.out, args.overwrite)
+    reproduce.check(args.name, args.scale, args.seeds, args.out, args.overwrite, args.resume)
     reproduce.reproduce(args.name, args.scale, args.seeds, args.out, args.overwrite,
-                        progress=not args.no_progress, command="hopjax " + " ".join(invocation))
+                        progress=not args.no_progress, command="hopjax " + " ".join(invocation),
+                        resume=args.resume)
     return 0
 
 

@@ -75,3 +75,39 @@ def test_hop_plus_end_to_end(tmp_path):
     assert all(f"| **{v}** |" in md for _, _, v in report.verdicts)
     assert (tmp_path / "reproductions" / "hop-plus_hop_plus.png").is_file()
     assert md.count("Not run yet") == 3
+
+
+def test_an_interrupted_reproduction_continues_with_resume(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during hop-plus's sweep: it says how to continue; ``--resume`` continues the
+    sweep from its checkpoint and ends on the same metrics as an uninterrupted run."""
+    from hopjax.runtime import rundir
+    from hopjax.runtime.reproduce import check
+
+    real, calls = experiment._commit, []
+
+    def commit_then_interrupt(*a, **k):  # Ctrl-C right after the first chunk's rows are written
+        rows = real(*a, **k)
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return rows
+
+    monkeypatch.setattr(experiment, "_commit", commit_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce("hop-plus", seeds=2, out=tmp_path, progress=False, overrides=TINY, command="hopjax reproduce hop-plus")
+    d = tmp_path / "reproduce" / "hop-plus"
+    assert "continue it with hopjax reproduce hop-plus --resume" in capsys.readouterr().out
+    assert not (d / "REPORT.md").exists()
+    with pytest.raises(rundir.RunDirError, match="continue a stopped one with --resume, or pass --overwrite"):
+        check("hop-plus", "small", 2, tmp_path)
+    reproduce("hop-plus", seeds=2, out=tmp_path, progress=False, overrides=TINY, resume=True)
+    assert "resumed from" in capsys.readouterr().out and (d / "REPORT.md").is_file()
+    reproduce("hop-plus", seeds=2, out=tmp_path / "ref", progress=False, overrides=TINY)
+    for s in range(2):
+        got, want = (experiment.read_csv(base / "stag_hunt_4x4_ppo_sweep2" / f"metrics_seed{s}.csv")
+                     for base in (d, tmp_path / "ref" / "reproduce" / "hop-plus"))
+        assert [{k: v for k, v in r.items() if k != "sps"} for r in got] == \
+               [{k: v for k, v in r.items() if k != "sps"} for r in want]
+    assert (d / "final.csv").read_text() == (tmp_path / "ref" / "reproduce" / "hop-plus" / "final.csv").read_text()
+    with pytest.raises(Exception, match="finished reproduction"):
+        check("hop-plus", "small", 2, tmp_path, resume=True)

@@ -6,7 +6,10 @@ adaptation). Each writes ``<out>/reproduce/<NAME>/``: ``REPORT.md`` (setting, th
 constant, the paper's claim, our numbers with 95 % t-intervals over seeds, holds / does not
 hold / cannot tell), CSVs and PNG figures. ``scale``: ``small`` (minutes on a 2-core CPU) or
 ``paper`` (sized for one GPU). An existing dir is refused unless ``overwrite`` (moved aside to
-``<dir>.old-<time>``, never deleted).
+``<dir>.old-<time>``, never deleted) or ``resume``: a reproduction stopped part-way (Ctrl-C,
+SIGTERM) continues in its dir, its finished sweeps reused and a stopped one resumed from its
+last checkpoint (``hop-adaptation`` reuses or resumes its population's members and runs its
+evaluation again).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ def target_dir(name: str, out: str | Path = "runs") -> Path:
     return Path(out) / "reproduce" / name
 
 
-def check(name: str, scale: str, seeds: int | None, out: str | Path = "runs", overwrite: bool = False) -> Path:
+def check(name: str, scale: str, seeds: int | None, out: str | Path = "runs", overwrite: bool = False,
+          resume: bool = False) -> Path:
     """Arguments checked before JAX starts -> the target's dir. ConfigError (one line) otherwise."""
     from hopjax.runtime import rundir
 
@@ -35,25 +39,46 @@ def check(name: str, scale: str, seeds: int | None, out: str | Path = "runs", ov
         raise ConfigError(f"--seeds must lie in [2, 4096] (a 95 % interval needs 2), got {seeds}")
     rundir.check_out(out)
     d = target_dir(name, out)
-    rundir.check(d, None, overwrite)
+    if resume and overwrite:
+        raise ConfigError("--resume continues a reproduction and --overwrite moves it aside: use one of them")
+    if resume and (d / "REPORT.md").exists():
+        raise ConfigError(f"{d} holds a finished reproduction (REPORT.md): nothing to resume; --overwrite "
+                          "moves it aside and runs it again")
+    if resume and not (d.is_dir() and any(d.iterdir())):
+        raise ConfigError(f"--resume: {d} holds no reproduction to continue")
+    try:
+        rundir.check(d, d if resume else None, overwrite)
+    except rundir.RunDirError as e:
+        if resume or "already holds" not in str(e):
+            raise
+        raise rundir.RunDirError(f"{d} already holds a reproduction: continue a stopped one with --resume, "
+                                 f"or pass --overwrite to move it aside to {d.name}.old-<time>") from None
     return d
 
 
 def reproduce(name: str, scale: str = "small", seeds: int | None = None, out: str | Path = "runs",
               overwrite: bool = False, progress: bool = True, overrides: tuple[str, ...] = (),
-              command: str | None = None):
+              command: str | None = None, resume: bool = False):
     """Run target ``name`` and write its dir (see the module doc). ``overrides``: extra ``--set``
-    items for every config it trains (e.g. a tiny ``total_steps`` in tests). -> its Report."""
+    items for every config it trains (e.g. a tiny ``total_steps`` in tests). ``resume``: continue
+    a stopped reproduction. -> its Report. KeyboardInterrupt (Ctrl-C, SIGTERM) after saying how
+    to continue."""
     from hopjax.runtime import rundir
     from hopjax.runtime.reproduce import compare, hop_adaptation, hop_plus
 
-    d = check(name, scale, seeds, out, overwrite)
+    d = check(name, scale, seeds, out, overwrite, resume)
     runners = {"hop-plus": hop_plus.run, "hop-adaptation": hop_adaptation.run,
                "omg": lambda *a, **k: compare.run(compare.OMG, *a, **k),
                "moa": lambda *a, **k: compare.run(compare.MOA, *a, **k)}
     command = command or f"hopjax reproduce {name} --scale {scale}" + (f" --seeds {seeds}" if seeds else "")
-    with rundir.open_run(d, None, overwrite):
-        report = runners[name](scale, seeds, d, command, progress=progress, overrides=tuple(overrides))
+    with rundir.open_run(d, d if resume else None, overwrite):
+        try:
+            report = runners[name](scale, seeds, d, command, progress=progress, overrides=tuple(overrides),
+                                   resume=resume)
+        except KeyboardInterrupt:
+            again = " ".join(a for a in command.split() if a not in ("--overwrite", "--resume"))
+            print(f"the reproduction in {d} is incomplete: continue it with {again} --resume")
+            raise
         (d / "REPORT.md").write_text(report.markdown())
     print(f"\n{report.title}")
     for claim, ours, verdict in report.verdicts:

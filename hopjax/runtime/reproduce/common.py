@@ -21,23 +21,28 @@ def config(name: str, overrides: list[str], cls=PPOConfig) -> Any:
     return load_config(cls, CONFIGS / f"{name}.yaml", overrides)
 
 
-def sweep(cfg: Any, seeds: int, out: Path, progress: bool = True) -> tuple[list[list[dict]], float, Path]:
+def sweep(cfg: Any, seeds: int, out: Path, progress: bool = True,
+          resume: bool = False) -> tuple[list[list[dict]], float, Path]:
     """``seeds`` seeds of ``cfg`` in one vmapped compile, written to ``out/<name>_sweep<S>/``
-    (``metrics_seed<s>.csv``, checkpoints, sweep.png). -> (CSV rows per seed, compile seconds,
-    sweep dir). If the sweep stopped, its resume command was printed and this raises
-    KeyboardInterrupt (Ctrl-C, SIGTERM) or RuntimeError (NaN)."""
+    (``metrics_seed<s>.csv``, checkpoints, sweep.png). ``resume``: a sweep dir already there
+    continues from its last checkpoint (a finished one is read back as it is; one stopped before
+    its first checkpoint is moved aside and run again). -> (CSV rows per seed, compile seconds,
+    sweep dir). KeyboardInterrupt if the sweep was interrupted (Ctrl-C, SIGTERM), RuntimeError
+    if it stopped on NaN."""
     from hopjax.algos import registry
     from hopjax.loop import Loop
     from hopjax.runtime import experiment
     from hopjax.runtime.distributed import default_mesh
 
+    d = out / f"{cfg.name}_sweep{seeds}"
+    started = resume and d.is_dir() and any(d.iterdir())
+    saved = started and any((d / "checkpoints").glob("update_*/meta.json"))
     loop = Loop(registry.build(cfg), default_mesh(cfg, seeds), seeds)
-    res = experiment.sweep(cfg, seeds, out, progress=progress, loop=loop)
+    res = experiment.sweep(cfg, seeds, out, progress=progress, loop=loop, resume=d if saved else None,
+                           overwrite=started and not saved)
+    if res.stopped == "interrupted":  # Ctrl-C / SIGTERM: checkpoint saved; the caller says how to go on
+        raise KeyboardInterrupt
     if res.stopped is not None:
-        msg = f"the sweep in {res.run_dir} stopped ({res.stopped}); the reproduction is incomplete"
-        if res.stopped == "interrupted":  # Ctrl-C / SIGTERM: the sweep saved and printed its resume command
-            print(msg)
-            raise KeyboardInterrupt
-        raise RuntimeError(msg)
+        raise RuntimeError(f"the sweep in {res.run_dir} stopped ({res.stopped}); the reproduction is incomplete")
     rows = [experiment.read_csv(res.run_dir / f"metrics_seed{s}.csv") for s in range(seeds)]
     return rows, loop.compile_seconds, res.run_dir

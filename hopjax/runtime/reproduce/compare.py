@@ -33,7 +33,7 @@ class Comparison:
 
 
 def run(target: Comparison, scale: str, seeds: int | None, out: Path, command: str,
-        progress: bool = True, overrides: tuple[str, ...] = ()) -> Report:
+        progress: bool = True, overrides: tuple[str, ...] = (), resume: bool = False) -> Report:
     t0 = time.perf_counter()
     n, over = target.scales[scale]
     n = seeds or n
@@ -42,7 +42,7 @@ def run(target: Comparison, scale: str, seeds: int | None, out: Path, command: s
     for arm, arm_over in arms.items():
         cfg = common.config(target.config, [*over, *arm_over, *overrides, f"name={_slug(arm)}"])
         print(f"== {arm}: {n} seeds")
-        rows_by_seed, _, _ = common.sweep(cfg, n, out, progress)
+        rows_by_seed, _, _ = common.sweep(cfg, n, out, progress, resume)
         curves[arm] = np.array([[r[target.metric] for r in rows] for rows in rows_by_seed])
         steps = np.array([r["env_steps"] for r in rows_by_seed[0]])
         finals[arm] = stats.final(curves[arm])

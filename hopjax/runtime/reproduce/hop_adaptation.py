@@ -48,7 +48,8 @@ def _setting(env: str, focal: int, n: int, k: int, envs: int, steps: int, baseli
 
 
 def run(scale: str, seeds: int | None, out: Path, command: str, progress: bool = True,
-        overrides: tuple[str, ...] = ()) -> Report:
+        overrides: tuple[str, ...] = (), resume: bool = False) -> Report:
+    del resume  # a rerun reuses or resumes the population's members (train_population); the rest runs again
     t0 = time.perf_counter()
     n, k, envs, steps, baselines, settings, learned = SCALES[scale]
     n = seeds or n

@@ -43,12 +43,12 @@ def _finals(rows_by_seed) -> dict[str, np.ndarray]:
 
 
 def run(scale: str, seeds: int | None, out: Path, command: str, progress: bool = True,
-        overrides: tuple[str, ...] = ()) -> Report:
+        overrides: tuple[str, ...] = (), resume: bool = False) -> Report:
     t0 = time.perf_counter()
     n, over = SCALES[scale]
     n = seeds or n
     cfg = common.config("stag_hunt_4x4_ppo", [*over, *overrides])
-    rows_by_seed, compile_s, sweep_dir = common.sweep(cfg, n, out, progress)
+    rows_by_seed, compile_s, sweep_dir = common.sweep(cfg, n, out, progress, resume)
     wall = plots.wall_seconds([r["env_steps"] for r in rows_by_seed[0]], [r["sps"] for r in rows_by_seed[0]], n)
     cross = [{"seed": cfg.seed + s, **c} for s, rows in enumerate(rows_by_seed) for c in crossings(rows, wall)]
     write_csv(out / "thresholds.csv", cross)
