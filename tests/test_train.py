@@ -219,3 +219,21 @@ def test_resuming_a_complete_run_elsewhere_writes_nothing(tmp_path, trainer, cap
     assert "metrics:" not in out and f"checkpoint: {done.last_checkpoint}" in out
     assert not (tmp_path / "b" / "tiny" / "config.yaml").exists()
     experiment.rundir.check(tmp_path / "b" / "tiny", None, False)  # a new run may go there
+
+
+def test_eval_of_a_ppo_run_says_what_it_measured(tmp_path, trainer, capsys):
+    """``hopjax eval RUN``: a line naming the checkpoint, episodes, seed and columns, then one
+    row per co-player kind; welfare is the sum over the 4 seats (focal + 3 x others)."""
+    from hopjax.algos.ppo.trainer import scripted_names
+    from hopjax.runtime import cli
+
+    done = experiment.train(TINY, tmp_path, progress=False, plot=False, loop=loop_of(trainer))
+    capsys.readouterr()
+    assert cli.main(["eval", str(done.run_dir), "--episodes", "8", "--seed", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{done.last_checkpoint} (update 8, 640 env steps): 8 episodes per row, seed 3; ")
+    assert out[1].split() == ["co-players", "focal", "others", "welfare"]
+    rows = [line.split() for line in out[2:]]
+    assert [r[0] for r in rows] == ["self-play", *scripted_names(TINY.env)]
+    for _, focal, others, welfare in rows:
+        assert abs(float(focal) + 3 * float(others) - float(welfare)) < 2e-3  # printed to 3 decimals

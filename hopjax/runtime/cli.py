@@ -221,7 +221,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="hopjax", description=__doc__,
+    p = _Parser(prog="hopjax", description=__doc__.replace("``", "`"),  # the module doc, as plain text
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     _add_train_parsers(sub)

@@ -431,7 +431,7 @@ def _sweep_report(job: _Job, plot: bool, stopped: str | None = None) -> None:
 def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0) -> list[dict[str, Any]]:
     """Returns of a trained checkpoint: self-play, and seat ``focal`` next to each scripted
     co-player kind in all other seats. -> table rows (also printed)."""
-    _, meta = checkpoint.load_meta(ckpt)
+    path, meta = checkpoint.load_meta(ckpt)
     cfg = from_stored(PPOConfig, meta["config"])
     trainer = Trainer(cfg)
     runner, _ = checkpoint.restore(ckpt, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
@@ -459,6 +459,11 @@ def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0
             "welfare": float(ret.sum()),
             "episodes": int(eps),
         })
+    steps = f", {meta['env_steps']:,} env steps" if isinstance(meta.get("env_steps"), int) else ""
+    print(f"{path} (update {meta['update']}{steps}): {episodes} episodes per row, "
+          f"seed {seed}; mean return per episode of the trained agent in seat {focal} (focal), of the "
+          f"other seats (others: its own copies in self-play, else the scripted co-players) and their "
+          f"sum over all {n} seats (welfare)")
     print(f"{'co-players':<14}{'focal':>9}{'others':>9}{'welfare':>9}")
     for r in table:
         print(f"{r['co-players']:<14}{r['focal_return']:>9.3f}{r['co-player_return']:>9.3f}{r['welfare']:>9.3f}")

@@ -127,6 +127,11 @@ def _checkout_of(spec: str | Path) -> Path:
     return parents[2] if len(parents) > 2 and parents[0].name == "populations" else Path(".")
 
 
+def _training_keys() -> set[str]:
+    """The top-level keys of every algorithm's training config."""
+    return {f.name for algo in registry.ALGORITHMS for f in dataclasses.fields(registry.config_class(algo))}
+
+
 def load_spec(path: str | Path) -> tuple[str, dict, list[MemberSpec]]:
     """A population spec -> (env, env_kwargs, members). JAX-free; ConfigError naming the file
     and key for anything wrong (member configs are fully validated, memory estimate included;
@@ -137,6 +142,9 @@ def load_spec(path: str | Path) -> tuple[str, dict, list[MemberSpec]]:
 
     data = read_config_file(path)
     unknown = sorted(set(data) - set(SPEC_KEYS))
+    if "members" not in data and set(unknown) & _training_keys():  # e.g. configs/stag_hunt_ppo.yaml
+        raise ConfigError(f"{str(path)!r} is a training config, not a population spec (a spec has 'env' "
+                          "and 'members': configs/populations/*.yaml); train it with `hopjax train`")
     if unknown:
         raise ConfigError(f"population spec {str(path)!r}: unknown key {unknown[0]!r} (known: {', '.join(SPEC_KEYS)})")
     env, env_kwargs, members = data.get("env"), data.get("env_kwargs", {}) or {}, data.get("members")

@@ -54,6 +54,7 @@ def test_spec_builds_self_play_members_on_the_spec_env(tmp_path):
     (SPEC.replace("num_walls: 0", "num_wals: 0"), "env_kwargs.num_wals"),
     (SPEC.replace("total_steps=1e4", "ppo.lr=-1"), "members.ppo': .*ppo.lr"),
     (SPEC.replace("members:", "member:"), "unknown key 'member'"),
+    ("env: stag_hunt\nalgo: ppo\nactivation: tanh\n", "is a training config, not a population spec"),
     (SPEC.replace("configs/stag_hunt_hop.yaml", "nowhere.yaml"), "nowhere.yaml"),
 ])
 def test_bad_spec_is_one_line_error_before_jax(tmp_path, capsys, bad, match):
