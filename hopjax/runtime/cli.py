@@ -433,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     one line ``hopjax: error: ...`` on stderr and exit status 2. A run that stops on NaN exits
     with 1; Ctrl-C or SIGTERM with 130, after a training run has saved its checkpoint and said
     where (``hopjax.runtime.experiment``); a Ctrl-C before training starts or during an
-    evaluation prints one line ``hopjax: interrupted`` and leaves no traceback."""
+    evaluation prints one line ``hopjax: interrupted`` and leaves no traceback (a SIGTERM before
+    training starts ends the process at once, with the signal's own status)."""
     invocation = list(sys.argv[1:] if argv is None else argv)  # for the printed resume command
     args = _parser().parse_args(argv)
     try:
@@ -464,6 +465,8 @@ def run() -> None:
         sys.exit(status)
     if "hopjax.runtime.tensorboard" in sys.modules:
         sys.modules["hopjax.runtime.tensorboard"].close_all()
+    if "jax" in sys.modules:  # JAX's own exit handler, skipped by os._exit: leave a multi-host job
+        sys.modules["jax"].distributed.shutdown()  # (nothing where jax.distributed never started)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

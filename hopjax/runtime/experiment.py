@@ -226,6 +226,8 @@ def _loop(job: _Job, runner, start: int, end: int, saver: _Saver, bar) -> tuple[
     rows: list[list[dict[str, float]]] = [[] for _ in job.csv_paths]
     try:
         signals.raise_if_interrupted()  # a Ctrl-C that Python dropped while JAX was imported or built
+        if start >= end:  # nothing to run (a finished run resumed): no compile
+            return runner, rows, None
         with signals.deferred_interrupt(_COMPILE_NOTE):  # an interrupted compile crashes the process at exit
             compiled = job.loop.compiled_chunk(runner)
         for chunk in range(start, end):
@@ -344,8 +346,9 @@ def train(cfg: Any, out: str | Path = "runs", resume: str | Path | None = None,
     already built (and compiled) :class:`~hopjax.loop.Loop` of one (default: a Loop on the
     config's mesh). ``max_chunks``: stop early after this many chunks. ``argv``: the CLI
     invocation (``sys.argv[1:]``), so that the printed resume command reproduces it.
-    Ctrl-C saves a checkpoint of the last completed chunk; a chunk whose metrics hold NaN is
-    discarded and the run stops at the last good checkpoint. Both say where it is and print the
+    Ctrl-C saves a checkpoint of the last completed chunk (one during the chunk's compile takes
+    effect when the compile ends: XLA's compile cannot be stopped safely); a chunk whose metrics
+    hold NaN is discarded and the run stops at the last good checkpoint. Both say where it is and print the
     command that resumes the run.
     """
     run_dir = Path(out) / _process_dir(cfg.name)
@@ -449,6 +452,7 @@ def evaluate(ckpt: str | Path, episodes: int = 64, seed: int = 0, focal: int = 0
             return play_policy(trainer, runner, episodes, scripted, key, jax.random.fold_in(key, 1))[1]
 
         stats = jax.device_get(run(jax.random.PRNGKey(seed), runner))
+        signals.raise_if_interrupted()  # a Ctrl-C JAX dropped while it compiled or ran this
         eps = max(float(stats["episodes"]), 1.0)
         ret = stats["returns_sum"] / eps
         others = [i for i in range(n) if i != focal]

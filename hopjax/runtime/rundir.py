@@ -105,7 +105,8 @@ def release(path: Path) -> None:
             path.unlink()
 
 
-def _contents(run_dir: Path) -> list[Path]:
+def contents(run_dir: Path) -> list[Path]:
+    """What ``run_dir`` holds but its lock, sorted ([] for a missing dir)."""
     return sorted(p for p in run_dir.iterdir() if p.name != LOCK) if run_dir.is_dir() else []
 
 
@@ -113,7 +114,7 @@ def _describe(run_dir: Path) -> str:
     latest = run_dir / "checkpoints" / "LATEST"
     if latest.is_file():
         return f"a run (latest checkpoint {latest.read_text().strip()})"
-    return "a run (" + ", ".join(p.name for p in _contents(run_dir)[:3]) + ")"
+    return "a run (" + ", ".join(p.name for p in contents(run_dir)[:3]) + ")"
 
 
 def aside(path: Path, tag: str, suffix: str = "") -> Path:
@@ -131,7 +132,7 @@ def move_aside(run_dir: Path) -> Path:
     """Move everything in ``run_dir`` (but the lock) to a new ``<dir>.old-<time>``. -> its path."""
     dest = aside(run_dir, "old")
     dest.mkdir()
-    for p in _contents(run_dir):
+    for p in contents(run_dir):
         p.rename(dest / p.name)
     return dest
 
@@ -145,7 +146,7 @@ def _refuse(run_dir: Path, resume: str | Path | None, overwrite: bool) -> None:
     """RunDirError if a run in ``run_dir`` would be lost or mixed with this one."""
     if resume is not None and overwrite:
         raise RunDirError("--resume continues a run and --overwrite moves it aside: use one of them")
-    if not _contents(run_dir) or overwrite:
+    if not contents(run_dir) or overwrite:
         return
     if resume is None:
         raise RunDirError(
@@ -215,7 +216,7 @@ def open_run(run_dir: str | Path, resume: str | Path | None = None,
     lock = acquire(run_dir)
     try:
         _refuse(run_dir, resume, overwrite)
-        if overwrite and _contents(run_dir):
+        if overwrite and contents(run_dir):
             print(f"--overwrite: moved the previous run in {run_dir} aside to {move_aside(run_dir)}")
         yield run_dir
     finally:

@@ -5,7 +5,9 @@ Three guards, all no-ops outside the main thread (where Python cannot set a sign
 for a signal the process ignores (``nohup`` and background jobs ignore SIGINT):
 
 - :func:`sigterm_as_interrupt`: SIGTERM raises KeyboardInterrupt, so a killed run checkpoints
-  and stops as after Ctrl-C.
+  and stops as after Ctrl-C; it is remembered as :func:`remembered_interrupt` remembers a
+  Ctrl-C. (Before a run's loop starts, SIGTERM keeps its default: the process ends at once,
+  having written nothing it could lose.)
 - :func:`deferred_interrupt`: both signals are held back while a block runs (a checkpoint and
   its CSV rows are written whole; an XLA compile runs to its end) and raise KeyboardInterrupt
   after it. JAX's compile is interruptible, but XLA's compile threads run on, and the
@@ -39,18 +41,15 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """While the block runs, SIGTERM stops a run like Ctrl-C (KeyboardInterrupt: checkpoint,
-    resume command); outside the main thread it does nothing."""
-    if not _in_main_thread():
+    resume command), remembered for :func:`raise_if_interrupted` in case Python drops it; an
+    ignored SIGTERM stays ignored; outside the main thread it does nothing."""
+    if not _in_main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, _remember_interrupt)
     try:
         yield
     finally:

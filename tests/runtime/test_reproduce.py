@@ -111,3 +111,16 @@ def test_an_interrupted_reproduction_continues_with_resume(tmp_path, monkeypatch
     assert (d / "final.csv").read_text() == (tmp_path / "ref" / "reproduce" / "hop-plus" / "final.csv").read_text()
     with pytest.raises(Exception, match="finished reproduction"):
         check("hop-plus", "small", 2, tmp_path, resume=True)
+
+
+def test_a_reproduction_stopped_before_writing_says_to_run_it_again(tmp_path, monkeypatch, capsys):
+    import hopjax.loop
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt  # Ctrl-C while the first sweep's trainer is built
+
+    monkeypatch.setattr(hopjax.loop, "Loop", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce("hop-plus", seeds=2, out=tmp_path, progress=False, overrides=TINY, command="hopjax reproduce hop-plus")
+    assert "stopped before it wrote anything: run hopjax reproduce hop-plus again" in capsys.readouterr().out
+    assert not (tmp_path / "reproduce" / "hop-plus").exists()  # so the plain command starts afresh

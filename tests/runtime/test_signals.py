@@ -80,29 +80,53 @@ def tiny_yaml(tmp_path):
     return path
 
 
-def test_cli_ctrl_c_dropped_while_compiling_stops_with_a_checkpoint(tmp_path, tiny_yaml, capfd, monkeypatch,
-                                                                    tiny_trainer, default_sigint):
-    """The Ctrl-C is dropped inside the chunk's compile: the run stops before its first chunk,
-    saves update 0, says where, and ``hopjax train`` exits with 130."""
+def test_cli_ctrl_c_dropped_while_a_chunk_runs_stops_after_it(tmp_path, tiny_yaml, capfd, monkeypatch,
+                                                                tiny_trainer, default_sigint):
+    """The Ctrl-C is dropped during the first chunk (as in JAX's garbage-collector callbacks):
+    the run still stops after that chunk, saves it, says where, and ``hopjax train`` exits 130."""
     loop = quick_loop(tiny_trainer)
 
-    class DropsCtrlCWhileCompiling:
+    class DropsCtrlCInFirstChunk:
         def __getattr__(self, name):
             return getattr(loop, name)
 
         def compiled_chunk(self, runner):
-            fn = loop.compiled_chunk(runner)
-            _drop_a_ctrl_c()
-            return fn
+            fn, calls = loop.compiled_chunk(runner), []
 
-    monkeypatch.setattr(experiment, "_make_loop", lambda *a: DropsCtrlCWhileCompiling())
+            def chunk(r):
+                calls.append(1)
+                if len(calls) == 1:
+                    _drop_a_ctrl_c()
+                return fn(r)
+
+            return chunk
+
+    monkeypatch.setattr(experiment, "_make_loop", lambda *a: DropsCtrlCInFirstChunk())
     assert cli.main(["train", str(tiny_yaml), "--out", str(tmp_path), "--no-progress"]) == 130
     out, err = capfd.readouterr()
-    ckpt = tmp_path / "tiny" / "checkpoints" / "update_00000000"
+    ckpt = tmp_path / "tiny" / "checkpoints" / f"update_{TINY.chunk_updates:08d}"
     assert f"interrupted: checkpoint saved at {ckpt}" in out and "resume with: hopjax train" in out
     assert "Traceback" not in err and "Exception ignored" not in err, err
-    assert checkpoint.load_meta(ckpt)[1]["update"] == 0
-    assert not (tmp_path / "tiny" / "metrics.csv").exists()  # no chunk ran
+    assert checkpoint.load_meta(ckpt)[1]["update"] == TINY.chunk_updates
+    assert len(experiment.read_csv(tmp_path / "tiny" / "metrics.csv")) == TINY.chunk_updates  # the first of 4 chunks
+
+
+def test_a_dropped_sigterm_is_remembered_too(monkeypatch):
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+
+    class SigtermInFinaliser:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                pass
+
+    with signals.remembered_interrupt(), signals.sigterm_as_interrupt():
+        SigtermInFinaliser()
+        gc.collect()
+        assert dropped == []  # not reported ...
+        with pytest.raises(KeyboardInterrupt):  # ... but raised where the run checks
+            signals.raise_if_interrupted()
 
 
 def test_cli_ctrl_c_before_training_is_one_line(tmp_path, tiny_yaml, capfd, monkeypatch, default_sigint):

@@ -44,7 +44,7 @@ def check(name: str, scale: str, seeds: int | None, out: str | Path = "runs", ov
     if resume and (d / "REPORT.md").exists():
         raise ConfigError(f"{d} holds a finished reproduction (REPORT.md): nothing to resume; --overwrite "
                           "moves it aside and runs it again")
-    if resume and not (d.is_dir() and any(d.iterdir())):
+    if resume and not rundir.contents(d):
         raise ConfigError(f"--resume: {d} holds no reproduction to continue")
     try:
         rundir.check(d, d if resume else None, overwrite)
@@ -77,7 +77,10 @@ def reproduce(name: str, scale: str = "small", seeds: int | None = None, out: st
                                    resume=resume)
         except KeyboardInterrupt:
             again = " ".join(a for a in command.split() if a not in ("--overwrite", "--resume"))
-            print(f"the reproduction in {d} is incomplete: continue it with {again} --resume")
+            if rundir.contents(d):
+                print(f"the reproduction in {d} is incomplete: continue it with {again} --resume")
+            else:  # stopped before its first sweep wrote anything: the empty dir goes with the lock
+                print(f"the reproduction stopped before it wrote anything: run {again} again")
             raise
         (d / "REPORT.md").write_text(report.markdown())
     print(f"\n{report.title}")
