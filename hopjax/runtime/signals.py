@@ -1,7 +1,7 @@
 """How a run meets Ctrl-C (SIGINT) and ``kill`` / SLURM's time limit (SIGTERM); no JAX here, so
 the command line can set this up before JAX is imported.
 
-Three guards, all no-ops outside the main thread (where Python cannot set a signal handler) and
+Three guards (and :func:`raise_if_interrupted`), all no-ops outside the main thread (where Python cannot set a signal handler) and
 for a signal the process ignores (``nohup`` and background jobs ignore SIGINT):
 
 - :func:`sigterm_as_interrupt`: SIGTERM raises KeyboardInterrupt, so a killed run checkpoints
@@ -34,7 +34,7 @@ from typing import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _deferring = threading.local()
-_seen = threading.Event()  # a SIGINT under remembered_interrupt whose KeyboardInterrupt is unhandled
+_seen = threading.Event()  # a remembered SIGINT or SIGTERM whose KeyboardInterrupt is unhandled
 
 
 def _in_main_thread() -> bool:
