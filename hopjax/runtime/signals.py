@@ -1,8 +1,9 @@
 """How a run meets Ctrl-C (SIGINT) and ``kill`` / SLURM's time limit (SIGTERM); no JAX here, so
 the command line can set this up before JAX is imported.
 
-Three guards (and :func:`raise_if_interrupted`), all no-ops outside the main thread (where Python cannot set a signal handler) and
-for a signal the process ignores (``nohup`` and background jobs ignore SIGINT):
+Three guards (and :func:`raise_if_interrupted`), all no-ops outside the main thread (where
+Python cannot set a signal handler) and for a signal the process ignores (``nohup`` and
+background jobs ignore SIGINT):
 
 - :func:`sigterm_as_interrupt`: SIGTERM raises KeyboardInterrupt, so a killed run checkpoints
   and stops as after Ctrl-C; it is remembered as :func:`remembered_interrupt` remembers a
