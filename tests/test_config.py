@@ -251,3 +251,13 @@ def test_changed_keys_names_what_differs_from_a_stored_config():
     grid = dataclasses.replace(TINY, env_kwargs={"height": 4})  # width, walls, ... left at the env's defaults
     assert changed_keys(stored, grid) == [f"env_kwargs.{k}: {v} -> (absent)" for k, v in TINY.env_kwargs.items()
                                           if k != "height"]
+
+
+def test_resume_of_a_missing_path_or_a_file_is_one_line_before_jax(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("a note, not a run")
+    for path, msg in [(tmp_path / "nowhere", "does not exist"), (afile, "is a file, not a run dir")]:
+        assert main(["train", str(STAG), "--resume", str(path), "--out", str(tmp_path / "runs")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--resume {str(path)!r} {msg}" in err, err
+    assert not (tmp_path / "runs").exists() and afile.read_text() == "a note, not a run"

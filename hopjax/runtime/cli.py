@@ -388,6 +388,8 @@ def _check_run_dir(args, name: str) -> None:
     Multi-host runs are checked later, per process, by experiment.train/sweep."""
     if args.resume is not None and not Path(args.resume).exists():
         raise ConfigError(f"--resume {args.resume!r} does not exist (give the run dir or a checkpoint)")
+    if args.resume is not None and not Path(args.resume).is_dir():
+        raise ConfigError(f"--resume {args.resume!r} is a file, not a run dir or a checkpoint dir")
     rundir.check_out(args.out)
     if not (getattr(args, "distributed", False) or os.environ.get("JAX_COORDINATOR_ADDRESS")):
         rundir.check(Path(args.out) / name, args.resume, args.overwrite)

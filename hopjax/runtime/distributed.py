@@ -67,7 +67,8 @@ def mesh_shape(cfg: PPOConfig, seeds: int = 1) -> tuple[int, int]:
     visible = jax.device_count()
     n = cfg.mesh.devices or visible
     if n > visible:
-        raise ConfigError(f"config key 'mesh.devices' asks for {n} devices, only {visible} are visible")
+        raise ConfigError(f"config key 'mesh.devices' asks for {n} devices, only {visible} "
+                          f"{'is' if visible == 1 else 'are'} visible")
     if n < visible and jax.process_count() > 1:
         raise ConfigError(f"config key 'mesh.devices' must be 0 (all {visible}) in a multi-host run: "
                           "every host takes part in every step")

@@ -129,7 +129,7 @@ def test_cli_devices_beyond_visible_is_a_clean_error(tmp_path, capsys):
     cfg.write_text(yaml.safe_dump(to_dict(TINY)))
     rc = cli.main(["train", str(cfg), "--devices", "2", "--out", str(tmp_path), "--no-progress"])
     assert rc == 2
-    assert "config key 'mesh.devices' asks for 2 devices, only 1 are visible" in capsys.readouterr().err
+    assert "config key 'mesh.devices' asks for 2 devices, only 1 is visible" in capsys.readouterr().err
     rc = cli.main(["sweep", str(cfg), "--seeds", "2", "--set", "mesh.seed_devices=-1", "--out", str(tmp_path)])
     assert rc == 2
     assert "'mesh.seed_devices' must be >= 0" in capsys.readouterr().err
