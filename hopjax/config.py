@@ -450,12 +450,18 @@ def from_stored(cls: type[C], data: Mapping[str, Any]) -> C:
     return from_dict(cls, upgrade_flat(cls, data))
 
 
-def changed_keys(stored: Mapping[str, Any], cfg: Any) -> list[str]:
-    """The keys in which ``cfg`` differs from a stored config (a checkpoint's ``config``), as
-    ``"key: stored -> now"`` with dotted keys for sections (``(absent)`` for a key one side does
-    not set, e.g. an ``env_kwargs`` entry), in the config class's field order.
-    The stored config is read with ``from_stored`` first, so keys added to the class since it
-    was written count at their defaults; one that no longer reads is compared as stored."""
+def changed_keys(stored: Mapping[str, Any] | str, cfg: Any) -> list[str]:
+    """The keys in which ``cfg`` differs from a stored config (a checkpoint's ``config``, or a
+    run's ``config.yaml`` text), as ``"key: stored -> now"`` with dotted keys for sections
+    (``(absent)`` for a key one side does not set, e.g. an ``env_kwargs`` entry), in the config
+    class's field order. The stored config is read with ``from_stored`` first, so keys added to
+    the class since it was written count at their defaults; one that no longer reads is compared
+    as stored; text that is not YAML gives [] (nothing can be said)."""
+    if isinstance(stored, str):
+        try:
+            stored = parse_yaml(stored, "config.yaml")
+        except ConfigError:
+            return []
     try:
         old = to_dict(from_stored(type(cfg), stored))
     except ConfigError:

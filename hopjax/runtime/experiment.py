@@ -266,10 +266,7 @@ def _write_config(path: Path, cfg: Any) -> None:
     kept as ``config.before-resume-<time>.yaml``, so the record of the earlier updates stays."""
     text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     if path.exists() and path.read_text() != text:
-        try:
-            changed = changed_keys(yaml.safe_load(path.read_text()) or {}, cfg)
-        except (yaml.YAMLError, AttributeError, TypeError):  # a hand-edited file: say what can be said
-            changed = []
+        changed = changed_keys(path.read_text(), cfg)
         kept = rundir.aside(path.with_name(path.stem), "before-resume", ".yaml")
         path.rename(kept)
         print(f"the config differs from the run's{': ' + '; '.join(changed) if changed else ''}; "

@@ -187,10 +187,7 @@ def _same_config(stored: str | None, cfg: Any) -> bool:
 def _changes(stored: str | None, cfg: Any) -> str:
     """`` (keys that differ: ...)`` between a run's stored ``config.yaml`` text and ``cfg``, or
     nothing where the stored text is missing or unreadable."""
-    try:
-        changed = changed_keys(parse_yaml(stored, "config.yaml"), cfg) if stored is not None else []
-    except ConfigError:
-        changed = []
+    changed = changed_keys(stored, cfg) if stored is not None else []
     return f" (keys that differ: {'; '.join(changed)})" if changed else ""
 
 

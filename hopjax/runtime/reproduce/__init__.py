@@ -39,20 +39,17 @@ def check(name: str, scale: str, seeds: int | None, out: str | Path = "runs", ov
         raise ConfigError(f"--seeds must lie in [2, 4096] (a 95 % interval needs 2), got {seeds}")
     rundir.check_out(out)
     d = target_dir(name, out)
-    if resume and overwrite:
-        raise ConfigError("--resume continues a reproduction and --overwrite moves it aside: use one of them")
+    # a live lock, and --resume with --overwrite, refused as for any run; a reproduction already
+    # there is refused below, naming reproduce's own options
+    rundir.check(d, None if overwrite and not resume else d, overwrite)
     if resume and (d / "REPORT.md").exists():
         raise ConfigError(f"{d} holds a finished reproduction (REPORT.md): nothing to resume; --overwrite "
                           "moves it aside and runs it again")
     if resume and not rundir.contents(d):
         raise ConfigError(f"--resume: {d} holds no reproduction to continue")
-    try:
-        rundir.check(d, d if resume else None, overwrite)
-    except rundir.RunDirError as e:
-        if resume or "already holds" not in str(e):
-            raise
+    if not (resume or overwrite) and rundir.contents(d):  # reproduce's own ways on, not train's
         raise rundir.RunDirError(f"{d} already holds a reproduction: continue a stopped one with --resume, "
-                                 f"or pass --overwrite to move it aside to {d.name}.old-<time>") from None
+                                 f"or pass --overwrite to move it aside to {d.name}.old-<time>")
     return d
 
 

@@ -31,12 +31,15 @@ def sweep(cfg: Any, seeds: int, out: Path, progress: bool = True,
     if it stopped on NaN."""
     from hopjax.algos import registry
     from hopjax.loop import Loop
-    from hopjax.runtime import experiment, rundir
+    from hopjax.runtime import checkpoint, experiment, rundir
     from hopjax.runtime.distributed import default_mesh
 
     d = out / f"{cfg.name}_sweep{seeds}"
     started = resume and bool(rundir.contents(d))
-    saved = started and any((d / "checkpoints").glob("update_*/meta.json"))
+    try:
+        saved = started and bool(checkpoint.load_meta(d))
+    except checkpoint.CheckpointError:  # none yet (or unreadable): moved aside, never deleted
+        saved = False
     loop = Loop(registry.build(cfg), default_mesh(cfg, seeds), seeds)
     res = experiment.sweep(cfg, seeds, out, progress=progress, loop=loop, resume=d if saved else None,
                            overwrite=started and not saved)
