@@ -36,9 +36,13 @@ episode, which gives only the probability that the co-player has any target at a
 "no target"); which target it pursues is left to intra-OM within each episode. The code's
 initial value is in no available source. hopjax's inter-OM
 (:func:`hopjax.algos.hop.beliefs.inter_update`) keeps decayed pseudo-counts of every goal
-label, "no target" included and pooled within kinds, so it also carries which kind a co-player
-pursues; each new co-player starts from a uniform row worth ``inter_om_prior_weight`` episodes
-(default 1). An EMA started at uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
+label, "no target" included, pooled over every target (``inter_om_pooling: any``, the default:
+the code's P(any target)) or within kinds (``kind``: it also carries which kind a co-player
+pursues); each new co-player starts from a uniform row worth ``inter_om_prior_weight`` episodes
+(default 1). Measured on Stag-Hunt (``benchmarks/RESULTS.md``, "Inter-OM: the HOP code's
+P(any target) against pooling within kinds"): ``kind`` makes belief accuracy rise faster across
+the K episodes, but with 3 focal seats it lowers the focal return from episode to episode (the
+HOP seats learn that their teammates rarely go for the stag); ``any`` does not. An EMA started at uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
 decay)``, 200 episodes at 0.995) would move the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes nothing could carry over. The config key
 ``adapt_inter_om_decay`` (our choice, not in the HOP code) evaluates HOP a second time with

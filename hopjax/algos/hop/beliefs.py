@@ -32,14 +32,16 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   hopjax keeps the prior as decayed **pseudo-counts** over the whole ``G + 1`` row:
   ``counts' = decay * counts + freq``, where ``freq`` is the fraction of the co-player's alive
   steps of the last episode spent on each goal label ("no target" for steps after its last
-  interaction), **pooled within each kind**: every goal gets the mean frequency of its kind
-  (``kinds``). The prior is ``counts / sum(counts)``: an EMA with decay ``decay`` of the
-  episodes' frequencies, started from a uniform row worth ``prior_weight`` episodes
-  (:func:`uniform_prior`). Targets of one kind are exchangeable across episodes (layouts and
-  index order are re-drawn at every reset), so only "which kind, or none" carries over; the
-  pooled prior spreads a kind's mass evenly over its targets, and :func:`initial_beliefs`
-  restricts it to the targets present. The probability of having a target, ``1 -
-  prior[none]``, is the HOP code's EMA; the split over kinds is our choice. So is the start:
+  interaction), **pooled** by ``kinds``: every goal gets the mean frequency of its group. With
+  ``HOPConfig.inter_om_pooling: any`` (the default) every target is one group, so the prior
+  carries only ``1 - prior[none]``, the probability of having any target: the HOP code's EMA,
+  with the targets weighted alike. With ``kind`` (our extension) the groups are the goal kinds
+  (stag, hares), so it also carries which kind a co-player pursues. Targets of one kind are
+  exchangeable across episodes (layouts and index order are re-drawn at every reset), so
+  nothing finer can carry over; :func:`initial_beliefs` restricts the prior to the targets
+  present. The prior is ``counts / sum(counts)``: an EMA with decay ``decay`` of the episodes'
+  frequencies, started from a uniform row worth ``prior_weight`` episodes
+  (:func:`uniform_prior`). The start is our choice:
   the HOP code's initial value is not in any available source, and an EMA that starts from a
   uniform row with the full weight ``1 / (1 - decay)`` (200 episodes at 0.995) moves the prior
   by 0.5 % of an episode per episode, so a new co-player could never be learnt within a few

@@ -10,6 +10,8 @@ import dataclasses
 
 from hopjax.config import ConfigError, check_common, env_params
 
+POOLINGS = ("kind", "any")  # inter_om_pooling: within kinds, or over every target (HOP code)
+
 
 @dataclasses.dataclass(frozen=True)
 class HOPConfig:
@@ -53,6 +55,12 @@ class HOPConfig:
     # gives a plain EMA started at uniform, which a new co-player barely moves (0.5 % per
     # episode at 0.995).
     inter_om_prior_weight: float = 1.0
+    # What inter-OM carries from one episode to the next (hopjax.algos.hop.beliefs): "any"
+    # keeps only whether a co-player pursues any target at all, every target weighted alike:
+    # the HOP code's EMA of how often a co-player interacts (msh_code/train.py,
+    # msg_code/train.py); "kind" (our extension) also keeps which kind of target it pursues.
+    # Where an env has one kind of target (Snowdrift) the two are the same.
+    inter_om_pooling: str = "any"
     # Inter-OM decay for the few-shot protocol only (`hopjax eval`): when set, HOP is evaluated
     # a second time with this decay across the K adaptation episodes (row "HOP decay=<d>"), next
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
@@ -95,6 +103,9 @@ class HOPConfig:
                     "batch_episodes", "sgd_steps", "chunk_updates", "checkpoint_every_chunks"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
+        if self.inter_om_pooling not in POOLINGS:
+            raise ConfigError(f"config key 'inter_om_pooling' must be one of {', '.join(POOLINGS)}, "
+                              f"got {self.inter_om_pooling!r}")
         if not isinstance(self.belief_reset_on_goal, bool):
             raise ConfigError(f"config key 'belief_reset_on_goal' must be true or false, got {self.belief_reset_on_goal!r}")
         w = self.goal_walker_envs

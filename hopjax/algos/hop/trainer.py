@@ -38,9 +38,10 @@ come from the state of that step.
 
 Divergences from the HOP code, all hopjax choices: an MLP trunk by default (``trunk: conv``
 gives the code's conv 16-32-32 trunk), one network shared by all seats (egocentric
-observations) instead of one model per co-player; the inter-OM EMA runs over the whole goal
-distribution, pooled within kinds (:mod:`hopjax.algos.hop.beliefs`); the training schedule
-above.
+observations) instead of one model per co-player; the inter-OM EMA runs over decayed counts of
+the goal labels with a uniform start worth one episode, pooled over every target by default
+(``inter_om_pooling: any``: the code's P(any target)) or within kinds
+(:mod:`hopjax.algos.hop.beliefs`); the training schedule above.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from flax import struct
 from hopjax import envs
 from hopjax.algos.hop import assign as asg
 from hopjax.algos.hop import beliefs as bl
-from hopjax.algos.hop.config import HOPConfig
+from hopjax.algos.hop.config import POOLINGS, HOPConfig
 from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
 from hopjax.algos.hop.planner import Planner, SearchConfig
 from hopjax.buffers.episode import EpisodeBatch, Field, Scheme, concat
@@ -175,7 +176,8 @@ class HOPRunner:
                  search: SearchConfig, num_envs: int, focal_seats: tuple[int, ...],
                  scripted: dict[int, Any] | None = None, belief_temperature: float = 1.0,
                  inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None,
-                 walkers: bool = False, belief_reset_on_goal: bool = False):
+                 walkers: bool = False, belief_reset_on_goal: bool = False,
+                 inter_om_pooling: str = "any"):
         n = env.num_agents(env_params)
         scripted = dict(scripted or {})
         self.focal = tuple(int(i) for i in focal_seats)
@@ -196,6 +198,11 @@ class HOPRunner:
         self.belief_reset_on_goal = bool(belief_reset_on_goal)
         self.T = env.episode_length(env_params)
         self.G = env.num_goals(env_params)
+        if inter_om_pooling not in POOLINGS:
+            raise ConfigError(f"inter_om_pooling must be one of {POOLINGS}, got {inter_om_pooling!r}")
+        # Inter-OM's pooling of label frequencies: within kinds, or over every target (the HOP
+        # code's EMA of P(any target)); hopjax.algos.hop.beliefs.
+        self.pooling_kinds = goal_policy.kinds if inter_om_pooling == "kind" else (0,) * self.G
         self.walkers = bool(walkers)
         if self.walkers and (scripted or len(self.focal) != n):
             raise ConfigError("a walker-only runner takes every seat (no scripted seats)")
@@ -322,7 +329,7 @@ class HOPRunner:
             entropy=ents,
             goal_counts=jnp.sum(jax.nn.one_hot(jnp.where(v, batch["goal"][:, :T], -1), G), axis=(0, 1)),
             prior=bl.inter_update(prior, labels, v, self.inter_om_decay, axis=1,
-                                  kinds=self.goal_policy.kinds),
+                                  kinds=self.pooling_kinds),
         )
         return batch, trace
 
@@ -388,7 +395,7 @@ class HOPTrainer:
         decay = c.inter_om_decay if inter_om_decay is None else inter_om_decay
         return HOPRunner(self.env, self.env_params, self.goal_policy, self.planner_net, c.search,
                          num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit,
-                         walkers, c.belief_reset_on_goal)
+                         walkers, c.belief_reset_on_goal, c.inter_om_pooling)
 
     def init(self, key: jax.Array) -> HOPState:
         k_g, k_p, key = jax.random.split(key, 3)

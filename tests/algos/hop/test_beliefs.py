@@ -110,6 +110,23 @@ def test_inter_update_pools_kinds_like_numpy():
         assert abs(out[j].sum() - 1.8) < 1e-5
 
 
+def test_inter_update_pooled_over_every_target_keeps_only_p_any_target():
+    """One kind for every target (``inter_om_pooling: any``, the HOP code's form): each target
+    gets the mean target frequency, "none" its own; P(any target) is the unpooled one."""
+    rng = np.random.default_rng(6)
+    t, n, g = 15, 3, 5
+    labels = rng.integers(-1, g, (t, n))
+    valid = rng.uniform(size=(t, n)) > 0.2
+    prior = rng.dirichlet(np.ones(g + 1), size=n)
+    out = np.asarray(bl.inter_update(jnp.asarray(prior, jnp.float32), jnp.asarray(labels),
+                                     jnp.asarray(valid), 0.9, axis=0, kinds=(0,) * g))
+    for j in range(n):
+        lab = labels[valid[:, j], j]
+        p_none = np.mean(lab < 0)
+        want = 0.9 * prior[j] + np.array([(1 - p_none) / g] * g + [p_none])
+        np.testing.assert_allclose(out[j], want, rtol=1e-5)
+
+
 @pytest.mark.parametrize("weight", [1.0, 3.0, 1 / (1 - 0.9)])
 def test_prior_is_ema_started_from_weighted_uniform(weight):
     """K episodes from a new co-player: the prior equals sum_k d^(K-k) f_k + d^K w u over

@@ -229,8 +229,26 @@ def test_bad_config_is_rejected_before_compiling(tmp_path):
     path.write_text("inter_om_decay: 1.5\n")
     with pytest.raises(ConfigError, match="inter_om_decay"):
         load_config(HOPConfig, path)
+    path.write_text("inter_om_pooling: kinds\n")
+    with pytest.raises(ConfigError, match="config key 'inter_om_pooling' must be one of kind, any, got 'kinds'"):
+        load_config(HOPConfig, path)
     with pytest.raises(ConfigError, match="focal"):
         adaptation.adaptation_table(TINY_HOP, {}, num_focal=4)
+
+
+def test_inter_om_pooling_reaches_every_runner(trainer):
+    """``inter_om_pooling``: "any" (default, the HOP code's form) pools inter-OM's frequencies
+    over every target, "kind" within the goal kinds (stag, hares); the trainer's runners and
+    the adaptation runners alike."""
+    from hopjax.algos.hop import HOPTrainer
+
+    g = trainer.runner.G
+    assert TINY_HOP.inter_om_pooling == "any" and trainer.runner.pooling_kinds == (0,) * g
+    other = HOPTrainer(dataclasses.replace(TINY_HOP, inter_om_pooling="kind"))
+    kinds = other.goal_policy.kinds
+    assert len(set(kinds)) == 2 and len(kinds) == g
+    assert other.runner.pooling_kinds == kinds
+    assert other.make_runner(4, (0,), {s: lambda *a: 0 for s in (1, 2, 3)}).pooling_kinds == kinds
 
 
 def test_baselines_are_read_next_to_the_config_on_hops_env(tmp_path, capsys):
