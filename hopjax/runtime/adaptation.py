@@ -42,7 +42,9 @@ pursues); each new co-player starts from a uniform row worth ``inter_om_prior_we
 (default 1). Measured on Stag-Hunt (``benchmarks/RESULTS.md``, "Inter-OM: the HOP code's
 P(any target) against pooling within kinds"): ``kind`` makes belief accuracy rise faster across
 the K episodes, but with 3 focal seats it lowers the focal return from episode to episode (the
-HOP seats learn that their teammates rarely go for the stag); ``any`` does not. An EMA started at uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
+HOP seats learn that their teammates rarely go for the stag); ``any`` does not on average over
+the co-player kinds, though it lowers the return against stag chasers (often labelled "no
+target", so every target's prior falls). An EMA started at uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
 decay)``, 200 episodes at 0.995) would move the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes nothing could carry over. The config key
 ``adapt_inter_om_decay`` (our choice, not in the HOP code) evaluates HOP a second time with
