@@ -443,11 +443,17 @@ def updated(cfg: C, *overrides: str) -> C:
 
 
 def from_stored(cls: type[C], data: Mapping[str, Any]) -> C:
-    """:func:`from_dict` of a config stored in a checkpoint's metadata, older flat layouts
-    upgraded first (:func:`upgrade_flat`)."""
+    """:func:`from_dict` of a config stored in a checkpoint's metadata or a run's
+    ``config.yaml``, older flat layouts upgraded first (:func:`upgrade_flat`). A key of
+    ``cls.STORED_DEFAULTS`` that the stored config lacks (it was written before the key
+    existed) takes the value listed there, the behaviour such a run was trained with, not
+    today's default (e.g. HOP's ``inter_om_pooling: kind``)."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"a stored config must be a mapping, got {type(data).__name__}")
-    return from_dict(cls, upgrade_flat(cls, data))
+    data = upgrade_flat(cls, data)
+    for key, value in getattr(cls, "STORED_DEFAULTS", {}).items():
+        data.setdefault(key, value)
+    return from_dict(cls, data)
 
 
 def changed_keys(stored: Mapping[str, Any] | str, cfg: Any) -> list[str]:

@@ -253,6 +253,23 @@ def test_changed_keys_names_what_differs_from_a_stored_config():
                                           if k != "height"]
 
 
+def test_a_stored_hop_config_from_before_inter_om_pooling_reads_as_kind():
+    """HOP runs written before ``inter_om_pooling`` existed pooled within kinds: their stored
+    config reads as ``kind`` (``HOPConfig.STORED_DEFAULTS``), not today's default ``any``, so a
+    resume or evaluation never switches it silently and a resume with today's config names it."""
+    from hopjax.algos.hop import HOPConfig
+    from hopjax.config import changed_keys, from_stored
+    from tests.conftest import TINY_HOP
+
+    stored = to_dict(TINY_HOP)
+    assert stored["inter_om_pooling"] == "any" and "STORED_DEFAULTS" not in stored
+    assert from_stored(HOPConfig, stored) == TINY_HOP
+    older = {k: v for k, v in stored.items() if k != "inter_om_pooling"}
+    assert from_stored(HOPConfig, older).inter_om_pooling == "kind"
+    assert changed_keys(older, TINY_HOP) == ["inter_om_pooling: kind -> any"]
+    assert load_config(HOPConfig, None, [], **older).inter_om_pooling == "any"  # a user's YAML: today's default
+
+
 def test_resume_of_a_missing_path_or_a_file_is_one_line_before_jax(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("a note, not a run")

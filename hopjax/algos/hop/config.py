@@ -7,6 +7,7 @@ JAX-free (the CLI validates a config before JAX starts); :mod:`hopjax.algos.hop`
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 from hopjax.config import ConfigError, check_common, env_params
 
@@ -61,6 +62,10 @@ class HOPConfig:
     # msg_code/train.py); "kind" (our extension) also keeps which kind of target it pursues.
     # Where an env has one kind of target (Snowdrift) the two are the same.
     inter_om_pooling: str = "any"
+    # Stored configs without these keys were written before they existed: they read as the
+    # behaviour those runs had (hopjax.config.from_stored), so resuming or evaluating an older
+    # run never changes it silently (a resume with today's default names the key).
+    STORED_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {"inter_om_pooling": "kind"}
     # Inter-OM decay for the few-shot protocol only (`hopjax eval`): when set, HOP is evaluated
     # a second time with this decay across the K adaptation episodes (row "HOP decay=<d>"), next
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP

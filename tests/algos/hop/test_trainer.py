@@ -162,6 +162,31 @@ def test_replayed_beliefs_equal_the_online_ones(trainer, trained):
     np.testing.assert_allclose(np.exp(np.asarray(replay)[idx]), np.exp(online[idx]), atol=2e-5)
 
 
+def test_inter_om_prior_carries_p_any_target_as_the_hop_code(trainer, trained):
+    """The prior carried from episode k to k+1 of the adaptation loop is ``d * prior_k +
+    freq_k`` with the frequencies of the hindsight labels (NumPy, from the stored goals and
+    validity) pooled over every target (``inter_om_pooling: any``, the default): all targets
+    get the mean target frequency, "no target" its own; so every target's entry is equal."""
+    batch, prior = trained["batch1"], np.asarray(trained["trace1"].prior)  # prior [S, C, K, E, N, G+1]
+    T, G, d = trainer.runner.T, trainer.runner.G, trainer.cfg.inter_om_decay
+    goal = np.asarray(batch.data["goal"])[..., :T, :]
+    valid = (np.asarray(batch.filled)[..., :T, None] & np.asarray(batch.alive)[..., :T, :]).astype(bool)
+    labels = np.full(goal.shape, -1)
+    nxt = np.full(goal[..., 0, :].shape, -1)
+    for t in range(T - 1, -1, -1):  # the next goal reached at or after t
+        nxt = np.where(valid[..., t, :] & (goal[..., t, :] >= 0), goal[..., t, :], nxt)
+        labels[..., t, :] = np.where(valid[..., t, :], nxt, -1)
+    steps = valid.sum(-2)  # [S, C, K, E, N]
+    none = np.where(valid & (labels < 0), 1, 0).sum(-2) / np.maximum(steps, 1)
+    freq = np.concatenate([np.repeat(((1 - none) / G)[..., None], G, -1), none[..., None]], -1)
+    start = np.full(prior.shape[:2] + prior.shape[3:], 1.0 / (G + 1))  # uniform, worth one episode
+    want = np.stack([d * start + freq[:, :, 0], d * prior[:, :, 0] + freq[:, :, 1]], 2)
+    want = np.where(steps[..., None] > 0, want, np.stack([start, prior[:, :, 0]], 2))
+    np.testing.assert_allclose(prior, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prior[..., :G], np.repeat(prior[..., :1], G, -1), rtol=1e-6)
+    assert (none > 0).any() and (none < 1).any()
+
+
 def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained):
     m = trained["m1"]
     assert m["focal_return"].shape == (SEEDS, len(KINDS), 2)  # [seeds, kinds, K]

@@ -1,6 +1,6 @@
-"""Issue 14: inter-OM pooled within kinds (hopjax's default) vs over every target (the HOP
-code's EMA of P(any target)) vs no inter-OM carry-over, on the same trained HOP seeds and
-evaluation keys.
+"""Issue 14: inter-OM pooled within kinds (``inter_om_pooling: kind``) vs over every target
+(``any``, the HOP code's EMA of P(any target), the default since this comparison) vs no inter-OM
+carry-over, on the same trained HOP seeds and evaluation keys.
 
 Reads ``seat3_probe.py`` JSONs (one variant each), grouped by ``--variant LABEL FILE...``
 (the files of one label hold other trained seeds and are pooled by seed, in the same order
@@ -27,7 +27,7 @@ def load(path):
     with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
         d = json.load(f)
     (v,) = d["variants"].values()
-    return d["kinds"], {k: np.asarray(x) for k, x in v.items()}
+    return d["kinds"], {k: np.asarray(x) for k, x in v.items()}, d["args"]
 
 
 def slope(y):  # y [..., K] -> least-squares slope per episode
@@ -44,10 +44,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", nargs="+", action="append", required=True, metavar=("LABEL", "FILE"))
     a = ap.parse_args()
-    data, kinds = {}, None
+    data, kinds, runs = {}, None, None
     for label, *files in a.variant:
         loaded = [load(f) for f in files]
-        kinds = loaded[0][0]
+        # Pairing: every label's files must hold the same kinds, trained seeds and keys, in order.
+        these = [(x[0], x[2]["seed_base"], x[2]["eval_seed"], x[2]["seeds"], x[2]["focal_seats"]) for x in loaded]
+        if runs is not None and these != runs:
+            raise SystemExit(f"--variant {label}: files differ from the first variant's in kinds, seeds, "
+                             f"keys or seats: {these} vs {runs}")
+        runs, kinds = these, loaded[0][0]
         data[label] = {m: np.concatenate([x[1][m] for x in loaded]) for m in ("focal_return", "belief_accuracy")}
     labels = list(data)
     ref = labels[0]

@@ -19,5 +19,5 @@ for seats in 3 1; do
   done
   PYTHONPATH=. taskset -c $core python $P --seeds 12 --seed-base $base --eval-seed $evalseed \
     --focal-seats $seats --carry none --population runs/populations/stag_hunt \
-    --params runs/issue14/s11_params --out $O/base${base}_seat${seats}_none.json 2>&1 | tee $O/base${base}_seat${seats}_none.log
+    --params runs/issue14/s11_params --set inter_om_pooling=kind --out $O/base${base}_seat${seats}_none.json 2>&1 | tee $O/base${base}_seat${seats}_none.log
 done
