@@ -56,7 +56,7 @@ from flax import struct
 from hopjax import envs
 from hopjax.algos.hop import assign as asg
 from hopjax.algos.hop import beliefs as bl
-from hopjax.algos.hop.config import POOLINGS, HOPConfig
+from hopjax.algos.hop.config import HOPConfig
 from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
 from hopjax.algos.hop.planner import Planner, SearchConfig
 from hopjax.buffers.episode import EpisodeBatch, Field, Scheme, concat
@@ -198,11 +198,9 @@ class HOPRunner:
         self.belief_reset_on_goal = bool(belief_reset_on_goal)
         self.T = env.episode_length(env_params)
         self.G = env.num_goals(env_params)
-        if inter_om_pooling not in POOLINGS:
-            raise ConfigError(f"inter_om_pooling must be one of {POOLINGS}, got {inter_om_pooling!r}")
-        # Inter-OM's pooling of label frequencies: within kinds, or over every target (the HOP
-        # code's EMA of P(any target)); hopjax.algos.hop.beliefs.
-        self.pooling_kinds = goal_policy.kinds if inter_om_pooling == "kind" else (0,) * self.G
+        # Inter-OM's pooling of label frequencies (HOPConfig.inter_om_pooling, validated there):
+        # within kinds, or over every target (the HOP code's P(any target)); beliefs.inter_update.
+        self.pooling_kinds = {"kind": goal_policy.kinds, "any": (0,) * self.G}[inter_om_pooling]
         self.walkers = bool(walkers)
         if self.walkers and (scripted or len(self.focal) != n):
             raise ConfigError("a walker-only runner takes every seat (no scripted seats)")

@@ -4,7 +4,7 @@ carry-over, on the same trained HOP seeds and evaluation keys.
 
 Reads ``seat3_probe.py`` JSONs (one variant each), grouped by ``--variant LABEL FILE...``
 (the files of one label hold other trained seeds and are pooled by seed, in the same order
-for every label). Prints per co-player kind and averaged over the kinds: the per-episode mean
+for every label; ``FILE:VARIANT`` picks one variant of a JSON that holds several). Prints per co-player kind and averaged over the kinds: the per-episode mean
 and the slope per episode (least squares over the K episodes, per seed) of the focal return
 and of the belief accuracy about the unseen co-player, mean and 95 % t-interval over seeds,
 and each variant's paired slope difference to the first one.
@@ -23,10 +23,15 @@ import numpy as np
 from hopjax.runtime.reproduce.stats import t_interval
 
 
-def load(path):
+def load(spec):
+    """``FILE`` (a JSON of one variant) or ``FILE:VARIANT`` (one variant of several, e.g.
+    ``x.json:carry=none,team_start=uniform``)."""
+    path, _, name = spec.partition(".json")
+    path += ".json" + (".gz" if name.startswith(".gz") else "")
+    name = name.removeprefix(".gz").removeprefix(":")
     with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
         d = json.load(f)
-    (v,) = d["variants"].values()
+    (v,) = [d["variants"][name]] if name else d["variants"].values()
     return d["kinds"], {k: np.asarray(x) for k, x in v.items()}, d["args"]
 
 
