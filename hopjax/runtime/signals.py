@@ -43,18 +43,28 @@ def _in_main_thread() -> bool:
 
 
 @contextlib.contextmanager
+def _handling(handler, signals: tuple[int, ...]) -> Iterator[bool]:
+    """``handler`` for each of ``signals`` that the process does not ignore while the block
+    runs, the previous handlers after it; yields whether any was installed (none outside the
+    main thread, where Python cannot set one)."""
+    if not _in_main_thread():
+        yield False
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN}
+    try:
+        yield bool(previous)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """While the block runs, SIGTERM stops a run like Ctrl-C (KeyboardInterrupt: checkpoint,
     resume command), remembered for :func:`raise_if_interrupted` in case Python drops it; an
     ignored SIGTERM stays ignored; outside the main thread it does nothing."""
-    if not _in_main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+    with _handling(_remember_interrupt, (signal.SIGTERM,)):
         yield
-        return
-    previous = signal.signal(signal.SIGTERM, _remember_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -73,14 +83,12 @@ def deferred_interrupt(note: str | None = None) -> Iterator[None]:
             print(note, file=sys.stderr, flush=True)
         hit.append(signum)
 
-    previous = {sig: signal.signal(sig, hold) for sig in STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN}
-    _deferring.on = True
-    try:
-        yield
-    finally:
-        _deferring.on = False
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with _handling(hold, STOP_SIGNALS):
+        _deferring.on = True
+        try:
+            yield
+        finally:
+            _deferring.on = False
     if hit:
         raise KeyboardInterrupt
 
@@ -104,23 +112,23 @@ def remembered_interrupt() -> Iterator[None]:
     :func:`interrupt_handled` (or the block's end) forgets it, so that one Python dropped is
     raised again by :func:`raise_if_interrupted` (and not printed as ``Exception ignored``). A SIGINT the process ignores stays ignored;
     outside the main thread it does nothing."""
-    if not _in_main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        yield
-        return
-    _seen.clear()
-    previous, hook = signal.signal(signal.SIGINT, _remember_interrupt), sys.unraisablehook
+    hook = sys.unraisablehook
 
     def quiet(unraisable):  # the dropped Ctrl-C is remembered: no "Exception ignored" traceback
         if not (_seen.is_set() and issubclass(unraisable.exc_type, KeyboardInterrupt)):
             hook(unraisable)
 
-    sys.unraisablehook = quiet
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = hook
+    with _handling(_remember_interrupt, (signal.SIGINT,)) as on:
+        if not on:
+            yield
+            return
         _seen.clear()
+        sys.unraisablehook = quiet
+        try:
+            yield
+        finally:
+            sys.unraisablehook = hook
+            _seen.clear()
 
 
 def raise_if_interrupted() -> None:
