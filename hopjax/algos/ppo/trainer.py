@@ -154,13 +154,17 @@ class Trainer:
         key, k_reset, k_roll, k_epochs = jax.random.split(runner.key, 4)
         # The opponent model draws from its own fold of the key: PPO-only runs are unchanged.
         k_ann, k_om = jax.random.split(jax.random.fold_in(runner.key, 1))
+        # Named scopes label each stage's operations in profiles (benchmarks/profile_ops.py).
         carry, batch, stats, extra, bonus, om_metrics = self.collect(runner, k_reset, k_roll, k_ann)
-        data = self.minibatch_data(batch, extra, bonus)
-        params, opt_state, aux = self.epochs(runner.params, runner.opt_state, data, k_epochs)
+        with jax.named_scope("ppo_gae"):
+            data = self.minibatch_data(batch, extra, bonus)
+        with jax.named_scope("ppo_epochs"):
+            params, opt_state, aux = self.epochs(runner.params, runner.opt_state, data, k_epochs)
         metrics = self._metrics(stats, aux, self.rollout.learner_mask)
         om = None
         if self.om is not None:
-            om, train_metrics = self.om.update(runner.om, params, batch, runner.update, k_om)
+            with jax.named_scope("om_update"):
+                om, train_metrics = self.om.update(runner.om, params, batch, runner.update, k_om)
             metrics.update({**om_metrics, **train_metrics})
         runner = RunnerState(params, opt_state, carry, key, runner.update + 1, om)
         return runner, metrics
@@ -174,11 +178,14 @@ class Trainer:
         ro = self.rollout
         carry = ro.reset(k_reset) if ro.episode_mode else runner.env
         om_params = None if self.om is None else runner.om.params
-        carry, batch, stats = ro.run(k_roll, runner.params, constrain(carry, 0), om_params=om_params)
+        with jax.named_scope("rollout"):
+            carry, batch, stats = ro.run(k_roll, runner.params, constrain(carry, 0), om_params=om_params)
         carry, batch = constrain(carry, 0), constrain(batch, 0)  # env batch over a mesh's "envs"
         extra, bonus, om_metrics = None, None, {}
         if self.om is not None:
-            batch, extra, bonus, om_metrics = self.om.annotate(om_params, runner.params, batch, k_ann, runner.update)
+            with jax.named_scope("annotate"):
+                batch, extra, bonus, om_metrics = self.om.annotate(om_params, runner.params, batch, k_ann,
+                                                                   runner.update)
         return carry, batch, stats, extra, bonus, om_metrics
 
     def minibatch_data(self, batch, extra, bonus) -> Minibatch:

@@ -1,0 +1,201 @@
+"""Where a training update's time goes, by stage and kind of operation, from a device profile.
+
+For each of ``configs/stag_hunt_{ppo,omg,moa}.yaml`` with the seats of ``om_cost.py`` (one
+learner next to scripted stag/hare/stag chasers), the trainer's compiled chunk (one update) is
+run under ``jax.profiler`` and every executed XLA operation of it (CPU: the thunk executor's
+events; GPU: the kernels, both tagged with their HLO instruction) is charged its *self time*
+(its duration less that of the operations nested in it, e.g. a ``while`` less its body), then
+grouped
+
+* by **stage**, the named scope the trainer puts around each part of an update
+  (:meth:`hopjax.algos.ppo.trainer.Trainer.update`: ``rollout``, ``annotate``, ``ppo_gae``,
+  ``ppo_epochs``, ``om_update``; an operation without one takes its enclosing operation's);
+* by **kind**: ``matmul`` (a fusion or custom call that holds a ``dot`` or a convolution),
+  ``data movement`` (copies, transposes, broadcasts, slices, concatenations, gathers and
+  scatters only: the fusion's name lists no other operation; XLA names a fusion after the
+  operations it holds, so this is a heuristic), ``loop`` (a ``while``/``conditional``'s own
+  time, which on a CPU includes waiting for its body's operations on other threads), ``other`` (elementwise and reduction fusions: the env, activations, losses, sampling).
+
+It prints per config a stage x kind table (ms per update; on a CPU the sum over the thread
+pool's threads, so it can exceed the wall time) and the ``--top`` operations with the source
+location XLA recorded (``op_name``). Times are medians over ``--chunks`` profiled calls.
+
+Usage: python benchmarks/profile_ops.py [--envs 4096] [--kinds ppo omg] [--chunks 3] [--top 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gzip
+import json
+import re
+import statistics
+import tempfile
+from pathlib import Path
+
+from common import block, load, machine, parser, print_machine, print_table, write_json
+from om_cost import prepare
+
+STAGES = ("rollout", "annotate", "ppo_gae", "ppo_epochs", "om_update")
+MOVE = {"copy", "transpose", "bitcast", "broadcast", "dynamic-update-slice", "dynamic-slice", "concatenate",
+        "pad", "slice", "gather", "scatter", "reshape", "wrapped", "fusion", "reverse"}
+_INSTR = re.compile(r"^\s*(?:ROOT )?%(\S+) = .*?\b(fusion|while|conditional|custom-call|dot|convolution|\S+?)\(")
+_CALLS = re.compile(r"calls=%([\w.\-]+)")
+_OPNAME = re.compile(r'op_name="([^"]+)"')
+
+
+def hlo_index(text: str) -> dict[str, dict]:
+    """HLO instruction name -> {opcode, op_name, matmul (a dot/convolution inside)} from a
+    compiled module's text."""
+    comps, cur = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and "{" in line:
+            cur = line.split(" ", 2)[1] if line.startswith("ENTRY") else line.split(" ", 1)[0]
+            comps[cur.lstrip("%")] = []
+        elif cur is not None:
+            comps[cur.lstrip("%")].append(line)
+    has_dot = {c: any((" dot(" in ln) or (" convolution(" in ln) for ln in lines) for c, lines in comps.items()}
+    # A fusion that carries no op_name of its own takes the first one inside its computation.
+    inner = {c: next((m.group(1) for m in map(_OPNAME.search, lines) if m), "") for c, lines in comps.items()}
+    index = {}
+    for lines in comps.values():
+        for ln in lines:
+            m = _INSTR.match(ln)
+            if not m:
+                continue
+            name, opcode = m.group(1), m.group(2)
+            calls = _CALLS.search(ln)
+            op = _OPNAME.search(ln)
+            index[name] = {"opcode": opcode,
+                           "op_name": op.group(1) if op else inner.get(calls.group(1), "") if calls else "",
+                           "matmul": opcode in ("dot", "convolution") or bool(calls and has_dot.get(calls.group(1)))
+                           or "gemm" in ln or "cublas" in ln}
+    return index
+
+
+def kind_of(name: str, info: dict) -> str:
+    if info["matmul"]:
+        return "matmul"
+    if info["opcode"] in ("while", "conditional", "call"):
+        return "loop"
+    base = re.sub(r"\.\d+$", "", name)
+    tokens = set(re.split(r"_(?=[a-z])", base))
+    if tokens <= MOVE or info["opcode"] in MOVE - {"fusion", "wrapped"}:
+        return "data movement"
+    return "other"
+
+
+def stage_of(op_name: str) -> str | None:
+    parts = op_name.split("/")
+    for s in STAGES:
+        if s in parts:
+            return s
+    return None
+
+
+def self_times(trace: dict, module: str, index: dict) -> list[tuple[str, float, str | None]]:
+    """[(HLO instruction, self time us, stage)] of every executed operation of ``module``. An
+    operation with no stage of its own (XLA drops ``op_name`` from some, e.g. a gradient's dot)
+    takes its enclosing operation's on the same thread, else the stage during whose span of
+    labelled operations it ran (the stages of an update run one after the other)."""
+    by_thread = collections.defaultdict(list)
+    for e in trace["traceEvents"]:
+        a = e.get("args") or {}
+        if e.get("ph") == "X" and a.get("hlo_op") in index and module in a.get("hlo_module", module):
+            by_thread[(e["pid"], e["tid"])].append(e)
+    out = []  # [op, self us, stage, midpoint]
+    for evs in by_thread.values():
+        evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack = []  # [event, child time, stage]
+
+        def close(item):
+            ev, child, stage = item
+            out.append([ev["args"]["hlo_op"], max(ev["dur"] - child, 0.0), stage, ev["ts"] + ev["dur"] / 2])
+
+        for e in evs:
+            while stack and stack[-1][0]["ts"] + stack[-1][0]["dur"] <= e["ts"]:
+                close(stack.pop())
+            if stack:
+                stack[-1][1] += e["dur"]
+            parent = stack[-1][2] if stack else None
+            stack.append([e, 0.0, stage_of(index[e["args"]["hlo_op"]]["op_name"]) or parent])
+        while stack:
+            close(stack.pop())
+    spans = {}
+    for _, _, stage, mid in out:
+        if stage is not None:
+            lo, hi = spans.get(stage, (mid, mid))
+            spans[stage] = (min(lo, mid), max(hi, mid))
+    for row in out:
+        if row[2] is None:
+            inside = [(hi - lo, st) for st, (lo, hi) in spans.items() if lo <= row[3] <= hi]
+            row[2] = min(inside)[1] if inside else None
+    return [(op, us, stage) for op, us, stage, _ in out]
+
+
+def profile_kind(kind: str, args) -> dict:
+    import jax
+
+    tr, runner, chunk, cfg = prepare(kind, args)
+    index = hlo_index(chunk.as_text())
+    runs = []
+    for i in range(args.chunks):
+        with tempfile.TemporaryDirectory() as d:
+            with jax.profiler.trace(d):
+                block(chunk(runner))
+            (f,) = Path(d).glob("plugins/profile/*/*.trace.json.gz")
+            runs.append(self_times(json.loads(gzip.open(f).read()), "_chunk", index))
+    cells, ops = [], []
+    for ev in runs:
+        c, o = collections.Counter(), collections.Counter()
+        for name, us, stage in ev:
+            c[(stage or "(none)", kind_of(name, index[name]))] += us / 1e3 / cfg.chunk_updates
+            o[name] += us / 1e3 / cfg.chunk_updates
+        cells.append(c)
+        ops.append(o)
+    med = lambda counters, k: statistics.median(x.get(k, 0.0) for x in counters)
+    table = {k: med(cells, k) for k in set().union(*cells)}
+    top = sorted(((med(ops, k), k) for k in set().union(*ops)), reverse=True)[: args.top]
+    return {"kind": kind, "E": args.envs, "cells": {f"{s}|{k}": v for (s, k), v in table.items()},
+            "top": [{"op": k, "ms": ms, "kind": kind_of(k, index[k]), "op_name": index[k]["op_name"]} for ms, k in top],
+            "load_avg_1min": load()}
+
+
+def print_kind(row: dict) -> None:
+    kinds = ("matmul", "data movement", "loop", "other")
+    cells = {tuple(k.split("|")): v for k, v in row["cells"].items()}
+    stages = [s for s in (*STAGES, "(none)") if any((s, k) in cells for k in kinds)]
+    rows = [{"stage": s, **{k: cells.get((s, k), 0.0) for k in kinds},
+             "total": sum(cells.get((s, k), 0.0) for k in kinds)} for s in stages]
+    rows.append({"stage": "all", **{k: sum(r[k] for r in rows) for k in kinds}, "total": sum(r["total"] for r in rows)})
+    print(f"\n{row['kind']}, {row['E']} envs: ms per update (self time of the executed operations)")
+    print_table(rows, [("stage", "stage", "s"), *((k, k, ",.1f") for k in kinds), ("total", "total", ",.1f")])
+    print(f"\ntop {len(row['top'])} operations")
+    print_table(row["top"], [("ms", "ms", ",.1f"), ("kind", "kind", "s"), ("op", "HLO op", "s"),
+                             ("op_name", "source (op_name, last 90 characters)", "s")])
+
+
+def main() -> None:
+    p = parser(__doc__.split("\n")[0], "profile_ops")
+    p.add_argument("--envs", type=int, default=4096)
+    p.add_argument("--kinds", nargs="+", default=["ppo", "omg", "moa"], choices=["ppo", "omg", "moa"])
+    p.add_argument("--chunks", type=int, default=3, help="profiled calls per config (median)")
+    p.add_argument("--top", type=int, default=15)
+    p.add_argument("--small", action="store_true", help="the 4x4 grid (a quick check)")
+    args = p.parse_args()
+    args.chunk_updates = 1
+    info = machine()
+    print_machine(info)
+    rows = []
+    for kind in args.kinds:
+        row = profile_kind(kind, args)
+        for t in row["top"]:
+            t["op_name"] = t["op_name"][-90:]
+        print_kind(row)
+        rows.append(row)
+    write_json(args.json, {"benchmark": "profile_ops", "machine": info, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
