@@ -22,8 +22,9 @@ its *self time*: its duration less that of the operations nested in it on the sa
 
 It prints per config a stage x kind table and the ``--top`` operations with the source location
 XLA recorded (``op_name``). Every cell is the median over ``--chunks`` profiled calls, in ms per
-update; on a CPU the times of the thread pool's threads add up, so a total can exceed the wall
-time, and two operations that run at the same time on two cores slow each other down.
+update, and totals are sums of the cells. On a CPU the times of the thread pool's threads add
+up, so a total can exceed the wall time, and two operations that run at the same time on two
+cores slow each other down.
 
 Usage: python benchmarks/profile_ops.py [--envs 4096] [--kinds ppo omg] [--chunks 3] [--top 15]
 """
