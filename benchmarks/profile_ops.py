@@ -11,8 +11,7 @@ its *self time*: its duration less that of the operations nested in it on the sa
   (:meth:`hopjax.algos.ppo.trainer.Trainer.update`: ``rollout``, ``annotate``, ``ppo_gae``,
   ``ppo_epochs``, ``om_update``). An operation whose source location names no stage (XLA drops
   it from some, e.g. a gradient's products) takes its enclosing operation's stage, else the
-  stage during whose span of labelled operations it ran (the stages run one after the other;
-  the envs' reset before the rollout is counted in ``rollout`` this way).
+  stage during whose span of labelled operations it ran (the stages run one after the other).
 * By **kind**, from the operations the instruction runs (a fusion's whole computation):
   ``matmul`` (a dot or convolution among them), ``data movement`` (only copies, transposes,
   broadcasts, reshapes, slices, concatenations, pads, gathers, scatters, dtype converts and
@@ -40,10 +39,12 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import jax
 from common import block, load, machine, parser, print_machine, print_table, write_json
 from om_cost import prepare
 
 STAGES = ("rollout", "annotate", "ppo_gae", "ppo_epochs", "om_update")
+KINDS = ("matmul", "data movement", "loop", "other")
 # Operations that move or re-type data without arithmetic: a fusion made only of these (and of
 # parameters/constants) is "data movement". convert and select are included: a dtype change or a
 # mask costs one read and one write per element, like a copy.
@@ -108,10 +109,7 @@ def hlo_index(text: str) -> dict[str, dict]:
 
 def stage_of(op_name: str) -> str | None:
     parts = op_name.split("/")
-    for s in STAGES:
-        if s in parts:
-            return s
-    return None
+    return next((s for s in STAGES if s in parts), None)
 
 
 def self_times(trace: dict, module: str, index: dict) -> list[tuple[str, float, str | None]]:
@@ -161,8 +159,6 @@ def self_times(trace: dict, module: str, index: dict) -> list[tuple[str, float, 
 
 
 def profile_kind(kind: str, args) -> dict:
-    import jax
-
     tr, runner, chunk, cfg = prepare(kind, args)
     index = hlo_index(chunk.as_text())
     runs = []
@@ -189,14 +185,13 @@ def profile_kind(kind: str, args) -> dict:
 
 
 def print_kind(row: dict) -> None:
-    kinds = ("matmul", "data movement", "loop", "other")
     cells = {tuple(k.split("|")): v for k, v in row["cells"].items()}
-    stages = [s for s in (*STAGES, "(none)") if any((s, k) in cells for k in kinds)]
-    rows = [{"stage": s, **{k: cells.get((s, k), 0.0) for k in kinds},
-             "total": sum(cells.get((s, k), 0.0) for k in kinds)} for s in stages]
-    rows.append({"stage": "all", **{k: sum(r[k] for r in rows) for k in kinds}, "total": sum(r["total"] for r in rows)})
+    stages = [s for s in (*STAGES, "(none)") if any((s, k) in cells for k in KINDS)]
+    rows = [{"stage": s, **{k: cells.get((s, k), 0.0) for k in KINDS},
+             "total": sum(cells.get((s, k), 0.0) for k in KINDS)} for s in stages]
+    rows.append({"stage": "all", **{k: sum(r[k] for r in rows) for k in KINDS}, "total": sum(r["total"] for r in rows)})
     print(f"\n{row['kind']}, {row['E']} envs: ms per update (self time of the executed operations)")
-    print_table(rows, [("stage", "stage", "s"), *((k, k, ",.1f") for k in kinds), ("total", "total", ",.1f")])
+    print_table(rows, [("stage", "stage", "s"), *((k, k, ",.1f") for k in KINDS), ("total", "total", ",.1f")])
     print(f"\ntop {len(row['top'])} operations")
     top = [dict(t, op_name=t["op_name"][-90:]) for t in row["top"]]
     print_table(top, [("ms", "ms", ",.1f"), ("kind", "kind", "s"), ("op", "HLO op", "s"),

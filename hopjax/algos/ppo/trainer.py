@@ -176,9 +176,9 @@ class Trainer:
         (L = ``policy.extra_rows``),
         reward bonus [T, E, N] or None, the model's annotation metrics)."""
         ro = self.rollout
-        carry = ro.reset(k_reset) if ro.episode_mode else runner.env
         om_params = None if self.om is None else runner.om.params
         with jax.named_scope("rollout"):
+            carry = ro.reset(k_reset) if ro.episode_mode else runner.env
             carry, batch, stats = ro.run(k_roll, runner.params, constrain(carry, 0), om_params=om_params)
         carry, batch = constrain(carry, 0), constrain(batch, 0)  # env batch over a mesh's "envs"
         extra, bonus, om_metrics = None, None, {}
