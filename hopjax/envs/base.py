@@ -138,6 +138,14 @@ class Environment(abc.ABC):
         """[G, 2] int32 (row, col) cell of every goal, in ``goal_names`` order; a goal that
         is no longer present keeps its last cell (see :meth:`goals_present`)."""
 
+    def agent_positions(self, state: Any, params: Any) -> jax.Array:
+        """[N, 2] int32 (row, col) cell of every agent (a departed one keeps its last cell).
+        Needed by HOP's ``inter_om_pooling: rank``; grid envs implement it.
+
+        Raises NotImplementedError for envs without cells."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent cells (agent_positions), "
+                                  "which HOP's inter_om_pooling: rank needs")
+
     @abc.abstractmethod
     def goals_present(self, state: Any, params: Any) -> jax.Array:
         """[G] bool: goals still reachable in ``state``, in ``goal_names`` order."""

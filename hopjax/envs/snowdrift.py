@@ -142,6 +142,10 @@ class Snowdrift(Environment):
         """[D, 2] int32: the drifts' cells (``goal_names`` order)."""
         return state.drift_pos
 
+    def agent_positions(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
+        """[N, 2] int32: the players' cells."""
+        return state.positions
+
     def goals_present(self, state: SnowdriftState, params: SnowdriftParams) -> jax.Array:
         """[D] bool: drifts not yet removed (``goal_names`` order)."""
         return state.drift_alive

@@ -172,6 +172,10 @@ class StagHunt(Environment):
         """[S + R, 2] int32: the stags' then the hares' cells (``goal_names`` order)."""
         return jnp.concatenate([state.stag_pos, state.hare_pos], axis=0)
 
+    def agent_positions(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
+        """[N, 2] int32: the players' cells (a hunter that left keeps its last cell)."""
+        return state.positions
+
     def goals_present(self, state: StagHuntState, params: StagHuntParams) -> jax.Array:
         """[S + R] bool: live stags then live hares (``goal_names`` order)."""
         return jnp.concatenate([state.stag_alive, state.hare_alive], axis=-1)

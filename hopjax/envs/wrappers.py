@@ -171,6 +171,9 @@ class AutoReset(Environment):
     def goals_present(self, state, params):
         return self.env.goals_present(state, params)
 
+    def agent_positions(self, state, params):
+        return self.env.agent_positions(state, params)
+
     def action_names(self, params=None):
         return self.env.action_names(params)
 

@@ -209,6 +209,56 @@ def inter_update(counts: jax.Array, labels: jax.Array, valid: jax.Array, decay: 
     return jnp.where(total > 0, decay * counts + freq, counts)
 
 
+def kind_offsets(kinds) -> tuple[int, ...]:
+    """First slot of every goal's kind: for goal ``g``, the number of goals whose kind index is
+    below ``kinds[g]`` (``kinds``: G ints, :func:`hopjax.models.goal_policy.goal_kinds`), so
+    that the slots ``offset .. offset + count - 1`` of different kinds never overlap."""
+    return tuple(sum(1 for k in kinds if k < kg) for kg in kinds)
+
+
+def rank_groups(kinds) -> tuple[int, ...]:
+    """Pooling groups of the G target slots under ``inter_om_pooling: rank``: slot ``s`` holds
+    the ``r``-th nearest target of its kind and joins group ``r`` (module doc)."""
+    kinds = tuple(int(k) for k in kinds)
+    offsets = kind_offsets(kinds)
+    first = {k: o for k, o in zip(kinds, offsets)}
+    slot_kind = sorted(kinds)  # slot s belongs to the kind whose range covers it
+    return tuple(s - first[k] for s, k in enumerate(slot_kind))
+
+
+def distance_slots(agent_pos: jax.Array, goal_pos: jax.Array, present: jax.Array, kinds) -> jax.Array:
+    """Slot of every target as seen by every agent: its kind's first slot plus its distance
+    rank among the present targets of its kind (Manhattan distance from the agent's cell,
+    ties broken by goal index; the rank of an absent target is meaningless and masked by its
+    users).
+
+    agent_pos [..., N, 2] int, goal_pos [..., G, 2] int, present [..., G] bool, kinds: G ints
+    -> [..., N, G] int32 in [0, G). Within a kind, the present targets take distinct slots."""
+    g = goal_pos.shape[-2]
+    dist = jnp.sum(jnp.abs(agent_pos[..., :, None, :] - goal_pos[..., None, :, :]), axis=-1)  # [..., N, G]
+    key = dist.astype(jnp.int32) * g + jnp.arange(g, dtype=jnp.int32)  # unique within a row
+    k = jnp.asarray(kinds, jnp.int32)
+    same = k[:, None] == k[None, :]  # [G, G']
+    nearer = same & present[..., None, None, :] & (key[..., None, :] < key[..., :, None])  # [..., N, G, G']
+    rank = jnp.sum(nearer, axis=-1, dtype=jnp.int32)
+    return jnp.asarray(kind_offsets(kinds), jnp.int32) + rank
+
+
+def slot_prior(counts: jax.Array, slots: jax.Array) -> jax.Array:
+    """Inter-OM pseudo-counts over slots [..., N, G+1] (last: "no target") and the agents'
+    slots of every target [..., N, G] (:func:`distance_slots`) -> pseudo-counts over the goals
+    [..., N, G+1]: each target gets the count of its slot."""
+    g = slots.shape[-1]
+    return jnp.concatenate([jnp.take_along_axis(counts[..., :g], slots, axis=-1), counts[..., g:]], -1)
+
+
+def slot_labels(labels: jax.Array, slots: jax.Array) -> jax.Array:
+    """Goal labels [...] int (-1: none) and the slots of every target at the same steps
+    [..., G] -> the labels' slots [...] int32 (-1 stays -1)."""
+    s = jnp.take_along_axis(slots, jnp.maximum(labels, 0)[..., None], axis=-1)[..., 0]
+    return jnp.where(labels >= 0, s, -1).astype(jnp.int32)
+
+
 def mass_on(log_b: jax.Array, target: jax.Array) -> jax.Array:
     """Probability the beliefs give to ``target`` (int [...], in [0, G]): [...]."""
     return jnp.exp(jnp.take_along_axis(log_b, target[..., None], axis=-1)[..., 0])

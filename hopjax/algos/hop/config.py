@@ -11,7 +11,8 @@ import typing
 
 from hopjax.config import ConfigError, check_common, env_params
 
-POOLINGS = ("kind", "any")  # inter_om_pooling: within kinds, or over every target (HOP code)
+# inter_om_pooling: within kinds, over every target (HOP code), or by distance rank within kinds
+POOLINGS = ("kind", "any", "rank")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +61,10 @@ class HOPConfig:
     # keeps only whether a co-player pursues any target at all, every target weighted alike:
     # the HOP code's EMA of how often a co-player interacts (msh_code/train.py,
     # msg_code/train.py); "kind" (our extension) also keeps which kind of target it pursues.
-    # Where an env has one kind of target (Snowdrift) the two are the same.
+    # Where an env has one kind of target (Snowdrift) the two are the same. "rank" (our
+    # extension) keeps how near, among the targets of their kind, the co-player's targets lie
+    # (the nearest, the second nearest, ...; every kind's nearest alike), so that a
+    # nearest-target pursuer is recognised in the next layout (hopjax.algos.hop.beliefs).
     inter_om_pooling: str = "any"
     # Stored configs without these keys were written before they existed: they read as the
     # behaviour those runs had (hopjax.config.from_stored), so resuming or evaluating an older

@@ -200,7 +200,11 @@ class HOPRunner:
         self.G = env.num_goals(env_params)
         # Inter-OM's pooling of label frequencies (HOPConfig.inter_om_pooling, validated there):
         # within kinds, or over every target (the HOP code's P(any target)); beliefs.inter_update.
-        self.pooling_kinds = {"kind": goal_policy.kinds, "any": (0,) * self.G}[inter_om_pooling]
+        # "rank": the pseudo-counts are over distance-rank slots (beliefs.distance_slots) and
+        # pooled by rank; the other two keep one count per target.
+        self.rank_slots = inter_om_pooling == "rank"
+        self.pooling_kinds = {"kind": goal_policy.kinds, "any": (0,) * self.G,
+                              "rank": bl.rank_groups(goal_policy.kinds)}[inter_om_pooling]
         self.walkers = bool(walkers)
         if self.walkers and (scripted or len(self.focal) != n):
             raise ConfigError("a walker-only runner takes every seat (no scripted seats)")
@@ -224,7 +228,8 @@ class HOPRunner:
         if self.walkers:
             target = asg.draw_targets(jax.random.fold_in(key, 1), goals0, n)
         carry0 = HOPCarry(env_state=state, obs=obs, avail=avail, alive=jnp.ones((e, n), bool),
-                          active=jnp.ones((e,), bool), log_b=bl.initial_beliefs(prior, present),
+                          active=jnp.ones((e,), bool),
+                          log_b=bl.initial_beliefs(self.goal_prior(prior, state), present),
                           target=target)
         keys = jax.random.split(k_run, self.T)
 
@@ -232,13 +237,33 @@ class HOPRunner:
             carry2, row, out = self._step(params, prior, carry, k)
             return carry2, (row, out)
 
-        carry, (rows, (log_bs, values, ents, pursued)) = jax.lax.scan(step, carry0, keys)
+        carry, (rows, (log_bs, values, ents, pursued, slots)) = jax.lax.scan(step, carry0, keys)
         batch = self.engine.write_final(assemble(self.scheme, rows), carry)
         pursued = None if pursued is None else jnp.swapaxes(pursued, 0, 1)  # [E, T, N, G+1]
         batch, trace = self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
                                     jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1),
-                                    pursued if self.walkers else None)
+                                    pursued if self.walkers else None,
+                                    None if slots is None else jnp.swapaxes(slots, 0, 1))
         return batch, trace.replace(pursued=pursued)
+
+    def slots(self, state) -> jax.Array | None:
+        """[E, N, G] int32: every seat's distance-rank slot of every target in ``state``
+        (:func:`hopjax.algos.hop.beliefs.distance_slots`), or None unless inter-OM pools by
+        rank."""
+        if not self.rank_slots:
+            return None
+        args = (state, self.env_params)
+        return bl.distance_slots(jax.vmap(self.env.agent_positions, in_axes=(0, None))(*args),
+                                 jax.vmap(self.env.goal_positions, in_axes=(0, None))(*args),
+                                 bl.present_goals(self.env, state, self.env_params),
+                                 self.goal_policy.kinds)
+
+    def goal_prior(self, prior: jax.Array, state) -> jax.Array:
+        """Inter-OM pseudo-counts [E, N, G+1] -> pseudo-counts over the goals of ``state``
+        [E, N, G+1]: the same array, or with ``rank`` pooling each target's slot's count
+        (:func:`hopjax.algos.hop.beliefs.slot_prior`)."""
+        slots = self.slots(state)
+        return prior if slots is None else bl.slot_prior(prior, slots)
 
     def pursued(self, state) -> jax.Array | None:
         """[E, N, G+1] bool: what every seat with a ``pursuit`` is after in ``state`` (all False
@@ -264,11 +289,12 @@ class HOPRunner:
         actions = eng.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
         tr = eng.step(k_env, carry, actions)
         pos = jax.vmap(self.env.goal_positions, in_axes=(0, None))(carry.env_state, self.env_params)
-        log_b2 = self._belief_step(params, prior, carry, actions, tr, pos)
+        log_b2 = self._belief_step(params, self.goal_prior(prior, tr.env_state), carry, actions, tr, pos)
         row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos})
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
         ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
-        return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state))
+        return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state),
+                             self.slots(carry.env_state))
 
     def _walk_step(self, carry: "HOPCarry", k):
         """Walker-only runner: every seat walks to its assigned target (redrawn when removed);
@@ -285,12 +311,14 @@ class HOPRunner:
         row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos})
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=carry.log_b, target=target2)
         zeros = jnp.zeros((e, len(self.focal)))
-        return carry2, row, (carry.log_b, zeros, zeros, jax.nn.one_hot(carry.target, self.G + 1, dtype=bool))
+        return carry2, row, (carry.log_b, zeros, zeros, jax.nn.one_hot(carry.target, self.G + 1, dtype=bool),
+                             self.slots(carry.env_state))
 
     def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr, pos):
         """intra-OM: the likelihood of every seat's action under every goal (located at ``pos``
         [E, G, 2], the cells before the step), then Bayes over the goals still present after
-        the step -> log-beliefs [E, N, G+1]."""
+        the step -> log-beliefs [E, N, G+1]. ``prior`` [E, N, G+1]: the inter-OM pseudo-counts
+        over the goals after the step (:meth:`goal_prior`), where a row restarts."""
         logp = self.goal_policy.log_probs_all_goals(params["goal"], carry.obs, carry.avail,
                                                     pos[:, None])  # [E, N, G+1, A]
         log_lik = jnp.take_along_axis(logp, actions[:, :, None, None], axis=-1)[..., 0]
@@ -299,10 +327,12 @@ class HOPRunner:
         return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature,
                                achieved)
 
-    def _finish(self, batch, log_bs, prior, values, ents, walked=None):
+    def _finish(self, batch, log_bs, prior, values, ents, walked=None, slots=None):
         """Hindsight labels, returns-to-go and the trace. ``walked`` [E, T, N, G+1] bool (a
         walker-only runner's assigned targets, one-hot): the goal model's labels are those
-        targets (-1 for none) instead of the hindsight ones."""
+        targets (-1 for none) instead of the hindsight ones. ``slots`` [E, T, N, G] int32
+        (:meth:`slots` before every step; None unless inter-OM pools by rank): inter-OM counts
+        the labels' slots instead of the targets."""
         T, G = self.T, self.G
         v = step_mask(batch)  # [E, T, N]
         labels = bl.hindsight_labels(batch["goal"][:, :T], v, axis=1)
@@ -326,7 +356,8 @@ class HOPRunner:
             root_value=values,
             entropy=ents,
             goal_counts=jnp.sum(jax.nn.one_hot(jnp.where(v, batch["goal"][:, :T], -1), G), axis=(0, 1)),
-            prior=bl.inter_update(prior, labels, v, self.inter_om_decay, axis=1,
+            prior=bl.inter_update(prior, labels if slots is None else bl.slot_labels(labels, slots),
+                                  v, self.inter_om_decay, axis=1,
                                   kinds=self.pooling_kinds),
         )
         return batch, trace

@@ -127,6 +127,67 @@ def test_inter_update_pooled_over_every_target_keeps_only_p_any_target():
         np.testing.assert_allclose(out[j], want, rtol=1e-5)
 
 
+def _slots_numpy(agent, goals, present, kinds):
+    """Reference for bl.distance_slots: sort each kind's present targets by (Manhattan
+    distance, index); the r-th gets its kind's first slot + r."""
+    first = {k: sum(1 for j in kinds if j < k) for k in kinds}
+    out = np.full((len(agent), len(goals)), -1)
+    for i, a in enumerate(agent):
+        for k in set(kinds):
+            idx = [g for g in range(len(goals)) if kinds[g] == k and present[g]]
+            idx.sort(key=lambda g: (abs(a - goals[g]).sum(), g))
+            for r, g in enumerate(idx):
+                out[i, g] = first[k] + r
+    return out
+
+
+@pytest.mark.parametrize("kinds", [(0, 1, 1, 1, 1), (0,) * 6, (0, 0, 1, 1, 1)])
+def test_distance_slots_equal_numpy_sort(kinds):
+    """Present targets: slot = kind's first slot + distance rank within the kind (ties by
+    index); the present targets of an agent fill distinct slots."""
+    rng = np.random.default_rng(7)
+    e, n, g = 16, 4, len(kinds)
+    agent = rng.integers(0, 5, (e, n, 2))
+    goals = rng.integers(0, 5, (e, g, 2))  # ties and shared cells happen on a 5x5 grid
+    present = rng.uniform(size=(e, g)) > 0.3
+    out = np.asarray(bl.distance_slots(jnp.asarray(agent), jnp.asarray(goals), jnp.asarray(present), kinds))
+    assert out.shape == (e, n, g) and out.dtype == np.int32
+    for i in range(e):
+        want = _slots_numpy(agent[i], goals[i], present[i], kinds)
+        np.testing.assert_array_equal(np.where(want >= 0, out[i], -1), want)
+        for j in range(n):
+            assert len(set(out[i, j][present[i]])) == present[i].sum()
+
+
+def test_rank_pooling_carries_the_nearest_target_across_layouts():
+    """``inter_om_pooling: rank``: a co-player that always goes for its nearest hare, seen in
+    one layout, makes the nearest hare of a new layout the likeliest target; the stag (the
+    nearest of its kind too) shares that group's frequency, the farther hares share theirs;
+    a uniform start gives a uniform prior over the present targets whatever the layout."""
+    kinds = (0, 1, 1, 1, 1)
+    groups = bl.rank_groups(kinds)
+    assert groups == (0, 0, 1, 2, 3)
+    g = len(kinds)
+    counts = bl.uniform_prior((1, g + 1), 1.0)
+    agent = jnp.array([[0, 0]])
+    layout1 = jnp.array([[4, 4], [0, 3], [1, 0], [3, 3], [2, 2]])  # nearest hare: index 2
+    present = jnp.ones(g, bool)
+    slots1 = bl.distance_slots(agent, layout1, present, kinds)  # [1, G]
+    np.testing.assert_allclose(bl.prior_probs(bl.slot_prior(counts, slots1)), 1 / (g + 1), rtol=1e-6)
+    labels = jnp.array([[2]] * 3 + [[-1]])  # [T=4, 1]: walks to hare 2, then nothing
+    lab_slots = bl.slot_labels(labels, jnp.broadcast_to(slots1, (4, 1, g)))
+    np.testing.assert_array_equal(np.asarray(lab_slots)[:, 0], [1, 1, 1, -1])  # hare rank 0 = slot 1
+    counts = bl.inter_update(counts, lab_slots, jnp.ones((4, 1), bool), 0.9, axis=0, kinds=groups)
+    # freq over slots: slot 1 (hare rank 0) 3/4, none 1/4; pooled with the stag's slot 0
+    u = 1 / (g + 1)
+    np.testing.assert_allclose(np.asarray(counts)[0], 0.9 * u + np.array([3 / 8, 3 / 8, 0, 0, 0, 1 / 4]),
+                               rtol=1e-6)
+    layout2 = jnp.array([[0, 1], [4, 4], [3, 4], [2, 1], [1, 1]])  # nearest hare now index 4
+    prior2 = np.asarray(bl.prior_probs(bl.slot_prior(counts, bl.distance_slots(agent, layout2, present, kinds))))[0]
+    assert np.argmax(prior2[1:g]) + 1 == 4 and prior2[4] == pytest.approx(prior2[0])
+    assert prior2[4] > 2 * prior2[3] and prior2[3] == pytest.approx(prior2[1]) == pytest.approx(prior2[2])
+
+
 @pytest.mark.parametrize("weight", [1.0, 3.0, 1 / (1 - 0.9)])
 def test_prior_is_ema_started_from_weighted_uniform(weight):
     """K episodes from a new co-player: the prior equals sum_k d^(K-k) f_k + d^K w u over

@@ -255,7 +255,7 @@ def test_bad_config_is_rejected_before_compiling(tmp_path):
     with pytest.raises(ConfigError, match="inter_om_decay"):
         load_config(HOPConfig, path)
     path.write_text("inter_om_pooling: kinds\n")
-    with pytest.raises(ConfigError, match="config key 'inter_om_pooling' must be one of kind, any, got 'kinds'"):
+    with pytest.raises(ConfigError, match="config key 'inter_om_pooling' must be one of kind, any, rank, got 'kinds'"):
         load_config(HOPConfig, path)
     with pytest.raises(ConfigError, match="focal"):
         adaptation.adaptation_table(TINY_HOP, {}, num_focal=4)
