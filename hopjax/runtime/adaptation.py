@@ -37,8 +37,9 @@ episode, which gives only the probability that the co-player has any target at a
 initial value is in no available source. hopjax's inter-OM
 (:func:`hopjax.algos.hop.beliefs.inter_update`) keeps decayed pseudo-counts of every goal
 label, "no target" included, pooled over every target (``inter_om_pooling: any``, the default:
-the code's P(any target)) or within kinds (``kind``: it also carries which kind a co-player
-pursues); each new co-player starts from a uniform row worth ``inter_om_prior_weight`` episodes
+the code's P(any target)), within kinds (``kind``: it also carries which kind a co-player
+pursues) or by distance rank within kinds (``rank``: how near its targets lie, the nearest of
+every kind alike); each new co-player starts from a uniform row worth ``inter_om_prior_weight`` episodes
 (default 1). Measured on Stag-Hunt (``benchmarks/RESULTS.md``, "Inter-OM: the HOP code's
 P(any target) against pooling within kinds"): ``kind`` makes belief accuracy rise faster across
 the K episodes, but with 3 focal seats it lowers the focal return from episode to episode (the

@@ -38,8 +38,18 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   with the targets weighted alike. With ``kind`` (our extension) the groups are the goal kinds
   (stag, hares), so it also carries which kind a co-player pursues. Targets of one kind are
   exchangeable across episodes (layouts and index order are re-drawn at every reset), so
-  nothing finer can carry over; :func:`initial_beliefs` restricts the prior to the targets
-  present. The prior is ``counts / sum(counts)``: an EMA with decay ``decay`` of the episodes'
+  nothing finer can carry over by index; :func:`initial_beliefs` restricts the prior to the
+  targets present. With ``rank`` (our extension) the counts are kept over **slots** instead
+  of targets: a target's slot, as seen by a co-player at a step, is its kind's first slot plus
+  its rank among the present targets of its kind by Manhattan distance from the co-player
+  (ties by index; :func:`distance_slots`). Inter-OM counts the slots of the labels
+  (:func:`slot_labels`) pooled by rank, every kind's nearest in one group
+  (:func:`rank_groups`), and a target's prior at a step is its slot's count
+  (:func:`slot_prior`). So the prior carries how near a co-player's targets lie (a
+  nearest-target pursuer is recognised in the next layout) and no preference between kinds:
+  ``kind`` taught three HOP seats that their teammates rarely hunt the stag, and their return
+  fell (``benchmarks/RESULTS.md``, issue 14). The present targets of a kind take distinct
+  slots, so a uniform start is uniform over the present targets in every layout. The prior is ``counts / sum(counts)``: an EMA with decay ``decay`` of the episodes'
   frequencies, started from a uniform row worth ``prior_weight`` episodes
   (:func:`uniform_prior`). The start is our choice:
   the HOP code's initial value is not in any available source, and an EMA that starts from a

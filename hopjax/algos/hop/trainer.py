@@ -40,8 +40,8 @@ Divergences from the HOP code, all hopjax choices: an MLP trunk by default (``tr
 gives the code's conv 16-32-32 trunk), one network shared by all seats (egocentric
 observations) instead of one model per co-player; the inter-OM EMA runs over decayed counts of
 the goal labels with a uniform start worth one episode, pooled over every target by default
-(``inter_om_pooling: any``: the code's P(any target)) or within kinds
-(:mod:`hopjax.algos.hop.beliefs`); the training schedule above.
+(``inter_om_pooling: any``: the code's P(any target)), within kinds or by distance rank
+within kinds (:mod:`hopjax.algos.hop.beliefs`); the training schedule above.
 """
 
 from __future__ import annotations

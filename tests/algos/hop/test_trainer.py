@@ -263,8 +263,8 @@ def test_bad_config_is_rejected_before_compiling(tmp_path):
 
 def test_inter_om_pooling_reaches_every_runner(trainer):
     """``inter_om_pooling``: "any" (default, the HOP code's form) pools inter-OM's frequencies
-    over every target, "kind" within the goal kinds (stag, hares); the trainer's runners and
-    the adaptation runners alike."""
+    over every target, "kind" within the goal kinds (stag, hares), "rank" by distance rank
+    within the kinds; the trainer's runners and the adaptation runners alike."""
     from hopjax.algos.hop import HOPTrainer
 
     g = trainer.runner.G
@@ -274,6 +274,52 @@ def test_inter_om_pooling_reaches_every_runner(trainer):
     assert len(set(kinds)) == 2 and len(kinds) == g
     assert other.runner.pooling_kinds == kinds
     assert other.make_runner(4, (0,), {s: lambda *a: 0 for s in (1, 2, 3)}).pooling_kinds == kinds
+    ranked = HOPTrainer(dataclasses.replace(TINY_HOP, inter_om_pooling="rank"))
+    assert ranked.runner.pooling_kinds == (0, 0, 1, 2, 3) and ranked.runner.rank_slots
+    assert not trainer.runner.rank_slots and not other.runner.rank_slots
+
+
+def test_rank_pooling_learns_that_hare_chasers_go_for_their_nearest_hare():
+    """``inter_om_pooling: rank`` end to end: HOP in seat 0, nearest-hare chasers in seats 1-3,
+    two episodes. After the first, the chasers' carried counts favour the "nearest of its
+    kind" group (the stag's and the nearest hare's slots, pooled and equal) over every farther
+    hare's slot. The second episode starts each chaser's beliefs from those counts mapped onto
+    its new layout: equal to a NumPy sort of the reset state's distances."""
+    from hopjax.algos.hop import HOPTrainer
+    from hopjax.envs.scripted import SCRIPTED
+
+    cfg = dataclasses.replace(TINY_HOP, inter_om_pooling="rank")
+    tr = HOPTrainer(cfg)
+    e = 32
+    runner = tr.make_runner(e, (0,), {s: SCRIPTED["stag_hunt"]["hare"] for s in (1, 2, 3)})
+    assert runner.pooling_kinds == (0, 0, 1, 2, 3)
+    play = jax.jit(runner.play, compiler_options=QUICK_COMPILE)
+    params = tr.init(jax.random.PRNGKey(0)).params
+    g1 = runner.G + 1
+    prior0 = bl.uniform_prior((e, 4, g1), 1.0)
+    _, trace1 = play(jax.random.PRNGKey(1), params, prior0)
+    counts = np.asarray(trace1.prior)[:, 1:]  # [E, 3 chasers, G+1]
+    d = cfg.inter_om_decay
+    np.testing.assert_allclose(counts.sum(-1), d + 1, rtol=1e-5)  # every chaser acted
+    np.testing.assert_allclose(counts[..., 0], counts[..., 1], rtol=1e-6)
+    mean = counts.mean((0, 1)) - d / g1  # the episode's pooled frequencies, averaged
+    assert mean[1] > 2 * mean[2:5].max(), mean
+    k2 = jax.random.PRNGKey(2)
+    _, trace2 = play(k2, params, trace1.prior)
+    _, state, _ = runner.engine.reset(jax.random.split(k2)[0])  # the reset play() makes
+    pos, hare = np.asarray(state.positions), np.asarray(state.hare_pos)
+    want = np.zeros((e, 3, g1))
+    for i in range(e):
+        for j, seat in enumerate((1, 2, 3)):
+            dist = np.abs(hare[i] - pos[i, seat]).sum(-1)
+            order = sorted(range(len(dist)), key=lambda h: (dist[h], h))  # ties by index
+            c = counts[i, j]
+            want[i, j, 0] = c[0]  # the stag: slot 0
+            for r, h in enumerate(order):
+                want[i, j, 1 + h] = c[1 + r]
+            want[i, j, -1] = c[-1]
+    want /= want.sum(-1, keepdims=True)
+    np.testing.assert_allclose(np.exp(np.asarray(trace2.log_beliefs)[:, 0, 1:]), want, rtol=1e-5, atol=1e-6)
 
 
 def test_baselines_are_read_next_to_the_config_on_hops_env(tmp_path, capsys):
