@@ -81,7 +81,10 @@ def replay_beliefs(goal_policy: GoalPolicy, params, batch, prior: jax.Array,
     rollout's scheme); prior [E, N, G+1]; positions [E, T, G, 2] int: the goals' cells at each
     step (default: the batch's ``goal_pos`` field, written by the HOP runner). Goals disappear
     when achieved (the rule of both envs), so presence is read from the batch.
-    ``reset_on_goal``: goal renewal, as ``HOPConfig.belief_reset_on_goal``.
+    ``reset_on_goal``: goal renewal, as ``HOPConfig.belief_reset_on_goal``. ``prior`` is one
+    row per goal for the whole episode, as a runner with ``inter_om_pooling: any`` or ``kind``
+    holds it; a ``rank`` runner maps its counts onto each state's targets
+    (:meth:`hopjax.algos.hop.trainer.HOPRunner.goal_prior`), which this replay does not.
     -> log-beliefs [E, T, N, G+1] at each decision.
     """
     T = batch.max_seq_length

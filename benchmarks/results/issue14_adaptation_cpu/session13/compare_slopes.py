@@ -1,0 +1,40 @@
+"""Belief-accuracy slope per episode across K (mean [95 % interval] over 24 seeds) and the
+within-episode rise, per co-player kind: inter-OM `any` (eleventh session, seed 0; twelfth,
+seed 1) next to `rank` (this session, seed 2), read from each run's verdict.txt
+(benchmarks/issue14_verdict.py). Run from the repository root."""
+import re
+from pathlib import Path
+
+B = Path("benchmarks/results/issue14_adaptation_cpu")
+RUNS = {"any, seed 0": "session11/s11_cli24_{env}_seat{s}", "any, seed 1": "session12/rep_seed1_{env}_seat{s}",
+        "rank, seed 2": "session13/rank_seed2_{env}_seat{s}"}
+
+
+def table(path: Path, head: str, col: int) -> dict[str, str]:
+    out, on = {}, False
+    for line in path.read_text().splitlines():
+        if line.startswith("| co-players") and head in line:
+            on = True
+            continue
+        if on and not line.startswith("| "):
+            on = False
+        if on:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if cells[1] == "HOP":
+                out[cells[0]] = cells[col]
+    return out
+
+
+for env in ("stag_hunt", "snowdrift"):
+    for s in (1, 3):
+        print(f"\n{env}, {s} focal seat(s)\n")
+        for title, head, col in (("belief accuracy slope per episode", "accuracy slope", 5),
+                                 ("within the episode: last scored third - first third, above chance",
+                                  "above chance: last", 4)):
+            print(f"{title}:\n")
+            cols = {name: table(B / (p.format(env=env, s=s) + "/verdict.txt"), head, col) for name, p in RUNS.items()}
+            print("| co-players | " + " | ".join(cols) + " |")
+            print("|---" * (len(cols) + 1) + "|")
+            for kind in next(iter(cols.values())):
+                print(f"| {kind} | " + " | ".join(c.get(kind, "-") for c in cols.values()) + " |")
+            print()
