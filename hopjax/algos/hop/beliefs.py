@@ -42,14 +42,16 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   targets present. With ``rank`` (our extension) the counts are kept over **slots** instead
   of targets: a target's slot, as seen by a co-player at a step, is its kind's first slot plus
   its rank among the present targets of its kind by Manhattan distance from the co-player
-  (ties by index; :func:`distance_slots`). Inter-OM counts the slots of the labels
-  (:func:`slot_labels`) pooled by rank, every kind's nearest in one group
+  (ties by index; :func:`distance_slots`). Inter-OM counts, at every step, the slot its label's
+  target had when the co-player chose it (:func:`slot_labels`: the first step of the label's
+  run), pooled by rank, every kind's nearest in one group
   (:func:`rank_groups`), and a target's prior at a step is its slot's count
   (:func:`slot_prior`). So the prior carries how near a co-player's targets lie (a
   nearest-target pursuer is recognised in the next layout) and no preference between kinds:
   ``kind`` taught three HOP seats that their teammates rarely hunt the stag, and their return
   fell (``benchmarks/RESULTS.md``, issue 14). The present targets of a kind take distinct
-  slots, so a uniform start is uniform over the present targets in every layout. The prior is ``counts / sum(counts)``: an EMA with decay ``decay`` of the episodes'
+  slots, so non-uniform counts map onto the targets one to one (and a uniform start stays
+  uniform over the present targets). The prior is ``counts / sum(counts)``: an EMA with decay ``decay`` of the episodes'
   frequencies, started from a uniform row worth ``prior_weight`` episodes
   (:func:`uniform_prior`). The start is our choice:
   the HOP code's initial value is not in any available source, and an EMA that starts from a
@@ -262,11 +264,34 @@ def slot_prior(counts: jax.Array, slots: jax.Array) -> jax.Array:
     return jnp.concatenate([jnp.take_along_axis(counts[..., :g], slots, axis=-1), counts[..., g:]], -1)
 
 
-def slot_labels(labels: jax.Array, slots: jax.Array) -> jax.Array:
+def slot_labels(labels: jax.Array, slots: jax.Array, valid: jax.Array | None = None,
+                axis: int | None = None) -> jax.Array:
     """Goal labels [...] int (-1: none) and the slots of every target at the same steps
-    [..., G] -> the labels' slots [...] int32 (-1 stays -1)."""
+    [..., G] -> the labels' slots [...] int32 (-1 stays -1).
+
+    With ``valid`` (same shape as ``labels``) and a time ``axis``, each label takes the slot
+    its target had at the first step of its run (a run: consecutive valid steps with the same
+    label), the step at which the co-player chose that target: the episode's first step or
+    the one after it reached its previous goal. Those are the states where the prior is used
+    (:func:`initial_beliefs`, goal renewal), so inter-OM counts where a target lay when it was
+    chosen; a target's rank falls as the co-player walks to it and per-step slots would count
+    most walks as "nearest". Without them: every step's own slot."""
     s = jnp.take_along_axis(slots, jnp.maximum(labels, 0)[..., None], axis=-1)[..., 0]
-    return jnp.where(labels >= 0, s, -1).astype(jnp.int32)
+    s = jnp.where(labels >= 0, s, -1).astype(jnp.int32)
+    if valid is None:
+        return s
+    lab, val, s = (jnp.moveaxis(x, axis, 0) for x in (labels, valid, s))
+
+    def run(c, x):
+        prev_lab, prev_val, kept = c
+        lt, vt, st = x
+        start = vt & ~(prev_val & (prev_lab == lt))
+        kept = jnp.where(start, st, kept)
+        return (lt, vt, kept), jnp.where(vt, kept, -1)
+
+    init = (jnp.full(lab.shape[1:], -2, lab.dtype), jnp.zeros(lab.shape[1:], bool), s[0])
+    _, out = jax.lax.scan(run, init, (lab, val, s))
+    return jnp.moveaxis(jnp.where(lab >= 0, out, -1), 0, axis).astype(jnp.int32)
 
 
 def mass_on(log_b: jax.Array, target: jax.Array) -> jax.Array:

@@ -332,7 +332,8 @@ class HOPRunner:
         walker-only runner's assigned targets, one-hot): the goal model's labels are those
         targets (-1 for none) instead of the hindsight ones. ``slots`` [E, T, N, G] int32
         (:meth:`slots` before every step; None unless inter-OM pools by rank): inter-OM counts
-        the labels' slots instead of the targets."""
+        the labels' slots where each label's target was chosen
+        (:func:`hopjax.algos.hop.beliefs.slot_labels`) instead of the targets."""
         T, G = self.T, self.G
         v = step_mask(batch)  # [E, T, N]
         labels = bl.hindsight_labels(batch["goal"][:, :T], v, axis=1)
@@ -356,7 +357,7 @@ class HOPRunner:
             root_value=values,
             entropy=ents,
             goal_counts=jnp.sum(jax.nn.one_hot(jnp.where(v, batch["goal"][:, :T], -1), G), axis=(0, 1)),
-            prior=bl.inter_update(prior, labels if slots is None else bl.slot_labels(labels, slots),
+            prior=bl.inter_update(prior, labels if slots is None else bl.slot_labels(labels, slots, v, axis=1),
                                   v, self.inter_om_decay, axis=1,
                                   kinds=self.pooling_kinds),
         )

@@ -141,7 +141,7 @@ def _slots_numpy(agent, goals, present, kinds):
     return out
 
 
-@pytest.mark.parametrize("kinds", [(0, 1, 1, 1, 1), (0,) * 6, (0, 0, 1, 1, 1)])
+@pytest.mark.parametrize("kinds", [(0, 1, 1, 1, 1), (0,) * 6, (0, 0, 1, 1, 1), (1, 0, 1, 0, 2)])
 def test_distance_slots_equal_numpy_sort(kinds):
     """Present targets: slot = kind's first slot + distance rank within the kind (ties by
     index); the present targets of an agent fill distinct slots."""
@@ -159,6 +159,34 @@ def test_distance_slots_equal_numpy_sort(kinds):
             assert len(set(out[i, j][present[i]])) == present[i].sum()
 
 
+def test_slot_labels_take_the_slot_where_the_target_was_chosen():
+    """With validity and a time axis, every step of a label's run gets the slot its target had
+    at the run's first step (NumPy loop); -1 stays -1; without them, each step's own slot."""
+    rng = np.random.default_rng(8)
+    e, t, n, g = 6, 12, 3, 5
+    labels = rng.integers(-1, g, (e, 1, n)).repeat(t, 1)
+    labels[:, 5:] = rng.integers(-1, g, (e, 1, n))  # a second run from step 5
+    valid = np.ones((e, t, n), bool)
+    valid[0, 8:, 1] = False  # a co-player that left
+    labels = np.where(valid, labels, -1)
+    slots = rng.integers(0, g, (e, t, n, g))
+    out = np.asarray(bl.slot_labels(jnp.asarray(labels), jnp.asarray(slots), jnp.asarray(valid), axis=1))
+    per_step = np.asarray(bl.slot_labels(jnp.asarray(labels), jnp.asarray(slots)))
+    want = np.full((e, t, n), -1)
+    for i in range(e):
+        for j in range(n):
+            kept = -1
+            for k in range(t):
+                if valid[i, k, j] and (k == 0 or not valid[i, k - 1, j] or labels[i, k - 1, j] != labels[i, k, j]):
+                    kept = slots[i, k, j, max(labels[i, k, j], 0)]
+                if valid[i, k, j] and labels[i, k, j] >= 0:
+                    want[i, k, j] = kept
+                if labels[i, k, j] >= 0:
+                    assert per_step[i, k, j] == slots[i, k, j, labels[i, k, j]]
+    np.testing.assert_array_equal(out, want)
+    assert (out != per_step).any()  # the slots did change within runs
+
+
 def test_rank_pooling_carries_the_nearest_target_across_layouts():
     """``inter_om_pooling: rank``: a co-player that always goes for its nearest hare, seen in
     one layout, makes the nearest hare of a new layout the likeliest target; the stag (the
@@ -167,6 +195,7 @@ def test_rank_pooling_carries_the_nearest_target_across_layouts():
     kinds = (0, 1, 1, 1, 1)
     groups = bl.rank_groups(kinds)
     assert groups == (0, 0, 1, 2, 3)
+    assert bl.rank_groups((1, 0, 1, 0, 2)) == (0, 1, 0, 1, 0)  # slots by kind: 0 0 | 1 1 | 2
     g = len(kinds)
     counts = bl.uniform_prior((1, g + 1), 1.0)
     agent = jnp.array([[0, 0]])
