@@ -230,7 +230,8 @@ def kind_offsets(kinds) -> tuple[int, ...]:
 
 def rank_groups(kinds) -> tuple[int, ...]:
     """Pooling groups of the G target slots under ``inter_om_pooling: rank``: slot ``s`` holds
-    the ``r``-th nearest target of its kind and joins group ``r`` (module doc)."""
+    the ``r``-th nearest target of its kind and joins group ``r`` (module doc). ``kinds``: G
+    Python ints (static) -> tuple of G ints, for :func:`inter_update`'s ``kinds``."""
     kinds = tuple(int(k) for k in kinds)
     offsets = kind_offsets(kinds)
     first = {k: o for k, o in zip(kinds, offsets)}
@@ -258,8 +259,9 @@ def distance_slots(agent_pos: jax.Array, goal_pos: jax.Array, present: jax.Array
 
 def slot_prior(counts: jax.Array, slots: jax.Array) -> jax.Array:
     """Inter-OM pseudo-counts over slots [..., N, G+1] (last: "no target") and the agents'
-    slots of every target [..., N, G] (:func:`distance_slots`) -> pseudo-counts over the goals
-    [..., N, G+1]: each target gets the count of its slot."""
+    slots of every target [..., N, G] (:func:`distance_slots`; the same leading shape, no
+    broadcasting) -> pseudo-counts over the goals [..., N, G+1]: each target gets the count of
+    its slot."""
     g = slots.shape[-1]
     return jnp.concatenate([jnp.take_along_axis(counts[..., :g], slots, axis=-1), counts[..., g:]], -1)
 

@@ -119,10 +119,14 @@ class EpisodeTrace:
     returns [E, N]; belief_acc [E]: mean probability on the true (hindsight) goal over the
     modelled seats' valid steps; belief_steps [E]; root_value [E, T, F]; entropy [E, T, F]
     of the search policy; goal_counts [N, G] goals achieved over all envs; prior [E, N, G+1]
-    float32 inter-OM pseudo-counts after the update (:func:`hopjax.algos.hop.beliefs.prior_probs`);
+    float32 inter-OM pseudo-counts after the update (:func:`hopjax.algos.hop.beliefs.prior_probs`),
+    over the goals (``inter_om_pooling: any`` or ``kind``) or over the distance-rank slots
+    (``rank``; :meth:`HOPRunner.goal_prior` maps them onto a state's goals);
     pursued [E, T, N, G+1] bool or None: what each scripted co-player was after at each decision
     (the runner's ``pursuit``, e.g. :data:`hopjax.envs.scripted.PURSUIT`; all False where
-    unknown: HOP and learned seats), None for a runner without ``pursuit``.
+    unknown: HOP and learned seats), None for a runner without ``pursuit``;
+    slots [E, T, N, G] int32 or None: every seat's slot of every target before each step
+    (:meth:`HOPRunner.slots`), None unless inter-OM pools by rank.
     """
 
     log_beliefs: jax.Array
@@ -134,6 +138,7 @@ class EpisodeTrace:
     goal_counts: jax.Array
     prior: jax.Array
     pursued: jax.Array | None = None
+    slots: jax.Array | None = None
 
 
 @struct.dataclass
@@ -360,6 +365,7 @@ class HOPRunner:
             prior=bl.inter_update(prior, labels if slots is None else bl.slot_labels(labels, slots, v, axis=1),
                                   v, self.inter_om_decay, axis=1,
                                   kinds=self.pooling_kinds),
+            slots=slots,
         )
         return batch, trace
 
@@ -368,7 +374,8 @@ class HOPRunner:
 @struct.dataclass
 class HOPState:
     """params {"goal", "planner"}, opt_state, buffer of episodes, prior [E, N, G+1] (inter-OM
-    pseudo-counts about the self-play partners), key, update [] int32."""
+    pseudo-counts about the self-play partners, over goals or, with ``inter_om_pooling: rank``,
+    over slots: :attr:`EpisodeTrace.prior`), key, update [] int32."""
 
     params: Any
     opt_state: Any

@@ -279,47 +279,139 @@ def test_inter_om_pooling_reaches_every_runner(trainer):
     assert not trainer.runner.rank_slots and not other.runner.rank_slots
 
 
-def test_rank_pooling_learns_that_hare_chasers_go_for_their_nearest_hare():
-    """``inter_om_pooling: rank`` end to end: HOP in seat 0, nearest-hare chasers in seats 1-3,
-    two episodes. After the first, the chasers' carried counts favour the "nearest of its
-    kind" group (the stag's and the nearest hare's slots, pooled and equal) over every farther
-    hare's slot. The second episode starts each chaser's beliefs from those counts mapped onto
-    its new layout: equal to a NumPy sort of the reset state's distances."""
+def _slots_np(agent, goals, present, kinds):
+    """NumPy reference of beliefs.distance_slots for one env: [N, G], -1 for absent targets."""
+    first = {k: sum(1 for j in kinds if j < k) for k in kinds}
+    out = np.full((len(agent), len(goals)), -1)
+    for i, a in enumerate(agent):
+        for k in set(kinds):
+            idx = sorted((g for g in range(len(goals)) if kinds[g] == k and present[g]),
+                         key=lambda g: (np.abs(a - goals[g]).sum(), g))
+            for r, g in enumerate(idx):
+                out[i, g] = first[k] + r
+    return out
+
+
+def _rank_counts_np(goal, valid, slots, groups, counts0, decay):
+    """NumPy reference of a rank runner's inter-OM update for one env: hindsight labels from
+    the stored goals, each label counted at its target's slot at the first step of its run,
+    frequencies pooled by rank group, ``decay * counts0 + freq`` ([N, G+1])."""
+    t_len, n = goal.shape
+    g = slots.shape[-1]
+    out = counts0.copy()
+    for j in range(n):
+        labels, nxt = np.full(t_len, -1), -1
+        for t in range(t_len - 1, -1, -1):
+            if valid[t, j] and goal[t, j] >= 0:
+                nxt = goal[t, j]
+            labels[t] = nxt if valid[t, j] else -1
+        freq, kept = np.zeros(g + 1), -1
+        for t in range(t_len):
+            if not valid[t, j]:
+                continue
+            if t == 0 or not valid[t - 1, j] or labels[t - 1] != labels[t]:
+                kept = slots[t, j, labels[t]] if labels[t] >= 0 else -1
+            freq[kept if labels[t] >= 0 else g] += 1
+        if freq.sum() == 0:
+            continue
+        freq /= freq.sum()
+        pooled = freq.copy()
+        for s in range(g):
+            members = [q for q in range(g) if groups[q] == groups[s]]
+            pooled[s] = freq[members].mean()
+        out[j] = decay * counts0[j] + pooled
+    return out
+
+
+@pytest.fixture(scope="module")
+def rank_runs():
+    """``inter_om_pooling: rank`` end to end, two episodes each: HOP in seat 0 next to
+    nearest-hare chasers (Stag-Hunt, who leave when they catch one) and next to nearest-drift
+    cleaners (Snowdrift, who stay; goal renewal on)."""
     from hopjax.algos.hop import HOPTrainer
     from hopjax.envs.scripted import SCRIPTED
 
-    cfg = dataclasses.replace(TINY_HOP, inter_om_pooling="rank")
-    tr = HOPTrainer(cfg)
-    e = 32
-    runner = tr.make_runner(e, (0,), {s: SCRIPTED["stag_hunt"]["hare"] for s in (1, 2, 3)})
-    assert runner.pooling_kinds == (0, 0, 1, 2, 3)
-    play = jax.jit(runner.play, compiler_options=QUICK_COMPILE)
-    params = tr.init(jax.random.PRNGKey(0)).params
-    g1 = runner.G + 1
-    prior0 = bl.uniform_prior((e, 4, g1), 1.0)
-    _, trace1 = play(jax.random.PRNGKey(1), params, prior0)
-    counts = np.asarray(trace1.prior)[:, 1:]  # [E, 3 chasers, G+1]
-    d = cfg.inter_om_decay
-    np.testing.assert_allclose(counts.sum(-1), d + 1, rtol=1e-5)  # every chaser acted
-    np.testing.assert_allclose(counts[..., 0], counts[..., 1], rtol=1e-6)
-    mean = counts.mean((0, 1)) - d / g1  # the episode's pooled frequencies, averaged
-    assert mean[1] > 2 * mean[2:5].max(), mean
-    k2 = jax.random.PRNGKey(2)
-    _, trace2 = play(k2, params, trace1.prior)
-    _, state, _ = runner.engine.reset(jax.random.split(k2)[0])  # the reset play() makes
-    pos, hare = np.asarray(state.positions), np.asarray(state.hare_pos)
-    want = np.zeros((e, 3, g1))
-    for i in range(e):
-        for j, seat in enumerate((1, 2, 3)):
-            dist = np.abs(hare[i] - pos[i, seat]).sum(-1)
-            order = sorted(range(len(dist)), key=lambda h: (dist[h], h))  # ties by index
-            c = counts[i, j]
-            want[i, j, 0] = c[0]  # the stag: slot 0
-            for r, h in enumerate(order):
-                want[i, j, 1 + h] = c[1 + r]
-            want[i, j, -1] = c[-1]
-    want /= want.sum(-1, keepdims=True)
-    np.testing.assert_allclose(np.exp(np.asarray(trace2.log_beliefs)[:, 0, 1:]), want, rtol=1e-5, atol=1e-6)
+    out = {}
+    for env, who, kw in (("stag_hunt", "hare", TINY_HOP.env_kwargs),
+                         ("snowdrift", "cleaner", dict(height=4, width=4, num_drifts=4, max_steps=8))):
+        cfg = dataclasses.replace(TINY_HOP, env=env, env_kwargs=kw, inter_om_pooling="rank",
+                                  belief_reset_on_goal=True)
+        tr = HOPTrainer(cfg)
+        e = 32
+        runner = tr.make_runner(e, (0,), {s: SCRIPTED[env][who] for s in (1, 2, 3)})
+        play = jax.jit(runner.play, compiler_options=QUICK_COMPILE)
+        params = tr.init(jax.random.PRNGKey(0)).params
+        prior0 = bl.uniform_prior((e, 4, runner.G + 1), 1.0)
+        batch1, trace1 = play(jax.random.PRNGKey(1), params, prior0)
+        k2 = jax.random.PRNGKey(2)
+        batch2, trace2 = play(k2, params, trace1.prior)
+        _, state2, _ = runner.engine.reset(jax.random.split(k2)[0])  # the reset play() makes
+        out[env] = dict(cfg=cfg, runner=runner, prior0=np.asarray(prior0), batch1=batch1, trace1=trace1,
+                        batch2=batch2, trace2=trace2, state2=state2)
+    return out
+
+
+@pytest.mark.parametrize("env", ["stag_hunt", "snowdrift"])
+def test_rank_pooling_counts_where_targets_were_chosen(rank_runs, env):
+    """The slots a rank runner records before its first step equal a NumPy sort of the reset
+    state, and its carried counts equal a NumPy recount of the episode (hindsight labels,
+    each counted at its target's slot where its run began, pooled by rank)."""
+    r = rank_runs[env]
+    runner, trace, batch = r["runner"], r["trace2"], r["batch2"]
+    kinds = runner.goal_policy.kinds
+    st, p = r["state2"], runner.env_params
+    agent = np.asarray(jax.vmap(runner.env.agent_positions, in_axes=(0, None))(st, p))
+    goals = np.asarray(jax.vmap(runner.env.goal_positions, in_axes=(0, None))(st, p))
+    present = np.asarray(jax.vmap(runner.env.goals_present, in_axes=(0, None))(st, p))
+    slots = np.asarray(trace.slots)  # [E, T, N, G]
+    for i in range(slots.shape[0]):
+        want = _slots_np(agent[i], goals[i], present[i], kinds)
+        np.testing.assert_array_equal(np.where(want >= 0, slots[i, 0], -1), want)
+    T = runner.T
+    goal = np.asarray(batch.data["goal"])[:, :T]
+    valid = (np.asarray(batch.filled)[:, :T, None] & np.asarray(batch.alive)[:, :T]).astype(bool)
+    before = np.asarray(r["trace1"].prior)
+    for i in range(slots.shape[0]):
+        want = _rank_counts_np(goal[i], valid[i], slots[i], runner.pooling_kinds, before[i],
+                               r["cfg"].inter_om_decay)
+        np.testing.assert_allclose(np.asarray(trace.prior)[i], want, rtol=1e-5, atol=1e-6)
+    if env == "stag_hunt":  # nearest-hare chasers: the nearest-of-kind group leads
+        c = np.asarray(r["trace1"].prior)[:, 1:] - r["cfg"].inter_om_decay * r["prior0"][:, 1:]
+        assert runner.pooling_kinds == (0, 0, 1, 2, 3)
+        np.testing.assert_allclose(c[..., 0], c[..., 1], rtol=1e-5, atol=1e-6)
+        assert c.mean((0, 1))[1] > 2 * c.mean((0, 1))[2:5].max()
+
+
+@pytest.mark.parametrize("env", ["stag_hunt", "snowdrift"])
+def test_rank_pooling_maps_the_counts_onto_the_state_at_reset_and_renewal(rank_runs, env):
+    """Each co-player's beliefs start the episode from the carried counts mapped onto the
+    reset state's slots (NumPy), and restart from them mapped onto the state after the step in
+    which it reached a goal (Snowdrift's cleaners: goal renewal), restricted to the targets
+    still present."""
+    r = rank_runs[env]
+    runner, trace, batch = r["runner"], r["trace2"], r["batch2"]
+    counts = np.asarray(r["trace1"].prior)  # [E, N, G+1]
+    slots = np.asarray(trace.slots)
+    lb = np.exp(np.asarray(trace.log_beliefs))  # [E, T, N, G+1]
+    T, G = runner.T, runner.G
+    goal = np.asarray(batch.data["goal"])[:, :T]
+    valid = (np.asarray(batch.filled)[:, :T, None] & np.asarray(batch.alive)[:, :T]).astype(bool)
+    taken = np.cumsum(np.any(goal[..., None] == np.arange(G), axis=2), axis=1) > 0  # [E, T, G] after step t
+
+    def expected(i, j, t, present):
+        w = np.array([counts[i, j, slots[i, t, j, g]] if present[g] else 0.0 for g in range(G)] + [counts[i, j, G]])
+        return w / w.sum()
+
+    for i in range(slots.shape[0]):
+        for j in (1, 2, 3):
+            np.testing.assert_allclose(lb[i, 0, j], expected(i, j, 0, np.ones(G, bool)), rtol=1e-5, atol=1e-6)
+    renewals = 0
+    for i, t, j in zip(*np.nonzero(valid[:, :-1] & (goal[:, :-1] >= 0))):
+        if j == 0 or not valid[i, t + 1, j]:
+            continue
+        renewals += 1
+        np.testing.assert_allclose(lb[i, t + 1, j], expected(i, j, t + 1, ~taken[i, t]), rtol=1e-5, atol=1e-6)
+    assert renewals > (20 if env == "snowdrift" else -1), renewals
 
 
 def test_baselines_are_read_next_to_the_config_on_hops_env(tmp_path, capsys):
