@@ -1,19 +1,21 @@
 """Belief-accuracy slope per episode across K (mean [95 % interval] over 24 seeds) and the
 within-episode rise, per co-player kind: inter-OM `any` (eleventh session, seed 0; twelfth,
-seed 1) next to `rank` (this session, seed 2), read from each run's verdict.txt
+seed 1) next to `rank` (this session, seed 2: first round, labels counted at every step's
+slot; second round, at the slot where their run began), read from each run's verdict.txt
 (benchmarks/issue14_verdict.py). Run from the repository root."""
 import re
 from pathlib import Path
 
 B = Path("benchmarks/results/issue14_adaptation_cpu")
 RUNS = {"any, seed 0": "session11/s11_cli24_{env}_seat{s}", "any, seed 1": "session12/rep_seed1_{env}_seat{s}",
-        "rank, seed 2": "session13/rank_seed2_{env}_seat{s}"}
+        "rank (per step), seed 2": "session13/rank_seed2_{env}_seat{s}",
+        "rank, seed 2": "session13/rank2_seed2_{env}_seat{s}"}
 
 
-def table(path: Path, head: str, col: int) -> dict[str, str]:
+def table(path: Path, head: tuple[str, ...], col: int) -> dict[str, str]:
     out, on = {}, False
     for line in path.read_text().splitlines():
-        if line.startswith("| co-players") and head in line:
+        if line.startswith("| co-players") and all(h in line for h in head):
             on = True
             continue
         if on and not line.startswith("| "):
@@ -28,9 +30,9 @@ def table(path: Path, head: str, col: int) -> dict[str, str]:
 for env in ("stag_hunt", "snowdrift"):
     for s in (1, 3):
         print(f"\n{env}, {s} focal seat(s)\n")
-        for title, head, col in (("belief accuracy slope per episode", "accuracy slope", 5),
-                                 ("within the episode: last scored third - first third, above chance",
-                                  "above chance: last", 4)):
+        for title, head, col in (("belief accuracy slope per episode", ("accuracy slope",), 5),
+                                 ("within the episode: belief accuracy above chance, last scored third - first third",
+                                  ("| belief accuracy |", "above chance: last"), 4)):
             print(f"{title}:\n")
             cols = {name: table(B / (p.format(env=env, s=s) + "/verdict.txt"), head, col) for name, p in RUNS.items()}
             print("| co-players | " + " | ".join(cols) + " |")
