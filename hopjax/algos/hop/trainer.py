@@ -232,9 +232,10 @@ class HOPRunner:
         target = None  # static; a walker-only runner's assigned targets
         if self.walkers:
             target = asg.draw_targets(jax.random.fold_in(key, 1), goals0, n)
+        slots0 = self.slots(state)
         carry0 = HOPCarry(env_state=state, obs=obs, avail=avail, alive=jnp.ones((e, n), bool),
                           active=jnp.ones((e,), bool),
-                          log_b=bl.initial_beliefs(self.goal_prior(prior, state), present),
+                          log_b=bl.initial_beliefs(self.goal_prior(prior, slots0), present),
                           target=target)
         keys = jax.random.split(k_run, self.T)
 
@@ -245,6 +246,8 @@ class HOPRunner:
         carry, (rows, (log_bs, values, ents, pursued, slots)) = jax.lax.scan(step, carry0, keys)
         batch = self.engine.write_final(assemble(self.scheme, rows), carry)
         pursued = None if pursued is None else jnp.swapaxes(pursued, 0, 1)  # [E, T, N, G+1]
+        if slots is not None:  # the scan gives them after each step; the state before step t+1 is
+            slots = jnp.concatenate([slots0[None], slots[:-1]])  # the one after step t (where it counts)
         batch, trace = self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
                                     jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1),
                                     pursued if self.walkers else None,
@@ -263,11 +266,11 @@ class HOPRunner:
                                  bl.present_goals(self.env, state, self.env_params),
                                  self.goal_policy.kinds)
 
-    def goal_prior(self, prior: jax.Array, state) -> jax.Array:
-        """Inter-OM pseudo-counts [E, N, G+1] -> pseudo-counts over the goals of ``state``
-        [E, N, G+1]: the same array, or with ``rank`` pooling each target's slot's count
-        (:func:`hopjax.algos.hop.beliefs.slot_prior`)."""
-        slots = self.slots(state)
+    @staticmethod
+    def goal_prior(prior: jax.Array, slots: jax.Array | None) -> jax.Array:
+        """Inter-OM pseudo-counts [E, N, G+1] and a state's :meth:`slots` -> pseudo-counts over
+        that state's goals [E, N, G+1]: the same array without slots, else each target's slot's
+        count (:func:`hopjax.algos.hop.beliefs.slot_prior`)."""
         return prior if slots is None else bl.slot_prior(prior, slots)
 
     def pursued(self, state) -> jax.Array | None:
@@ -294,12 +297,12 @@ class HOPRunner:
         actions = eng.scripted_actions(k_scr, carry.obs, carry.env_state, actions)
         tr = eng.step(k_env, carry, actions)
         pos = jax.vmap(self.env.goal_positions, in_axes=(0, None))(carry.env_state, self.env_params)
-        log_b2 = self._belief_step(params, self.goal_prior(prior, tr.env_state), carry, actions, tr, pos)
+        slots2 = self.slots(tr.env_state)
+        log_b2 = self._belief_step(params, self.goal_prior(prior, slots2), carry, actions, tr, pos)
         row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos})
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
         ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
-        return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state),
-                             self.slots(carry.env_state))
+        return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state), slots2)
 
     def _walk_step(self, carry: "HOPCarry", k):
         """Walker-only runner: every seat walks to its assigned target (redrawn when removed);
@@ -317,7 +320,7 @@ class HOPRunner:
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=carry.log_b, target=target2)
         zeros = jnp.zeros((e, len(self.focal)))
         return carry2, row, (carry.log_b, zeros, zeros, jax.nn.one_hot(carry.target, self.G + 1, dtype=bool),
-                             self.slots(carry.env_state))
+                             self.slots(tr.env_state))
 
     def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr, pos):
         """intra-OM: the likelihood of every seat's action under every goal (located at ``pos``

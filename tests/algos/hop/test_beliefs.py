@@ -127,7 +127,7 @@ def test_inter_update_pooled_over_every_target_keeps_only_p_any_target():
         np.testing.assert_allclose(out[j], want, rtol=1e-5)
 
 
-def _slots_numpy(agent, goals, present, kinds):
+def slots_reference(agent, goals, present, kinds):
     """Reference for bl.distance_slots: sort each kind's present targets by (Manhattan
     distance, index); the r-th gets its kind's first slot + r."""
     first = {k: sum(1 for j in kinds if j < k) for k in kinds}
@@ -153,7 +153,7 @@ def test_distance_slots_equal_numpy_sort(kinds):
     out = np.asarray(bl.distance_slots(jnp.asarray(agent), jnp.asarray(goals), jnp.asarray(present), kinds))
     assert out.shape == (e, n, g) and out.dtype == np.int32
     for i in range(e):
-        want = _slots_numpy(agent[i], goals[i], present[i], kinds)
+        want = slots_reference(agent[i], goals[i], present[i], kinds)
         np.testing.assert_array_equal(np.where(want >= 0, out[i], -1), want)
         for j in range(n):
             assert len(set(out[i, j][present[i]])) == present[i].sum()

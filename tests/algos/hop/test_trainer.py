@@ -17,6 +17,7 @@ from hopjax.buffers.episode import EpisodeBatch
 from hopjax.config import ConfigError, load_config
 from hopjax.envs import stag_hunt as sh
 
+from tests.algos.hop.test_beliefs import slots_reference
 from tests.conftest import QUICK_COMPILE, TINY_HOP
 
 KINDS = adaptation.COPLAYERS["stag_hunt"]  # stag, hare, random, fix
@@ -279,19 +280,6 @@ def test_inter_om_pooling_reaches_every_runner(trainer):
     assert not trainer.runner.rank_slots and not other.runner.rank_slots
 
 
-def _slots_np(agent, goals, present, kinds):
-    """NumPy reference of beliefs.distance_slots for one env: [N, G], -1 for absent targets."""
-    first = {k: sum(1 for j in kinds if j < k) for k in kinds}
-    out = np.full((len(agent), len(goals)), -1)
-    for i, a in enumerate(agent):
-        for k in set(kinds):
-            idx = sorted((g for g in range(len(goals)) if kinds[g] == k and present[g]),
-                         key=lambda g: (np.abs(a - goals[g]).sum(), g))
-            for r, g in enumerate(idx):
-                out[i, g] = first[k] + r
-    return out
-
-
 def _rank_counts_np(goal, valid, slots, groups, counts0, decay):
     """NumPy reference of a rank runner's inter-OM update for one env: hindsight labels from
     the stored goals, each label counted at its target's slot at the first step of its run,
@@ -365,7 +353,7 @@ def test_rank_pooling_counts_where_targets_were_chosen(rank_runs, env):
     present = np.asarray(jax.vmap(runner.env.goals_present, in_axes=(0, None))(st, p))
     slots = np.asarray(trace.slots)  # [E, T, N, G]
     for i in range(slots.shape[0]):
-        want = _slots_np(agent[i], goals[i], present[i], kinds)
+        want = slots_reference(agent[i], goals[i], present[i], kinds)
         np.testing.assert_array_equal(np.where(want >= 0, slots[i, 0], -1), want)
     T = runner.T
     goal = np.asarray(batch.data["goal"])[:, :T]
