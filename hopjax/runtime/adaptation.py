@@ -75,11 +75,12 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from hopjax import envs
 from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop.config import HOPConfig
-from hopjax.algos.hop.losses import step_mask
+from hopjax.algos.hop.losses import goal_loss, step_mask
 from hopjax.algos.hop.trainer import HOPTrainer, make_env
 from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
@@ -176,6 +177,19 @@ def _sums_by_step(batch, modelled, scored, *values):
     return (*(total(x) for x in values), total(jnp.ones(v.shape, jnp.float32)))
 
 
+def goal_xent(trainer: HOPTrainer, params, batch, modelled: jax.Array) -> dict[str, jax.Array]:
+    """How well the goal model that played an episode predicts the co-players' actions: the
+    mean cross-entropy -log pi(a | o, g) (nats) of the modelled seats' (``modelled`` [N] bool)
+    actions given their hindsight goal, over their valid steps that have one (the loss the goal
+    model trains on, :func:`hopjax.algos.hop.losses.goal_loss`, restricted to those seats).
+    -> ``goal_xent`` [] float32 (0 when no step has a goal) and ``goal_xent_steps`` [] (their
+    count). A uniform move among A available actions scores log A."""
+    xent, _ = goal_loss(trainer.goal_policy, params["goal"], batch, modelled)
+    T = batch.max_seq_length
+    steps = jnp.sum(step_mask(batch) & (batch["goal_label"][:, :T] >= 0) & modelled)
+    return {"goal_xent": xent, "goal_xent_steps": steps.astype(jnp.float32)}
+
+
 def pursuit_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.Array]:
     """Belief mass on what each scripted co-player was actually after (``trace.pursued``: its
     nearest live target(s), or "no target"), by time step as sums like
@@ -205,17 +219,22 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
     ``coplayers=None``: self-play (HOP in every seat; ``kind`` ignored). ``with_episodes``:
     also return every episode's batch and belief trace ([K, E, ...]). ``inter_om_decay``: the
     decay carrying the prior from episode to episode (default: the config's). Besides the
-    episode means, the metrics hold :func:`within_episode_accuracy` ([K, T] each)."""
+    episode means, the metrics hold :func:`within_episode_accuracy` ([K, T] each) and
+    :func:`goal_xent` (the goal model's fit to the co-players). With ``adapt_goal_steps > 0``
+    (:meth:`HOPTrainer.adapt_goal`) the goal model trains on each episode before the next."""
     env, p = trainer.env, trainer.env_params
     n = env.num_agents(p)
     self_play = coplayers is None
     focal = tuple(range(n if self_play else num_focal))
 
+    goal_steps = trainer.cfg.adapt_goal_steps
+
     def fn(key, params, kind):
         runner = trainer.make_runner(num_envs, focal, _scripted(env.name, n, num_focal, coplayers, kind),
                                      inter_om_decay, _pursuit(env.name, n, num_focal, coplayers, kind))
 
-        def episode(prior, k):
+        def episode(carry, k):
+            prior, params, opt_state = carry
             batch, trace = runner.play(k, params, prior)
             m = _episode_summary(trace.returns, len(focal) if self_play else num_focal, self_play)
             steps = trace.belief_steps
@@ -224,10 +243,14 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
             m.update(within_episode_accuracy(batch, trace, runner.modelled))
             if trace.pursued is not None:
                 m.update(pursuit_accuracy(batch, trace, runner.modelled))
-            return trace.prior, (m, (batch, trace) if with_episodes else None)
+            m.update(goal_xent(trainer, params, batch, runner.modelled))
+            if goal_steps:  # static: the goal model trains on this episode before the next
+                params, opt_state = trainer.adapt_goal(params, opt_state, batch, goal_steps)
+            return (trace.prior, params, opt_state), (m, (batch, trace) if with_episodes else None)
 
         prior0 = bl.uniform_prior((num_envs, n, runner.G + 1), trainer.cfg.inter_om_prior_weight)
-        _, (metrics, eps) = jax.lax.scan(episode, prior0, jax.random.split(key, episodes))
+        opt0 = optax.adam(trainer.cfg.lr).init(params["goal"]) if goal_steps else None
+        _, (metrics, eps) = jax.lax.scan(episode, (prior0, params, opt0), jax.random.split(key, episodes))
         return (metrics, eps) if with_episodes else metrics
 
     return fn
@@ -553,9 +576,11 @@ def _within_table(rows: list[dict], pre: str, title: str) -> str:
 
 def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
     """Per co-player and algorithm: focal return of episodes 1..K and their mean (mean ± std
-    over seeds), HOP's belief accuracy in episode 1 and K; then self-play returns."""
+    over seeds), HOP's belief accuracy and its goal model's cross-entropy on the co-players'
+    actions (:func:`goal_xent`, nats; means over the seeds with a scored step) in episode 1 and
+    K; then self-play returns."""
     head = f"{'co-players':<11}{'algorithm':<14}" + "".join(f"{'ep ' + str(k + 1):>15}" for k in range(episodes))
-    head += f"{'mean':>15}{'belief acc 1->K':>18}"
+    head += f"{'mean':>15}{'belief acc 1->K':>18}{'goal xent 1->K':>18}"
     lines = ["focal return per episode (mean ± std over seeds)", head, "-" * len(head)]
     for c, kind in enumerate(kinds):
         for i, (name, r) in enumerate(results.items()):
@@ -566,6 +591,11 @@ def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
             if "belief_accuracy" in r["adapt"]:
                 ba = np.asarray(r["adapt"]["belief_accuracy"])[:, c]
                 row += f"{np.mean(ba[:, 0]):>9.2f} -> {np.mean(ba[:, -1]):.2f}"
+            if "goal_xent" in r["adapt"]:
+                gx = np.asarray(r["adapt"]["goal_xent"])[:, c]
+                gx = np.where(np.asarray(r["adapt"]["goal_xent_steps"])[:, c] > 0, gx, np.nan)
+                first, last = (f"{np.nanmean(gx[:, k]):.2f}" if np.isfinite(gx[:, k]).any() else "-" for k in (0, -1))
+                row += f"{first:>10} -> {last}"  # "-": no co-player step had a goal
             lines.append(row)
     lines.append("")
     lines.append(f"{'self-play':<25}{'mean return/agent':>20}{'welfare':>18}")
