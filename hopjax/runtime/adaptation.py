@@ -75,7 +75,6 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from hopjax import envs
 from hopjax.algos.hop import beliefs as bl
@@ -220,21 +219,17 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
     also return every episode's batch and belief trace ([K, E, ...]). ``inter_om_decay``: the
     decay carrying the prior from episode to episode (default: the config's). Besides the
     episode means, the metrics hold :func:`within_episode_accuracy` ([K, T] each) and
-    :func:`goal_xent` (the goal model's fit to the co-players). With ``adapt_goal_steps > 0``
-    (:meth:`HOPTrainer.adapt_goal`) the goal model trains on each episode before the next."""
+    :func:`goal_xent` (the goal model's fit to the co-players)."""
     env, p = trainer.env, trainer.env_params
     n = env.num_agents(p)
     self_play = coplayers is None
     focal = tuple(range(n if self_play else num_focal))
 
-    goal_steps = trainer.cfg.adapt_goal_steps
-
     def fn(key, params, kind):
         runner = trainer.make_runner(num_envs, focal, _scripted(env.name, n, num_focal, coplayers, kind),
                                      inter_om_decay, _pursuit(env.name, n, num_focal, coplayers, kind))
 
-        def episode(carry, k):
-            prior, params, opt_state = carry
+        def episode(prior, k):
             batch, trace = runner.play(k, params, prior)
             m = _episode_summary(trace.returns, len(focal) if self_play else num_focal, self_play)
             steps = trace.belief_steps
@@ -244,13 +239,10 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
             if trace.pursued is not None:
                 m.update(pursuit_accuracy(batch, trace, runner.modelled))
             m.update(goal_xent(trainer, params, batch, runner.modelled))
-            if goal_steps:  # static: the goal model trains on this episode before the next
-                params, opt_state = trainer.adapt_goal(params, opt_state, batch, goal_steps)
-            return (trace.prior, params, opt_state), (m, (batch, trace) if with_episodes else None)
+            return trace.prior, (m, (batch, trace) if with_episodes else None)
 
         prior0 = bl.uniform_prior((num_envs, n, runner.G + 1), trainer.cfg.inter_om_prior_weight)
-        opt0 = optax.adam(trainer.cfg.lr).init(params["goal"]) if goal_steps else None
-        _, (metrics, eps) = jax.lax.scan(episode, (prior0, params, opt0), jax.random.split(key, episodes))
+        _, (metrics, eps) = jax.lax.scan(episode, prior0, jax.random.split(key, episodes))
         return (metrics, eps) if with_episodes else metrics
 
     return fn

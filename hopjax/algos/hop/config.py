@@ -75,16 +75,6 @@ class HOPConfig:
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
     # code.
     adapt_inter_om_decay: float | None = None
-    # Goal-model steps per few-shot episode (`hopjax eval` only; our choice of schedule). The
-    # HOP code keeps training while it meets unseen co-players, its co-player models included
-    # (minibatches of 512 from a 1,000-sample buffer, 15 passes; msg_code/train.py,
-    # 'moa_config'). With this > 0, after each of the K adaptation episodes the goal model
-    # takes this many full-batch Adam steps (lr, a fresh Adam state per evaluation, carried
-    # across its K episodes) on that episode's own labelled transitions, every seat's, with
-    # the loss of self-play training (hopjax.algos.hop.losses.goal_loss); the next episode's
-    # beliefs and search use the updated model. The planner net is not trained. 0 (default):
-    # the model stays as trained, the protocol of every result before this key.
-    adapt_goal_steps: int = 0
     # Goal-directed training data for the goal model (our addition, not in the HOP paper or
     # code, which train it on self-play with hindsight labels only; hopjax.algos.hop.assign).
     # Each update, besides the num_envs self-play envs (unchanged: same search, same data for
@@ -127,10 +117,9 @@ class HOPConfig:
                               f"got {self.inter_om_pooling!r}")
         if not isinstance(self.belief_reset_on_goal, bool):
             raise ConfigError(f"config key 'belief_reset_on_goal' must be true or false, got {self.belief_reset_on_goal!r}")
-        for key in ("goal_walker_envs", "adapt_goal_steps"):
-            w = getattr(self, key)
-            if isinstance(w, bool) or not isinstance(w, int) or w < 0:
-                raise ConfigError(f"config key {key!r} must be an int >= 0, got {w!r}")
+        w = self.goal_walker_envs
+        if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+            raise ConfigError(f"config key 'goal_walker_envs' must be an int >= 0, got {w!r}")
         if self.max_depth < 0:
             raise ConfigError(f"config key 'max_depth' must be >= 0, got {self.max_depth}")
         for key in ("c_puct", "q_temperature", "belief_temperature", "inter_om_prior_weight", "lr"):

@@ -461,23 +461,6 @@ class HOPTrainer:
         lp, ap = planner_loss(self.planner_net, params["planner"], batch, self.runner.hop_mask)
         return lg + lp, {**ag, **ap}
 
-    def adapt_goal(self, params, opt_state, batch: EpisodeBatch, steps: int):
-        """``steps`` (static) full-batch Adam steps (``lr``) of :func:`goal_loss` on one
-        episode batch (every seat's labelled transitions): the goal model's training between
-        few-shot episodes (``HOPConfig.adapt_goal_steps``). params: the full ``{"goal",
-        "planner"}`` dict; opt_state: ``optax.adam(lr).init(params["goal"])`` or a previous
-        call's. -> (params with the goal model updated, opt_state)."""
-        opt = optax.adam(self.cfg.lr)
-        grad_fn = jax.grad(lambda g: goal_loss(self.goal_policy, g, batch)[0])
-
-        def sgd(c, _):
-            g, o = c
-            upd, o = opt.update(grad_fn(g), o, g)
-            return (optax.apply_updates(g, upd), o), None
-
-        (g, opt_state), _ = jax.lax.scan(sgd, (params["goal"], opt_state), None, length=steps)
-        return {**params, "goal": g}, opt_state
-
     def update(self, st: HOPState) -> tuple[HOPState, dict[str, jax.Array]]:
         key, k_play, k_sgd = jax.random.split(st.key, 3)
         batch, trace = self.runner.play(k_play, st.params, st.prior)

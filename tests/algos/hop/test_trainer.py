@@ -206,21 +206,6 @@ def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained)
     assert np.all(np.diff(m["p_none"][:, fix], axis=-1) > 0.05), m["p_none"][:, fix]
 
 
-@pytest.fixture(scope="module")
-def adapted():
-    """The adaptation loop with ``adapt_goal_steps: 3`` (K = 2, stag chasers in seats 1-3)
-    from an untrained goal model, every episode returned."""
-    from hopjax.algos.hop import HOPTrainer
-
-    tr = HOPTrainer(dataclasses.replace(TINY_HOP, adapt_goal_steps=3))
-    fn = adaptation.hop_adaptation(tr, episodes=2, num_envs=16, num_focal=1, coplayers=KINDS,
-                                   with_episodes=True)
-    params = tr.init(jax.random.PRNGKey(5)).params
-    m, (batch, trace) = jax.jit(fn, compiler_options=QUICK_COMPILE)(
-        jax.random.PRNGKey(7), params, jnp.int32(KINDS.index("stag")))
-    return tr, params, jax.device_get(m), batch, trace
-
-
 def _coplayer_xent(tr, goal_params, ep):
     """NumPy: mean -log pi(a | o, hindsight goal) over seats 1-3's valid steps with a goal,
     from the model's every-goal log-probabilities (another path than the loss's)."""
@@ -231,37 +216,25 @@ def _coplayer_xent(tr, goal_params, ep):
     valid = np.asarray(ep.filled)[:, :T, None] & np.asarray(ep.alive)[:, :T] & (label >= 0)
     valid[..., 0] = False  # the HOP seat
     e, t, n = np.nonzero(valid)
-    return -lp[e, t, n, label[e, t, n], act[e, t, n]].mean(), valid.sum()
+    return (-lp[e, t, n, label[e, t, n], act[e, t, n]].mean() if len(e) else 0.0), valid.sum()
 
 
-def test_goal_model_trains_between_adaptation_episodes(adapted):
-    """``adapt_goal_steps: 3``: the second episode's beliefs are those of a goal model after 3
-    Adam steps (lr, fresh state) of the goal loss on the first episode's transitions - replayed
-    from the stored episode with the model updated here, outside the loop - and not those of
-    the model as trained; the first episode plays with the model as trained. ``goal_xent`` is
-    the co-players' cross-entropy under the model each episode played with."""
-    tr, params, m, batch, trace = adapted
-    ep = [jax.tree.map(lambda x, k=k: x[k], batch) for k in range(2)]
-    loss = jax.jit(lambda g, b: goal_loss(tr.goal_policy, g, b)[0])
-    opt = optax.adam(tr.cfg.lr)
-    g, state = params["goal"], opt.init(params["goal"])
-    for _ in range(3):
-        grads = jax.grad(loss)(g, ep[0])
-        upd, state = opt.update(grads, state, g)
-        g = optax.apply_updates(g, upd)
-    assert loss(g, ep[0]) < loss(params["goal"], ep[0])  # the steps fit the episode
-    for k, model in enumerate((params["goal"], g)):
-        want, count = _coplayer_xent(tr, model, ep[k])
-        assert count > 20 and m["goal_xent_steps"][k] == count
-        np.testing.assert_allclose(m["goal_xent"][k], want, rtol=1e-5)
-    replay = jax.jit(lambda gp, b, prior: replay_beliefs(tr.goal_policy, gp, b, prior))
-    online = [np.asarray(trace.log_beliefs[k]) for k in range(2)]
-    np.testing.assert_allclose(np.exp(replay(params["goal"], ep[0], trace.prior[0] * 0 + 1.0)),
-                               np.exp(online[0]), atol=2e-5)  # uniform start, model as trained
-    adapted_b = np.exp(replay(g, ep[1], trace.prior[0]))  # the prior carried from episode 1
-    np.testing.assert_allclose(adapted_b, np.exp(online[1]), atol=2e-5)
-    frozen_b = np.exp(replay(params["goal"], ep[1], trace.prior[0]))
-    assert np.abs(frozen_b - np.exp(online[1])).max() > 1e-3
+def test_goal_xent_scores_the_coplayers_actions(trainer, trained):
+    """``goal_xent`` of every (seed, kind, episode): the co-players' (seats 1-3) mean
+    cross-entropy under their hindsight goal with the model that played, recomputed in NumPy
+    from the stored episodes (0 with no such step: fix players never interact); the trained
+    model predicts the chasers' moves better than the untrained one (about uniform)."""
+    m, batch, gp = trained["m1"], trained["batch1"], trained["params1"]["goal"]
+    for s, c, k in np.ndindex(m["goal_xent"].shape):
+        ep = jax.tree.map(lambda x: x[s, c, k], batch)
+        want, count = _coplayer_xent(trainer, gp, ep)
+        assert m["goal_xent_steps"][s, c, k] == count
+        np.testing.assert_allclose(m["goal_xent"][s, c, k], want, rtol=1e-5, atol=1e-6)
+    assert np.all(m["goal_xent_steps"][:, KINDS.index("fix")] == 0)
+    for kind in ("stag", "hare"):
+        c = KINDS.index(kind)
+        assert np.all(m["goal_xent_steps"][:, c] > 20)
+        assert m["goal_xent"][:, c].mean() < trained["m0"]["goal_xent"][:, c].mean() - 0.2
 
 
 def test_within_episode_accuracy_by_step(trainer, trained):
@@ -312,9 +285,6 @@ def test_bad_config_is_rejected_before_compiling(tmp_path):
         load_config(HOPConfig, path)
     path.write_text("inter_om_decay: 1.5\n")
     with pytest.raises(ConfigError, match="inter_om_decay"):
-        load_config(HOPConfig, path)
-    path.write_text("adapt_goal_steps: -1\n")
-    with pytest.raises(ConfigError, match="config key 'adapt_goal_steps' must be an int >= 0, got -1"):
         load_config(HOPConfig, path)
     path.write_text("inter_om_pooling: kinds\n")
     with pytest.raises(ConfigError, match="config key 'inter_om_pooling' must be one of kind, any, rank, got 'kinds'"):
