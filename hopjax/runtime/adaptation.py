@@ -57,6 +57,11 @@ envs and the alive co-players, mean and 95 % interval over seeds, next to the ch
 1 / (targets present + 1): the accuracy of a uniform belief over the targets still present
 and "no target" (our choice of chance level).
 
+The goal model's fit to each kind (:func:`goal_xent`): the co-players' mean cross-entropy
+under their hindsight goal, in nats, per episode; the table gives episode 1 and K. It bounds
+what the beliefs can learn: actions the model predicts no better than a uniform move carry
+little about the goal (``benchmarks/RESULTS.md``, issue 14).
+
 Against scripted co-players the protocol also scores the belief mass on what each one is
 actually after (:func:`pursuit_accuracy`, ``pursuit_*`` entries, rows "pursuit accuracy"):
 its nearest live target(s) or "no target" (:data:`hopjax.envs.scripted.PURSUIT`). The
