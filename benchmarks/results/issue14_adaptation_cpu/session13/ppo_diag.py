@@ -1,7 +1,7 @@
 """Issue 14, thirteenth session: learned PPO co-players in Stag-Hunt, where does HOP's belief
 accuracy come from? Run from the repository root:
 
-    python benchmarks/results/issue14_adaptation_cpu/session13/ppo_diag.py POOLING SEATS
+    python benchmarks/results/issue14_adaptation_cpu/session13/ppo_diag.py POOLING SEATS [KEY=VALUE ...]
 
 trains 6 HOP seeds (configs/stag_hunt_hop.yaml, --set inter_om_pooling=POOLING seed=3), then
 plays K = 5 episodes in 64 envs with HOP in SEATS seats next to the population's PPO members
@@ -9,7 +9,9 @@ plays K = 5 episodes in 64 envs with HOP in SEATS seats next to the population's
 scored steps labelled "no target", belief accuracy (mass on the true goal) on those steps, on
 the target-labelled steps and on all, the mean log of that mass (a proper score), and the mass
 on "no target" at steps 0 and 3; then episode 5 minus episode 1 with a 95 % t-interval over
-the seeds."""
+the seeds. Further KEY=VALUE arguments are config overrides for HOP (the fourteenth session ran
+``any 1 adapt_goal_steps=15`` and ``any 3 adapt_goal_steps=15`` at commit 7b4c814, the only
+commit with that key)."""
 import sys
 
 import jax
@@ -19,8 +21,8 @@ from hopjax.runtime import adaptation as ad, population as pop
 from hopjax.algos.hop import beliefs as bl
 from hopjax.runtime.adaptation import hop_config, hop_agents
 
-pooling = sys.argv[1]; seats = int(sys.argv[2])
-cfg = hop_config("configs/stag_hunt_hop.yaml", [f"inter_om_pooling={pooling}", "seed=3"])
+pooling = sys.argv[1]; seats = int(sys.argv[2]); extra = sys.argv[3:]
+cfg = hop_config("configs/stag_hunt_hop.yaml", [f"inter_om_pooling={pooling}", "seed=3", *extra])
 trainer, params, _ = hop_agents(cfg, 6, None)
 members = pop.load_population("runs/populations/stag_hunt_any", "stag_hunt", trainer.env_params)
 ppo = [m for m in members if m.name == "ppo"][0]
@@ -47,7 +49,7 @@ for s, p in enumerate(params):
     rows.append(r)
 rows = np.asarray(rows)  # [S, K, 7]
 names = ["share none", "acc on none", "acc on target", "acc", "log score", "P(none) t=0", "P(none) t=3"]
-print(f"pooling={pooling} seats={seats}, {len(params)} HOP seeds x 64 envs, mean over seeds")
+print(f"pooling={pooling} seats={seats}{''.join(' ' + e for e in extra)}, {len(params)} HOP seeds x 64 envs, mean over seeds")
 print("| episode | " + " | ".join(names) + " |")
 print("|---" * (len(names) + 1) + "|")
 for k in range(5):

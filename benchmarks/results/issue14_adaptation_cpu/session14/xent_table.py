@@ -26,6 +26,9 @@ for kind in cols[0][1]:
     row = [kind]
     for _, kinds, r in cols:
         c = kinds.index(kind)
+        if "goal_xent" not in r:  # written before the metric existed
+            row += ["-", ci(slope(np.asarray(r["belief_accuracy"])[:, c]))]
+            continue
         gx, n = np.asarray(r["goal_xent"])[:, c], np.asarray(r["goal_xent_steps"])[:, c]
         per_seed = np.where(n.sum(1) > 0, (gx * n).sum(1) / np.maximum(n.sum(1), 1), np.nan)
         ok = np.isfinite(per_seed)
