@@ -58,9 +58,10 @@ envs and the alive co-players, mean and 95 % interval over seeds, next to the ch
 and "no target" (our choice of chance level).
 
 The goal model's fit to each kind (:func:`goal_xent`): the co-players' mean cross-entropy
-under their hindsight goal, in nats, per episode; the table gives episode 1 and K. It bounds
-what the beliefs can learn: actions the model predicts no better than a uniform move carry
-little about the goal (``benchmarks/RESULTS.md``, issue 14).
+under their hindsight goal, in nats, per episode; the table gives episode 1 and K. A
+diagnostic: where the model predicts a kind's moves about as well as a uniform move, its
+likelihoods are unlikely to separate that kind's goals (``benchmarks/RESULTS.md``, "The goal
+model against unseen co-players").
 
 Against scripted co-players the protocol also scores the belief mass on what each one is
 actually after (:func:`pursuit_accuracy`, ``pursuit_*`` entries, rows "pursuit accuracy"):
@@ -84,7 +85,7 @@ import numpy as np
 from hopjax import envs
 from hopjax.algos.hop import beliefs as bl
 from hopjax.algos.hop.config import HOPConfig
-from hopjax.algos.hop.losses import goal_loss, step_mask
+from hopjax.algos.hop.losses import goal_loss, goal_mask, step_mask
 from hopjax.algos.hop.trainer import HOPTrainer, make_env
 from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
@@ -183,14 +184,14 @@ def _sums_by_step(batch, modelled, scored, *values):
 
 def goal_xent(trainer: HOPTrainer, params, batch, modelled: jax.Array) -> dict[str, jax.Array]:
     """How well the goal model that played an episode predicts the co-players' actions: the
-    mean cross-entropy -log pi(a | o, g) (nats) of the modelled seats' (``modelled`` [N] bool)
-    actions given their hindsight goal, over their valid steps that have one (the loss the goal
-    model trains on, :func:`hopjax.algos.hop.losses.goal_loss`, restricted to those seats).
-    -> ``goal_xent`` [] float32 (0 when no step has a goal) and ``goal_xent_steps`` [] (their
-    count). A uniform move among A available actions scores log A."""
+    mean cross-entropy -log pi(a | o, g) (nats) of the modelled seats' (``modelled`` [N] bool:
+    the co-players; every seat in self-play) actions given their hindsight goal, over their
+    valid steps that have one, i.e. not after their last interaction (the loss the goal model
+    trains on, :func:`hopjax.algos.hop.losses.goal_loss`, restricted to those seats).
+    -> ``goal_xent`` [] float32 (0 when no step has a goal) and ``goal_xent_steps`` [] float32
+    (their count). A model predicting a uniform move among A available actions scores log A."""
     xent, _ = goal_loss(trainer.goal_policy, params["goal"], batch, modelled)
-    T = batch.max_seq_length
-    steps = jnp.sum(step_mask(batch) & (batch["goal_label"][:, :T] >= 0) & modelled)
+    steps = jnp.sum(goal_mask(batch, modelled))
     return {"goal_xent": xent, "goal_xent_steps": steps.astype(jnp.float32)}
 
 
@@ -224,7 +225,7 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
     also return every episode's batch and belief trace ([K, E, ...]). ``inter_om_decay``: the
     decay carrying the prior from episode to episode (default: the config's). Besides the
     episode means, the metrics hold :func:`within_episode_accuracy` ([K, T] each) and
-    :func:`goal_xent` (the goal model's fit to the co-players)."""
+    :func:`goal_xent` (the goal model's fit to the co-players; every seat in self-play)."""
     env, p = trainer.env, trainer.env_params
     n = env.num_agents(p)
     self_play = coplayers is None
@@ -577,7 +578,7 @@ def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
     actions (:func:`goal_xent`, nats; means over the seeds with a scored step) in episode 1 and
     K; then self-play returns."""
     head = f"{'co-players':<11}{'algorithm':<14}" + "".join(f"{'ep ' + str(k + 1):>15}" for k in range(episodes))
-    head += f"{'mean':>15}{'belief acc 1->K':>18}{'goal xent 1->K':>18}"
+    head += f"{'mean':>15}{'belief acc 1->K':>18}{'goal xent 1->K':>18}"  # cells 18 wide
     lines = ["focal return per episode (mean ± std over seeds)", head, "-" * len(head)]
     for c, kind in enumerate(kinds):
         for i, (name, r) in enumerate(results.items()):
@@ -587,12 +588,12 @@ def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
             row += f"{_mean_std(fr.mean(1)):>15}"
             if "belief_accuracy" in r["adapt"]:
                 ba = np.asarray(r["adapt"]["belief_accuracy"])[:, c]
-                row += f"{np.mean(ba[:, 0]):>9.2f} -> {np.mean(ba[:, -1]):.2f}"
+                row += f"{np.mean(ba[:, 0]):>10.2f} -> {np.mean(ba[:, -1]):.2f}"
             if "goal_xent" in r["adapt"]:
                 gx = np.asarray(r["adapt"]["goal_xent"])[:, c]
                 gx = np.where(np.asarray(r["adapt"]["goal_xent_steps"])[:, c] > 0, gx, np.nan)
                 first, last = (f"{np.nanmean(gx[:, k]):.2f}" if np.isfinite(gx[:, k]).any() else "-" for k in (0, -1))
-                row += f"{first:>10} -> {last}"  # "-": no co-player step had a goal
+                row += f"{first + ' -> ' + last:>18}"  # "-": no co-player step had a goal
             lines.append(row)
     lines.append("")
     lines.append(f"{'self-play':<25}{'mean return/agent':>20}{'welfare':>18}")

@@ -38,6 +38,14 @@ def discounted_return_to_go(reward: jax.Array, valid: jax.Array, gamma: float) -
     return jnp.where(valid, jnp.swapaxes(g, 0, 1), 0.0)
 
 
+def goal_mask(batch, seats: jax.Array | None = None) -> jax.Array:
+    """[E, T, N] bool: the transitions the goal model is scored on: valid (filled, alive) with a
+    hindsight goal label (steps after an agent's last goal are dropped), of ``seats`` ([N]
+    bool) only if given."""
+    mask = step_mask(batch) & (batch["goal_label"][:, : batch.max_seq_length] >= 0)
+    return mask if seats is None else mask & seats
+
+
 def goal_loss(goal_policy: GoalPolicy, params, batch, seats: jax.Array | None = None) -> tuple[jax.Array, dict]:
     """Masked cross-entropy of actions given own obs and hindsight goal (its cell at that step,
     ``goal_pos``), over every seat's (``seats`` [N] bool: only those seats')
@@ -45,8 +53,7 @@ def goal_loss(goal_policy: GoalPolicy, params, batch, seats: jax.Array | None = 
     entries' inputs are selected away first: NaN/inf there changes neither loss nor gradient."""
     T = batch.max_seq_length
     label = batch["goal_label"][:, :T]
-    mask = step_mask(batch) & (label >= 0)
-    mask = mask if seats is None else mask & seats
+    mask = goal_mask(batch, seats)
     label, actions = select(mask, label), select(mask, batch["actions"][:, :T])
     obs, avail = select(mask, batch["obs"][:, :T]), select(mask, batch["avail_actions"][:, :T], True)
     pos = batch["goal_pos"][:, :T, None]  # [E, T, 1, G, 2]: the goals' cells at each step
