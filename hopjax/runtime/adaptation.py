@@ -351,6 +351,25 @@ def _check_baseline_envs(baselines: dict[str, Any], hop_cfg: HOPConfig, env_para
                 "on HOP's env) or a run trained with HOP's env_kwargs")
 
 
+def unseen_coplayers(env_name: str, env_params: Any, num_focal: int,
+                     population: str | Path | None = None) -> tuple[tuple[str, ...], tuple]:
+    """The rows of the adaptation table: the env's scripted kinds (:data:`COPLAYERS`), then, given
+    a saved population dir (:mod:`hopjax.runtime.population`, trained on this env), one row
+    ``pop:<kind>`` per member kind (printed). -> (kinds, policies): names, and for
+    :func:`hop_adaptation` / :func:`policy_adaptation`'s ``coplayers`` the scripted names and
+    the members' policies for ``num_focal`` focal seats. Errors of
+    :func:`hopjax.runtime.population.load_population` (a missing or mismatched dir)."""
+    kinds, policies = COPLAYERS[env_name], COPLAYERS[env_name]
+    if population is None:
+        return kinds, policies
+    from hopjax.runtime import population as pop
+
+    members = pop.load_population(population, env_name, env_params)
+    print(f"learned co-players from {population}: {pop.describe(members)}")
+    return (kinds + tuple(f"pop:{k.name}" for k in members),
+            policies + tuple(pop.coplayer_policy(k, num_focal) for k in members))
+
+
 def _mean_std(x: np.ndarray) -> str:
     return f"{np.mean(x):6.2f} ± {np.std(x):4.2f}"
 
@@ -374,14 +393,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
         raise ConfigError(f"--focal-seats must lie in [1, {n - 1}] (the other seats hold the co-players)")
     env_name = hop_cfg.env
     _check_baseline_envs(baselines, hop_cfg, env_params)
-    kinds, policies = COPLAYERS[env_name], COPLAYERS[env_name]
-    if population is not None:
-        from hopjax.runtime import population as pop
-
-        members = pop.load_population(population, env_name, env_params)
-        print(f"learned co-players from {population}: {pop.describe(members)}")
-        kinds += tuple(f"pop:{k.name}" for k in members)
-        policies += tuple(pop.coplayer_policy(k, num_focal) for k in members)
+    kinds, policies = unseen_coplayers(env_name, env_params, num_focal, population)
     n_kinds = len(kinds)
     print(f"few-shot adaptation on {env_name} {dict(hop_cfg.env_kwargs)}: {seeds} seeds, "
           f"{num_envs} envs, K={episodes} episodes, focal agent in {num_focal} seat(s)")

@@ -27,7 +27,7 @@ sys.path.insert(0, "benchmarks")
 from issue14_verdict import ci, slope  # noqa: E402
 
 from hopjax.algos.hop import HOPTrainer  # noqa: E402
-from hopjax.runtime import adaptation as ad, population as pop  # noqa: E402
+from hopjax.runtime import adaptation as ad  # noqa: E402
 
 env, seats = sys.argv[1], int(sys.argv[2])
 POP = sys.argv[3] if len(sys.argv) > 3 else "any"
@@ -35,9 +35,7 @@ VARIANTS = tuple(int(v) for v in (sys.argv[4] if len(sys.argv) > 4 else "0,15,20
 SEEDS, K, ENVS = 6, 5, 64
 cfg = ad.hop_config(f"configs/{env}_hop.yaml", ["seed=6"])
 trainer, params, _ = ad.hop_agents(cfg, SEEDS, None)
-members = pop.load_population(f"runs/populations/{env}_{POP}", env, trainer.env_params)
-kinds = ad.COPLAYERS[env] + tuple(f"pop:{m.name}" for m in members)
-policies = ad.COPLAYERS[env] + tuple(pop.coplayer_policy(m, seats) for m in members)
+kinds, policies = ad.unseen_coplayers(env, trainer.env_params, seats, f"runs/populations/{env}_{POP}")
 keys = jax.random.split(jax.random.PRNGKey(1000), SEEDS * len(kinds)).reshape(SEEDS, len(kinds), -1)
 res = {}
 for steps in VARIANTS:

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, "benchmarks")
 from issue14_verdict import ci, slope  # noqa: E402
 
-from hopjax.runtime import adaptation as ad, population as pop  # noqa: E402
+from hopjax.runtime import adaptation as ad  # noqa: E402
 
 env, seats = sys.argv[1], int(sys.argv[2])
 SEEDS, K, ENVS = 6, 5, 64
@@ -28,9 +28,7 @@ res, kinds = {}, None
 for pooling in ("any", "rank"):
     cfg = ad.hop_config(f"configs/{env}_hop.yaml", ["seed=7", f"inter_om_pooling={pooling}"])
     trainer, params, _ = ad.hop_agents(cfg, SEEDS, None)
-    members = pop.load_population(f"runs/populations/{env}_longer", env, trainer.env_params)
-    kinds = ad.COPLAYERS[env] + tuple(f"pop:{m.name}" for m in members)
-    policies = ad.COPLAYERS[env] + tuple(pop.coplayer_policy(m, seats) for m in members)
+    kinds, policies = ad.unseen_coplayers(env, trainer.env_params, seats, f"runs/populations/{env}_longer")
     keys = jax.random.split(jax.random.PRNGKey(2000), SEEDS * len(kinds)).reshape(SEEDS, len(kinds), -1)
     fn = jax.jit(jax.vmap(ad.hop_adaptation(trainer, K, ENVS, seats, policies), in_axes=(0, None, 0)))
     out = [jax.device_get(fn(keys[s], params[s], jnp.arange(len(kinds)))) for s in range(SEEDS)]
