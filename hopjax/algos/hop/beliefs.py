@@ -59,6 +59,14 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   by 0.5 % of an episode per episode, so a new co-player could never be learnt within a few
   episodes; ``prior_weight = 1`` (the default of ``inter_om_prior_weight``) weighs the uniform
   start like one observed episode, after which the decayed counts take over.
+- **Unrevealed goals** (``HOPConfig.inter_om_labels``, our extension): the hindsight label
+  of a step after a co-player's last interaction is "no target", so a chase that never ends in
+  an interaction (a stag hunted alone, a hare another player takes first) counts as "no
+  target" too, and inter-OM learns that stag chasers often pursue nothing. With ``expected``
+  those steps count as intra-OM's beliefs about the co-player at the end of the episode (its
+  posterior after every action it took) instead of a one-hot "no target": the expected counts
+  of an EM step for labels the episode did not reveal. Steps with a label count as before.
+  ``hindsight`` (the default) is the HOP code's count of interactions.
 - **Goal renewal** (``belief_reset_on_goal``, our choice; the HOP code's belief module is not
   in any available source): the goal being inferred is the hindsight label, the target of the
   co-player's *next* interaction, so it changes when the co-player reaches one. With the
@@ -201,18 +209,24 @@ def prior_probs(counts: jax.Array) -> jax.Array:
 
 
 def inter_update(counts: jax.Array, labels: jax.Array, valid: jax.Array, decay: float,
-                 axis: int = 0, kinds=None) -> jax.Array:
+                 axis: int = 0, kinds=None, unrevealed: jax.Array | None = None) -> jax.Array:
     """Across-episode update of the inter-OM pseudo-counts: ``decay * counts + freq``.
 
     counts [..., G+1] float (:func:`uniform_prior` for a new co-player); labels / valid: the
     last episode's hindsight labels and validity with a time axis at ``axis`` (shape of
     ``counts`` without its last axis, plus time); kinds: G ints
     (:func:`hopjax.models.goal_policy.goal_kinds`) to pool the frequencies within kinds (module
-    doc), or None for no pooling. ``freq`` sums to 1 over a row; co-players without any valid
+    doc), or None for no pooling. unrevealed [..., G+1] probabilities (shape of ``counts``) or
+    None: what a step without a goal label (-1: after the co-player's last interaction) counts
+    as; None: "no target" (the hindsight label); ``inter_om_labels: expected`` passes intra-OM's
+    final beliefs (module doc). ``freq`` sums to 1 over a row; co-players without any valid
     step keep their counts. -> counts [..., G+1]; :func:`prior_probs` gives the prior.
     """
     g1 = counts.shape[-1]
-    onehot = select(valid, jax.nn.one_hot(label_with_none(labels, g1 - 1), g1))
+    onehot = jax.nn.one_hot(label_with_none(labels, g1 - 1), g1)
+    if unrevealed is not None:
+        onehot = jnp.where((labels < 0)[..., None], jnp.expand_dims(unrevealed, axis), onehot)
+    onehot = select(valid, onehot)
     steps = jnp.sum(onehot, axis=axis)
     total = jnp.sum(steps, axis=-1, keepdims=True)
     freq = steps / jnp.maximum(total, 1.0)

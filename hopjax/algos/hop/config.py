@@ -13,6 +13,8 @@ from hopjax.config import ConfigError, check_common, env_params
 
 # inter_om_pooling: within kinds, over every target (HOP code), or by distance rank within kinds
 POOLINGS = ("kind", "any", "rank")
+# inter_om_labels: what a step after a co-player's last interaction counts as
+LABELS = ("hindsight", "expected")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +68,13 @@ class HOPConfig:
     # (the nearest, the second nearest, ...; every kind's nearest alike), so that a
     # nearest-target pursuer is recognised in the next layout (hopjax.algos.hop.beliefs).
     inter_om_pooling: str = "any"
+    # What inter-OM counts for a co-player's steps after its last interaction, whose hindsight
+    # label is "no target" (hopjax.algos.hop.beliefs, "Unrevealed goals"): "hindsight" counts
+    # "no target" (the HOP code's count of interactions); "expected" (our extension) counts
+    # intra-OM's beliefs about the co-player at the end of the episode, so that a chase that
+    # never ended in an interaction (a stag hunted alone) counts as that chase, not as "no
+    # target". With inter_om_pooling any or kind.
+    inter_om_labels: str = "hindsight"
     # Stored configs without these keys were written before they existed: they read as the
     # behaviour those runs had (hopjax.config.from_stored), so resuming or evaluating an older
     # run never changes it silently (a resume with today's default names the key).
@@ -115,6 +124,11 @@ class HOPConfig:
         if self.inter_om_pooling not in POOLINGS:
             raise ConfigError(f"config key 'inter_om_pooling' must be one of {', '.join(POOLINGS)}, "
                               f"got {self.inter_om_pooling!r}")
+        if self.inter_om_labels not in LABELS:
+            raise ConfigError(f"config key 'inter_om_labels' must be one of {', '.join(LABELS)}, "
+                              f"got {self.inter_om_labels!r}")
+        if self.inter_om_labels == "expected" and self.inter_om_pooling == "rank":
+            raise ConfigError("config key 'inter_om_labels: expected' needs inter_om_pooling any or kind, not rank")
         if not isinstance(self.belief_reset_on_goal, bool):
             raise ConfigError(f"config key 'belief_reset_on_goal' must be true or false, got {self.belief_reset_on_goal!r}")
         w = self.goal_walker_envs

@@ -126,7 +126,9 @@ class EpisodeTrace:
     (the runner's ``pursuit``, e.g. :data:`hopjax.envs.scripted.PURSUIT`; all False where
     unknown: HOP and learned seats), None for a runner without ``pursuit``;
     slots [E, T, N, G] int32 or None: every seat's slot of every target before each step
-    (:meth:`HOPRunner.slots`), None unless inter-OM pools by rank.
+    (:meth:`HOPRunner.slots`), None unless inter-OM pools by rank;
+    final_log_beliefs [E, N, G+1]: the beliefs after the episode's last step (what
+    ``inter_om_labels: expected`` counts a step after a seat's last interaction as).
     """
 
     log_beliefs: jax.Array
@@ -139,6 +141,7 @@ class EpisodeTrace:
     prior: jax.Array
     pursued: jax.Array | None = None
     slots: jax.Array | None = None
+    final_log_beliefs: jax.Array | None = None
 
 
 @struct.dataclass
@@ -175,14 +178,16 @@ class HOPRunner:
     are 0, its ``pursued`` the assigned targets); the batch's goal labels are the assigned
     targets. False: the HOP runner as it was. ``belief_reset_on_goal``
     (``HOPConfig.belief_reset_on_goal``): a co-player's belief row restarts from the prior at
-    the step it reaches a goal (:func:`hopjax.algos.hop.beliefs.intra_update`)."""
+    the step it reaches a goal (:func:`hopjax.algos.hop.beliefs.intra_update`).
+    ``inter_om_pooling`` / ``inter_om_labels``: what inter-OM carries to the next episode
+    (:class:`hopjax.algos.hop.config.HOPConfig`, :func:`hopjax.algos.hop.beliefs.inter_update`)."""
 
     def __init__(self, env, env_params, goal_policy: GoalPolicy, planner_net: PlannerNet,
                  search: SearchConfig, num_envs: int, focal_seats: tuple[int, ...],
                  scripted: dict[int, Any] | None = None, belief_temperature: float = 1.0,
                  inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None,
                  walkers: bool = False, belief_reset_on_goal: bool = False,
-                 inter_om_pooling: str = "any"):
+                 inter_om_pooling: str = "any", inter_om_labels: str = "hindsight"):
         n = env.num_agents(env_params)
         scripted = dict(scripted or {})
         self.focal = tuple(int(i) for i in focal_seats)
@@ -208,6 +213,11 @@ class HOPRunner:
         # "rank": the pseudo-counts are over distance-rank slots (beliefs.distance_slots) and
         # pooled by rank; the other two keep one count per target.
         self.rank_slots = inter_om_pooling == "rank"
+        # HOPConfig.inter_om_labels: steps after a co-player's last interaction count as "no
+        # target" ("hindsight") or as intra-OM's final beliefs about it ("expected").
+        self.expected_labels = inter_om_labels == "expected"
+        if self.expected_labels and self.rank_slots:
+            raise ConfigError("inter_om_labels: expected needs inter_om_pooling any or kind, not rank")
         self.pooling_kinds = {"kind": goal_policy.kinds, "any": (0,) * self.G,
                               "rank": bl.rank_groups(goal_policy.kinds)}[inter_om_pooling]
         self.walkers = bool(walkers)
@@ -251,7 +261,7 @@ class HOPRunner:
         batch, trace = self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
                                     jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1),
                                     pursued if self.walkers else None,
-                                    None if slots is None else jnp.swapaxes(slots, 0, 1))
+                                    None if slots is None else jnp.swapaxes(slots, 0, 1), carry.log_b)
         return batch, trace.replace(pursued=pursued)
 
     def slots(self, state) -> jax.Array | None:
@@ -335,13 +345,15 @@ class HOPRunner:
         return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature,
                                achieved)
 
-    def _finish(self, batch, log_bs, prior, values, ents, walked=None, slots=None):
+    def _finish(self, batch, log_bs, prior, values, ents, walked=None, slots=None, final_log_b=None):
         """Hindsight labels, returns-to-go and the trace. ``walked`` [E, T, N, G+1] bool (a
         walker-only runner's assigned targets, one-hot): the goal model's labels are those
         targets (-1 for none) instead of the hindsight ones. ``slots`` [E, T, N, G] int32
         (:meth:`slots` before every step; None unless inter-OM pools by rank): inter-OM counts
         the labels' slots where each label's target was chosen
-        (:func:`hopjax.algos.hop.beliefs.slot_labels`) instead of the targets."""
+        (:func:`hopjax.algos.hop.beliefs.slot_labels`) instead of the targets. ``final_log_b``
+        [E, N, G+1]: the beliefs after the episode's last step, what inter-OM counts a step
+        without a label as when ``inter_om_labels: expected``."""
         T, G = self.T, self.G
         v = step_mask(batch)  # [E, T, N]
         labels = bl.hindsight_labels(batch["goal"][:, :T], v, axis=1)
@@ -366,9 +378,10 @@ class HOPRunner:
             entropy=ents,
             goal_counts=jnp.sum(jax.nn.one_hot(jnp.where(v, batch["goal"][:, :T], -1), G), axis=(0, 1)),
             prior=bl.inter_update(prior, labels if slots is None else bl.slot_labels(labels, slots, v, axis=1),
-                                  v, self.inter_om_decay, axis=1,
-                                  kinds=self.pooling_kinds),
+                                  v, self.inter_om_decay, axis=1, kinds=self.pooling_kinds,
+                                  unrevealed=jnp.exp(final_log_b) if self.expected_labels else None),
             slots=slots,
+            final_log_beliefs=final_log_b,
         )
         return batch, trace
 
@@ -435,7 +448,7 @@ class HOPTrainer:
         decay = c.inter_om_decay if inter_om_decay is None else inter_om_decay
         return HOPRunner(self.env, self.env_params, self.goal_policy, self.planner_net, c.search,
                          num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit,
-                         walkers, c.belief_reset_on_goal, c.inter_om_pooling)
+                         walkers, c.belief_reset_on_goal, c.inter_om_pooling, c.inter_om_labels)
 
     def init(self, key: jax.Array) -> HOPState:
         k_g, k_p, key = jax.random.split(key, 3)

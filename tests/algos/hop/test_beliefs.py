@@ -298,3 +298,30 @@ def test_intra_update_ignores_bad_likelihoods_of_absent_goals_and_idle_rows(bad)
     ref = bayes_reference(b, lik.astype(np.float64), present, acted, prior.astype(np.float64), 0.7)
     out = np.exp(np.asarray(bl.intra_update(log_b, dirty, present, acted, prior, 0.7)))
     np.testing.assert_allclose(out, ref, rtol=2e-5, atol=1e-6)
+
+
+def test_inter_update_counts_unrevealed_steps_as_the_given_beliefs():
+    """``unrevealed`` (``inter_om_labels: expected``): a step without a label (-1) counts as the
+    co-player's given distribution instead of a one-hot "no target"; labelled steps as before;
+    then pooled like the labels (here over every target)."""
+    rng = np.random.default_rng(8)
+    t, n, g = 11, 3, 4
+    labels = rng.integers(-1, g, (t, n))
+    labels[:, 1] = -1  # a co-player that never interacts
+    valid = rng.uniform(size=(t, n)) > 0.2
+    prior = rng.dirichlet(np.ones(g + 1), size=n)
+    final = rng.dirichlet(np.ones(g + 1), size=n)
+    for kinds in (None, (0,) * g):
+        out = np.asarray(bl.inter_update(jnp.asarray(prior, jnp.float32), jnp.asarray(labels),
+                                         jnp.asarray(valid), 0.9, axis=0, kinds=kinds,
+                                         unrevealed=jnp.asarray(final, jnp.float32)))
+        for j in range(n):
+            rows = [np.eye(g + 1)[labels[s, j]] if labels[s, j] >= 0 else final[j]
+                    for s in range(t) if valid[s, j]]
+            freq = np.mean(rows, 0)
+            if kinds is not None:
+                freq = np.array([freq[:g].mean()] * g + [freq[g]])
+            np.testing.assert_allclose(out[j], 0.9 * prior[j] + freq, rtol=1e-5)
+        # the co-player without labels: its frequencies are exactly its given beliefs
+        if kinds is None:
+            np.testing.assert_allclose(out[1] - 0.9 * prior[1], final[1], rtol=1e-5)

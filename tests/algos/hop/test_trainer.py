@@ -578,3 +578,59 @@ def test_pursuit_accuracy_scores_the_scripted_targets(trainer, trained):
     s = m["pursuit_acc_sum_t"][:, stag].sum() / m["pursuit_steps_t"][:, stag].sum()
     c = m["pursuit_chance_sum_t"][:, stag].sum() / m["pursuit_steps_t"][:, stag].sum()
     assert s > c + 0.2, (s, c)
+
+
+def test_expected_labels_count_failed_chases_as_their_final_beliefs(trainer):
+    """``inter_om_labels: expected``: the same episode as ``hindsight`` (the labels only change
+    what inter-OM carries to the next one), and the carried counts are a NumPy recount in
+    which a co-player's steps after its last interaction count as its final beliefs instead
+    of "no target". Stag chasers (HOP in seat 0) often chase a stag nobody helps them catch."""
+    from hopjax.algos.hop import HOPTrainer
+    from hopjax.envs.scripted import SCRIPTED
+
+    e, T, G = 32, trainer.runner.T, trainer.runner.G
+    params = trainer.init(jax.random.PRNGKey(0)).params
+    prior0 = bl.uniform_prior((e, 4, G + 1), 1.0)
+    out = {}
+    for labels_cfg in ("hindsight", "expected"):
+        tr = HOPTrainer(dataclasses.replace(TINY_HOP, inter_om_labels=labels_cfg))
+        runner = tr.make_runner(e, (0,), {s: SCRIPTED["stag_hunt"]["stag"] for s in (1, 2, 3)})
+        out[labels_cfg] = jax.device_get(jax.jit(runner.play, compiler_options=QUICK_COMPILE)(
+            jax.random.PRNGKey(1), params, prior0))
+    (b_h, t_h), (b_e, t_e) = out["hindsight"], out["expected"]
+    np.testing.assert_array_equal(b_h.data["goal"], b_e.data["goal"])
+    np.testing.assert_array_equal(t_h.log_beliefs, t_e.log_beliefs)
+    np.testing.assert_array_equal(t_h.final_log_beliefs, t_e.final_log_beliefs)
+    goal = np.asarray(b_e.data["goal"])[:, :T]
+    valid = (np.asarray(b_e.filled)[:, :T, None] & np.asarray(b_e.alive)[:, :T]).astype(bool)
+    final = np.exp(np.asarray(t_e.final_log_beliefs))  # [E, N, G+1]
+    d, start = TINY_HOP.inter_om_decay, np.asarray(prior0)
+    unrevealed = 0
+    for i in range(e):
+        for j in range(4):
+            labels, nxt = np.full(T, -1), -1
+            for t in range(T - 1, -1, -1):
+                if valid[i, t, j] and goal[i, t, j] >= 0:
+                    nxt = goal[i, t, j]
+                labels[t] = nxt if valid[i, t, j] else -1
+            rows = {"hindsight": [], "expected": []}
+            for t in np.flatnonzero(valid[i, :, j]):
+                onehot = np.eye(G + 1)[labels[t] if labels[t] >= 0 else G]
+                rows["hindsight"].append(onehot)
+                rows["expected"].append(onehot if labels[t] >= 0 else final[i, j])
+                unrevealed += j > 0 and labels[t] < 0
+            for name, trace in (("hindsight", t_h), ("expected", t_e)):
+                freq = np.mean(rows[name], 0)
+                freq = np.array([freq[:G].mean()] * G + [freq[G]])  # pooled over every target
+                np.testing.assert_allclose(np.asarray(trace.prior)[i, j], d * start[i, j] + freq,
+                                           rtol=1e-5, atol=1e-6)
+    assert unrevealed > 0  # some chases never ended in a catch ...
+    # ... and the final beliefs put mass on targets there, so the two carried priors differ
+    assert np.max(np.abs(np.asarray(t_h.prior) - np.asarray(t_e.prior))) > 0.05
+
+
+def test_expected_labels_reject_rank_pooling():
+    with pytest.raises(ConfigError, match="inter_om_labels: expected' needs inter_om_pooling any or kind"):
+        dataclasses.replace(TINY_HOP, inter_om_labels="expected", inter_om_pooling="rank").validate()
+    with pytest.raises(ConfigError, match="config key 'inter_om_labels' must be one of hindsight, expected"):
+        dataclasses.replace(TINY_HOP, inter_om_labels="soft").validate()
