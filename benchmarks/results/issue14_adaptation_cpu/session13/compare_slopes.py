@@ -2,14 +2,19 @@
 within-episode rise, per co-player kind: inter-OM `any` (eleventh session, seed 0; twelfth,
 seed 1) next to `rank` (this session, seed 2: first round, labels counted at every step's
 slot; second round, at the slot where their run began), read from each run's verdict.txt
-(benchmarks/issue14_verdict.py). Run from the repository root."""
-import re
+(benchmarks/issue14_verdict.py). Run from the repository root. Other runs:
+``compare_slopes.py "NAME=FOLDER_PATTERN" ...`` with ``{env}`` and ``{s}`` (focal seats) in
+each pattern, relative to benchmarks/results/issue14_adaptation_cpu (the fifteenth session's
+comparison: ``../session15/README.md``)."""
+import sys
 from pathlib import Path
 
 B = Path("benchmarks/results/issue14_adaptation_cpu")
 RUNS = {"any, seed 0": "session11/s11_cli24_{env}_seat{s}", "any, seed 1": "session12/rep_seed1_{env}_seat{s}",
         "rank (per step), seed 2": "session13/rank_seed2_{env}_seat{s}",
         "rank, seed 2": "session13/rank2_seed2_{env}_seat{s}"}
+if sys.argv[1:]:
+    RUNS = dict(a.split("=", 1) for a in sys.argv[1:])
 
 
 def table(path: Path, head: tuple[str, ...], col: int) -> dict[str, str]:
