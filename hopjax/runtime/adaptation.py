@@ -48,8 +48,8 @@ the co-player kinds, though it lowers the return against stag chasers (often lab
 target", so every target's prior falls; with 64 envs per seed that fall is measurable with 3
 focal seats, "The done-when with four times the envs per seed"). ``inter_om_labels: expected``
 counts such steps as HOP's final beliefs about the co-player instead (with ``kind``: the mass
-on the stag then rises across K and that fall goes away, but the slope against two learned
-kinds could not be told from 0, same section). An EMA started at uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
+on the stag then rises across K and that fall goes away, but with 3 focal seats the belief
+slope against two learned kinds could not be told from 0, same section). An EMA started at uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
 decay)``, 200 episodes at 0.995) would move the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes nothing could carry over. The config key
 ``adapt_inter_om_decay`` (our choice, not in the HOP code) evaluates HOP a second time with

@@ -61,11 +61,14 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   start like one observed episode, after which the decayed counts take over.
 - **Unrevealed goals** (``HOPConfig.inter_om_labels``, our extension): the hindsight label
   of a step after a co-player's last interaction is "no target", so a chase that never ends in
-  an interaction (a stag hunted alone, a hare another player takes first) counts as "no
-  target" too, and inter-OM learns that stag chasers often pursue nothing. With ``expected``
-  those steps count as intra-OM's beliefs about the co-player at the end of the episode (its
-  posterior after every action it took) instead of a one-hot "no target": the expected counts
-  of an EM step for labels the episode did not reveal. Steps with a label count as before.
+  an interaction (a stag hunted alone) counts as "no target" too, and inter-OM learns that
+  stag chasers often pursue nothing. With ``expected`` those steps count as intra-OM's beliefs
+  about the co-player at the end of the episode (its posterior after its actions since its
+  last interaction: goal renewal must be on) instead of a one-hot "no target", roughly the
+  expected counts of an EM step for labels the episode did not reveal. Steps with a label count
+  as before. Limits: a target another player took is absent at the end and gets 0 there (its
+  mass goes to what is left, "no target" included); with ``any`` pooling the steps only move
+  mass between "no target" and every target alike, with ``kind`` they also keep the kind.
   ``hindsight`` (the default) is the HOP code's count of interactions.
 - **Goal renewal** (``belief_reset_on_goal``, our choice; the HOP code's belief module is not
   in any available source): the goal being inferred is the hindsight label, the target of the
@@ -216,7 +219,7 @@ def inter_update(counts: jax.Array, labels: jax.Array, valid: jax.Array, decay: 
     last episode's hindsight labels and validity with a time axis at ``axis`` (shape of
     ``counts`` without its last axis, plus time); kinds: G ints
     (:func:`hopjax.models.goal_policy.goal_kinds`) to pool the frequencies within kinds (module
-    doc), or None for no pooling. unrevealed [..., G+1] probabilities (shape of ``counts``) or
+    doc), or None for no pooling. ``axis`` >= 0. unrevealed [..., G+1] probabilities (shape of ``counts``) or
     None: what a step without a goal label (-1: after the co-player's last interaction) counts
     as; None: "no target" (the hindsight label); ``inter_om_labels: expected`` passes intra-OM's
     final beliefs (module doc). ``freq`` sums to 1 over a row; co-players without any valid

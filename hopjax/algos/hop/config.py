@@ -72,13 +72,15 @@ class HOPConfig:
     # label is "no target" (hopjax.algos.hop.beliefs, "Unrevealed goals"): "hindsight" counts
     # "no target" (the HOP code's count of interactions); "expected" (our extension) counts
     # intra-OM's beliefs about the co-player at the end of the episode, so that a chase that
-    # never ended in an interaction (a stag hunted alone) counts as that chase, not as "no
-    # target". With inter_om_pooling any or kind.
+    # never ended in an interaction (a stag hunted alone) counts as a chase (with kind pooling:
+    # a stag chase), not as "no target". Needs inter_om_pooling any or kind and
+    # belief_reset_on_goal: true.
     inter_om_labels: str = "hindsight"
     # Stored configs without these keys were written before they existed: they read as the
     # behaviour those runs had (hopjax.config.from_stored), so resuming or evaluating an older
     # run never changes it silently (a resume with today's default names the key).
-    STORED_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {"inter_om_pooling": "kind"}
+    STORED_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {"inter_om_pooling": "kind",
+                                                                   "inter_om_labels": "hindsight"}
     # Inter-OM decay for the few-shot protocol only (`hopjax eval`): when set, HOP is evaluated
     # a second time with this decay across the K adaptation episodes (row "HOP decay=<d>"), next
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
@@ -128,7 +130,11 @@ class HOPConfig:
             raise ConfigError(f"config key 'inter_om_labels' must be one of {', '.join(LABELS)}, "
                               f"got {self.inter_om_labels!r}")
         if self.inter_om_labels == "expected" and self.inter_om_pooling == "rank":
-            raise ConfigError("config key 'inter_om_labels: expected' needs inter_om_pooling any or kind, not rank")
+            raise ConfigError("config key 'inter_om_labels' is 'expected', which needs 'inter_om_pooling' "
+                              "any or kind, got 'rank'")
+        if self.inter_om_labels == "expected" and self.belief_reset_on_goal is not True:
+            raise ConfigError("config key 'inter_om_labels' is 'expected', which needs "
+                              "'belief_reset_on_goal: true' (final beliefs since the last interaction)")
         if not isinstance(self.belief_reset_on_goal, bool):
             raise ConfigError(f"config key 'belief_reset_on_goal' must be true or false, got {self.belief_reset_on_goal!r}")
         w = self.goal_walker_envs

@@ -127,8 +127,9 @@ class EpisodeTrace:
     unknown: HOP and learned seats), None for a runner without ``pursuit``;
     slots [E, T, N, G] int32 or None: every seat's slot of every target before each step
     (:meth:`HOPRunner.slots`), None unless inter-OM pools by rank;
-    final_log_beliefs [E, N, G+1]: the beliefs after the episode's last step (what
-    ``inter_om_labels: expected`` counts a step after a seat's last interaction as).
+    final_log_beliefs [E, N, G+1]: the beliefs after the episode's last step, held from there
+    in an env whose episode ended early (what ``inter_om_labels: expected`` counts a step after
+    a seat's last interaction as; a walker-only runner's are its start beliefs, unused).
     """
 
     log_beliefs: jax.Array
@@ -215,6 +216,8 @@ class HOPRunner:
         self.rank_slots = inter_om_pooling == "rank"
         # HOPConfig.inter_om_labels: steps after a co-player's last interaction count as "no
         # target" ("hindsight") or as intra-OM's final beliefs about it ("expected").
+        if inter_om_labels not in ("hindsight", "expected"):
+            raise ConfigError(f"inter_om_labels must be hindsight or expected, got {inter_om_labels!r}")
         self.expected_labels = inter_om_labels == "expected"
         if self.expected_labels and self.rank_slots:
             raise ConfigError("inter_om_labels: expected needs inter_om_pooling any or kind, not rank")

@@ -311,7 +311,7 @@ def test_inter_update_counts_unrevealed_steps_as_the_given_beliefs():
     valid = rng.uniform(size=(t, n)) > 0.2
     prior = rng.dirichlet(np.ones(g + 1), size=n)
     final = rng.dirichlet(np.ones(g + 1), size=n)
-    for kinds in (None, (0,) * g):
+    for kinds in (None, (0,) * g, (0, 1, 1, 1)):
         out = np.asarray(bl.inter_update(jnp.asarray(prior, jnp.float32), jnp.asarray(labels),
                                          jnp.asarray(valid), 0.9, axis=0, kinds=kinds,
                                          unrevealed=jnp.asarray(final, jnp.float32)))
@@ -319,8 +319,9 @@ def test_inter_update_counts_unrevealed_steps_as_the_given_beliefs():
             rows = [np.eye(g + 1)[labels[s, j]] if labels[s, j] >= 0 else final[j]
                     for s in range(t) if valid[s, j]]
             freq = np.mean(rows, 0)
-            if kinds is not None:
-                freq = np.array([freq[:g].mean()] * g + [freq[g]])
+            if kinds is not None:  # each target gets its kind's mean
+                k = np.asarray(kinds)
+                freq = np.array([freq[:g][k == k[i]].mean() for i in range(g)] + [freq[g]])
             np.testing.assert_allclose(out[j], 0.9 * prior[j] + freq, rtol=1e-5)
         # the co-player without labels: its frequencies are exactly its given beliefs
         if kinds is None:

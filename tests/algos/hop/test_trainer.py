@@ -593,7 +593,7 @@ def test_expected_labels_count_failed_chases_as_their_final_beliefs(trainer):
     prior0 = bl.uniform_prior((e, 4, G + 1), 1.0)
     out = {}
     for labels_cfg in ("hindsight", "expected"):
-        tr = HOPTrainer(dataclasses.replace(TINY_HOP, inter_om_labels=labels_cfg))
+        tr = HOPTrainer(dataclasses.replace(TINY_HOP, inter_om_labels=labels_cfg, belief_reset_on_goal=True))
         runner = tr.make_runner(e, (0,), {s: SCRIPTED["stag_hunt"]["stag"] for s in (1, 2, 3)})
         out[labels_cfg] = jax.device_get(jax.jit(runner.play, compiler_options=QUICK_COMPILE)(
             jax.random.PRNGKey(1), params, prior0))
@@ -604,6 +604,19 @@ def test_expected_labels_count_failed_chases_as_their_final_beliefs(trainer):
     goal = np.asarray(b_e.data["goal"])[:, :T]
     valid = (np.asarray(b_e.filled)[:, :T, None] & np.asarray(b_e.alive)[:, :T]).astype(bool)
     final = np.exp(np.asarray(t_e.final_log_beliefs))  # [E, N, G+1]
+    # The final beliefs are one more Bayes step after the last decision's (NumPy, from the goal
+    # model's likelihood of the stored last action); rows that did not act then keep theirs.
+    lp = np.asarray(trainer.goal_policy.log_probs_all_goals(
+        params["goal"], jnp.asarray(b_e.data["obs"][:, T - 1]), jnp.asarray(b_e.data["avail_actions"][:, T - 1]),
+        jnp.asarray(b_e.data["goal_pos"][:, T - 1])[:, None]))  # [E, N, G+1, A]
+    lik = np.exp(np.take_along_axis(lp, np.asarray(b_e.data["actions"])[:, T - 1][..., None, None], -1)[..., 0])
+    taken = np.any(np.where(valid[..., None], goal[..., None] == np.arange(G), False), axis=(1, 2))  # [E, G]
+    present = np.concatenate([~taken, np.ones((e, 1), bool)], -1)[:, None]  # after the last step
+    last = np.exp(np.asarray(t_e.log_beliefs)[:, T - 1]) * present
+    post = last * np.where(valid[:, T - 1, :, None], lik, 1.0)
+    reached = valid[:, T - 1] & (goal[:, T - 1] >= 0)  # goal renewal: back to the (uniform) prior
+    post = np.where(reached[..., None], present / present.sum(-1, keepdims=True), post)
+    np.testing.assert_allclose(final, post / post.sum(-1, keepdims=True), atol=2e-5)
     d, start = TINY_HOP.inter_om_decay, np.asarray(prior0)
     unrevealed = 0
     for i in range(e):
@@ -630,7 +643,9 @@ def test_expected_labels_count_failed_chases_as_their_final_beliefs(trainer):
 
 
 def test_expected_labels_reject_rank_pooling():
-    with pytest.raises(ConfigError, match="inter_om_labels: expected' needs inter_om_pooling any or kind"):
+    with pytest.raises(ConfigError, match="'inter_om_labels' is 'expected', which needs 'inter_om_pooling' any or kind"):
         dataclasses.replace(TINY_HOP, inter_om_labels="expected", inter_om_pooling="rank").validate()
+    with pytest.raises(ConfigError, match="which needs 'belief_reset_on_goal: true'"):
+        dataclasses.replace(TINY_HOP, inter_om_labels="expected").validate()
     with pytest.raises(ConfigError, match="config key 'inter_om_labels' must be one of hindsight, expected"):
         dataclasses.replace(TINY_HOP, inter_om_labels="soft").validate()
