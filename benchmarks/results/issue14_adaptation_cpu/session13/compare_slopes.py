@@ -19,6 +19,8 @@ if sys.argv[1:]:
 
 def table(path: Path, head: tuple[str, ...], col: int) -> dict[str, str]:
     out, on = {}, False
+    if not path.exists():  # a run made for one env only
+        return out
     for line in path.read_text().splitlines():
         if line.startswith("| co-players") and all(h in line for h in head):
             on = True
