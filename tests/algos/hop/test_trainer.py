@@ -311,6 +311,17 @@ def test_inter_om_pooling_reaches_every_runner(trainer):
     assert not trainer.runner.rank_slots and not other.runner.rank_slots
 
 
+def _hindsight_labels_np(goal, valid):
+    """NumPy reference of the hindsight labels of one seat: goal, valid [T] -> [T] int, the
+    next goal reached at or after each valid step, -1 after the last one and where invalid."""
+    labels, nxt = np.full(len(goal), -1), -1
+    for t in range(len(goal) - 1, -1, -1):
+        if valid[t] and goal[t] >= 0:
+            nxt = goal[t]
+        labels[t] = nxt if valid[t] else -1
+    return labels
+
+
 def _rank_counts_np(goal, valid, slots, groups, counts0, decay):
     """NumPy reference of a rank runner's inter-OM update for one env: hindsight labels from
     the stored goals, each label counted at its target's slot at the first step of its run,
@@ -319,11 +330,7 @@ def _rank_counts_np(goal, valid, slots, groups, counts0, decay):
     g = slots.shape[-1]
     out = counts0.copy()
     for j in range(n):
-        labels, nxt = np.full(t_len, -1), -1
-        for t in range(t_len - 1, -1, -1):
-            if valid[t, j] and goal[t, j] >= 0:
-                nxt = goal[t, j]
-            labels[t] = nxt if valid[t, j] else -1
+        labels = _hindsight_labels_np(goal[:, j], valid[:, j])
         freq, kept = np.zeros(g + 1), -1
         for t in range(t_len):
             if not valid[t, j]:
@@ -621,11 +628,7 @@ def test_expected_labels_count_failed_chases_as_their_final_beliefs(trainer):
     unrevealed = 0
     for i in range(e):
         for j in range(4):
-            labels, nxt = np.full(T, -1), -1
-            for t in range(T - 1, -1, -1):
-                if valid[i, t, j] and goal[i, t, j] >= 0:
-                    nxt = goal[i, t, j]
-                labels[t] = nxt if valid[i, t, j] else -1
+            labels = _hindsight_labels_np(goal[i, :, j], valid[i, :, j])
             rows = {"hindsight": [], "expected": []}
             for t in np.flatnonzero(valid[i, :, j]):
                 onehot = np.eye(G + 1)[labels[t] if labels[t] >= 0 else G]
