@@ -61,9 +61,10 @@ def _handling(handler, signals: tuple[int, ...]) -> Iterator[bool]:
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """While the block runs, SIGTERM stops a run like Ctrl-C (KeyboardInterrupt: checkpoint,
-    resume command), remembered for :func:`raise_if_interrupted` in case Python drops it; an
-    ignored SIGTERM stays ignored; outside the main thread it does nothing."""
-    with _handling(_remember_interrupt, (signal.SIGTERM,)):
+    resume command), remembered for :func:`raise_if_interrupted` in case Python drops it (and
+    then not printed as ``Exception ignored``, whether or not SIGINT is ignored); an ignored
+    SIGTERM stays ignored; outside the main thread it does nothing."""
+    with _handling(_remember_interrupt, (signal.SIGTERM,)) as on, _quiet_if(on):
         yield
 
 
@@ -107,27 +108,40 @@ def _remember_interrupt(signum, frame):
 
 
 @contextlib.contextmanager
-def remembered_interrupt() -> Iterator[None]:
-    """While the block runs, Ctrl-C raises KeyboardInterrupt and is remembered until
-    :func:`interrupt_handled` (or the block's end) forgets it, so that one Python dropped is
-    raised again by :func:`raise_if_interrupted` (and not printed as ``Exception ignored``). A SIGINT the process ignores stays ignored;
-    outside the main thread it does nothing."""
+def _quiet_if(on: bool) -> Iterator[None]:
+    """While the block runs (if ``on``), a KeyboardInterrupt that Python drops after a remembered
+    signal raised it is not reported (no ``Exception ignored`` traceback: it is raised again by
+    :func:`raise_if_interrupted`); anything else is reported as before."""
+    if not on:
+        yield
+        return
     hook = sys.unraisablehook
 
-    def quiet(unraisable):  # the dropped Ctrl-C is remembered: no "Exception ignored" traceback
+    def quiet(unraisable):
         if not (_seen.is_set() and issubclass(unraisable.exc_type, KeyboardInterrupt)):
             hook(unraisable)
 
-    with _handling(_remember_interrupt, (signal.SIGINT,)) as on:
+    sys.unraisablehook = quiet
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+
+
+@contextlib.contextmanager
+def remembered_interrupt() -> Iterator[None]:
+    """While the block runs, Ctrl-C raises KeyboardInterrupt and is remembered until
+    :func:`interrupt_handled` (or the block's end) forgets it, so that one Python dropped is
+    raised again by :func:`raise_if_interrupted` (and not printed as ``Exception ignored``). A
+    SIGINT the process ignores stays ignored; outside the main thread it does nothing."""
+    with _handling(_remember_interrupt, (signal.SIGINT,)) as on, _quiet_if(on):
         if not on:
             yield
             return
         _seen.clear()
-        sys.unraisablehook = quiet
         try:
             yield
         finally:
-            sys.unraisablehook = hook
             _seen.clear()
 
 

@@ -111,9 +111,13 @@ def test_cli_ctrl_c_dropped_while_a_chunk_runs_stops_after_it(tmp_path, tiny_yam
     assert len(experiment.read_csv(tmp_path / "tiny" / "metrics.csv")) == TINY.chunk_updates  # the first of 4 chunks
 
 
-def test_a_dropped_sigterm_is_remembered_too(monkeypatch):
+@pytest.mark.parametrize("sigint", [signal.default_int_handler, signal.SIG_IGN], ids=["sigint", "sigint-ignored"])
+def test_a_dropped_sigterm_is_remembered_too(monkeypatch, sigint):
+    """Also where SIGINT is ignored (``nohup``, a job started with ``&``), so that the SIGINT guard
+    does nothing: the SIGTERM is still remembered and not reported."""
     dropped = []
-    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    report = lambda u: dropped.append(u.exc_type)  # noqa: E731
+    monkeypatch.setattr(sys, "unraisablehook", report)
 
     class SigtermInFinaliser:
         def __del__(self):
@@ -121,12 +125,17 @@ def test_a_dropped_sigterm_is_remembered_too(monkeypatch):
             for _ in range(1000):
                 pass
 
-    with signals.remembered_interrupt(), signals.sigterm_as_interrupt():
-        SigtermInFinaliser()
-        gc.collect()
-        assert dropped == []  # not reported ...
-        with pytest.raises(KeyboardInterrupt):  # ... but raised where the run checks
-            signals.raise_if_interrupted()
+    before = signal.signal(signal.SIGINT, sigint)
+    try:
+        with signals.remembered_interrupt(), signals.sigterm_as_interrupt():
+            SigtermInFinaliser()
+            gc.collect()
+            assert dropped == []  # not reported ...
+            with pytest.raises(KeyboardInterrupt):  # ... but raised where the run checks
+                signals.raise_if_interrupted()
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert sys.unraisablehook is report  # put back after the guards
 
 
 def test_cli_ctrl_c_before_training_is_one_line(tmp_path, tiny_yaml, capfd, monkeypatch, default_sigint):
