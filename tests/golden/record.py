@@ -18,6 +18,7 @@ level changes float rounding, so it is part of the recipe).
 
 import datetime
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,17 @@ def run(trainer, chunks: int) -> dict:
     return {"metrics": metrics, "params": {k: digest(v) for k, v in params.items()}}
 
 
+def cpu_isa() -> str:
+    """The widest x86 vector extension this CPU has ("avx512", "avx2", "sse"), from Linux's
+    /proc/cpuinfo, else the machine name (``platform.machine()``): XLA's CPU backend compiles for
+    the host's extensions, and the golden numbers differ in their last bits between them."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return platform.machine()
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "sse"
+
+
 def environment() -> dict:
     """Library versions, backend, commit of the code and the date: golden numbers hold for one stack."""
     import flax
@@ -82,7 +94,7 @@ def environment() -> dict:
     dirty = "+uncommitted hopjax/ changes" if git("status", "--porcelain", "--", ":/hopjax") else ""
     dev = jax.devices()[0]
     return dict(jax=jax.__version__, jaxlib=jaxlib.__version__, flax=flax.__version__, optax=optax.__version__,
-                platform=dev.platform, device_kind=dev.device_kind, commit=git("rev-parse", "HEAD") + dirty,
+                platform=dev.platform, device_kind=dev.device_kind, cpu_isa=cpu_isa(), commit=git("rev-parse", "HEAD") + dirty,
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
 

@@ -4,7 +4,10 @@ shared trainers gives exactly the recorded metrics and final-parameter digests.
 Exact (RTOL = 0): on one machine and library stack the compiled chunks are deterministic, so
 any change of numerics fails here, down to the last bit; a refactor shows the same numbers or
 explains each difference. On another jax/jaxlib version or backend the numbers are not
-comparable and the test is skipped (re-record there first, on the code before the change).
+comparable and the test is skipped (re-record there first, on the code before the change); so
+also on a CPU with other vector extensions (``record.cpu_isa``): the set matches to the last bit
+on an Intel Xeon with AVX-512 and on CI, and differs by up to 4e-6 relative (``approx_kl``) on an
+AMD EPYC without AVX-512, where XLA compiles the same code for AVX2.
 The numbers also depend on how many threads XLA's CPU backend splits work over (the CPUs the
 process may run on): pinned to one core (``taskset -c 0``) of the 2-core machine the golden set
 was recorded on, ``ppo_omg_optimistic``'s ``approx_kl`` differs at 1.2e-6 relative, so compare
@@ -17,7 +20,7 @@ import jaxlib
 import numpy as np
 import pytest
 
-from tests.golden.record import CASES, GOLDEN, run
+from tests.golden.record import CASES, GOLDEN, cpu_isa, run
 
 RTOL = 0.0
 
@@ -26,7 +29,8 @@ RTOL = 0.0
 def golden():
     g = json.loads(GOLDEN.read_text())
     env = g["environment"]
-    here = dict(jax=jax.__version__, jaxlib=jaxlib.__version__, platform=jax.devices()[0].platform)
+    here = dict(jax=jax.__version__, jaxlib=jaxlib.__version__, platform=jax.devices()[0].platform,
+                cpu_isa=cpu_isa())
     recorded = {k: env[k] for k in here}
     if recorded != here:
         pytest.skip(f"golden.json was recorded on {recorded}, this is {here}")
