@@ -7,7 +7,7 @@ background jobs ignore SIGINT):
 
 - :func:`sigterm_as_interrupt`: SIGTERM raises KeyboardInterrupt, so a killed run checkpoints
   and stops as after Ctrl-C; it is remembered as :func:`remembered_interrupt` remembers a
-  Ctrl-C. (Before a run's loop starts, SIGTERM keeps its default: the process ends at once,
+  Ctrl-C, but forgotten only by :func:`interrupt_handled` or :func:`raise_if_interrupted`. (Before a run's loop starts, SIGTERM keeps its default: the process ends at once,
   having written nothing it could lose.)
 - :func:`deferred_interrupt`: both signals are held back while a block runs (a checkpoint and
   its CSV rows are written whole; an XLA compile runs to its end) and raise KeyboardInterrupt
@@ -109,8 +109,8 @@ def _remember_interrupt(signum, frame):
 
 @contextlib.contextmanager
 def _quiet_if(on: bool) -> Iterator[None]:
-    """While the block runs (if ``on``), a KeyboardInterrupt that Python drops after a remembered
-    signal raised it is not reported (no ``Exception ignored`` traceback: it is raised again by
+    """While the block runs (if ``on``), a KeyboardInterrupt that Python drops while a remembered
+    signal is pending is not reported (no ``Exception ignored`` traceback: it is raised again by
     :func:`raise_if_interrupted`); anything else is reported as before."""
     if not on:
         yield
@@ -146,13 +146,14 @@ def remembered_interrupt() -> Iterator[None]:
 
 
 def raise_if_interrupted() -> None:
-    """KeyboardInterrupt if a Ctrl-C under :func:`remembered_interrupt` has not been handled
-    (its KeyboardInterrupt was dropped); nothing otherwise."""
+    """KeyboardInterrupt if a Ctrl-C under :func:`remembered_interrupt` or a SIGTERM under
+    :func:`sigterm_as_interrupt` has not been handled (its KeyboardInterrupt was dropped);
+    nothing otherwise."""
     if _seen.is_set():
         _seen.clear()
         raise KeyboardInterrupt
 
 
 def interrupt_handled() -> None:
-    """Forget a remembered Ctrl-C: call where a KeyboardInterrupt is caught and acted on."""
+    """Forget a remembered Ctrl-C or SIGTERM: call where a KeyboardInterrupt is caught and acted on."""
     _seen.clear()

@@ -126,6 +126,7 @@ def test_a_dropped_sigterm_is_remembered_too(monkeypatch, sigint):
                 pass
 
     before = signal.signal(signal.SIGINT, sigint)
+    before_term = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not an inherited ignored SIGTERM
     try:
         with signals.remembered_interrupt(), signals.sigterm_as_interrupt():
             SigtermInFinaliser()
@@ -133,8 +134,11 @@ def test_a_dropped_sigterm_is_remembered_too(monkeypatch, sigint):
             assert dropped == []  # not reported ...
             with pytest.raises(KeyboardInterrupt):  # ... but raised where the run checks
                 signals.raise_if_interrupted()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back after the guard
     finally:
+        signals.interrupt_handled()  # nothing left remembered for later tests if an assertion failed
         signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, before_term)
     assert sys.unraisablehook is report  # put back after the guards
 
 
