@@ -7,8 +7,9 @@ background jobs ignore SIGINT):
 
 - :func:`sigterm_as_interrupt`: SIGTERM raises KeyboardInterrupt, so a killed run checkpoints
   and stops as after Ctrl-C; it is remembered as :func:`remembered_interrupt` remembers a
-  Ctrl-C, but forgotten only by :func:`interrupt_handled` or :func:`raise_if_interrupted`. (Before a run's loop starts, SIGTERM keeps its default: the process ends at once,
-  having written nothing it could lose.)
+  Ctrl-C, but forgotten only by :func:`interrupt_handled` or :func:`raise_if_interrupted`.
+  (Before a run's loop starts, SIGTERM keeps its default: the process ends at once, having
+  written nothing it could lose.)
 - :func:`deferred_interrupt`: both signals are held back while a block runs (a checkpoint and
   its CSV rows are written whole; an XLA compile runs to its end) and raise KeyboardInterrupt
   after it. JAX's compile is interruptible, but XLA's compile threads run on, and the
