@@ -17,6 +17,22 @@ POOLINGS = ("kind", "any", "rank")
 LABELS = ("hindsight", "expected")
 
 
+def check_inter_om(pooling: str, labels: str, belief_reset_on_goal) -> None:
+    """The inter-OM keys together (``HOPConfig`` and ``HOPRunner`` built without one):
+    ConfigError naming the key for a pooling not in POOLINGS, labels not in LABELS, or
+    ``expected`` labels with ``rank`` pooling or without ``belief_reset_on_goal: true``."""
+    if pooling not in POOLINGS:
+        raise ConfigError(f"config key 'inter_om_pooling' must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    if labels not in LABELS:
+        raise ConfigError(f"config key 'inter_om_labels' must be one of {', '.join(LABELS)}, got {labels!r}")
+    if labels == "expected" and pooling == "rank":
+        raise ConfigError("config key 'inter_om_labels' is 'expected', which needs 'inter_om_pooling' "
+                          "any or kind, got 'rank'")
+    if labels == "expected" and belief_reset_on_goal is not True:
+        raise ConfigError("config key 'inter_om_labels' is 'expected', which needs "
+                          "'belief_reset_on_goal: true' (final beliefs since the last interaction)")
+
+
 @dataclasses.dataclass(frozen=True)
 class HOPConfig:
     """One HOP run. Planning/belief defaults are the HOP code's Stag-Hunt values
@@ -123,18 +139,7 @@ class HOPConfig:
                     "batch_episodes", "sgd_steps", "chunk_updates", "checkpoint_every_chunks"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
-        if self.inter_om_pooling not in POOLINGS:
-            raise ConfigError(f"config key 'inter_om_pooling' must be one of {', '.join(POOLINGS)}, "
-                              f"got {self.inter_om_pooling!r}")
-        if self.inter_om_labels not in LABELS:
-            raise ConfigError(f"config key 'inter_om_labels' must be one of {', '.join(LABELS)}, "
-                              f"got {self.inter_om_labels!r}")
-        if self.inter_om_labels == "expected" and self.inter_om_pooling == "rank":
-            raise ConfigError("config key 'inter_om_labels' is 'expected', which needs 'inter_om_pooling' "
-                              "any or kind, got 'rank'")
-        if self.inter_om_labels == "expected" and self.belief_reset_on_goal is not True:
-            raise ConfigError("config key 'inter_om_labels' is 'expected', which needs "
-                              "'belief_reset_on_goal: true' (final beliefs since the last interaction)")
+        check_inter_om(self.inter_om_pooling, self.inter_om_labels, self.belief_reset_on_goal)
         if not isinstance(self.belief_reset_on_goal, bool):
             raise ConfigError(f"config key 'belief_reset_on_goal' must be true or false, got {self.belief_reset_on_goal!r}")
         w = self.goal_walker_envs

@@ -56,7 +56,7 @@ from flax import struct
 from hopjax import envs
 from hopjax.algos.hop import assign as asg
 from hopjax.algos.hop import beliefs as bl
-from hopjax.algos.hop.config import LABELS, HOPConfig
+from hopjax.algos.hop.config import HOPConfig, check_inter_om
 from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
 from hopjax.algos.hop.planner import Planner, SearchConfig
 from hopjax.buffers.episode import EpisodeBatch, Field, Scheme, concat
@@ -216,11 +216,8 @@ class HOPRunner:
         self.rank_slots = inter_om_pooling == "rank"
         # HOPConfig.inter_om_labels: steps after a co-player's last interaction count as "no
         # target" ("hindsight") or as intra-OM's final beliefs about it ("expected").
-        if inter_om_labels not in LABELS:
-            raise ConfigError(f"inter_om_labels must be one of {', '.join(LABELS)}, got {inter_om_labels!r}")
+        check_inter_om(inter_om_pooling, inter_om_labels, self.belief_reset_on_goal)
         self.expected_labels = inter_om_labels == "expected"
-        if self.expected_labels and self.rank_slots:
-            raise ConfigError("inter_om_labels: expected needs inter_om_pooling any or kind, not rank")
         self.pooling_kinds = {"kind": goal_policy.kinds, "any": (0,) * self.G,
                               "rank": bl.rank_groups(goal_policy.kinds)}[inter_om_pooling]
         self.walkers = bool(walkers)
