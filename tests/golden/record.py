@@ -94,7 +94,8 @@ def environment() -> dict:
     dirty = "+uncommitted hopjax/ changes" if git("status", "--porcelain", "--", ":/hopjax") else ""
     dev = jax.devices()[0]
     return dict(jax=jax.__version__, jaxlib=jaxlib.__version__, flax=flax.__version__, optax=optax.__version__,
-                platform=dev.platform, device_kind=dev.device_kind, cpu_isa=cpu_isa(), commit=git("rev-parse", "HEAD") + dirty,
+                platform=dev.platform, device_kind=dev.device_kind, cpu_isa=cpu_isa(),
+                commit=git("rev-parse", "HEAD") + dirty,
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
 

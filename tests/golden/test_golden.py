@@ -15,12 +15,10 @@ was recorded on, ``ppo_omg_optimistic``'s ``approx_kl`` differs at 1.2e-6 relati
 
 import json
 
-import jax
-import jaxlib
 import numpy as np
 import pytest
 
-from tests.golden.record import CASES, GOLDEN, cpu_isa, run
+from tests.golden.record import CASES, GOLDEN, environment, run
 
 RTOL = 0.0
 
@@ -29,8 +27,8 @@ RTOL = 0.0
 def golden():
     g = json.loads(GOLDEN.read_text())
     env = g["environment"]
-    here = dict(jax=jax.__version__, jaxlib=jaxlib.__version__, platform=jax.devices()[0].platform,
-                cpu_isa=cpu_isa())
+    now = environment()
+    here = {k: now[k] for k in ("jax", "jaxlib", "platform", "cpu_isa")}
     recorded = {k: env[k] for k in here}
     if recorded != here:
         pytest.skip(f"golden.json was recorded on {recorded}, this is {here}")
