@@ -69,7 +69,13 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   as before. Limits: a target another player took is absent at the end and gets 0 there (its
   mass goes to what is left, "no target" included); with ``any`` pooling the steps only move
   mass between "no target" and every target alike, with ``kind`` they also keep the kind.
-  ``hindsight`` (the default) is the HOP code's count of interactions.
+  ``hindsight`` (the default) is the HOP code's count of interactions. With ``reached`` those
+  steps count as the target whose cell the co-player's trajectory reaches next (at or after
+  the step, still present after it), "no target" only where it reaches none before the
+  episode ends (:func:`reached_labels`): the HOP paper's definition of a goal as a set of
+  states the trajectory enters, applied where no interaction revealed one. A lone stag
+  chaser waiting on the stag counts as pursuing it; a co-player that wanders off every
+  target still counts as pursuing nothing, the label belief accuracy is scored against.
 - **Goal renewal** (``belief_reset_on_goal``, our choice; the HOP code's belief module is not
   in any available source): the goal being inferred is the hindsight label, the target of the
   co-player's *next* interaction, so it changes when the co-player reaches one. With the
@@ -182,6 +188,24 @@ def hindsight_labels(goal: jax.Array, valid: jax.Array, axis: int = 1) -> jax.Ar
     _, labels = jax.lax.scan(back, jnp.full(g.shape[1:], -1, g.dtype), g, reverse=True)
     labels = jnp.where(jnp.moveaxis(valid, axis, 0), labels, -1)
     return jnp.moveaxis(labels, 0, axis).astype(jnp.int32)
+
+
+def occupied_goals(agent_pos: jax.Array, goal_pos: jax.Array, present: jax.Array) -> jax.Array:
+    """The target each agent stands on: agent_pos [..., N, 2] int, goal_pos [..., G, 2] int,
+    present [..., G] bool -> [..., N] int32, the lowest index of a present goal on the agent's
+    cell, -1 where there is none."""
+    on = jnp.all(agent_pos[..., :, None, :] == goal_pos[..., None, :, :], axis=-1) & present[..., None, :]
+    return jnp.where(jnp.any(on, axis=-1), jnp.argmax(on, axis=-1), -1).astype(jnp.int32)
+
+
+def reached_labels(labels: jax.Array, occupied: jax.Array, valid: jax.Array, axis: int = 1) -> jax.Array:
+    """Inter-OM labels under ``inter_om_labels: reached`` (module doc, "Unrevealed goals"):
+    labels (:func:`hindsight_labels`), occupied (:func:`occupied_goals` after every step, -1
+    for none) and valid, all the same shape with time at ``axis`` -> int32 labels: a step with
+    a hindsight label keeps it; one without (-1) takes the next target the agent stands on at
+    or after it, -1 where it stands on none before the episode ends (or the step is invalid)."""
+    nxt = hindsight_labels(occupied, valid, axis)
+    return jnp.where(labels >= 0, labels, nxt).astype(jnp.int32)
 
 
 def label_with_none(labels: jax.Array, num_goals: int) -> jax.Array:

@@ -14,7 +14,7 @@ from hopjax.config import ConfigError, check_common, env_params
 # inter_om_pooling: within kinds, over every target (HOP code), or by distance rank within kinds
 POOLINGS = ("kind", "any", "rank")
 # inter_om_labels: what a step after a co-player's last interaction counts as
-LABELS = ("hindsight", "expected")
+LABELS = ("hindsight", "expected", "reached")
 
 
 def check_inter_om(pooling: str, labels: str, belief_reset_on_goal) -> None:
@@ -90,7 +90,10 @@ class HOPConfig:
     # intra-OM's beliefs about the co-player at the end of the episode, so that a chase that
     # never ended in an interaction (a stag hunted alone) counts as a chase (with kind pooling:
     # a stag chase), not as "no target". Needs inter_om_pooling any or kind and
-    # belief_reset_on_goal: true.
+    # belief_reset_on_goal: true. "reached" (our extension) counts the target whose cell the
+    # co-player reaches next (the HOP paper's goal: a set of states the trajectory enters), "no
+    # target" only where it reaches none: a lone stag chaser waiting on the stag counts as a
+    # stag chase, a co-player wandering off every target as "no target".
     inter_om_labels: str = "hindsight"
     # Stored configs without these keys were written before they existed: they read as the
     # behaviour those runs had (hopjax.config.from_stored), so resuming or evaluating an older

@@ -215,9 +215,11 @@ class HOPRunner:
         # pooled by rank; the other two keep one count per target.
         self.rank_slots = inter_om_pooling == "rank"
         # HOPConfig.inter_om_labels: steps after a co-player's last interaction count as "no
-        # target" ("hindsight") or as intra-OM's final beliefs about it ("expected").
+        # target" ("hindsight"), as intra-OM's final beliefs about it ("expected") or as the
+        # next target whose cell it reaches ("reached").
         check_inter_om(inter_om_pooling, inter_om_labels, self.belief_reset_on_goal)
         self.expected_labels = inter_om_labels == "expected"
+        self.reached_labels = inter_om_labels == "reached"
         self.pooling_kinds = {"kind": goal_policy.kinds, "any": (0,) * self.G,
                               "rank": bl.rank_groups(goal_policy.kinds)}[inter_om_pooling]
         self.walkers = bool(walkers)
@@ -253,7 +255,7 @@ class HOPRunner:
             carry2, row, out = self._step(params, prior, carry, k)
             return carry2, (row, out)
 
-        carry, (rows, (log_bs, values, ents, pursued, slots)) = jax.lax.scan(step, carry0, keys)
+        carry, (rows, (log_bs, values, ents, pursued, slots, occupied)) = jax.lax.scan(step, carry0, keys)
         batch = self.engine.write_final(assemble(self.scheme, rows), carry)
         pursued = None if pursued is None else jnp.swapaxes(pursued, 0, 1)  # [E, T, N, G+1]
         if slots is not None:  # the scan gives them after each step; the state before step t+1 is
@@ -261,7 +263,8 @@ class HOPRunner:
         batch, trace = self._finish(batch, jnp.swapaxes(log_bs, 0, 1), prior,
                                     jnp.swapaxes(values, 0, 1), jnp.swapaxes(ents, 0, 1),
                                     pursued if self.walkers else None,
-                                    None if slots is None else jnp.swapaxes(slots, 0, 1), carry.log_b)
+                                    None if slots is None else jnp.swapaxes(slots, 0, 1), carry.log_b,
+                                    None if occupied is None else jnp.swapaxes(occupied, 0, 1))
         return batch, trace.replace(pursued=pursued)
 
     def slots(self, state) -> jax.Array | None:
@@ -275,6 +278,17 @@ class HOPRunner:
                                  jax.vmap(self.env.goal_positions, in_axes=(0, None))(*args),
                                  bl.present_goals(self.env, state, self.env_params),
                                  self.goal_policy.kinds)
+
+    def occupied(self, state) -> jax.Array | None:
+        """[E, N] int32: the present target every seat stands on in ``state``, -1 for none
+        (:func:`hopjax.algos.hop.beliefs.occupied_goals`), or None unless ``inter_om_labels:
+        reached``."""
+        if not self.reached_labels:
+            return None
+        args = (state, self.env_params)
+        return bl.occupied_goals(jax.vmap(self.env.agent_positions, in_axes=(0, None))(*args),
+                                 jax.vmap(self.env.goal_positions, in_axes=(0, None))(*args),
+                                 bl.present_goals(self.env, state, self.env_params))
 
     @staticmethod
     def goal_prior(prior: jax.Array, slots: jax.Array | None) -> jax.Array:
@@ -312,7 +326,8 @@ class HOPRunner:
         row = eng.step_row(self.scheme, carry, actions, tr, {"policy": policy, "goal_pos": pos})
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=freeze(carry.active, log_b2, carry.log_b))
         ent = -jnp.sum(jnp.where(plan.policy > 0, plan.policy * jnp.log(plan.policy), 0.0), -1)
-        return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state), slots2)
+        return carry2, row, (carry.log_b, plan.value, ent, self.pursued(carry.env_state), slots2,
+                             self.occupied(tr.env_state))
 
     def _walk_step(self, carry: "HOPCarry", k):
         """Walker-only runner: every seat walks to its assigned target (redrawn when removed);
@@ -330,7 +345,7 @@ class HOPRunner:
         carry2 = HOPCarry(**eng.advance(carry, tr), log_b=carry.log_b, target=target2)
         zeros = jnp.zeros((e, len(self.focal)))
         return carry2, row, (carry.log_b, zeros, zeros, jax.nn.one_hot(carry.target, self.G + 1, dtype=bool),
-                             self.slots(tr.env_state))
+                             self.slots(tr.env_state), self.occupied(tr.env_state))
 
     def _belief_step(self, params, prior, carry: "HOPCarry", actions, tr, pos):
         """intra-OM: the likelihood of every seat's action under every goal (located at ``pos``
@@ -345,7 +360,8 @@ class HOPRunner:
         return bl.intra_update(carry.log_b, log_lik, present2, tr.valid, prior, self.belief_temperature,
                                achieved)
 
-    def _finish(self, batch, log_bs, prior, values, ents, walked=None, slots=None, final_log_b=None):
+    def _finish(self, batch, log_bs, prior, values, ents, walked=None, slots=None, final_log_b=None,
+                occupied=None):
         """Hindsight labels, returns-to-go and the trace. ``walked`` [E, T, N, G+1] bool (a
         walker-only runner's assigned targets, one-hot): the goal model's labels are those
         targets (-1 for none) instead of the hindsight ones. ``slots`` [E, T, N, G] int32
@@ -353,7 +369,10 @@ class HOPRunner:
         the labels' slots where each label's target was chosen
         (:func:`hopjax.algos.hop.beliefs.slot_labels`) instead of the targets. ``final_log_b``
         [E, N, G+1]: the beliefs after the episode's last step, what inter-OM counts a step
-        without a label as when ``inter_om_labels: expected``."""
+        without a label as when ``inter_om_labels: expected``. ``occupied`` [E, T, N] int32: the
+        present target each seat stands on after each step (:meth:`occupied`; None unless
+        ``inter_om_labels: reached``), whose next one inter-OM counts a step without a label as
+        (:func:`hopjax.algos.hop.beliefs.reached_labels`)."""
         T, G = self.T, self.G
         v = step_mask(batch)  # [E, T, N]
         labels = bl.hindsight_labels(batch["goal"][:, :T], v, axis=1)
@@ -367,6 +386,7 @@ class HOPRunner:
                     return_to_go=jnp.concatenate([rtg, pad.astype(rtg.dtype)], 1))
         batch = batch.replace(data=data)
         acc = bl.mass_on(log_bs, bl.label_with_none(labels, G))  # [E, T, N]
+        inter = labels if occupied is None else bl.reached_labels(labels, occupied, v, axis=1)  # inter-OM's
         m = v & self.modelled
         steps = jnp.sum(m, axis=(1, 2)).astype(jnp.float32)
         trace = EpisodeTrace(
@@ -377,7 +397,7 @@ class HOPRunner:
             root_value=values,
             entropy=ents,
             goal_counts=jnp.sum(jax.nn.one_hot(jnp.where(v, batch["goal"][:, :T], -1), G), axis=(0, 1)),
-            prior=bl.inter_update(prior, labels if slots is None else bl.slot_labels(labels, slots, v, axis=1),
+            prior=bl.inter_update(prior, inter if slots is None else bl.slot_labels(inter, slots, v, axis=1),
                                   v, self.inter_om_decay, axis=1, kinds=self.pooling_kinds,
                                   unrevealed=jnp.exp(final_log_b) if self.expected_labels else None),
             slots=slots,

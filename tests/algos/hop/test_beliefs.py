@@ -326,3 +326,33 @@ def test_inter_update_counts_unrevealed_steps_as_the_given_beliefs():
         # the co-player without labels: its frequencies are exactly its given beliefs
         if kinds is None:
             np.testing.assert_allclose(out[1] - 0.9 * prior[1], final[1], rtol=1e-5)
+
+
+def test_occupied_goals_by_hand():
+    """Agents on a present target's cell get its index (the lowest where two share a cell),
+    -1 on an empty cell or on a removed target's cell."""
+    goal_pos = jnp.array([[0, 0], [1, 2], [1, 2], [3, 3]])
+    present = jnp.array([True, False, True, False])
+    agents = jnp.array([[0, 0], [1, 2], [3, 3], [2, 2]])
+    np.testing.assert_array_equal(bl.occupied_goals(agents, goal_pos, present), [0, 2, -1, -1])
+    np.testing.assert_array_equal(bl.occupied_goals(agents, goal_pos, jnp.ones(4, bool)), [0, 1, 3, -1])
+
+
+def test_reached_labels_fill_only_unlabelled_steps_with_the_next_target_stood_on():
+    """``inter_om_labels: reached`` against a NumPy loop: a labelled step keeps its label;
+    an unlabelled one takes the next valid step's occupied target at or after it."""
+    rng = np.random.default_rng(3)
+    t, n, g = 13, 5, 4
+    goal = np.where(rng.uniform(size=(t, n)) < 0.15, rng.integers(0, g, (t, n)), -1)
+    occ = np.where(rng.uniform(size=(t, n)) < 0.3, rng.integers(0, g, (t, n)), -1)
+    valid = rng.uniform(size=(t, n)) > 0.1
+    labels = bl.hindsight_labels(jnp.asarray(goal), jnp.asarray(valid), axis=0)
+    out = np.asarray(bl.reached_labels(labels, jnp.asarray(occ), jnp.asarray(valid), axis=0))
+    for j in range(n):
+        nxt, want = -1, np.full(t, -1)
+        for s in range(t - 1, -1, -1):
+            if valid[s, j] and occ[s, j] >= 0:
+                nxt = occ[s, j]
+            want[s] = (labels[s, j] if labels[s, j] >= 0 else nxt) if valid[s, j] else -1
+        np.testing.assert_array_equal(out[:, j], want)
+    assert np.any((np.asarray(labels) < 0) & (out >= 0)) and np.any(out < 0)

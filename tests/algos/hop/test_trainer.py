@@ -650,5 +650,70 @@ def test_expected_labels_reject_rank_pooling():
         dataclasses.replace(TINY_HOP, inter_om_labels="expected", inter_om_pooling="rank").validate()
     with pytest.raises(ConfigError, match="which needs 'belief_reset_on_goal: true'"):
         dataclasses.replace(TINY_HOP, inter_om_labels="expected").validate()
-    with pytest.raises(ConfigError, match="config key 'inter_om_labels' must be one of hindsight, expected"):
+    with pytest.raises(ConfigError, match="config key 'inter_om_labels' must be one of hindsight, expected, reached"):
         dataclasses.replace(TINY_HOP, inter_om_labels="soft").validate()
+
+
+def test_reached_labels_count_a_chase_by_the_target_cell_it_reaches(trainer):
+    """``inter_om_labels: reached``: the same episode as ``hindsight``, and the carried counts
+    are a NumPy recount in which a seat's steps after its last interaction count as the next
+    target it stands on after a step, read off its own observations (its cell in channel 0,
+    the live stags and hares in channels N+1 and N+2), "no target" after it stands on none.
+    A lone stag chaser (seat 1, next to a hare chaser and a random player) waits on the stag
+    for a partner the untrained HOP seat rarely is."""
+    from hopjax.algos.hop import HOPTrainer
+    from hopjax.envs.scripted import SCRIPTED
+
+    e, T, G, n = 16, trainer.runner.T, trainer.runner.G, 4
+    params = trainer.init(jax.random.PRNGKey(0)).params
+    prior0 = bl.uniform_prior((e, n, G + 1), 1.0)
+    kinds = SCRIPTED["stag_hunt"]
+    out = {}
+    for labels_cfg in ("hindsight", "reached"):
+        tr = HOPTrainer(dataclasses.replace(TINY_HOP, inter_om_labels=labels_cfg, inter_om_pooling="kind"))
+        runner = tr.make_runner(e, (0,), {1: kinds["stag"], 2: kinds["hare"], 3: kinds["random"]})
+        out[labels_cfg] = jax.device_get(jax.jit(runner.play, compiler_options=QUICK_COMPILE)(
+            jax.random.PRNGKey(2), params, prior0))
+    (b_h, t_h), (b_r, t_r) = out["hindsight"], out["reached"]
+    np.testing.assert_array_equal(b_h.data["goal"], b_r.data["goal"])
+    np.testing.assert_array_equal(t_h.log_beliefs, t_r.log_beliefs)
+    goal = np.asarray(b_r.data["goal"])[:, :T]
+    valid = (np.asarray(b_r.filled)[:, :T, None] & np.asarray(b_r.alive)[:, :T]).astype(bool)
+    obs = np.asarray(b_r.data["obs"])  # [E, T+1, N, H, W, C]; row t+1: after step t
+    cells = np.asarray(b_r.data["goal_pos"])[:, 0]  # [E, G, 2]: animals do not move
+    kind_of = np.array([0] + [1] * (G - 1))  # stag_0, hare_0..3
+    d, start = TINY_HOP.inter_om_decay, np.asarray(prior0)
+    found = {"stag": 0, "none": 0}
+    for i in range(e):
+        for j in range(n):
+            occ = np.full(T, -1)
+            for t in range(T):
+                me = obs[i, t + 1, j, ..., 0]
+                if not me.any():
+                    continue  # left the grid (or the episode is over)
+                r, c = np.unravel_index(np.argmax(me), me.shape)
+                for g in range(G):
+                    live = obs[i, t + 1, j, r, c, n + 1 + (kind_of[g] == 1)] > 0
+                    if tuple(cells[i, g]) == (r, c) and live:
+                        occ[t] = g
+                        break
+            hind = _hindsight_labels_np(goal[i, :, j], valid[i, :, j])
+            nxt = _hindsight_labels_np(occ, valid[i, :, j])
+            labels = np.where(hind >= 0, hind, nxt)
+            if j == 1:
+                found["stag"] += np.sum(valid[i, :, j] & (hind < 0) & (labels == 0))
+            found["none"] += np.sum(valid[i, :, j] & (labels < 0))
+            for name, lab, trace in (("hindsight", hind, t_h), ("reached", labels, t_r)):
+                freq = np.mean([np.eye(G + 1)[lab[t] if lab[t] >= 0 else G] for t in np.flatnonzero(valid[i, :, j])], 0)
+                freq = np.array([freq[:G][kind_of == kind_of[g]].mean() for g in range(G)] + [freq[G]])
+                np.testing.assert_allclose(np.asarray(trace.prior)[i, j], d * start[i, j] + freq,
+                                           rtol=1e-5, atol=1e-6, err_msg=f"{name} env {i} seat {j}")
+    # the lone stag chaser's wait on the stag counts as a stag chase, and some steps still
+    # count as "no target" (a seat that stands on no target after its last interaction)
+    assert found["stag"] > 0 and found["none"] > 0, found
+
+
+def test_reached_labels_need_no_other_key():
+    """Unlike ``expected``, ``reached`` takes every pooling and no goal renewal."""
+    dataclasses.replace(TINY_HOP, inter_om_labels="reached").validate()
+    dataclasses.replace(TINY_HOP, inter_om_labels="reached", inter_om_pooling="rank").validate()
