@@ -49,7 +49,12 @@ target", so every target's prior falls; with 64 envs per seed that fall is measu
 focal seats, "The done-when with four times the envs per seed"). ``inter_om_labels: expected``
 counts such steps as HOP's final beliefs about the co-player instead (with ``kind``: the mass
 on the stag then rises across K and that fall goes away, but with 3 focal seats the belief
-slope against two learned kinds could not be told from 0, same section). An EMA started at uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
+slope against two learned kinds could not be told from 0, same section). ``inter_om_labels:
+reached`` counts them as the next target cell the co-player stands on (with ``kind``: the fall
+goes away and the belief rises against the learned kinds, but the accuracy on the hindsight
+label, "no target" for a hunt nobody joined, no longer rises against stag chasers with 3 focal
+seats; "`inter_om_labels: reached`", seventeenth session). An EMA started at uniform with its
+full weight (``inter_om_prior_weight = 1 / (1 -
 decay)``, 200 episodes at 0.995) would move the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes nothing could carry over. The config key
 ``adapt_inter_om_decay`` (our choice, not in the HOP code) evaluates HOP a second time with
