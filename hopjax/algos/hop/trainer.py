@@ -386,7 +386,7 @@ class HOPRunner:
                     return_to_go=jnp.concatenate([rtg, pad.astype(rtg.dtype)], 1))
         batch = batch.replace(data=data)
         acc = bl.mass_on(log_bs, bl.label_with_none(labels, G))  # [E, T, N]
-        inter = labels if occupied is None else bl.reached_labels(labels, occupied, v, axis=1)  # inter-OM's
+        inter = labels if occupied is None else bl.reached_labels(labels, occupied, v, axis=1)  # inter-OM counts these
         m = v & self.modelled
         steps = jnp.sum(m, axis=(1, 2)).astype(jnp.float32)
         trace = EpisodeTrace(
