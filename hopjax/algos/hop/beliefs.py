@@ -74,8 +74,11 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   the step, still present after it), "no target" only where it reaches none before the
   episode ends (:func:`reached_labels`): the HOP paper's definition of a goal as a set of
   states the trajectory enters, applied where no interaction revealed one. A lone stag
-  chaser waiting on the stag counts as pursuing it; a co-player that wanders off every
-  target still counts as pursuing nothing, the label belief accuracy is scored against.
+  chaser waiting on the stag counts as pursuing it; a co-player that never stands on a target
+  again counts as pursuing nothing. Limits: a step onto a target's cell counts as pursuing it,
+  also in passing (a random walker that crosses a hare counts as after that hare), and belief
+  accuracy and the goal model keep the hindsight labels, so inter-OM is taught the stag on the
+  steps that accuracy scores against "no target".
 - **Goal renewal** (``belief_reset_on_goal``, our choice; the HOP code's belief module is not
   in any available source): the goal being inferred is the hindsight label, the target of the
   co-player's *next* interaction, so it changes when the co-player reaches one. With the
@@ -200,8 +203,8 @@ def occupied_goals(agent_pos: jax.Array, goal_pos: jax.Array, present: jax.Array
 
 def reached_labels(labels: jax.Array, occupied: jax.Array, valid: jax.Array, axis: int = 1) -> jax.Array:
     """Inter-OM labels under ``inter_om_labels: reached`` (module doc, "Unrevealed goals"):
-    labels (:func:`hindsight_labels`), occupied (:func:`occupied_goals` after every step, -1
-    for none) and valid, all the same shape with time at ``axis`` -> int32 labels: a step with
+    labels int (:func:`hindsight_labels`), occupied int (:func:`occupied_goals` after every
+    step, -1 for none) and valid bool, all the same shape with time at ``axis`` -> int32 labels: a step with
     a hindsight label keeps it; one without (-1) takes the next target the agent stands on at
     or after it, -1 where it stands on none before the episode ends (or the step is invalid)."""
     nxt = hindsight_labels(occupied, valid, axis)
@@ -240,7 +243,8 @@ def inter_update(counts: jax.Array, labels: jax.Array, valid: jax.Array, decay: 
     """Across-episode update of the inter-OM pseudo-counts: ``decay * counts + freq``.
 
     counts [..., G+1] float (:func:`uniform_prior` for a new co-player); labels / valid: the
-    last episode's hindsight labels and validity with a time axis at ``axis`` (shape of
+    last episode's hindsight labels (:func:`reached_labels` under ``inter_om_labels: reached``)
+    and validity with a time axis at ``axis`` (shape of
     ``counts`` without its last axis, plus time); kinds: G ints
     (:func:`hopjax.models.goal_policy.goal_kinds`) to pool the frequencies within kinds (module
     doc), or None for no pooling. ``axis`` >= 0. unrevealed [..., G+1] probabilities (shape of ``counts``) or
@@ -318,7 +322,9 @@ def slot_labels(labels: jax.Array, slots: jax.Array, valid: jax.Array | None = N
     the one after it reached its previous goal. Those are the states where the prior is used
     (:func:`initial_beliefs`, goal renewal), so inter-OM counts where a target lay when it was
     chosen; a target's rank falls as the co-player walks to it and per-step slots would count
-    most walks as "nearest". Without them: every step's own slot."""
+    most walks as "nearest". Under ``inter_om_labels: reached`` a run can also begin where a
+    co-player walks off one target toward another without an interaction; its slot is then
+    taken at a state where no row restarts. Without them: every step's own slot."""
     s = jnp.take_along_axis(slots, jnp.maximum(labels, 0)[..., None], axis=-1)[..., 0]
     s = jnp.where(labels >= 0, s, -1).astype(jnp.int32)
     if valid is None:

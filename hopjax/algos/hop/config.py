@@ -93,7 +93,8 @@ class HOPConfig:
     # belief_reset_on_goal: true. "reached" (our extension) counts the target whose cell the
     # co-player reaches next (the HOP paper's goal: a set of states the trajectory enters), "no
     # target" only where it reaches none: a lone stag chaser waiting on the stag counts as a
-    # stag chase, a co-player wandering off every target as "no target".
+    # stag chase, a co-player that never stands on a target again as "no target" (crossing a
+    # target's cell counts as pursuing it; belief accuracy keeps the hindsight labels).
     inter_om_labels: str = "hindsight"
     # Stored configs without these keys were written before they existed: they read as the
     # behaviour those runs had (hopjax.config.from_stored), so resuming or evaluating an older

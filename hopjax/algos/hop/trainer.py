@@ -309,7 +309,8 @@ class HOPRunner:
 
     def _step(self, params, prior, carry: "HOPCarry", k):
         """Plan for the HOP seats, fill the scripted seats, step, update the beliefs -> (next
-        carry, the step's batch row (:meth:`Engine.step_row`), (log-beliefs, value, entropy))."""
+        carry, the step's batch row (:meth:`Engine.step_row`), (log-beliefs, value, entropy,
+        :meth:`pursued` before the step, :meth:`slots` and :meth:`occupied` after it))."""
         if self.walkers:
             return self._walk_step(carry, k)
         e, n, eng = self.num_envs, self.n, self.engine

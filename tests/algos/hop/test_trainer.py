@@ -682,6 +682,7 @@ def test_reached_labels_count_a_chase_by_the_target_cell_it_reaches(trainer):
     obs = np.asarray(b_r.data["obs"])  # [E, T+1, N, H, W, C]; row t+1: after step t
     cells = np.asarray(b_r.data["goal_pos"])[:, 0]  # [E, G, 2]: animals do not move
     kind_of = np.array([0] + [1] * (G - 1))  # stag_0, hare_0..3
+    np.testing.assert_array_equal(kind_of, trainer.goal_policy.kinds)
     d, start = TINY_HOP.inter_om_decay, np.asarray(prior0)
     found = {"stag": 0, "none": 0}
     for i in range(e):
@@ -713,7 +714,12 @@ def test_reached_labels_count_a_chase_by_the_target_cell_it_reaches(trainer):
     assert found["stag"] > 0 and found["none"] > 0, found
 
 
-def test_reached_labels_need_no_other_key():
-    """Unlike ``expected``, ``reached`` takes every pooling and no goal renewal."""
-    dataclasses.replace(TINY_HOP, inter_om_labels="reached").validate()
-    dataclasses.replace(TINY_HOP, inter_om_labels="reached", inter_om_pooling="rank").validate()
+@pytest.mark.parametrize("pooling", ["any", "kind", "rank"])
+def test_reached_labels_take_every_pooling_without_goal_renewal(pooling):
+    """Unlike ``expected`` (which refuses ``rank`` and needs ``belief_reset_on_goal``),
+    ``reached`` validates with every pooling and goal renewal off."""
+    cfg = dataclasses.replace(TINY_HOP, inter_om_labels="reached", inter_om_pooling=pooling,
+                              belief_reset_on_goal=False)
+    cfg.validate()
+    with pytest.raises(ConfigError, match="'inter_om_labels' is 'expected', which needs"):
+        dataclasses.replace(cfg, inter_om_labels="expected").validate()
