@@ -204,9 +204,10 @@ def occupied_goals(agent_pos: jax.Array, goal_pos: jax.Array, present: jax.Array
 def reached_labels(labels: jax.Array, occupied: jax.Array, valid: jax.Array, axis: int = 1) -> jax.Array:
     """Inter-OM labels under ``inter_om_labels: reached`` (module doc, "Unrevealed goals"):
     labels int (:func:`hindsight_labels`), occupied int (:func:`occupied_goals` after every
-    step, -1 for none) and valid bool, all the same shape with time at ``axis`` -> int32 labels: a step with
-    a hindsight label keeps it; one without (-1) takes the next target the agent stands on at
-    or after it, -1 where it stands on none before the episode ends (or the step is invalid)."""
+    step, -1 for none) and valid bool, all the same shape with time at ``axis`` -> int32
+    labels: a step with a hindsight label keeps it; one without (-1) takes the next target the
+    agent stands on at or after it, -1 where it stands on none before the episode ends (or the
+    step is invalid)."""
     nxt = hindsight_labels(occupied, valid, axis)
     return jnp.where(labels >= 0, labels, nxt).astype(jnp.int32)
 
@@ -244,8 +245,8 @@ def inter_update(counts: jax.Array, labels: jax.Array, valid: jax.Array, decay: 
 
     counts [..., G+1] float (:func:`uniform_prior` for a new co-player); labels / valid: the
     last episode's hindsight labels (:func:`reached_labels` under ``inter_om_labels: reached``)
-    and validity with a time axis at ``axis`` (shape of
-    ``counts`` without its last axis, plus time); kinds: G ints
+    and validity with a time axis at ``axis`` (shape of ``counts`` without its last axis, plus
+    time); kinds: G ints
     (:func:`hopjax.models.goal_policy.goal_kinds`) to pool the frequencies within kinds (module
     doc), or None for no pooling. ``axis`` >= 0. unrevealed [..., G+1] probabilities (shape of ``counts``) or
     None: what a step without a goal label (-1: after the co-player's last interaction) counts

@@ -273,11 +273,7 @@ class HOPRunner:
         rank."""
         if not self.rank_slots:
             return None
-        args = (state, self.env_params)
-        return bl.distance_slots(jax.vmap(self.env.agent_positions, in_axes=(0, None))(*args),
-                                 jax.vmap(self.env.goal_positions, in_axes=(0, None))(*args),
-                                 bl.present_goals(self.env, state, self.env_params),
-                                 self.goal_policy.kinds)
+        return bl.distance_slots(*self._cells(state), self.goal_policy.kinds)
 
     def occupied(self, state) -> jax.Array | None:
         """[E, N] int32: the present target every seat stands on in ``state``, -1 for none
@@ -285,10 +281,16 @@ class HOPRunner:
         reached``."""
         if not self.reached_labels:
             return None
+        return bl.occupied_goals(*self._cells(state))
+
+    def _cells(self, state) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """A batch of env states -> (every seat's cell [E, N, 2] int32, every goal's cell
+        [E, G, 2] int32, the goals present [E, G] bool): what :meth:`slots` and
+        :meth:`occupied` read."""
         args = (state, self.env_params)
-        return bl.occupied_goals(jax.vmap(self.env.agent_positions, in_axes=(0, None))(*args),
-                                 jax.vmap(self.env.goal_positions, in_axes=(0, None))(*args),
-                                 bl.present_goals(self.env, state, self.env_params))
+        return (jax.vmap(self.env.agent_positions, in_axes=(0, None))(*args),
+                jax.vmap(self.env.goal_positions, in_axes=(0, None))(*args),
+                bl.present_goals(self.env, state, self.env_params))
 
     @staticmethod
     def goal_prior(prior: jax.Array, slots: jax.Array | None) -> jax.Array:
@@ -387,7 +389,8 @@ class HOPRunner:
                     return_to_go=jnp.concatenate([rtg, pad.astype(rtg.dtype)], 1))
         batch = batch.replace(data=data)
         acc = bl.mass_on(log_bs, bl.label_with_none(labels, G))  # [E, T, N]
-        inter = labels if occupied is None else bl.reached_labels(labels, occupied, v, axis=1)  # inter-OM counts these
+        # the labels inter-OM counts
+        inter = labels if occupied is None else bl.reached_labels(labels, occupied, v, axis=1)
         m = v & self.modelled
         steps = jnp.sum(m, axis=(1, 2)).astype(jnp.float32)
         trace = EpisodeTrace(

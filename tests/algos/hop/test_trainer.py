@@ -650,7 +650,8 @@ def test_expected_labels_reject_rank_pooling():
         dataclasses.replace(TINY_HOP, inter_om_labels="expected", inter_om_pooling="rank").validate()
     with pytest.raises(ConfigError, match="which needs 'belief_reset_on_goal: true'"):
         dataclasses.replace(TINY_HOP, inter_om_labels="expected").validate()
-    with pytest.raises(ConfigError, match="config key 'inter_om_labels' must be one of hindsight, expected, reached"):
+    with pytest.raises(ConfigError,
+                       match="config key 'inter_om_labels' must be one of hindsight, expected, reached"):
         dataclasses.replace(TINY_HOP, inter_om_labels="soft").validate()
 
 
@@ -705,7 +706,8 @@ def test_reached_labels_count_a_chase_by_the_target_cell_it_reaches(trainer):
                 found["stag"] += np.sum(valid[i, :, j] & (hind < 0) & (labels == 0))
             found["none"] += np.sum(valid[i, :, j] & (labels < 0))
             for name, lab, trace in (("hindsight", hind, t_h), ("reached", labels, t_r)):
-                freq = np.mean([np.eye(G + 1)[lab[t] if lab[t] >= 0 else G] for t in np.flatnonzero(valid[i, :, j])], 0)
+                steps = np.flatnonzero(valid[i, :, j])
+                freq = np.mean([np.eye(G + 1)[lab[t] if lab[t] >= 0 else G] for t in steps], 0)
                 freq = np.array([freq[:G][kind_of == kind_of[g]].mean() for g in range(G)] + [freq[G]])
                 np.testing.assert_allclose(np.asarray(trace.prior)[i, j], d * start[i, j] + freq,
                                            rtol=1e-5, atol=1e-6, err_msg=f"{name} env {i} seat {j}")
