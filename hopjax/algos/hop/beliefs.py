@@ -77,8 +77,10 @@ Mixed-Motive Environments via Hierarchical Opponent Modeling and Planning", ICML
   chaser waiting on the stag counts as pursuing it; a co-player that never stands on a target
   again counts as pursuing nothing. Limits: a step onto a target's cell counts as pursuing it,
   also in passing (a random walker that crosses a hare counts as after that hare), and belief
-  accuracy and the goal model keep the hindsight labels, so inter-OM is taught the stag on the
-  steps that accuracy scores against "no target".
+  accuracy keeps the hindsight labels, so inter-OM is taught the stag on the steps that
+  accuracy scores against "no target". The goal model keeps the hindsight labels too unless
+  ``HOPConfig.goal_model_labels: reached``, which trains it on the same reached labels (a
+  stag hunter waiting on the stag is then a stag step, where the HOP code drops it).
 - **Goal renewal** (``belief_reset_on_goal``, our choice; the HOP code's belief module is not
   in any available source): the goal being inferred is the hindsight label, the target of the
   co-player's *next* interaction, so it changes when the co-player reaches one. With the

@@ -15,6 +15,8 @@ from hopjax.config import ConfigError, check_common, env_params
 POOLINGS = ("kind", "any", "rank")
 # inter_om_labels: what a step after a co-player's last interaction counts as
 LABELS = ("hindsight", "expected", "reached")
+# goal_model_labels: what the goal model is trained on for such a step
+GOAL_MODEL_LABELS = ("hindsight", "reached")
 
 
 def check_inter_om(pooling: str, labels: str, belief_reset_on_goal) -> None:
@@ -31,6 +33,13 @@ def check_inter_om(pooling: str, labels: str, belief_reset_on_goal) -> None:
     if labels == "expected" and belief_reset_on_goal is not True:
         raise ConfigError("config key 'inter_om_labels' is 'expected', which needs "
                           "'belief_reset_on_goal: true' (final beliefs since the last interaction)")
+
+
+def check_goal_model_labels(labels: str) -> None:
+    """ConfigError naming the key for ``goal_model_labels`` not in GOAL_MODEL_LABELS."""
+    if labels not in GOAL_MODEL_LABELS:
+        raise ConfigError(f"config key 'goal_model_labels' must be one of {', '.join(GOAL_MODEL_LABELS)}, "
+                          f"got {labels!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,11 +105,20 @@ class HOPConfig:
     # stag chase, a co-player that never stands on a target again as "no target" (crossing a
     # target's cell counts as pursuing it; belief accuracy keeps the hindsight labels).
     inter_om_labels: str = "hindsight"
+    # What the goal model (intra-OM's co-player model) is trained on for a seat's steps after
+    # its last interaction (hopjax.algos.hop.beliefs, "Unrevealed goals"): "hindsight" drops
+    # them (the HOP code: they have no label); "reached" (our extension) labels them with the
+    # next target whose cell the seat stands on after a step, the labels inter_om_labels:
+    # reached counts, and drops only the steps where it stands on none: a lone stag hunter
+    # waiting on the stag for a partner is trained as a stag step (belief accuracy keeps the
+    # hindsight labels). Independent of inter_om_labels.
+    goal_model_labels: str = "hindsight"
     # Stored configs without these keys were written before they existed: they read as the
     # behaviour those runs had (hopjax.config.from_stored), so resuming or evaluating an older
     # run never changes it silently (a resume with today's default names the key).
     STORED_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {"inter_om_pooling": "kind",
-                                                                   "inter_om_labels": "hindsight"}
+                                                                   "inter_om_labels": "hindsight",
+                                                                   "goal_model_labels": "hindsight"}
     # Inter-OM decay for the few-shot protocol only (`hopjax eval`): when set, HOP is evaluated
     # a second time with this decay across the K adaptation episodes (row "HOP decay=<d>"), next
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
@@ -144,6 +162,7 @@ class HOPConfig:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
         check_inter_om(self.inter_om_pooling, self.inter_om_labels, self.belief_reset_on_goal)
+        check_goal_model_labels(self.goal_model_labels)
         if not isinstance(self.belief_reset_on_goal, bool):
             raise ConfigError(f"config key 'belief_reset_on_goal' must be true or false, got {self.belief_reset_on_goal!r}")
         w = self.goal_walker_envs

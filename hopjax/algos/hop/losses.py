@@ -1,7 +1,9 @@
 """HOP's training targets and losses, and beliefs replayed over stored episodes.
 
-- goal model: cross-entropy of each agent's action given its own observation and its hindsight
-  goal label (steps after the agent's last interaction are dropped; masked);
+- goal model: cross-entropy of each agent's action given its own observation and its goal
+  label (the batch's ``goal_label``: the hindsight label, where steps after the agent's last
+  interaction are dropped; under ``HOPConfig.goal_model_labels: reached`` those steps are
+  labelled with the next target the agent stands on, and only the rest are dropped; masked);
 - planner net, AlphaZero-style (HOP code, msg_code/train.py): policy target = the root's
   ``softmax(q_temperature * Q)``, value target = the discounted return-to-go (``gamma``),
   loss = (cross-entropy + squared error) / 2.
@@ -40,16 +42,16 @@ def discounted_return_to_go(reward: jax.Array, valid: jax.Array, gamma: float) -
 
 def goal_mask(batch, seats: jax.Array | None = None) -> jax.Array:
     """[E, T, N] bool: the transitions the goal model is scored on: valid (filled, alive) with a
-    hindsight goal label (steps after an agent's last goal are dropped), of ``seats`` ([N]
-    bool) only if given."""
+    goal label (``goal_label`` >= 0: steps after an agent's last goal are dropped unless
+    ``goal_model_labels: reached`` labelled them), of ``seats`` ([N] bool) only if given."""
     mask = step_mask(batch) & (batch["goal_label"][:, : batch.max_seq_length] >= 0)
     return mask if seats is None else mask & seats
 
 
 def goal_loss(goal_policy: GoalPolicy, params, batch, seats: jax.Array | None = None) -> tuple[jax.Array, dict]:
-    """Masked cross-entropy of actions given own obs and hindsight goal (its cell at that step,
-    ``goal_pos``), over every seat's (``seats`` [N] bool: only those seats')
-    transitions that have a goal label (steps after an agent's last goal are dropped). Masked
+    """Masked cross-entropy of actions given own obs and goal label (``goal_label``; the
+    goal's cell at that step from ``goal_pos``), over every seat's (``seats`` [N] bool: only
+    those seats') transitions that have a goal label (:func:`goal_mask`). Masked
     entries' inputs are selected away first: NaN/inf there changes neither loss nor gradient."""
     T = batch.max_seq_length
     label = batch["goal_label"][:, :T]

@@ -10,7 +10,9 @@ trace. :class:`HOPTrainer` trains both networks from self-play episodes kept in 
 :class:`~hopjax.buffers.ReplayBuffer`:
 
 - goal model: cross-entropy of each agent's action given its own observation and its
-  hindsight goal label (steps after the agent's last interaction are dropped; masked);
+  hindsight goal label (steps after the agent's last interaction are dropped; masked; with
+  ``goal_model_labels: reached`` those steps are labelled with the next target whose cell the
+  agent stands on, and only the rest are dropped);
 - planner net, AlphaZero-style (HOP code, ``msg_code/train.py``): policy target = the root's
   ``softmax(q_temperature * Q)``, value target = the discounted return-to-go (``gamma``),
   loss = (cross-entropy + squared error) / 2; Adam, lr 5e-4 (HOP code, both networks).
@@ -56,7 +58,7 @@ from flax import struct
 from hopjax import envs
 from hopjax.algos.hop import assign as asg
 from hopjax.algos.hop import beliefs as bl
-from hopjax.algos.hop.config import HOPConfig, check_inter_om
+from hopjax.algos.hop.config import HOPConfig, check_goal_model_labels, check_inter_om
 from hopjax.algos.hop.losses import discounted_return_to_go, goal_loss, planner_loss, step_mask
 from hopjax.algos.hop.planner import Planner, SearchConfig
 from hopjax.buffers.episode import EpisodeBatch, Field, Scheme, concat
@@ -181,14 +183,19 @@ class HOPRunner:
     (``HOPConfig.belief_reset_on_goal``): a co-player's belief row restarts from the prior at
     the step it reaches a goal (:func:`hopjax.algos.hop.beliefs.intra_update`).
     ``inter_om_pooling`` / ``inter_om_labels``: what inter-OM carries to the next episode
-    (:class:`hopjax.algos.hop.config.HOPConfig`, :func:`hopjax.algos.hop.beliefs.inter_update`)."""
+    (:class:`hopjax.algos.hop.config.HOPConfig`, :func:`hopjax.algos.hop.beliefs.inter_update`).
+    ``goal_model_labels`` (``HOPConfig.goal_model_labels``): the labels the batch's
+    ``goal_label`` field (what the goal model trains on) holds for steps after a seat's last
+    interaction: none (``hindsight``) or :func:`hopjax.algos.hop.beliefs.reached_labels`
+    (``reached``)."""
 
     def __init__(self, env, env_params, goal_policy: GoalPolicy, planner_net: PlannerNet,
                  search: SearchConfig, num_envs: int, focal_seats: tuple[int, ...],
                  scripted: dict[int, Any] | None = None, belief_temperature: float = 1.0,
                  inter_om_decay: float = 0.995, pursuit: dict[int, Any] | None = None,
                  walkers: bool = False, belief_reset_on_goal: bool = False,
-                 inter_om_pooling: str = "any", inter_om_labels: str = "hindsight"):
+                 inter_om_pooling: str = "any", inter_om_labels: str = "hindsight",
+                 goal_model_labels: str = "hindsight"):
         n = env.num_agents(env_params)
         scripted = dict(scripted or {})
         self.focal = tuple(int(i) for i in focal_seats)
@@ -220,6 +227,9 @@ class HOPRunner:
         check_inter_om(inter_om_pooling, inter_om_labels, self.belief_reset_on_goal)
         self.expected_labels = inter_om_labels == "expected"
         self.reached_labels = inter_om_labels == "reached"
+        # HOPConfig.goal_model_labels: the goal model trains on the reached labels too
+        check_goal_model_labels(goal_model_labels)
+        self.reached_goal_labels = goal_model_labels == "reached"
         self.pooling_kinds = {"kind": goal_policy.kinds, "any": (0,) * self.G,
                               "rank": bl.rank_groups(goal_policy.kinds)}[inter_om_pooling]
         self.walkers = bool(walkers)
@@ -277,9 +287,9 @@ class HOPRunner:
 
     def occupied(self, state) -> jax.Array | None:
         """[E, N] int32: the present target every seat stands on in ``state``, -1 for none
-        (:func:`hopjax.algos.hop.beliefs.occupied_goals`), or None unless ``inter_om_labels:
-        reached``."""
-        if not self.reached_labels:
+        (:func:`hopjax.algos.hop.beliefs.occupied_goals`), or None unless ``inter_om_labels``
+        or ``goal_model_labels`` is ``reached``."""
+        if not (self.reached_labels or self.reached_goal_labels):
             return None
         return bl.occupied_goals(*self._cells(state))
 
@@ -374,14 +384,18 @@ class HOPRunner:
         [E, N, G+1]: the beliefs after the episode's last step, what inter-OM counts a step
         without a label as when ``inter_om_labels: expected``. ``occupied`` [E, T, N] int32: the
         present target each seat stands on after each step (:meth:`occupied`; None unless
-        ``inter_om_labels: reached``), whose next one inter-OM counts a step without a label as
-        (:func:`hopjax.algos.hop.beliefs.reached_labels`)."""
+        ``inter_om_labels`` or ``goal_model_labels`` is ``reached``), whose next one a step
+        without a label counts as (:func:`hopjax.algos.hop.beliefs.reached_labels`): for
+        inter-OM under ``inter_om_labels: reached``, for the goal model under
+        ``goal_model_labels: reached`` (not in a walker-only runner, whose labels are the
+        assigned targets)."""
         T, G = self.T, self.G
         v = step_mask(batch)  # [E, T, N]
         labels = bl.hindsight_labels(batch["goal"][:, :T], v, axis=1)
         rtg = discounted_return_to_go(batch["reward"][:, :T], v, self.search.gamma)
         pad = jnp.zeros_like(labels[:, :1])
-        train_labels = labels  # the goal model's
+        reached = None if occupied is None else bl.reached_labels(labels, occupied, v, axis=1)
+        train_labels = reached if self.reached_goal_labels else labels  # the goal model's
         if walked is not None:
             target = jnp.argmax(walked, axis=-1)
             train_labels = jnp.where(v & (target < G), target, -1)
@@ -390,7 +404,7 @@ class HOPRunner:
         batch = batch.replace(data=data)
         acc = bl.mass_on(log_bs, bl.label_with_none(labels, G))  # [E, T, N]
         # the labels inter-OM counts
-        inter = labels if occupied is None else bl.reached_labels(labels, occupied, v, axis=1)
+        inter = reached if self.reached_labels else labels
         m = v & self.modelled
         steps = jnp.sum(m, axis=(1, 2)).astype(jnp.float32)
         trace = EpisodeTrace(
@@ -472,7 +486,8 @@ class HOPTrainer:
         decay = c.inter_om_decay if inter_om_decay is None else inter_om_decay
         return HOPRunner(self.env, self.env_params, self.goal_policy, self.planner_net, c.search,
                          num_envs, focal_seats, scripted, c.belief_temperature, decay, pursuit,
-                         walkers, c.belief_reset_on_goal, c.inter_om_pooling, c.inter_om_labels)
+                         walkers, c.belief_reset_on_goal, c.inter_om_pooling, c.inter_om_labels,
+                         c.goal_model_labels)
 
     def init(self, key: jax.Array) -> HOPState:
         k_g, k_p, key = jax.random.split(key, 3)

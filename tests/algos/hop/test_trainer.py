@@ -660,8 +660,11 @@ def test_reached_labels_count_a_chase_by_the_target_cell_it_reaches(trainer):
     are a NumPy recount in which a seat's steps after its last interaction count as the next
     target it stands on after a step, read off its own observations (its cell in channel 0,
     the live stags and hares in channels N+1 and N+2), "no target" after it stands on none.
-    A lone stag chaser (seat 1, next to a hare chaser and a random player) waits on the stag
-    for a partner the untrained HOP seat rarely is."""
+    ``goal_model_labels: reached``, on its own: the same episode and the same carried counts as
+    ``hindsight``, and the goal model's labels (``goal_label``) are the recounted ones, -1
+    where they say "no target"; under either ``inter_om_labels`` alone they stay the hindsight
+    labels. A lone stag chaser (seat 1, next to a hare chaser and a random player) waits on
+    the stag for a partner the untrained HOP seat rarely is."""
     from hopjax.algos.hop import HOPTrainer
     from hopjax.envs.scripted import SCRIPTED
 
@@ -670,14 +673,18 @@ def test_reached_labels_count_a_chase_by_the_target_cell_it_reaches(trainer):
     prior0 = bl.uniform_prior((e, n, G + 1), 1.0)
     kinds = SCRIPTED["stag_hunt"]
     out = {}
-    for labels_cfg in ("hindsight", "reached"):
-        tr = HOPTrainer(dataclasses.replace(TINY_HOP, inter_om_labels=labels_cfg, inter_om_pooling="kind"))
+    for inter_cfg, goal_cfg in (("hindsight", "hindsight"), ("reached", "hindsight"), ("hindsight", "reached")):
+        tr = HOPTrainer(dataclasses.replace(TINY_HOP, inter_om_labels=inter_cfg, inter_om_pooling="kind",
+                                            goal_model_labels=goal_cfg))
         runner = tr.make_runner(e, (0,), {1: kinds["stag"], 2: kinds["hare"], 3: kinds["random"]})
-        out[labels_cfg] = jax.device_get(jax.jit(runner.play, compiler_options=QUICK_COMPILE)(
+        out[inter_cfg, goal_cfg] = jax.device_get(jax.jit(runner.play, compiler_options=QUICK_COMPILE)(
             jax.random.PRNGKey(2), params, prior0))
-    (b_h, t_h), (b_r, t_r) = out["hindsight"], out["reached"]
-    np.testing.assert_array_equal(b_h.data["goal"], b_r.data["goal"])
-    np.testing.assert_array_equal(t_h.log_beliefs, t_r.log_beliefs)
+    (b_h, t_h), (b_r, t_r), (b_g, t_g) = out.values()
+    for b, t in ((b_r, t_r), (b_g, t_g)):
+        np.testing.assert_array_equal(b_h.data["goal"], b.data["goal"])
+        np.testing.assert_array_equal(t_h.log_beliefs, t.log_beliefs)
+    np.testing.assert_array_equal(t_h.prior, t_g.prior)
+    np.testing.assert_array_equal(b_h.data["goal_label"], b_r.data["goal_label"])
     goal = np.asarray(b_r.data["goal"])[:, :T]
     valid = (np.asarray(b_r.filled)[:, :T, None] & np.asarray(b_r.alive)[:, :T]).astype(bool)
     obs = np.asarray(b_r.data["obs"])  # [E, T+1, N, H, W, C]; row t+1: after step t
@@ -702,6 +709,8 @@ def test_reached_labels_count_a_chase_by_the_target_cell_it_reaches(trainer):
             hind = _hindsight_labels_np(goal[i, :, j], valid[i, :, j])
             nxt = _hindsight_labels_np(occ, valid[i, :, j])
             labels = np.where(hind >= 0, hind, nxt)
+            np.testing.assert_array_equal(b_h.data["goal_label"][i, :T, j], hind)
+            np.testing.assert_array_equal(b_g.data["goal_label"][i, :T, j], np.where(valid[i, :, j], labels, -1))
             if j == 1:
                 found["stag"] += np.sum(valid[i, :, j] & (hind < 0) & (labels == 0))
             found["none"] += np.sum(valid[i, :, j] & (labels < 0))
@@ -725,3 +734,10 @@ def test_reached_labels_take_every_pooling_without_goal_renewal(pooling):
     cfg.validate()
     with pytest.raises(ConfigError, match="'inter_om_labels' is 'expected', which needs"):
         dataclasses.replace(cfg, inter_om_labels="expected").validate()
+
+
+def test_goal_model_labels_are_validated_by_name():
+    with pytest.raises(ConfigError, match="config key 'goal_model_labels' must be one of hindsight, reached, "
+                                          "got 'expected'"):
+        dataclasses.replace(TINY_HOP, goal_model_labels="expected").validate()
+    dataclasses.replace(TINY_HOP, goal_model_labels="reached", inter_om_labels="hindsight").validate()
