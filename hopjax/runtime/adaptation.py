@@ -166,7 +166,7 @@ def within_episode_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.
     """Belief accuracy by time step within one episode, as sums so that episodes, envs and
     seeds pool by step counts.
 
-    batch: the runner's episode batch ([E, T+1, ...], ``goal_label`` filled); trace: its
+    batch: the runner's episode batch ([E, T+1, ...] with ``goal``); trace: its
     :class:`~hopjax.algos.hop.trainer.EpisodeTrace` (``log_beliefs`` [E, T, N, G+1]);
     modelled [N] bool: the seats whose beliefs are scored. -> ``belief_acc_sum_t`` [T]: summed
     probability on the true (hindsight) goal, "no target" after the last interaction;
@@ -175,11 +175,18 @@ def within_episode_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.
     of a uniform belief over the present targets and "no target" (our choice of chance level).
     """
     log_b = trace.log_beliefs
-    T, G = log_b.shape[1], log_b.shape[-1] - 1
-    acc = bl.mass_on(log_b, bl.label_with_none(batch["goal_label"][:, :T], G))
+    G = log_b.shape[-1] - 1
+    acc = bl.mass_on(log_b, bl.label_with_none(_hindsight(batch), G))
     chance = 1.0 / jnp.maximum(jnp.sum(jnp.isfinite(log_b), -1), 1)  # present targets + "none"
     acc, chance, steps = _sums_by_step(batch, modelled, True, acc, chance)
     return {"belief_acc_sum_t": acc, "belief_steps_t": steps, "belief_chance_sum_t": chance}
+
+
+def _hindsight(batch) -> jax.Array:
+    """[E, T, N] int32: the hindsight labels of a runner's episode batch, from its ``goal``
+    field (:func:`hopjax.algos.hop.beliefs.hindsight_labels`). Not its ``goal_label`` field,
+    which holds what the goal model trains on (``HOPConfig.goal_model_labels``)."""
+    return bl.hindsight_labels(batch["goal"][:, : batch.max_seq_length], step_mask(batch), axis=1)
 
 
 def _sums_by_step(batch, modelled, scored, *values):
@@ -199,6 +206,9 @@ def goal_xent(trainer: HOPTrainer, params, batch, modelled: jax.Array) -> dict[s
     trains on, :func:`hopjax.algos.hop.losses.goal_loss`, restricted to those seats).
     -> ``goal_xent`` [] float32 (0 when no step has a goal) and ``goal_xent_steps`` [] float32
     (their count). A model predicting a uniform move among A available actions scores log A."""
+    labels = _hindsight(batch)  # not goal_label: the scores stay on the hindsight labels
+    pad = jnp.full_like(labels[:, :1], -1)
+    batch = batch.replace(data=dict(batch.data, goal_label=jnp.concatenate([labels, pad], 1)))
     xent, _ = goal_loss(trainer.goal_policy, params["goal"], batch, modelled)
     steps = jnp.sum(goal_mask(batch, modelled))
     return {"goal_xent": xent, "goal_xent_steps": steps.astype(jnp.float32)}

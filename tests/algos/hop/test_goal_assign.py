@@ -74,6 +74,18 @@ def test_zero_walker_envs_is_bit_identical():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_walker_labels_stay_the_assigned_targets_under_goal_model_labels_reached(walkers):
+    """``goal_model_labels: reached`` relabels a self-play seat's steps after its last
+    interaction, never a walker's: the same walker episode keeps the assigned targets (which
+    differ from the hindsight labels, and so from the reached ones, test below)."""
+    _, _, b0, _ = walkers
+    tr = HOPTrainer(dataclasses.replace(TINY_SD, goal_walker_envs=8, goal_model_labels="reached"))
+    assert tr.runner.reached_goal_labels and tr.walker_runner.reached_goal_labels
+    _, (b, _) = _play(tr, tr.walker_runner)
+    np.testing.assert_array_equal(np.asarray(b["goal"]), np.asarray(b0["goal"]))
+    np.testing.assert_array_equal(np.asarray(b["goal_label"]), np.asarray(b0["goal_label"]))
+
+
 def test_walkers_labels_and_moves(walkers):
     """walker envs: every valid step of every seat is labelled with its assigned target (a goal
     present at that step); the walker shovels only its own target, on its cell, and otherwise

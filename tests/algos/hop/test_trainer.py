@@ -685,6 +685,18 @@ def test_reached_labels_count_a_chase_by_the_target_cell_it_reaches(trainer):
         np.testing.assert_array_equal(t_h.log_beliefs, t.log_beliefs)
     np.testing.assert_array_equal(t_h.prior, t_g.prior)
     np.testing.assert_array_equal(b_h.data["goal_label"], b_r.data["goal_label"])
+    # belief accuracy, per episode and per step, and the goal model's fit stay on the
+    # hindsight labels under either key
+    modelled = jnp.array([False, True, True, True])
+    for b, t in ((b_r, t_r), (b_g, t_g)):
+        np.testing.assert_array_equal(t_h.belief_acc, t.belief_acc)
+        w_h, w = (adaptation.within_episode_accuracy(x, y, modelled) for x, y in ((b_h, t_h), (b, t)))
+        for k in w_h:
+            np.testing.assert_allclose(w[k], w_h[k], rtol=1e-6, err_msg=k)
+        np.testing.assert_allclose(w["belief_acc_sum_t"].sum(), np.sum(t.belief_acc * t.belief_steps), rtol=1e-5)
+        x_h, x = (adaptation.goal_xent(trainer, params, y, modelled) for y in (b_h, b))
+        for k in x_h:
+            np.testing.assert_allclose(x[k], x_h[k], rtol=1e-6, err_msg=k)
     goal = np.asarray(b_r.data["goal"])[:, :T]
     valid = (np.asarray(b_r.filled)[:, :T, None] & np.asarray(b_r.alive)[:, :T]).astype(bool)
     obs = np.asarray(b_r.data["obs"])  # [E, T+1, N, H, W, C]; row t+1: after step t
