@@ -140,12 +140,13 @@ class Environment(abc.ABC):
 
     def agent_positions(self, state: Any, params: Any) -> jax.Array:
         """[N, 2] int32 (row, col) cell of every agent (a departed one keeps its last cell).
-        Needed by HOP's ``inter_om_pooling: rank`` and ``inter_om_labels: reached``; grid envs
-        implement it.
+        Needed by HOP's ``inter_om_pooling: rank`` and ``inter_om_labels`` /
+        ``goal_model_labels: reached``; grid envs implement it.
 
         Raises NotImplementedError for envs without cells."""
         raise NotImplementedError(f"{type(self).__name__} has no agent cells (agent_positions), "
-                                  "which HOP's inter_om_pooling: rank and inter_om_labels: reached need")
+                                  "which HOP's inter_om_pooling: rank and inter_om_labels / goal_model_labels: "
+                                  "reached need")
 
     @abc.abstractmethod
     def goals_present(self, state: Any, params: Any) -> jax.Array:

@@ -53,7 +53,9 @@ slope against two learned kinds could not be told from 0, same section). ``inter
 reached`` counts them as the next target cell the co-player stands on (with ``kind``: the fall
 goes away and the belief rises against the learned kinds, but the accuracy on the hindsight
 label, "no target" for a hunt nobody joined, no longer rises against stag chasers with 3 focal
-seats; "`inter_om_labels: reached`", seventeenth session). An EMA started at uniform with its
+seats; "`inter_om_labels: reached`", seventeenth session). ``goal_model_labels: reached``
+trains the goal model on those labels too (a lone stag chaser's wait on the stag becomes a
+stag step); every score here stays on the hindsight labels either way. An EMA started at uniform with its
 full weight (``inter_om_prior_weight = 1 / (1 -
 decay)``, 200 episodes at 0.995) would move the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes nothing could carry over. The config key

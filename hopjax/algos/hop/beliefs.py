@@ -204,7 +204,8 @@ def occupied_goals(agent_pos: jax.Array, goal_pos: jax.Array, present: jax.Array
 
 
 def reached_labels(labels: jax.Array, occupied: jax.Array, valid: jax.Array, axis: int = 1) -> jax.Array:
-    """Inter-OM labels under ``inter_om_labels: reached`` (module doc, "Unrevealed goals"):
+    """Inter-OM's labels under ``inter_om_labels: reached`` and the goal model's under
+    ``goal_model_labels: reached`` (module doc, "Unrevealed goals"):
     labels int (:func:`hindsight_labels`), occupied int (:func:`occupied_goals` after every
     step, -1 for none) and valid bool, all the same shape with time at ``axis`` -> int32
     labels: a step with a hindsight label keeps it; one without (-1) takes the next target the

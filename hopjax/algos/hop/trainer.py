@@ -105,7 +105,9 @@ def hop_scheme(env, env_params, T: int) -> Scheme:
             "goal": Field((), jnp.int32, ag),
             "goal_pos": Field((g, 2), jnp.int32),  # every goal's (row, col) before the step
             "policy": Field((a,), jnp.float32, ag),  # search policy (HOP seats; 0 elsewhere)
-            "goal_label": Field((), jnp.int32, ag),  # hindsight label, -1 after the last goal
+            # the goal model's label: hindsight, -1 after the last goal (goal_model_labels:
+            # reached fills those steps; a walker-only runner: the assigned target)
+            "goal_label": Field((), jnp.int32, ag),
             "return_to_go": Field((), jnp.float32, ag),  # discounted with gamma
         },
         {ag: n},
@@ -245,7 +247,7 @@ class HOPRunner:
 
         On the rollout :class:`~hopjax.rollout.Engine`: the planner is the HOP seats' act
         function, the intra-OM belief update the step hook.
-        -> (batch [E, T+1, ...] with hindsight labels and returns-to-go, EpisodeTrace)."""
+        -> (batch [E, T+1, ...] with the goal model's labels and returns-to-go, EpisodeTrace)."""
         k_reset, k_run = jax.random.split(key)
         obs, state, avail = self.engine.reset(k_reset)
         goals0 = bl.present_goals(self.env, state, self.env_params)  # [E, G]
@@ -375,7 +377,8 @@ class HOPRunner:
 
     def _finish(self, batch, log_bs, prior, values, ents, walked=None, slots=None, final_log_b=None,
                 occupied=None):
-        """Hindsight labels, returns-to-go and the trace. ``walked`` [E, T, N, G+1] bool (a
+        """The goal model's labels (``goal_label``), returns-to-go and the trace (belief
+        accuracy on the hindsight labels). ``walked`` [E, T, N, G+1] bool (a
         walker-only runner's assigned targets, one-hot): the goal model's labels are those
         targets (-1 for none) instead of the hindsight ones. ``slots`` [E, T, N, G] int32
         (:meth:`slots` before every step; None unless inter-OM pools by rank): inter-OM counts
