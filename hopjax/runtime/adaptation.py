@@ -55,8 +55,8 @@ goes away and the belief rises against the learned kinds, but the accuracy on th
 label, "no target" for a hunt nobody joined, no longer rises against stag chasers with 3 focal
 seats; "`inter_om_labels: reached`", seventeenth session). ``goal_model_labels: reached``
 trains the goal model on those labels too (a lone stag chaser's wait on the stag becomes a
-stag step); every score here stays on the hindsight labels either way. An EMA started at uniform with its
-full weight (``inter_om_prior_weight = 1 / (1 -
+stag step); every score here stays on the hindsight labels either way. An EMA started at
+uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
 decay)``, 200 episodes at 0.995) would move the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes nothing could carry over. The config key
 ``adapt_inter_om_decay`` (our choice, not in the HOP code) evaluates HOP a second time with
@@ -204,8 +204,10 @@ def goal_xent(trainer: HOPTrainer, params, batch, modelled: jax.Array) -> dict[s
     """How well the goal model that played an episode predicts the co-players' actions: the
     mean cross-entropy -log pi(a | o, g) (nats) of the modelled seats' (``modelled`` [N] bool:
     the co-players; every seat in self-play) actions given their hindsight goal, over their
-    valid steps that have one, i.e. not after their last interaction (the loss the goal model
-    trains on, :func:`hopjax.algos.hop.losses.goal_loss`, restricted to those seats).
+    valid steps that have one, i.e. not after their last interaction
+    (:func:`hopjax.algos.hop.losses.goal_loss` on the hindsight labels, restricted to those
+    seats: the loss the goal model trains on under ``goal_model_labels: hindsight``; under
+    ``reached`` it also trains on steps after the last interaction, which are not scored here).
     -> ``goal_xent`` [] float32 (0 when no step has a goal) and ``goal_xent_steps`` [] float32
     (their count). A model predicting a uniform move among A available actions scores log A."""
     labels = _hindsight(batch)  # not goal_label: the scores stay on the hindsight labels

@@ -118,7 +118,9 @@ def trained(trainer, adapt):
 
 
 def _mass_on_true_goal(trainer, batch, log_beliefs):
-    """Probability on the hindsight goal [S, C, K, E, T, N], and the labels."""
+    """Probability on the hindsight goal [S, C, K, E, T, N], and the labels (``goal_label``
+    holds the hindsight labels: this config keeps ``goal_model_labels: hindsight``)."""
+    assert not trainer.runner.reached_goal_labels
     T = trainer.runner.T
     labels = np.asarray(batch.data["goal_label"])[..., :T, :]
     g = trainer.env.num_goals(trainer.env_params)
@@ -208,7 +210,9 @@ def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained)
 
 def _coplayer_xent(tr, goal_params, ep):
     """NumPy: mean -log pi(a | o, hindsight goal) over seats 1-3's valid steps with a goal,
-    from the model's every-goal log-probabilities (another path than the loss's)."""
+    from the model's every-goal log-probabilities (another path than the loss's; ``goal_label``
+    holds the hindsight labels under the default ``goal_model_labels: hindsight``)."""
+    assert not tr.runner.reached_goal_labels
     T = tr.runner.T
     lp = jax.jit(tr.goal_policy.log_probs_all_goals)(
         goal_params, ep["obs"][:, :T], ep["avail_actions"][:, :T], ep["goal_pos"][:, :T, None])

@@ -44,6 +44,6 @@ for env in ("stag_hunt", "snowdrift"):
             cols = {name: table(B / (p.format(env=env, s=s) + "/verdict.txt"), head, col) for name, p in RUNS.items()}
             print("| co-players | " + " | ".join(cols) + " |")
             print("|---" * (len(cols) + 1) + "|")
-            for kind in next(iter(cols.values())):
+            for kind in next((c for c in cols.values() if c), {}):  # rows from the first run that exists
                 print(f"| {kind} | " + " | ".join(c.get(kind, "-") for c in cols.values()) + " |")
             print()
