@@ -8,6 +8,9 @@ and the least-squares slope per episode (95 % t-intervals over seeds, as
 ``benchmarks/issue14_verdict.py``). Run from the repository root:
 
     python benchmarks/results/issue14_adaptation_cpu/session18/stag_joins.py
+    python benchmarks/results/issue14_adaptation_cpu/session18/stag_joins.py "NAME:SEED=FOLDER" ...
+
+(other runs: folders relative to benchmarks/results/issue14_adaptation_cpu).
 """
 import gzip
 import json
@@ -28,6 +31,12 @@ RUNS = {
     ("kind + reached + goal model reached", 4): "session18/kindreached2_seed4_stag_hunt_seat3",
     ("kind + reached + goal model reached", 5): "session18/kindreached2_seed5_stag_hunt_seat3",
 }
+if sys.argv[1:]:
+    RUNS = {}
+    for arg in sys.argv[1:]:
+        key, folder = arg.split("=", 1)
+        name, seed = key.rsplit(":", 1)
+        RUNS[(name, int(seed))] = folder
 
 
 def load(folder: Path) -> dict:
