@@ -18,6 +18,9 @@ last third with scored steps in every seed: against cleaners every drift is gone
 episode over, before the last third).
 The same for the belief mass on a scripted co-player's pursued target(s) (``pursuit_*``,
 :func:`hopjax.runtime.adaptation.pursuit_accuracy`), where the adaptation.json has it.
+With the control row (``adapt_no_carry: true``, row "HOP no carry"): what carrying inter-OM
+over does, HOP minus the control seed by seed (:func:`hopjax.runtime.adaptation.carry_rows`),
+and two more rows in the summary (the paired slopes of the return and of the accuracy).
 """
 
 from __future__ import annotations
@@ -28,17 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from hopjax.runtime.adaptation import t_interval
+from hopjax.runtime.adaptation import NO_CARRY, carry_markdown, carry_rows, t_interval
+from hopjax.runtime.adaptation import episode_slope as slope
+
+PAIRED_RETURN = "carrying over does not lower the return slope (paired with no carry)"
+PAIRED_ACCURACY = "carrying over raises the accuracy slope (paired with no carry)"
 
 
 def ci(x) -> str:
     m, lo, hi = (float(v) for v in t_interval(np.asarray(x)))
     return f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-
-
-def slope(y: np.ndarray) -> np.ndarray:
-    """y [S, K] -> least-squares slope per episode [S]."""
-    return np.array([np.polyfit(np.arange(y.shape[1]), row, 1)[0] for row in y])
 
 
 def best_baseline(bases: list[str], ret, c: int) -> str:
@@ -65,6 +67,7 @@ def load(path: str):
     focal returns [S, K]) of one adaptation.json."""
     d = json.load(open(path))
     kinds, res = d["coplayers"], d["results"]
+    res = {a: {part: {m: np.asarray(v) for m, v in r.items()} for part, r in d.items()} for a, d in res.items()}
     hops = [a for a in res if a.startswith("HOP")]
     bases = [a for a in res if a not in hops]
     return kinds, res, hops, bases, lambda a, c: np.asarray(res[a]["adapt"]["focal_return"])[:, c]
@@ -98,6 +101,9 @@ def main(path: str) -> None:
                     pa = np.asarray(res[a]["adapt"]["pursuit_accuracy"])[:, c]
                     print(f"| {k} | {a} | {ci(pa[:, -1] - pa[:, 0])} | {ci(slope(pa))} |")
         within(res, kinds, hops, "pursuit")
+    carry = carry_rows(res, kinds)
+    if carry:
+        print("\n" + carry_markdown(carry, Path(path).parent.name))
 
 
 def within(res, kinds, hops, pre: str) -> None:
@@ -138,6 +144,12 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
         st, acc, ch, above, last = thirds(ad, c, "belief")
         out["belief accuracy above chance"][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
         out["rises within episodes"][k] = sign(above[last] - above[0]) if last else "?"
+    if NO_CARRY in res:
+        out[PAIRED_RETURN], out[PAIRED_ACCURACY] = {}, {}
+        for c, k in enumerate(kinds):
+            paired = lambda m: slope(res["HOP"]["adapt"][m][:, c]) - slope(res[NO_CARRY]["adapt"][m][:, c])
+            out[PAIRED_RETURN][k] = "no" if sign(paired("focal_return")) == "no" else "yes"
+            out[PAIRED_ACCURACY][k] = sign(paired("belief_accuracy"))
     return out
 
 
@@ -147,10 +159,10 @@ def summary(paths: list[str]) -> None:
     name = lambda p: Path(p).parent.parent.name or p  # <out>/<name>_adapt/adaptation.json -> <out>
     print("| clause | " + " | ".join(f"`{name(p)}`" for p, _ in runs) + " |")
     print("|---|" + "---|" * len(runs))
-    for clause in runs[0][1]:
+    for clause in dict.fromkeys(c for _, cl in runs for c in cl):
         cells = []
         for _, cl in runs:
-            got = cl[clause]
+            got = cl.get(clause, {})
             if not got:
                 cells.append("-")
                 continue

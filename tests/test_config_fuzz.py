@@ -240,6 +240,7 @@ def _special_cases():
         ("train-hop", [str(HOP_YAML), "--set", "inter_om_decay=1.5"], ["inter_om_decay"]),
         ("eval", [str(HOP_YAML), "--set", "adapt_inter_om_decay=-0.1"], ["adapt_inter_om_decay"]),
         ("eval", [str(HOP_YAML), "--set", "adapt_inter_om_decay=fast"], ["adapt_inter_om_decay"]),
+        ("eval", [str(HOP_YAML), "--set", "adapt_no_carry=2"], ["adapt_no_carry"]),
         ("train-hop", [str(HOP_YAML), "--set", "c_puct=0"], ["c_puct"]),
         ("train-hop", [str(HOP_YAML), "--set", "hidden_sizes=[]"], ["hidden_sizes"]),
         ("train-hop", [str(HOP_YAML), "--set", "env_kwargs.height=four"], ["env_kwargs.height"]),

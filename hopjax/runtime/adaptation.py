@@ -60,7 +60,12 @@ uniform with its full weight (``inter_om_prior_weight = 1 / (1 -
 decay)``, 200 episodes at 0.995) would move the prior by 0.5 % of the last episode per
 episode, so across K = 5 episodes nothing could carry over. The config key
 ``adapt_inter_om_decay`` (our choice, not in the HOP code) evaluates HOP a second time with
-another decay for the K adaptation episodes only (row ``HOP decay=<d>``).
+another decay for the K adaptation episodes only (row ``HOP decay=<d>``). The control
+``adapt_no_carry: true`` (our choice) evaluates HOP a second time on the same seeds and keys
+with inter-OM reset to its uniform start before every episode (row ``HOP no carry``); its
+episodes are exchangeable, so its slope across K is 0 in expectation, and HOP minus it seed by
+seed (:func:`carry_rows`, ``carry.md``) is what carrying inter-OM over does. Every (seed,
+co-player kind) pair has keys of its own (:func:`evaluation_keys`).
 
 Within the episode (:func:`within_episode_accuracy`, :func:`within_rows`, written as
 ``within.csv`` / ``within.md``): belief accuracy at each step t, pooled over the K episodes, the
@@ -86,6 +91,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -241,12 +247,14 @@ def pursuit_accuracy(batch, trace, modelled: jax.Array) -> dict[str, jax.Array]:
 
 def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal: int = 1,
                    coplayers: tuple[str, ...] | None = None, with_episodes: bool = False,
-                   inter_om_decay: float | None = None):
+                   inter_om_decay: float | None = None, carry: bool = True):
     """-> ``fn(key, params, kind) -> metrics`` with a leading [K] axis per entry.
 
     ``coplayers=None``: self-play (HOP in every seat; ``kind`` ignored). ``with_episodes``:
     also return every episode's batch and belief trace ([K, E, ...]). ``inter_om_decay``: the
-    decay carrying the prior from episode to episode (default: the config's). Besides the
+    decay carrying the prior from episode to episode (default: the config's). ``carry=False``:
+    the control, every episode starts from the uniform start row (nothing carried over; the
+    same keys give the same first episode as with ``carry=True``). Besides the
     episode means, the metrics hold :func:`within_episode_accuracy` ([K, T] each) and
     :func:`goal_xent` (the goal model's fit to the co-players; every seat in self-play)."""
     env, p = trainer.env, trainer.env_params
@@ -268,7 +276,7 @@ def hop_adaptation(trainer: HOPTrainer, episodes: int, num_envs: int, num_focal:
             if trace.pursued is not None:
                 m.update(pursuit_accuracy(batch, trace, runner.modelled))
             m.update(goal_xent(trainer, params, batch, runner.modelled))
-            return trace.prior, (m, (batch, trace) if with_episodes else None)
+            return (trace.prior if carry else prior), (m, (batch, trace) if with_episodes else None)
 
         prior0 = bl.uniform_prior((num_envs, n, runner.G + 1), trainer.cfg.inter_om_prior_weight)
         _, (metrics, eps) = jax.lax.scan(episode, prior0, jax.random.split(key, episodes))
@@ -314,6 +322,24 @@ def _timed(label: str, fn, *args):
 
 def _seed_keys(seed: int, seeds: int) -> jax.Array:
     return jax.random.split(jax.random.PRNGKey(seed), seeds)
+
+
+def evaluation_keys(seed: int, seeds: int, kinds) -> tuple[jax.Array, jax.Array]:
+    """-> (keys [seeds, len(kinds), 2] uint32, self-play keys [seeds, 2] uint32) of the
+    evaluation with config seed ``seed``.
+
+    Trained seed ``s`` is evaluated against kind ``k`` (its name, e.g. ``"stag"`` or
+    ``"pop:ppo"``) with ``fold_in(split(PRNGKey(seed + 1), seeds)[s], crc32(k))`` and in
+    self-play with the name ``"self-play"``, so a kind's episodes depend neither on which
+    other kinds are evaluated (``--population`` or not) nor on ``--seeds`` (``split`` keeps
+    its prefix), and self-play does not reuse a kind's key."""
+    per_seed = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
+
+    def named(name: str) -> jax.Array:
+        return jax.vmap(lambda k: jax.random.fold_in(k, zlib.crc32(name.encode()) & 0x7FFFFFFF))(per_seed)
+
+    keys = jnp.stack([named(k) for k in kinds], axis=1)
+    return keys, named("self-play")
 
 
 def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
@@ -422,7 +448,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
           f"{num_envs} envs, K={episodes} episodes, focal agent in {num_focal} seat(s)")
     results: dict[str, dict[str, np.ndarray]] = {}
     budget: dict[str, str] = {}
-    keys = jax.random.split(jax.random.PRNGKey(hop_cfg.seed + 1), seeds * n_kinds).reshape(seeds, n_kinds, -1)
+    keys, sp_keys = evaluation_keys(hop_cfg.seed, seeds, kinds)
     kind_idx = jnp.arange(n_kinds)
 
     def evaluate(name, adapt_fn, selfplay_fn, agents):
@@ -431,7 +457,7 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
         sp = jax.jit(selfplay_fn)
         t0 = time.perf_counter()
         res = [jax.device_get(fn(keys[s], agents[s], kind_idx)) for s in range(seeds)]
-        res_sp = [jax.device_get(sp(keys[s, 0], agents[s], 0)) for s in range(seeds)]
+        res_sp = [jax.device_get(sp(sp_keys[s], agents[s], 0)) for s in range(seeds)]
         signals.raise_if_interrupted()  # a Ctrl-C JAX dropped while it compiled or ran these
         print(f"  evaluate {name} vs {', '.join(kinds)} and in self-play: {time.perf_counter() - t0:.1f}s")
         stack = lambda rs: {k: np.stack([r[k] for r in rs]) for k in rs[0]}
@@ -445,6 +471,9 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
         evaluate(f"HOP decay={decay:g}", hop_adaptation(hop_trainer, episodes, num_envs, num_focal, policies,
                                                         inter_om_decay=decay),
                  hop_adaptation(hop_trainer, episodes, num_envs, inter_om_decay=decay), hop_params)
+    if hop_trainer.cfg.adapt_no_carry:  # the control: same seeds and keys, nothing carried over
+        evaluate(NO_CARRY, hop_adaptation(hop_trainer, episodes, num_envs, num_focal, policies, carry=False),
+                 hop_adaptation(hop_trainer, episodes, num_envs, carry=False), hop_params)
     for name, spec in baselines.items():
         is_run = isinstance(spec, (str, Path))
         trainer, runner, budget[name] = policy_agents(None if is_run else spec, seeds, spec if is_run else None)
@@ -454,21 +483,26 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
     table = format_table(results, kinds, episodes)
     rows = curve_rows(results, kinds)
     within = within_rows(results, kinds)
+    carry = carry_rows(results, kinds)
+    title = f"{env_name}, focal agent in {num_focal} seat(s)"
     print(table)
-    print(curve_markdown(rows, f"{env_name}, focal agent in {num_focal} seat(s)"))
+    print(curve_markdown(rows, title))
     print(within_markdown(within))
+    if carry:
+        print(carry_markdown(carry, title))
     print("budget: " + "; ".join(f"{k}: {v}" for k, v in budget.items())
           + f"; total wall time {time.perf_counter() - t_start:.0f}s")
     if out is not None:
-        _write_outputs(Path(out), table, rows, kinds, budget, results,
-                       f"{env_name}, focal agent in {num_focal} seat(s)", within)
-    return {"results": results, "budget": budget, "table": table, "curve": rows, "within": within}
+        _write_outputs(Path(out), table, rows, kinds, budget, results, title, within, carry)
+    return {"results": results, "budget": budget, "table": table, "curve": rows, "within": within,
+            "carry": carry}
 
 
 def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, results, title: str,
-                   within: list[dict]) -> None:
-    """adaptation.txt / .json, curve.csv / .md / .png and within.csv / .md in ``out`` (an
-    earlier result there is moved aside, never overwritten)."""
+                   within: list[dict], carry: list[dict] = ()) -> None:
+    """adaptation.txt / .json, curve.csv / .md / .png, within.csv / .md and, with the control
+    row, carry.csv / .md in ``out`` (an earlier result there is moved aside, never
+    overwritten)."""
     from hopjax.runtime.plots import plot_adaptation_curve
 
     if out.is_dir() and any(out.iterdir()):
@@ -485,7 +519,65 @@ def _write_outputs(out: Path, table: str, rows: list[dict], kinds, budget, resul
     if within:
         write_csv(out / "within.csv", within)
         (out / "within.md").write_text(within_markdown(within) + "\n")
-    print(f"wrote adaptation.txt/.json, curve.csv/.md/.png and within.csv/.md in {out}")
+    if carry:
+        write_csv(out / "carry.csv", carry)
+        (out / "carry.md").write_text(carry_markdown(carry, title) + "\n")
+    print(f"wrote adaptation.txt/.json, curve.csv/.md/.png, within.csv/.md{', carry.csv/.md' if carry else ''} in {out}")
+
+
+NO_CARRY = "HOP no carry"  # the control row (HOPConfig.adapt_no_carry)
+
+
+def episode_slope(y: np.ndarray) -> np.ndarray:
+    """[S, K] values of episodes 1..K -> [S] least-squares slope per episode."""
+    y = np.asarray(y, np.float64)
+    x = np.arange(y.shape[-1]) - (y.shape[-1] - 1) / 2
+    return (y - y.mean(-1, keepdims=True)) @ x / np.sum(x * x)
+
+
+CARRY_METRICS = (("focal_return", "return"), ("belief_accuracy", "belief accuracy"))
+
+
+def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control: str = NO_CARRY) -> list[dict]:
+    """What carrying inter-OM over does, per co-player kind (``[]`` without the control row).
+
+    Both rows evaluate the same trained seeds on the same keys, so they share episode 1 and
+    differ only in the prior each later episode starts from. Per kind and metric (focal return,
+    belief accuracy): the slope per episode of ``hop`` and of ``control`` (0 in expectation:
+    its episodes are exchangeable), and seed by seed ``hop`` minus ``control``: the difference
+    of the slopes and of the means over the K episodes; each mean and 95 % t-interval over
+    seeds (:func:`t_interval`). The paired slope estimates the same expected slope as
+    ``hop``'s own (the control's is 0), with the episodes' common noise removed."""
+    if hop not in results or control not in results:
+        return []
+    rows = []
+    for c, kind in enumerate(kinds):
+        row = {"coplayers": kind, "seeds": int(np.asarray(results[hop]["adapt"]["focal_return"]).shape[0])}
+        for m, _ in CARRY_METRICS:
+            a = np.asarray(results[hop]["adapt"][m])[:, c]
+            b = np.asarray(results[control]["adapt"][m])[:, c]
+            for name, x in (("slope", episode_slope(a)), ("control_slope", episode_slope(b)),
+                            ("paired_slope", episode_slope(a) - episode_slope(b)),
+                            ("paired_mean", a.mean(1) - b.mean(1))):
+                mean, lo, hi = (float(v) for v in t_interval(x))
+                row.update({f"{m}_{name}": round(mean, 4), f"{m}_{name}_lo": round(lo, 4),
+                            f"{m}_{name}_hi": round(hi, 4)})
+        rows.append(row)
+    return rows
+
+
+def carry_markdown(rows: list[dict], title: str) -> str:
+    """:func:`carry_rows` as a markdown table, ``mean [low, high]`` per cell."""
+    cell = lambda r, k: f"{r[k]:+.3f} [{r[k + '_lo']:+.3f}, {r[k + '_hi']:+.3f}]"
+    lines = [f"What carrying inter-OM over does ({title}): HOP against the same seeds and keys with "
+             "inter-OM reset before every episode; per episode; mean [95 % interval] over seeds", "",
+             "| co-players | metric | slope, HOP | slope, no carry | HOP - no carry: slope (paired) "
+             "| HOP - no carry: mean over K (paired) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        for m, label in CARRY_METRICS:
+            lines.append(f"| {r['coplayers']} | {label} | " + " | ".join(
+                cell(r, f"{m}_{k}") for k in ("slope", "control_slope", "paired_slope", "paired_mean")) + " |")
+    return "\n".join(lines)
 
 
 def curve_rows(results: dict, kinds: tuple[str, ...]) -> list[dict]:

@@ -42,6 +42,53 @@ def test_curve_rows_table_and_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluation_keys_do_not_depend_on_the_other_kinds_or_the_seed_count():
+    """A kind's episodes are the same with and without a population's kinds next to it, and
+    for the first seeds of a longer run; self-play does not reuse any kind's key."""
+    import jax
+
+    keys, sp = adaptation.evaluation_keys(3, 4, ("stag", "hare", "random", "fix", "pop:ppo"))
+    assert keys.shape == (4, 5, 2) and sp.shape == (4, 2)
+    alone, sp_alone = adaptation.evaluation_keys(3, 2, ("hare",))
+    np.testing.assert_array_equal(keys[:2, 1], alone[:, 0])
+    np.testing.assert_array_equal(sp[:2], sp_alone)
+    every = np.concatenate([np.asarray(keys).reshape(-1, 2), np.asarray(sp)])
+    assert len({tuple(k) for k in every}) == len(every)  # all distinct
+    other, _ = adaptation.evaluation_keys(4, 4, ("stag",))  # another config seed: other episodes
+    assert not np.array_equal(other[:, 0], keys[:, 0])
+    want = jax.random.fold_in(jax.random.split(jax.random.PRNGKey(4), 4)[2], 0x7FFFFFFF & __import__("zlib").crc32(b"hare"))
+    np.testing.assert_array_equal(adaptation.evaluation_keys(3, 4, ("hare",))[0][2, 0], want)
+
+
+def test_episode_slope_is_the_least_squares_slope():
+    y = np.array([[1.0, 3.0, 2.0, 5.0], [0.0, 0.0, 0.0, 0.0], [4.0, 3.0, 2.0, 1.0]])
+    want = [np.polyfit(np.arange(4), row, 1)[0] for row in y]
+    np.testing.assert_allclose(adaptation.episode_slope(y), want, atol=1e-12)
+
+
+def test_carry_rows_pair_hop_with_its_no_carry_control_seed_by_seed():
+    """HOP minus the control, seed by seed: slopes and means over K; counted by hand."""
+    rng = np.random.default_rng(0)
+    hop = rng.normal(size=(3, 2, 4))  # [S, kinds, K]
+    ctl = hop - np.arange(4) * np.array([0.1, 0.2, 0.3])[:, None, None]  # HOP gains 0.1-0.3 per episode
+    res = {"HOP": {"adapt": {"focal_return": hop, "belief_accuracy": hop / 10}},
+           adaptation.NO_CARRY: {"adapt": {"focal_return": ctl, "belief_accuracy": ctl / 10}},
+           "PPO": {"adapt": {"focal_return": hop}}}
+    rows = adaptation.carry_rows(res, ("stag", "hare"))
+    assert [r["coplayers"] for r in rows] == ["stag", "hare"] and rows[0]["seeds"] == 3
+    for c, r in enumerate(rows):
+        paired = np.array([0.1, 0.2, 0.3])  # per seed, independent of the kind
+        assert abs(r["focal_return_paired_slope"] - paired.mean()) < 1e-4
+        assert abs(r["belief_accuracy_paired_slope"] - paired.mean() / 10) < 1e-4
+        assert abs(r["focal_return_paired_mean"] - 1.5 * paired.mean()) < 1e-4  # mean of 0..3 = 1.5
+        assert r["focal_return_paired_slope_lo"] < 0.2 < r["focal_return_paired_slope_hi"]
+        own = [np.polyfit(np.arange(4), hop[s, c], 1)[0] for s in range(3)]
+        assert abs(r["focal_return_slope"] - np.mean(own)) < 1e-4
+    md = adaptation.carry_markdown(rows, "t").splitlines()
+    assert len(md) == 4 + 2 * 2 and md[4].startswith("| stag | return | ")
+    assert adaptation.carry_rows({"HOP": res["HOP"]}, ("stag", "hare")) == []
+
+
 def test_within_rows_pool_episodes_and_seeds_by_counts():
     # [S=2, kinds=1, K=2, T=3] per-step sums; step 3 has nobody alive in seed 0
     steps = np.array([[[[2.0, 2.0, 0.0], [2.0, 1.0, 0.0]]], [[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]])

@@ -124,6 +124,12 @@ class HOPConfig:
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
     # code.
     adapt_inter_om_decay: float | None = None
+    # The few-shot protocol's control (`hopjax eval`): when true, HOP is evaluated a second
+    # time on the same trained seeds and keys with inter-OM reset to its uniform start before
+    # every one of the K episodes (row "HOP no carry"). Its episodes are exchangeable, so its
+    # slope across K is 0 in expectation, and HOP minus this row, seed by seed, is what
+    # carrying inter-OM over does (carry.md). Our choice, not in the HOP code.
+    adapt_no_carry: bool = False
     # Goal-directed training data for the goal model (our addition, not in the HOP paper or
     # code, which train it on self-play with hindsight labels only; hopjax.algos.hop.assign).
     # Each update, besides the num_envs self-play envs (unchanged: same search, same data for
@@ -163,6 +169,8 @@ class HOPConfig:
                 raise ConfigError(f"config key {key!r} must be positive, got {getattr(self, key)}")
         check_inter_om(self.inter_om_pooling, self.inter_om_labels, self.belief_reset_on_goal)
         check_goal_model_labels(self.goal_model_labels)
+        if not isinstance(self.adapt_no_carry, bool):
+            raise ConfigError(f"config key 'adapt_no_carry' must be true or false, got {self.adapt_no_carry!r}")
         if not isinstance(self.belief_reset_on_goal, bool):
             raise ConfigError(f"config key 'belief_reset_on_goal' must be true or false, got {self.belief_reset_on_goal!r}")
         w = self.goal_walker_envs

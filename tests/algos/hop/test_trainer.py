@@ -171,7 +171,21 @@ def test_inter_om_prior_carries_p_any_target_as_the_hop_code(trainer, trained):
     validity) pooled over every target (``inter_om_pooling: any``, the default): all targets
     get the mean target frequency, "no target" its own; so every target's entry is equal."""
     batch, prior = trained["batch1"], np.asarray(trained["trace1"].prior)  # prior [S, C, K, E, N, G+1]
-    T, G, d = trainer.runner.T, trainer.runner.G, trainer.cfg.inter_om_decay
+    G, d = trainer.runner.G, trainer.cfg.inter_om_decay
+    steps, none, freq = _any_target_frequencies(trainer, batch)
+    start = np.full(prior.shape[:2] + prior.shape[3:], 1.0 / (G + 1))  # uniform, worth one episode
+    want = np.stack([d * start + freq[:, :, 0], d * prior[:, :, 0] + freq[:, :, 1]], 2)
+    want = np.where(steps[..., None] > 0, want, np.stack([start, prior[:, :, 0]], 2))
+    np.testing.assert_allclose(prior, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prior[..., :G], np.repeat(prior[..., :1], G, -1), rtol=1e-6)
+    assert (none > 0).any() and (none < 1).any()
+
+
+def _any_target_frequencies(trainer, batch):
+    """NumPy recount of what inter-OM (``any`` pooling, hindsight labels) counts per episode:
+    valid steps [..., N], the share labelled "no target" [..., N] and the frequency row
+    [..., N, G+1] (every target the mean target share), from the stored goals and validity."""
+    T, G = trainer.runner.T, trainer.runner.G
     goal = np.asarray(batch.data["goal"])[..., :T, :]
     valid = (np.asarray(batch.filled)[..., :T, None] & np.asarray(batch.alive)[..., :T, :]).astype(bool)
     labels = np.full(goal.shape, -1)
@@ -182,12 +196,29 @@ def test_inter_om_prior_carries_p_any_target_as_the_hop_code(trainer, trained):
     steps = valid.sum(-2)  # [S, C, K, E, N]
     none = np.where(valid & (labels < 0), 1, 0).sum(-2) / np.maximum(steps, 1)
     freq = np.concatenate([np.repeat(((1 - none) / G)[..., None], G, -1), none[..., None]], -1)
-    start = np.full(prior.shape[:2] + prior.shape[3:], 1.0 / (G + 1))  # uniform, worth one episode
-    want = np.stack([d * start + freq[:, :, 0], d * prior[:, :, 0] + freq[:, :, 1]], 2)
-    want = np.where(steps[..., None] > 0, want, np.stack([start, prior[:, :, 0]], 2))
-    np.testing.assert_allclose(prior, want, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(prior[..., :G], np.repeat(prior[..., :1], G, -1), rtol=1e-6)
-    assert (none > 0).any() and (none < 1).any()
+    return steps, none, freq
+
+
+def test_no_carry_control_starts_every_episode_from_the_uniform_row(trainer, trained):
+    """``carry=False`` (``adapt_no_carry``): the same keys give the same first episode as the
+    carrying loop; every later episode starts from the uniform start row again, so the prior
+    it ends with is ``d * start + freq_k`` of its own episode (NumPy recount) and differs from
+    the carrying loop's, whose second episode starts from the first one's counts."""
+    fn = adaptation.hop_adaptation(trainer, episodes=2, num_envs=ENVS, num_focal=1, coplayers=KINDS,
+                                   with_episodes=True, carry=False)
+    fn = jax.jit(jax.vmap(jax.vmap(fn, in_axes=(0, None, 0)), in_axes=(0, None, None)),
+                 compiler_options=QUICK_COMPILE)
+    m, (batch, trace) = fn(_keys(1), trained["params1"], jnp.arange(len(KINDS)))
+    m, prior = jax.device_get(m), np.asarray(trace.prior)
+    for k, v in trained["m1"].items():  # [S, C, K, ...] episode 1: the carrying run's, to float rounding
+        np.testing.assert_allclose(m[k][:, :, 0], v[:, :, 0], rtol=1e-5, atol=1e-5, err_msg=k)
+    G, d = trainer.runner.G, trainer.cfg.inter_om_decay
+    steps, _, freq = _any_target_frequencies(trainer, batch)
+    start = np.full(freq.shape, 1.0 / (G + 1))
+    np.testing.assert_allclose(prior, np.where(steps[..., None] > 0, d * start + freq, start), rtol=1e-5, atol=1e-6)
+    fix = KINDS.index("fix")  # fix players: "no target" after each episode alike, not rising across K
+    np.testing.assert_allclose(m["p_none"][:, fix, 1], m["p_none"][:, fix, 0], rtol=0.05)
+    assert np.all(trained["m1"]["p_none"][:, fix, 1] > m["p_none"][:, fix, 1] + 0.05)
 
 
 def test_adaptation_loop_jits_once_and_vmaps_over_seeds(trainer, adapt, trained):
