@@ -39,12 +39,15 @@ def _setting(env: str, focal: int, n: int, k: int, envs: int, steps: int, baseli
     """One (env, focal seats) table -> {algorithm: focal return [S, K] (mean over co-player kinds)}."""
     from hopjax.runtime import adaptation
 
-    hop_cfg = common.config(f"{env}_hop", [f"total_steps={steps}", *overrides], HOPConfig)
+    # the no-carry control (on in the shipped configs) is off here unless --set turns it on: its
+    # paired table is written next to the setting's tables (carry.md), not into this report
+    hop_cfg = common.config(f"{env}_hop", [f"total_steps={steps}", "adapt_no_carry=false", *overrides], HOPConfig)
     specs = adaptation.baseline_specs(hop_cfg, common.CONFIGS, None, steps)
     specs = {name: spec for name, spec in specs.items() if name in baselines}
     res = adaptation.adaptation_table(hop_cfg, specs, n, k, envs, focal, out=out / f"{env}_focal{focal}",
                                       population=pop_dir)
-    return {name: np.asarray(r["adapt"]["focal_return"]).mean(1) for name, r in res["results"].items()}
+    return {name: np.asarray(r["adapt"]["focal_return"]).mean(1) for name, r in res["results"].items()
+            if name != adaptation.NO_CARRY}
 
 
 def run(scale: str, seeds: int | None, out: Path, command: str, progress: bool = True,
