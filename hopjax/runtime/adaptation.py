@@ -329,11 +329,11 @@ def evaluation_keys(seed: int, seeds: int, kinds) -> tuple[jax.Array, jax.Array]
     evaluation with config seed ``seed``.
 
     Trained seed ``s`` is evaluated against kind ``k`` (its name, e.g. ``"stag"`` or
-    ``"pop:ppo"``) with ``fold_in(split(PRNGKey(seed + 1), seeds)[s], crc32(k))`` and in
+    ``"pop:ppo"``) with ``fold_in(split(PRNGKey(seed + 1), seeds)[s], crc32(k) & 0x7FFFFFFF)`` and in
     self-play with the name ``"self-play"``, so a kind's episodes depend neither on which
     other kinds are evaluated (``--population`` or not) nor on ``--seeds`` (``split`` keeps
     its prefix), and self-play does not reuse a kind's key."""
-    per_seed = jax.random.split(jax.random.PRNGKey(seed + 1), seeds)
+    per_seed = _seed_keys(seed + 1, seeds)
 
     def named(name: str) -> jax.Array:
         return jax.vmap(lambda k: jax.random.fold_in(k, zlib.crc32(name.encode()) & 0x7FFFFFFF))(per_seed)
