@@ -456,6 +456,15 @@ def from_stored(cls: type[C], data: Mapping[str, Any]) -> C:
     return from_dict(cls, data)
 
 
+def trained_part(cfg: C) -> C:
+    """``cfg`` with the keys of its class's ``EVAL_ONLY`` (keys that change only how a trained
+    run is evaluated, never what it trains, e.g. HOP's ``adapt_no_carry``) at their defaults:
+    two configs with the same ``trained_part`` train the same run, so a population member or a
+    resumed run is not refused as another config for them."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    return dataclasses.replace(cfg, **{k: fields[k].default for k in getattr(cfg, "EVAL_ONLY", ())})
+
+
 def changed_keys(stored: Mapping[str, Any] | str, cfg: Any) -> list[str]:
     """The keys in which ``cfg`` differs from a stored config (a checkpoint's ``config``, or a
     run's ``config.yaml`` text), as ``"key: stored -> now"`` with dotted keys for sections

@@ -101,13 +101,13 @@ import numpy as np
 
 from hopjax import envs
 from hopjax.algos.hop import beliefs as bl
-from hopjax.algos.hop.config import HOPConfig
+from hopjax.algos.hop.config import HOPConfig, check_run_overrides
 from hopjax.algos.hop.losses import goal_loss, goal_mask, step_mask
 from hopjax.algos.hop.trainer import HOPTrainer, make_env
 from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
-from hopjax.config import ConfigError, from_stored, load_config
+from hopjax.config import ConfigError, from_stored, load_config, updated
 from hopjax.envs.scripted import PURSUIT, SCRIPTED
 from hopjax.runtime import checkpoint, rundir, signals
 from hopjax.runtime.reproduce.report import write_csv
@@ -778,9 +778,13 @@ def baseline_specs(hop_cfg: HOPConfig, config_dir: str | Path, given: list[str] 
 
 
 def hop_config(path: str | Path, overrides=(), run: str | Path | None = None) -> HOPConfig:
-    """The HOP config of a YAML file (with ``--set`` overrides), or of a trained run."""
+    """The HOP config of a YAML file (with ``--set`` overrides), or of a trained run (its
+    checkpoint's config, with ``overrides`` of evaluation-only keys, ``HOPConfig.EVAL_ONLY``).
+    ConfigError naming the key for any other override of a run, or a bad value."""
     if run is not None:
-        return from_stored(HOPConfig, checkpoint.load_meta(run)[1]["config"])
+        cfg = from_stored(HOPConfig, checkpoint.load_meta(run)[1]["config"])
+        check_run_overrides(overrides)
+        return updated(cfg, *overrides)
     cfg = load_config(HOPConfig, path, overrides)
     if cfg.env not in COPLAYERS:
         raise ConfigError(f"config key 'env': no unseen co-players defined for {cfg.env!r}")

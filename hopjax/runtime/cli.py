@@ -31,7 +31,7 @@ from hopjax import sizes
 from hopjax.algos import registry
 from hopjax.config import (SEED_LIMIT, ConfigError, from_stored, load_config, parse_overrides,
                            read_config_file)
-from hopjax.algos.hop.config import HOPConfig
+from hopjax.algos.hop.config import HOPConfig, check_run_overrides
 from hopjax.algos.ppo.config import PPOConfig
 from hopjax.runtime import rundir, signals
 
@@ -177,7 +177,7 @@ def _eval_hop(args, kind: str) -> int:
         if hop_run is not None:
             _eval_kind_hop_run(hop_run)
     if hop_run is not None and args.overrides:
-        raise ConfigError("--set cannot change a trained HOP run (its config is in its checkpoint)")
+        check_run_overrides(args.overrides)
     if args.population is not None:
         from hopjax.runtime.population import read_manifest
 
@@ -321,7 +321,8 @@ def _add_eval_parser(sub) -> None:
                         "PPO run: parallel episodes per row (default 64)")
     # HOP adaptation protocol only
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="HOP config: override a config key (dotted for nested keys); repeatable")
+                   help="HOP config: override a config key (dotted for nested keys); HOP run: "
+                        "only its evaluation keys (adapt_no_carry, adapt_inter_om_decay); repeatable")
     e.add_argument("--hop", default=None, metavar="RUN",
                    help="HOP config: a trained HOP run dir to evaluate (default: train HOP here)")
     e.add_argument("--baseline", action="append", default=None, metavar="NAME=CONFIG_OR_RUN",

@@ -53,7 +53,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hopjax.algos import registry
-from hopjax.config import ConfigError, changed_keys, from_stored, load_config, parse_yaml, read_config_file
+from hopjax.config import (ConfigError, changed_keys, from_stored, load_config, parse_yaml, read_config_file,
+                           trained_part)
 
 SPEC_KEYS = ("env", "env_kwargs", "members")
 MEMBER_KEYS = ("config", "seeds", "set", "prosocial")
@@ -171,23 +172,27 @@ def _config_text(cfg: Any) -> str:
 
 
 def _same_config(stored: str | None, cfg: Any) -> bool:
-    """Whether a run's stored ``config.yaml`` text is ``cfg``: the same text, or the same
-    config once read back (keys added to the config class since, at their defaults, and key
-    order do not make a run another config)."""
+    """Whether a run's stored ``config.yaml`` text trains ``cfg``: the same text, or the same
+    config once read back (keys added to the config class since, at their defaults, key order,
+    and evaluation-only keys (``EVAL_ONLY``, :func:`hopjax.config.trained_part`) do not make a
+    run another config)."""
     if stored is None:
         return False
     if stored == _config_text(cfg):
         return True
     try:
-        return from_stored(type(cfg), parse_yaml(stored, "config.yaml")) == cfg
+        return trained_part(from_stored(type(cfg), parse_yaml(stored, "config.yaml"))) == trained_part(cfg)
     except ConfigError:
         return False
 
 
 def _changes(stored: str | None, cfg: Any) -> str:
-    """`` (keys that differ: ...)`` between a run's stored ``config.yaml`` text and ``cfg``, or
-    nothing where the stored text is missing or unreadable."""
-    changed = changed_keys(stored, cfg) if stored is not None else []
+    """`` (keys that differ: ...)`` between a run's stored ``config.yaml`` text and ``cfg``
+    (evaluation-only keys left out), or nothing where the stored text is missing or
+    unreadable."""
+    eval_only = getattr(cfg, "EVAL_ONLY", ())
+    changed = [c for c in (changed_keys(stored, cfg) if stored is not None else [])
+               if c.split(":", 1)[0] not in eval_only]
     return f" (keys that differ: {'; '.join(changed)})" if changed else ""
 
 

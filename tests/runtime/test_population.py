@@ -123,6 +123,26 @@ def test_member_stored_before_a_key_existed_is_the_same_config(tmp_path):
         pop.plan_members([hop], out, overwrite=False)
 
 
+def test_evaluation_only_keys_do_not_make_a_member_another_config(tmp_path):
+    """A finished HOP member stored with other values of the evaluation-only keys (the few-shot
+    protocol's ``adapt_no_carry`` / ``adapt_inter_om_decay``, HOPConfig.EVAL_ONLY) trains the
+    same run: reused, and a training key that differs as well is named alone."""
+    import yaml
+
+    _, _, specs = pop.load_spec(_write(tmp_path, SPEC))
+    out, hop = tmp_path / "pop", specs[3]
+    assert hop.config.adapt_no_carry is True and hop.config.adapt_inter_om_decay is None  # the shipped config
+    stored = dict(yaml.safe_load(pop._config_text(hop.config)), adapt_no_carry=False, adapt_inter_om_decay=0.5)
+    text = yaml.safe_dump(stored, sort_keys=False)
+    (out / hop.name).mkdir(parents=True)
+    (out / hop.name / "config.yaml").write_text(text)
+    pop._write_manifest(out, "stag_hunt", {}, specs, {hop.name: text})
+    assert pop.plan_members([hop], out, overwrite=False) == {hop.name: "reuse"}
+    (out / hop.name / "config.yaml").write_text(text.replace("lr: 0.0005", "lr: 0.001"))
+    with pytest.raises(RunDirError, match=r"another config than the spec's \(keys that differ: lr: 0.001 -> 0.0005\);"):
+        pop.plan_members([hop], out, overwrite=False)
+
+
 # ------------------------------------------------------------------ members as co-players
 def _stay_params(params, num_actions):
     """Zero every weight and make the policy head's bias favour STAY by 30 nats."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from hopjax.config import ConfigError, check_common, env_params
+from hopjax.config import ConfigError, check_common, env_params, parse_overrides
 
 # inter_om_pooling: within kinds, over every target (HOP code), or by distance rank within kinds
 POOLINGS = ("kind", "any", "rank")
@@ -119,6 +119,10 @@ class HOPConfig:
     STORED_DEFAULTS: typing.ClassVar[dict[str, typing.Any]] = {"inter_om_pooling": "kind",
                                                                    "inter_om_labels": "hindsight",
                                                                    "goal_model_labels": "hindsight"}
+    # Keys that change only how a trained run is evaluated (`hopjax eval`), never its training:
+    # config comparisons ignore them (hopjax.config.trained_part) and `hopjax eval RUN --set`
+    # may change them.
+    EVAL_ONLY: typing.ClassVar[tuple[str, ...]] = ("adapt_inter_om_decay", "adapt_no_carry")
     # Inter-OM decay for the few-shot protocol only (`hopjax eval`): when set, HOP is evaluated
     # a second time with this decay across the K adaptation episodes (row "HOP decay=<d>"), next
     # to the trained `inter_om_decay`. null: no second evaluation. Our choice, not in the HOP
@@ -202,3 +206,13 @@ class HOPConfig:
 
         return SearchConfig(self.num_simulations, self.num_trees, self.c_puct, self.gamma,
                             self.q_temperature, self.max_depth)
+
+
+def check_run_overrides(overrides) -> None:
+    """``--set`` items for a trained HOP run (``hopjax eval RUN``): only its evaluation-only keys
+    (``HOPConfig.EVAL_ONLY``) can change; ConfigError naming the first other key (its training
+    is in its checkpoint) or a malformed item. JAX-free."""
+    trained = [k for k in parse_overrides(list(overrides)) if k not in HOPConfig.EVAL_ONLY]
+    if trained:
+        raise ConfigError(f"--set {trained[0]}: a trained HOP run's config is in its checkpoint; only the "
+                          f"evaluation keys {', '.join(HOPConfig.EVAL_ONLY)} can be set")

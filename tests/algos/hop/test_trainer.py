@@ -542,7 +542,9 @@ def test_eval_routes_by_input_and_rejects_bad_input_before_compiling(tmp_path, c
         (hop_yaml, "--seeds", "0"): "--seeds must be at least 1",
         (hop_yaml, "--set", "num_simulations=0"): "num_simulations",
         (hop_yaml, "--hop", str(ppo_run)): "is not a HOP run dir",
-        (str(hop_run), "--set", "seed=1"): "--set cannot change a trained HOP run",
+        (str(hop_run), "--set", "seed=1"): "--set seed: a trained HOP run's config is in its checkpoint",
+        (hop_yaml, "--hop", str(hop_run), "--set", "adapt_no_carry=true", "--set", "lr=1"): "--set lr:",
+        (str(hop_run), "--set", "adapt_inter_om_decay=2"): "'adapt_inter_om_decay' must lie in [0, 1]",
         (str(ppo_run), "--seeds", "2"): "--seeds does not apply",
         (str(ppo_run), "--focal", "4"): "--focal must be a seat in [0, 3]",
     }
@@ -557,7 +559,9 @@ def test_eval_routes_by_input_and_rejects_bad_input_before_compiling(tmp_path, c
     assert main(["eval", hop_yaml, "--seeds", "2", "--episodes", "3", "--focal-seats", "3", "--baseline-steps", "1000"]) == 0
     assert main(["adapt", str(hop_run), "--baseline", f"PPO={ppo_run}", "--out", str(tmp_path)]) == 0  # alias
     assert main(["eval", str(ppo_run), "--episodes", "8", "--focal", "2"]) == 0
-    (_, cfg, specs, a, k), (_, cfg2, specs2, a2, k2), ppo = calls
+    assert main(["eval", str(hop_run), "--set", "adapt_no_carry=true", "--set", "adapt_inter_om_decay=0.5"]) == 0
+    (_, cfg, specs, a, k), (_, cfg2, specs2, a2, k2), ppo, (_, cfg3, *_) = calls
+    assert cfg3 == dataclasses.replace(TINY_HOP, adapt_no_carry=True, adapt_inter_om_decay=0.5)
     assert cfg.name == "stag_hunt_hop" and list(specs) == ["PPO", "PPO+OMG", "PPO+MOA"]
     assert all(s.total_steps == 1000 and s.env_kwargs == cfg.env_kwargs for s in specs.values())
     assert a == (2, 3, 16, 3) and k["hop_run"] is None
