@@ -332,7 +332,8 @@ def evaluation_keys(seed: int, seeds: int, kinds) -> tuple[jax.Array, jax.Array]
     ``"pop:ppo"``) with ``fold_in(split(PRNGKey(seed + 1), seeds)[s], crc32(k) & 0x7FFFFFFF)`` and in
     self-play with the name ``"self-play"``, so a kind's episodes depend neither on which
     other kinds are evaluated (``--population`` or not) nor on ``--seeds`` (``split`` keeps
-    its prefix), and self-play does not reuse a kind's key."""
+    its prefix under ``jax_threefry_partitionable``, on by default since JAX 0.5.0, the version
+    hopjax requires), and self-play does not reuse a kind's key."""
     per_seed = _seed_keys(seed + 1, seeds)
 
     def named(name: str) -> jax.Array:
