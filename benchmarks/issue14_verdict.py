@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hopjax.runtime.adaptation import NO_CARRY, carry_markdown, carry_rows, t_interval
+from hopjax.runtime.adaptation import carry_markdown, carry_rows, t_interval
 from hopjax.runtime.adaptation import episode_slope as slope
 
 PAIRED_RETURN = "carrying over does not lower the return slope (paired with no carry)"
@@ -144,12 +144,11 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
         st, acc, ch, above, last = thirds(ad, c, "belief")
         out["belief accuracy above chance"][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
         out["rises within episodes"][k] = sign(above[last] - above[0]) if last else "?"
-    if NO_CARRY in res:
-        out[PAIRED_RETURN], out[PAIRED_ACCURACY] = {}, {}
-        for c, k in enumerate(kinds):
-            paired = lambda m: slope(res["HOP"]["adapt"][m][:, c]) - slope(res[NO_CARRY]["adapt"][m][:, c])
-            out[PAIRED_RETURN][k] = "no" if sign(paired("focal_return")) == "no" else "yes"
-            out[PAIRED_ACCURACY][k] = sign(paired("belief_accuracy"))
+    carry = carry_rows(res, kinds)  # HOP minus the control seed by seed, with intervals
+    paired = lambda r, m: "yes" if r[f"{m}_paired_slope_lo"] > 0 else ("no" if r[f"{m}_paired_slope_hi"] < 0 else "?")
+    if carry:
+        out[PAIRED_RETURN] = {r["coplayers"]: "no" if paired(r, "focal_return") == "no" else "yes" for r in carry}
+        out[PAIRED_ACCURACY] = {r["coplayers"]: paired(r, "belief_accuracy") for r in carry}
     return out
 
 

@@ -453,16 +453,19 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
     kind_idx = jnp.arange(n_kinds)
 
     def evaluate(name, adapt_fn, selfplay_fn, agents):
-        """One compile per protocol (kinds vmapped); seeds run one after the other."""
+        """One compile per protocol (kinds vmapped); seeds run one after the other;
+        ``selfplay_fn=None``: no self-play."""
         fn = jax.jit(jax.vmap(adapt_fn, in_axes=(0, None, 0)))
-        sp = jax.jit(selfplay_fn)
         t0 = time.perf_counter()
         res = [jax.device_get(fn(keys[s], agents[s], kind_idx)) for s in range(seeds)]
-        res_sp = [jax.device_get(sp(sp_keys[s], agents[s], 0)) for s in range(seeds)]
-        signals.raise_if_interrupted()  # a Ctrl-C JAX dropped while it compiled or ran these
-        print(f"  evaluate {name} vs {', '.join(kinds)} and in self-play: {time.perf_counter() - t0:.1f}s")
         stack = lambda rs: {k: np.stack([r[k] for r in rs]) for k in rs[0]}
-        results[name] = {"adapt": stack(res), "self_play": stack(res_sp)}
+        results[name] = {"adapt": stack(res)}
+        if selfplay_fn is not None:
+            sp = jax.jit(selfplay_fn)
+            results[name]["self_play"] = stack([jax.device_get(sp(sp_keys[s], agents[s], 0)) for s in range(seeds)])
+        signals.raise_if_interrupted()  # a Ctrl-C JAX dropped while it compiled or ran these
+        print(f"  evaluate {name} vs {', '.join(kinds)}{' and in self-play' * (selfplay_fn is not None)}: "
+              f"{time.perf_counter() - t0:.1f}s")
 
     hop_trainer, hop_params, budget["HOP"] = hop_agents(hop_cfg, seeds, hop_run)
     evaluate("HOP", hop_adaptation(hop_trainer, episodes, num_envs, num_focal, policies),
@@ -472,9 +475,12 @@ def adaptation_table(hop_cfg: HOPConfig, baselines: dict[str, Any], seeds: int =
         evaluate(f"HOP decay={decay:g}", hop_adaptation(hop_trainer, episodes, num_envs, num_focal, policies,
                                                         inter_om_decay=decay),
                  hop_adaptation(hop_trainer, episodes, num_envs, inter_om_decay=decay), hop_params)
-    if hop_trainer.cfg.adapt_no_carry:  # the control: same seeds and keys, nothing carried over
+    if hop_trainer.cfg.adapt_no_carry and episodes < 2:
+        print(f"the control (adapt_no_carry) needs K >= 2 episodes to compare slopes across K; skipped at K={episodes}")
+    elif hop_trainer.cfg.adapt_no_carry:  # the control: same seeds and keys, nothing carried over
+        # (no self-play: carry.md compares the protocol's rows only)
         evaluate(NO_CARRY, hop_adaptation(hop_trainer, episodes, num_envs, num_focal, policies, carry=False),
-                 hop_adaptation(hop_trainer, episodes, num_envs, carry=False), hop_params)
+                 None, hop_params)
     for name, spec in baselines.items():
         is_run = isinstance(spec, (str, Path))
         trainer, runner, budget[name] = policy_agents(None if is_run else spec, seeds, spec if is_run else None)
@@ -540,7 +546,8 @@ CARRY_METRICS = (("focal_return", "return"), ("belief_accuracy", "belief accurac
 
 
 def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control: str = NO_CARRY) -> list[dict]:
-    """What carrying inter-OM over does, per co-player kind (``[]`` without the control row).
+    """What carrying inter-OM over does, per co-player kind (``[]`` without the control row or
+    with fewer than 2 episodes).
 
     Both rows evaluate the same trained seeds on the same keys, so they share episode 1 and
     differ only in the prior each later episode starts from. Per kind and metric (focal return,
@@ -549,7 +556,7 @@ def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control:
     of the slopes and of the means over the K episodes; each mean and 95 % t-interval over
     seeds (:func:`t_interval`). The paired slope estimates the same expected slope as
     ``hop``'s own (the control's is 0), with the episodes' common noise removed."""
-    if hop not in results or control not in results:
+    if hop not in results or control not in results or np.asarray(results[hop]["adapt"]["focal_return"]).shape[-1] < 2:
         return []
     rows = []
     for c, kind in enumerate(kinds):
@@ -726,6 +733,8 @@ def format_table(results: dict, kinds: tuple[str, ...], episodes: int) -> str:
     lines.append("")
     lines.append(f"{'self-play':<25}{'mean return/agent':>20}{'welfare':>18}")
     for name, r in results.items():
+        if "self_play" not in r:  # the control row (adapt_no_carry): not run in self-play
+            continue
         sp = r["self_play"]
         lines.append(f"{'':<11}{name:<14}{_mean_std(np.asarray(sp['focal_return']).mean(1)):>20}"
                      f"{_mean_std(np.asarray(sp['welfare']).mean(1)):>18}")

@@ -190,20 +190,34 @@ def plot_episode_curves(curves: dict[str, np.ndarray], path: str | Path, ylabel:
     return _finish(fig, ax, path, title)
 
 
+def curve_styles(algos: list[str]) -> dict[str, tuple[str, str]]:
+    """{algorithm: (matplotlib colour, line style)} of the adaptation curve: HOP's rows (``HOP``
+    and its variants ``HOP <...>``) share colour C0 with a line style each (``-``, ``--``, ...),
+    the others take C1, C2, ... in their order, whichever HOP rows there are."""
+    hops = [a for a in algos if a.split(" ")[0] == "HOP"]
+    style = {a: ("C0", ("-", "--", ":", "-.")[i % 4]) for i, a in enumerate(hops)}
+    style.update({a: (f"C{i + 1}", "-") for i, a in enumerate(a for a in algos if a not in hops)})
+    return style
+
+
 def plot_adaptation_curve(rows: list[dict], path: str | Path, title: str = "", per_row: int = 5) -> Path:
     """The adaptation curve: per co-player kind (columns, at most ``per_row`` to a row of
     panels), focal return (top) and belief accuracy (below it, algorithms that report it)
-    against the episode 1..K, mean with its 95 % interval band per algorithm. ``rows``:
+    against the episode 1..K, mean with its 95 % interval band per algorithm: HOP's rows (``HOP``,
+    ``HOP decay=<d>``, ``HOP no carry``) in one colour with their own line styles, each baseline
+    in a colour of its own that does not depend on which HOP rows are there. ``rows``:
     :func:`hopjax.runtime.adaptation.curve_rows`."""
     kinds = list(dict.fromkeys(r["coplayers"] for r in rows))
     algos = list(dict.fromkeys(r["algorithm"] for r in rows))
+    style = curve_styles(algos)
     cols = min(len(kinds), per_row)
     blocks = -(-len(kinds) // cols)
     fig = Figure(figsize=(3.6 * cols, 6.5 * blocks))
     axes = np.asarray(fig.subplots(2 * blocks, cols, squeeze=False))
     for c, kind in enumerate(kinds):
         top, bottom = axes[2 * (c // cols), c % cols], axes[2 * (c // cols) + 1, c % cols]
-        for i, algo in enumerate(algos):
+        for algo in algos:
+            colour, line = style[algo]
             rs = [r for r in rows if r["coplayers"] == kind and r["algorithm"] == algo]
             ep = [r["episode"] for r in rs]
             for ax, m in ((top, "focal_return"), (bottom, "belief_accuracy")):
@@ -212,8 +226,8 @@ def plot_adaptation_curve(rows: list[dict], path: str | Path, title: str = "", p
                     continue
                 lo = np.array([r[m + "_lo"] for r in rs], float)
                 hi = np.array([r[m + "_hi"] for r in rs], float)
-                ax.plot(ep, mean, marker="o", color=f"C{i}", label=algo)
-                ax.fill_between(ep, lo, hi, color=f"C{i}", alpha=0.15)
+                ax.plot(ep, mean, marker="o", color=colour, linestyle=line, label=algo)
+                ax.fill_between(ep, lo, hi, color=colour, alpha=0.15)
         top.set_title(f"vs {kind}")
         bottom.set_xlabel("episode")
     for b in range(blocks):

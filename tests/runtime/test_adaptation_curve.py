@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hopjax.runtime import adaptation
-from hopjax.runtime.plots import plot_adaptation_curve
+from hopjax.runtime.plots import curve_styles, plot_adaptation_curve
 
 
 def test_t_interval_matches_hand_computation():
@@ -42,6 +42,14 @@ def test_curve_rows_table_and_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_curve_styles_keep_each_baselines_colour_whichever_hop_rows_there_are():
+    plain = curve_styles(["HOP", "PPO", "PPO+OMG"])
+    more = curve_styles(["HOP", "HOP decay=0.5", adaptation.NO_CARRY, "PPO", "PPO+OMG"])
+    assert plain == {"HOP": ("C0", "-"), "PPO": ("C1", "-"), "PPO+OMG": ("C2", "-")}
+    assert {k: more[k] for k in plain} == plain
+    assert more["HOP decay=0.5"] == ("C0", "--") and more[adaptation.NO_CARRY] == ("C0", ":")
+
+
 def test_evaluation_keys_do_not_depend_on_the_other_kinds_or_the_seed_count():
     """A kind's episodes are the same with and without a population's kinds next to it, and
     for the first seeds of a longer run; self-play does not reuse any kind's key."""
@@ -76,17 +84,26 @@ def test_carry_rows_pair_hop_with_its_no_carry_control_seed_by_seed():
            "PPO": {"adapt": {"focal_return": hop}}}
     rows = adaptation.carry_rows(res, ("stag", "hare"))
     assert [r["coplayers"] for r in rows] == ["stag", "hare"] and rows[0]["seeds"] == 3
+    paired = np.array([0.1, 0.2, 0.3])  # per seed, independent of the kind
+    # t_{0.975, 2} = 4.302653; sd(ddof=1) of 0.1, 0.2, 0.3 = 0.1: an interval a pairing of
+    # seed s with another seed would not give (its per-seed differences spread otherwise)
+    half = 4.302653 * 0.1 / np.sqrt(3)
     for c, r in enumerate(rows):
-        paired = np.array([0.1, 0.2, 0.3])  # per seed, independent of the kind
-        assert abs(r["focal_return_paired_slope"] - paired.mean()) < 1e-4
-        assert abs(r["belief_accuracy_paired_slope"] - paired.mean() / 10) < 1e-4
-        assert abs(r["focal_return_paired_mean"] - 1.5 * paired.mean()) < 1e-4  # mean of 0..3 = 1.5
-        assert r["focal_return_paired_slope_lo"] < 0.2 < r["focal_return_paired_slope_hi"]
+        np.testing.assert_allclose([r["focal_return_paired_slope" + e] for e in ("", "_lo", "_hi")],
+                                   [0.2, 0.2 - half, 0.2 + half], atol=1e-4)
+        np.testing.assert_allclose([r["belief_accuracy_paired_slope" + e] for e in ("", "_lo", "_hi")],
+                                   [0.02, 0.02 - half / 10, 0.02 + half / 10], atol=1e-4)
+        np.testing.assert_allclose([r["focal_return_paired_mean" + e] for e in ("", "_lo", "_hi")],
+                                   [0.3, 0.3 - 1.5 * half, 0.3 + 1.5 * half], atol=1e-4)  # mean of 0..3 = 1.5
         own = [np.polyfit(np.arange(4), hop[s, c], 1)[0] for s in range(3)]
+        ctl_own = [np.polyfit(np.arange(4), ctl[s, c], 1)[0] for s in range(3)]
         assert abs(r["focal_return_slope"] - np.mean(own)) < 1e-4
+        assert abs(r["focal_return_control_slope"] - np.mean(ctl_own)) < 1e-4
     md = adaptation.carry_markdown(rows, "t").splitlines()
     assert len(md) == 4 + 2 * 2 and md[4].startswith("| stag | return | ")
     assert adaptation.carry_rows({"HOP": res["HOP"]}, ("stag", "hare")) == []
+    one = {k: {"adapt": {m: v[..., :1] for m, v in r["adapt"].items()}} for k, r in res.items()}
+    assert adaptation.carry_rows(one, ("stag", "hare")) == []  # K = 1: no slope across K
 
 
 def test_within_rows_pool_episodes_and_seeds_by_counts():
@@ -133,3 +150,58 @@ def test_pursuit_rows_only_where_the_target_is_known():
     assert len(tables) == 4 and "pursued target" in tables[2]  # title, table, title, table
     assert tables[3].splitlines()[2:] == ["| stag | HOP | 0.80 [0.80, 0.80] (chance 0.33) | "
                                           "0.80 [0.80, 0.80] (chance 0.33) | 0.80 [0.80, 0.80] (chance 0.33) |"]
+
+
+def test_adaptation_table_runs_the_control_on_hops_seeds_and_keys(tmp_path, monkeypatch, capsys):
+    """adaptation_table's wiring, with HOP's training and episodes stubbed: the control row
+    (``adapt_no_carry``) evaluates the same trained seeds on the same keys as HOP (same first
+    episode), is not run in self-play, and carry.csv gives HOP minus it (here exactly the gain
+    the stub adds per episode when it carries over); off, or with K = 1, there is no control."""
+    import csv
+    import dataclasses
+    import types
+
+    import jax
+    import jax.numpy as jnp
+
+    from tests.conftest import TINY_HOP
+
+    calls = []
+
+    def fake_hop_adaptation(trainer, episodes, num_envs, num_focal=1, coplayers=None, with_episodes=False,
+                            inter_om_decay=None, carry=True):
+        calls.append(("self-play" if coplayers is None else "protocol", carry))
+
+        def fn(key, params, kind):
+            noise = jax.random.uniform(key, (episodes,))
+            gain = 0.25 * jnp.arange(episodes) if carry else jnp.zeros(episodes)
+            return {"focal_return": noise + gain + params + kind, "belief_accuracy": noise / 2 + gain / 10,
+                    "welfare": noise}
+        return fn
+
+    monkeypatch.setattr(adaptation, "hop_adaptation", fake_hop_adaptation)
+    monkeypatch.setattr(adaptation, "hop_agents", lambda cfg, seeds, run: (
+        types.SimpleNamespace(cfg=cfg), [jnp.float32(s) for s in range(seeds)], "stub"))
+    cfg = dataclasses.replace(TINY_HOP, adapt_no_carry=True)
+    out = adaptation.adaptation_table(cfg, {}, seeds=3, episodes=4, num_envs=2, out=tmp_path / "a")
+    res, kinds = out["results"], len(adaptation.COPLAYERS["stag_hunt"])
+    assert calls == [("protocol", True), ("self-play", True), ("protocol", False)]
+    hop, ctl = res["HOP"]["adapt"]["focal_return"], res[adaptation.NO_CARRY]["adapt"]["focal_return"]
+    assert hop.shape == ctl.shape == (3, kinds, 4) and "self_play" not in res[adaptation.NO_CARRY]
+    np.testing.assert_array_equal(hop[..., 0], ctl[..., 0])  # same seeds, same keys
+    np.testing.assert_allclose(hop - ctl, np.broadcast_to(0.25 * np.arange(4), hop.shape), atol=1e-6)
+    rows = list(csv.DictReader(open(tmp_path / "a" / "carry.csv")))
+    assert len(rows) == kinds and (tmp_path / "a" / "carry.md").is_file()
+    for r in rows:
+        for e in ("", "_lo", "_hi"):
+            assert abs(float(r["focal_return_paired_slope" + e]) - 0.25) < 1e-4
+        assert abs(float(r["focal_return_control_slope"])) < 0.2  # uniform noise only, no gain
+    assert "HOP no carry" not in out["table"].split("self-play")[1]  # no self-play row for the control
+
+    calls.clear()
+    off = adaptation.adaptation_table(dataclasses.replace(cfg, adapt_no_carry=False), {}, seeds=2, episodes=4,
+                                      num_envs=2)
+    assert adaptation.NO_CARRY not in off["results"] and off["carry"] == [] and ("protocol", False) not in calls
+    one = adaptation.adaptation_table(cfg, {}, seeds=2, episodes=1, num_envs=2)
+    assert adaptation.NO_CARRY not in one["results"] and one["carry"] == []
+    assert "needs K >= 2 episodes" in capsys.readouterr().out
