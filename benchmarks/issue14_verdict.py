@@ -34,6 +34,9 @@ import numpy as np
 from hopjax.runtime.adaptation import carry_markdown, carry_rows, t_interval
 from hopjax.runtime.adaptation import episode_slope as slope
 
+PURSUIT_ACROSS = "scripted kinds: belief on the pursued target rises across K"
+PURSUIT_ABOVE = "scripted kinds: belief on the pursued target above chance"
+PURSUIT_WITHIN = "scripted kinds: belief on the pursued target rises within episodes"
 PAIRED_RETURN = "carrying over does not lower the return slope (paired with no carry)"
 PAIRED_ACCURACY = "carrying over raises the accuracy slope (paired with no carry)"
 
@@ -125,7 +128,10 @@ def within(res, kinds, hops, pre: str) -> None:
 def clauses(path: str) -> dict[str, dict[str, str]]:
     """The done-when's clauses per co-player kind of one adaptation.json (HOP row):
     {clause: {kind: "yes" | "no" | "?"}}; "?" = cannot tell (the 95 % interval contains 0).
-    Above chance and the within-episode rise use the belief on the hindsight goal."""
+    The belief clauses are scored twice: on the hindsight goal (the HOP code's label, every
+    kind), and, against scripted kinds, on the target the co-player actually pursues
+    (``pursuit_*``; a lone stag chaser's unjoined hunt is "no target" by hindsight and the stag
+    by pursuit)."""
     kinds, res, _, bases, ret = load(path)
     ad = {m: np.asarray(v) for m, v in res["HOP"]["adapt"].items()}
     sign = lambda x: (lambda m, lo, hi: "yes" if lo > 0 else ("no" if hi < 0 else "?"))(
@@ -144,6 +150,16 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
         st, acc, ch, above, last = thirds(ad, c, "belief")
         out["belief accuracy above chance"][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
         out["rises within episodes"][k] = sign(above[last] - above[0]) if last else "?"
+    if "pursuit_steps" in ad:  # scripted kinds: the goal each co-player pursues is known
+        for clause in (PURSUIT_ACROSS, PURSUIT_ABOVE, PURSUIT_WITHIN):
+            out[clause] = {}
+        for c, k in enumerate(kinds):
+            if not np.all(ad["pursuit_steps"][:, c] > 0):
+                continue  # a learned kind: its goal is unknown
+            out[PURSUIT_ACROSS][k] = sign(slope(ad["pursuit_accuracy"][:, c]))
+            st, acc, ch, above, last = thirds(ad, c, "pursuit")
+            out[PURSUIT_ABOVE][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
+            out[PURSUIT_WITHIN][k] = sign(above[last] - above[0]) if last else "?"
     carry = carry_rows(res, kinds)  # HOP minus the control seed by seed, with intervals
     paired = lambda r, m: "yes" if r[f"{m}_paired_slope_lo"] > 0 else ("no" if r[f"{m}_paired_slope_hi"] < 0 else "?")
     if carry:
