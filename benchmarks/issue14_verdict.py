@@ -55,10 +55,17 @@ def thirds(ad: dict, c: int, pre: str):
     """Per-step sums of kind ``c`` ("belief" or "pursuit" entries of an algorithm's ``adapt``
     results) -> (scored steps, accuracy sums, chance sums: each [S, T] summed over the K
     episodes; accuracy above chance in each third of the steps: 3 x [S], NaN for a seed without
-    scored steps there; the last third scored in every seed, 0 if only the first)."""
+    scored steps there; the last third scored in every seed, 0 if only the first).
+
+    The thirds split the steps 1..n that every seed scores (n: the first step some seed does
+    not score, minus one), not the whole horizon T: against hare chasers with 3 focal seats the
+    hare is caught, and nothing is scored, well before T / 3, so thirds of T left nothing to
+    compare. Where every seed scores every step this is thirds of T."""
     st = ad[f"{pre}_steps_t"][:, c].sum(1)  # [S, K, T] -> [S, T]
     acc, ch = ad[f"{pre}_acc_sum_t"][:, c].sum(1), ad[f"{pre}_chance_sum_t"][:, c].sum(1)
-    parts = np.array_split(np.arange(st.shape[1]), 3)
+    every = np.all(st > 0, axis=0)
+    n = int(np.argmin(every)) if not every.all() else st.shape[1]
+    parts = np.array_split(np.arange(max(n, 3)), 3)
     above = [(acc[:, p].sum(1) - ch[:, p].sum(1)) / np.where(st[:, p].sum(1) > 0, st[:, p].sum(1), np.nan)
              for p in parts]
     last = max(i for i in range(3) if np.all(np.isfinite(above[i])))
