@@ -459,8 +459,9 @@ def from_stored(cls: type[C], data: Mapping[str, Any]) -> C:
 def trained_part(cfg: C) -> C:
     """``cfg`` with the keys of its class's ``EVAL_ONLY`` (keys that change only how a trained
     run is evaluated, never what it trains, e.g. HOP's ``adapt_no_carry``) at their defaults:
-    two configs with the same ``trained_part`` train the same run, so a population member or a
-    resumed run is not refused as another config for them."""
+    two configs with the same ``trained_part`` train the same run, so a population member is
+    not retrained or refused as another config for them (``hopjax.runtime.population``), and a
+    trained HOP run is evaluated with other values of them (``hopjax eval RUN --set``)."""
     fields = {f.name: f for f in dataclasses.fields(cfg)}
     return dataclasses.replace(cfg, **{k: fields[k].default for k in getattr(cfg, "EVAL_ONLY", ())})
 

@@ -107,7 +107,7 @@ from hopjax.algos.hop.trainer import HOPTrainer, make_env
 from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
-from hopjax.config import ConfigError, from_stored, load_config, updated
+from hopjax.config import ConfigError, changed_keys, from_stored, load_config, trained_part, updated
 from hopjax.envs.scripted import PURSUIT, SCRIPTED
 from hopjax.runtime import checkpoint, rundir, signals
 from hopjax.runtime.reproduce.report import write_csv
@@ -346,10 +346,17 @@ def evaluation_keys(seed: int, seeds: int, kinds) -> tuple[jax.Array, jax.Array]
 def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
     """-> (trainer, [params of each seed], budget note). Trains ``seeds`` seeds one after the
     other with one compiled ``train`` (vmapping the tree search over seeds doubles XLA's CPU
-    compile time for little gain on a CPU), or restores one checkpoint for every seed."""
+    compile time for little gain on a CPU), or restores one checkpoint for every seed, evaluated
+    with ``cfg`` (the run's config with evaluation-only keys changed, :func:`hop_config`);
+    ConfigError if ``cfg`` differs from the checkpoint's config in a key that trains."""
     if run is not None:
         _, meta = checkpoint.load_meta(run)
-        trainer = HOPTrainer(from_stored(HOPConfig, meta["config"]))
+        stored = from_stored(HOPConfig, meta["config"])
+        if trained_part(stored) != trained_part(cfg):
+            changed = [c for c in changed_keys(meta["config"], cfg) if c.split(":", 1)[0] not in HOPConfig.EVAL_ONLY]
+            raise ConfigError(f"HOP run {str(run)!r} was trained with another config than the one given "
+                              f"({'; '.join(changed)}): evaluate it with hop_config(..., run=RUN)")
+        trainer = HOPTrainer(cfg)
         st, meta = checkpoint.restore(run, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
         return trainer, [st.params] * seeds, (f"HOP checkpoint {run} ({meta['env_steps']} env steps; "
                                                "one trained seed: ± is over evaluation keys)")
@@ -545,7 +552,8 @@ def episode_slope(y: np.ndarray) -> np.ndarray:
 CARRY_METRICS = (("focal_return", "return"), ("belief_accuracy", "belief accuracy"))
 
 
-def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control: str = NO_CARRY) -> list[dict]:
+def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control: str = NO_CARRY,
+               digits: int | None = 4) -> list[dict]:
     """What carrying inter-OM over does, per co-player kind (``[]`` without the control row or
     with fewer than 2 episodes).
 
@@ -555,7 +563,8 @@ def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control:
     its episodes are exchangeable), and seed by seed ``hop`` minus ``control``: the difference
     of the slopes and of the means over the K episodes; each mean and 95 % t-interval over
     seeds (:func:`t_interval`). The paired slope estimates the same expected slope as
-    ``hop``'s own (the control's is 0), with the episodes' common noise removed."""
+    ``hop``'s own (the control's is 0), with the episodes' common noise removed. Values are
+    rounded to ``digits`` places (None: not rounded, for decisions on the interval's sign)."""
     if hop not in results or control not in results or np.asarray(results[hop]["adapt"]["focal_return"]).shape[-1] < 2:
         return []
     rows = []
@@ -568,8 +577,8 @@ def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control:
                             ("paired_slope", episode_slope(a) - episode_slope(b)),
                             ("paired_mean", a.mean(1) - b.mean(1))):
                 mean, lo, hi = (float(v) for v in t_interval(x))
-                row.update({f"{m}_{name}": round(mean, 4), f"{m}_{name}_lo": round(lo, 4),
-                            f"{m}_{name}_hi": round(hi, 4)})
+                r = (lambda v: v) if digits is None else (lambda v: round(v, digits))
+                row.update({f"{m}_{name}": r(mean), f"{m}_{name}_lo": r(lo), f"{m}_{name}_hi": r(hi)})
         rows.append(row)
     return rows
 

@@ -324,7 +324,9 @@ def _add_eval_parser(sub) -> None:
                    help="HOP config: override a config key (dotted for nested keys); HOP run: "
                         "only its evaluation keys (adapt_no_carry, adapt_inter_om_decay); repeatable")
     e.add_argument("--hop", default=None, metavar="RUN",
-                   help="HOP config: a trained HOP run dir to evaluate (default: train HOP here)")
+                   help="HOP config: a trained HOP run dir to evaluate (default: train HOP here); the "
+                        "run's own config is used, with --set's evaluation keys, and the config file "
+                        "only names the baselines' configs dir")
     e.add_argument("--baseline", action="append", default=None, metavar="NAME=CONFIG_OR_RUN",
                    help="HOP: a baseline (YAML config trained here, or a `hopjax train` run dir); "
                         "default: <env>_ppo/_omg/_moa.yaml next to the HOP config (./configs for a run dir)")

@@ -152,6 +152,26 @@ def test_pursuit_rows_only_where_the_target_is_known():
                                           "0.80 [0.80, 0.80] (chance 0.33) | 0.80 [0.80, 0.80] (chance 0.33) |"]
 
 
+def _fake_hop_adaptation(calls: list):
+    """hop_adaptation's stand-in: episodes of uniform noise on the key, plus 0.25 per episode
+    when inter-OM carries over; records (protocol or self-play, carry) per call."""
+    import jax
+    import jax.numpy as jnp
+
+    def fake(trainer, episodes, num_envs, num_focal=1, coplayers=None, with_episodes=False,
+             inter_om_decay=None, carry=True):
+        calls.append(("self-play" if coplayers is None else "protocol", carry))
+
+        def fn(key, params, kind):
+            noise = jax.random.uniform(key, (episodes,))
+            gain = 0.25 * jnp.arange(episodes) if carry else jnp.zeros(episodes)
+            lead = jax.tree.leaves(params)[0].ravel()[0] * 0  # params of any shape: a trained run's
+            return {"focal_return": noise + gain + lead + kind, "belief_accuracy": noise / 2 + gain / 10,
+                    "welfare": noise}
+        return fn
+    return fake
+
+
 def test_adaptation_table_runs_the_control_on_hops_seeds_and_keys(tmp_path, monkeypatch, capsys):
     """adaptation_table's wiring, with HOP's training and episodes stubbed: the control row
     (``adapt_no_carry``) evaluates the same trained seeds on the same keys as HOP (same first
@@ -167,19 +187,7 @@ def test_adaptation_table_runs_the_control_on_hops_seeds_and_keys(tmp_path, monk
     from tests.conftest import TINY_HOP
 
     calls = []
-
-    def fake_hop_adaptation(trainer, episodes, num_envs, num_focal=1, coplayers=None, with_episodes=False,
-                            inter_om_decay=None, carry=True):
-        calls.append(("self-play" if coplayers is None else "protocol", carry))
-
-        def fn(key, params, kind):
-            noise = jax.random.uniform(key, (episodes,))
-            gain = 0.25 * jnp.arange(episodes) if carry else jnp.zeros(episodes)
-            return {"focal_return": noise + gain + params + kind, "belief_accuracy": noise / 2 + gain / 10,
-                    "welfare": noise}
-        return fn
-
-    monkeypatch.setattr(adaptation, "hop_adaptation", fake_hop_adaptation)
+    monkeypatch.setattr(adaptation, "hop_adaptation", _fake_hop_adaptation(calls))
     monkeypatch.setattr(adaptation, "hop_agents", lambda cfg, seeds, run: (
         types.SimpleNamespace(cfg=cfg), [jnp.float32(s) for s in range(seeds)], "stub"))
     cfg = dataclasses.replace(TINY_HOP, adapt_no_carry=True)
@@ -205,3 +213,34 @@ def test_adaptation_table_runs_the_control_on_hops_seeds_and_keys(tmp_path, monk
     one = adaptation.adaptation_table(cfg, {}, seeds=2, episodes=1, num_envs=2)
     assert adaptation.NO_CARRY not in one["results"] and one["carry"] == []
     assert "needs K >= 2 episodes" in capsys.readouterr().out
+
+
+def test_a_trained_runs_evaluation_keys_follow_set(tmp_path, monkeypatch):
+    """``hopjax eval RUN --set adapt_no_carry=true --set adapt_inter_om_decay=0.5`` on a run
+    trained without them: the restored checkpoint is evaluated with both rows (HOP's episodes
+    stubbed); a config that differs from the checkpoint's in a trained key is refused."""
+    import dataclasses
+
+    import jax
+    import pytest
+
+    from hopjax.algos.hop.trainer import HOPTrainer
+    from hopjax.config import ConfigError, to_dict
+    from hopjax.runtime import checkpoint
+    from tests.conftest import TINY_HOP
+
+    assert not TINY_HOP.adapt_no_carry and TINY_HOP.adapt_inter_om_decay is None
+    state = HOPTrainer(TINY_HOP).init(jax.random.PRNGKey(0))
+    run = tmp_path / "hop_run"
+    checkpoint.save(run / "checkpoints", state, {"update": 1, "chunk": 1, "env_steps": 1, "algo": "hop",
+                                                  "config": to_dict(TINY_HOP)})
+    cfg = adaptation.hop_config(None, ["adapt_no_carry=true", "adapt_inter_om_decay=0.5"], run)
+    calls = []
+    monkeypatch.setattr(adaptation, "hop_adaptation", _fake_hop_adaptation(calls))
+    out = adaptation.adaptation_table(cfg, {}, seeds=2, episodes=3, num_envs=2, hop_run=run)
+    assert list(out["results"]) == ["HOP", "HOP decay=0.5", adaptation.NO_CARRY]
+    assert ("protocol", False) in calls and len(out["carry"]) == len(adaptation.COPLAYERS["stag_hunt"])
+    with pytest.raises(ConfigError, match="trained with another config than the one given .*lr: 0.003 -> 1.0"):
+        adaptation.hop_agents(dataclasses.replace(cfg, lr=1.0), 1, run)
+    with pytest.raises(ConfigError, match="--set env_kwargs.max_steps: a trained HOP run's config"):
+        adaptation.hop_config(None, ["adapt_no_carry=true", "env_kwargs.max_steps=5"], run)

@@ -132,7 +132,8 @@ class HOPConfig:
     # time on the same trained seeds and keys with inter-OM reset to its uniform start before
     # every one of the K episodes (row "HOP no carry"). Its episodes are exchangeable, so its
     # slope across K is 0 in expectation, and HOP minus this row, seed by seed, is what
-    # carrying inter-OM over does (carry.md). Our choice, not in the HOP code.
+    # carrying inter-OM over does (carry.md). Not run in self-play; skipped with K < 2 episodes
+    # (no slope across K). Our choice, not in the HOP code.
     adapt_no_carry: bool = False
     # Goal-directed training data for the goal model (our addition, not in the HOP paper or
     # code, which train it on self-play with hindsight labels only; hopjax.algos.hop.assign).
@@ -212,7 +213,8 @@ def check_run_overrides(overrides) -> None:
     """``--set`` items for a trained HOP run (``hopjax eval RUN``): only its evaluation-only keys
     (``HOPConfig.EVAL_ONLY``) can change; ConfigError naming the first other key (its training
     is in its checkpoint) or a malformed item. JAX-free."""
-    trained = [k for k in parse_overrides(list(overrides)) if k not in HOPConfig.EVAL_ONLY]
+    parse_overrides(list(overrides))  # a malformed item's own error first
+    trained = [k for k in (item.split("=", 1)[0].strip() for item in overrides) if k not in HOPConfig.EVAL_ONLY]
     if trained:
         raise ConfigError(f"--set {trained[0]}: a trained HOP run's config is in its checkpoint; only the "
                           f"evaluation keys {', '.join(HOPConfig.EVAL_ONLY)} can be set")
