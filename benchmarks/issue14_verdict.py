@@ -13,9 +13,9 @@ seed s of the baseline: both are the s-th trained seed of the same command), and
 mean is at least the best baseline's; for each HOP row,
 episode K minus episode 1 and the least-squares slope per episode of the focal return and of
 the belief accuracy; belief accuracy over the whole episode minus chance (1 / (targets present
-+ 1)), and the accuracy above chance in the last third of the steps minus the first third (the
-last third with scored steps in every seed: against cleaners every drift is gone, and the
-episode over, before the last third).
++ 1)), and the accuracy above chance in the last third of the steps minus the first third, the
+thirds taken over the steps 1..n that every seed scores (against hare chasers with 3 focal
+seats the hare is caught, and against cleaners every drift is gone, long before the horizon).
 The same for the belief mass on a scripted co-player's pursued target(s) (``pursuit_*``,
 :func:`hopjax.runtime.adaptation.pursuit_accuracy`), where the adaptation.json has it.
 With the control row (``adapt_no_carry: true``, row "HOP no carry"): what carrying inter-OM
@@ -55,7 +55,8 @@ def thirds(ad: dict, c: int, pre: str):
     """Per-step sums of kind ``c`` ("belief" or "pursuit" entries of an algorithm's ``adapt``
     results) -> (scored steps, accuracy sums, chance sums: each [S, T] summed over the K
     episodes; accuracy above chance in each third of the steps: 3 x [S], NaN for a seed without
-    scored steps there; the last third scored in every seed, 0 if only the first).
+    scored steps there; 2, the last third, or 0 where fewer than 3 steps are scored in every
+    seed).
 
     The thirds split the steps 1..n that every seed scores (n: the first step some seed does
     not score, minus one), not the whole horizon T: against hare chasers with 3 focal seats the
@@ -64,11 +65,11 @@ def thirds(ad: dict, c: int, pre: str):
     st = ad[f"{pre}_steps_t"][:, c].sum(1)  # [S, K, T] -> [S, T]
     acc, ch = ad[f"{pre}_acc_sum_t"][:, c].sum(1), ad[f"{pre}_chance_sum_t"][:, c].sum(1)
     every = np.all(st > 0, axis=0)
-    n = int(np.argmin(every)) if not every.all() else st.shape[1]
+    n = st.shape[1] if every.all() else int(np.argmin(every))
     parts = np.array_split(np.arange(max(n, 3)), 3)
     above = [(acc[:, p].sum(1) - ch[:, p].sum(1)) / np.where(st[:, p].sum(1) > 0, st[:, p].sum(1), np.nan)
              for p in parts]
-    last = max(i for i in range(3) if np.all(np.isfinite(above[i])))
+    last = 2 if n >= 3 else 0  # fewer than 3 steps scored in every seed: nothing to compare
     return st, acc, ch, above, last
 
 
@@ -118,8 +119,9 @@ def main(path: str) -> None:
 
 def within(res, kinds, hops, pre: str) -> None:
     """Whole-episode accuracy, minus chance, and the rise of the excess over chance from the
-    first third of the steps to the last third scored in every seed."""
-    print(f"\n| co-players | algorithm | {pre} accuracy | minus chance | above chance: last scored third - first third |")
+    first third to the last third of the steps every seed scores (:func:`thirds`)."""
+    print(f"\n| co-players | algorithm | {pre} accuracy | minus chance | above chance: last third - first third "
+          "(of the steps every seed scores) |")
     for a in hops:
         ad = {m: np.asarray(v) for m, v in res[a]["adapt"].items()}
         if f"{pre}_steps_t" not in ad:
@@ -128,7 +130,7 @@ def within(res, kinds, hops, pre: str) -> None:
             if not np.all(ad[f"{pre}_steps_t"][:, c].sum((1, 2)) > 0):
                 continue
             st, acc, ch, above, last = thirds(ad, c, pre)
-            rise = f"{ci(above[last] - above[0])} (third {last + 1})" if last else "first third only"
+            rise = ci(above[last] - above[0]) if last else "fewer than 3 steps scored in every seed"
             print(f"| {k} | {a} | {ci(acc.sum(1) / st.sum(1))} | {ci((acc.sum(1) - ch.sum(1)) / st.sum(1))} | {rise} |")
 
 
@@ -167,7 +169,7 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
             st, acc, ch, above, last = thirds(ad, c, "pursuit")
             out[PURSUIT_ABOVE][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
             out[PURSUIT_WITHIN][k] = sign(above[last] - above[0]) if last else "?"
-    carry = carry_rows(res, kinds)  # HOP minus the control seed by seed, with intervals
+    carry = carry_rows(res, kinds, digits=None)  # HOP minus the control seed by seed, with intervals
     paired = lambda r, m: "yes" if r[f"{m}_paired_slope_lo"] > 0 else ("no" if r[f"{m}_paired_slope_hi"] < 0 else "?")
     if carry:
         out[PAIRED_RETURN] = {r["coplayers"]: "no" if paired(r, "focal_return") == "no" else "yes" for r in carry}
