@@ -95,6 +95,17 @@ def test_rerun_reuses_finished_members_and_resumes_stopped_ones(tmp_path):
     assert pop.read_manifest(out)["members"] == {"ppo": {"algo": "ppo", "runs": [finished.name]}}
 
 
+def _reused_until_lr_changes(out, hop, specs, text: str, match: str) -> None:
+    """The finished member ``hop`` stored as ``text`` (config.yaml and the manifest) is reused;
+    with its stored lr changed it is refused, the error matching ``match``."""
+    (out / hop.name / "config.yaml").write_text(text)
+    pop._write_manifest(out, "stag_hunt", {}, specs, {hop.name: text})
+    assert pop.plan_members([hop], out, overwrite=False) == {hop.name: "reuse"}
+    (out / hop.name / "config.yaml").write_text(text.replace("lr: 0.0005", "lr: 0.001"))
+    with pytest.raises(RunDirError, match=match):
+        pop.plan_members([hop], out, overwrite=False)
+
+
 def test_member_stored_before_a_key_existed_is_the_same_config(tmp_path):
     """A finished member whose stored config lacks a key added to the config class since is
     read with that key at its default (what the run did before the key existed): reused when
@@ -115,12 +126,8 @@ def test_member_stored_before_a_key_existed_is_the_same_config(tmp_path):
     old_text = yaml.safe_dump(stored, sort_keys=False)
     (out / hop.name / "checkpoints" / "4").mkdir(parents=True)
     (out / hop.name / "checkpoints" / "4" / "meta.json").write_text("{}")
-    (out / hop.name / "config.yaml").write_text(old_text)
-    pop._write_manifest(out, "stag_hunt", {}, specs, {hop.name: old_text})
-    assert pop.plan_members([hop], out, overwrite=False) == {hop.name: "reuse"}
-    (out / hop.name / "config.yaml").write_text(old_text.replace("lr: 0.0005", "lr: 0.001"))
-    with pytest.raises(RunDirError, match=f"{hop.name} .*another config .*keys that differ: lr: 0.001 -> 0.0005\\)"):
-        pop.plan_members([hop], out, overwrite=False)
+    _reused_until_lr_changes(out, hop, specs, old_text, f"{hop.name} .*another config .*keys that differ: "
+                                                       r"lr: 0.001 -> 0.0005\)")
 
 
 def test_evaluation_only_keys_do_not_make_a_member_another_config(tmp_path):
@@ -135,12 +142,8 @@ def test_evaluation_only_keys_do_not_make_a_member_another_config(tmp_path):
     stored = dict(yaml.safe_load(pop._config_text(hop.config)), adapt_no_carry=False, adapt_inter_om_decay=0.5)
     text = yaml.safe_dump(stored, sort_keys=False)
     (out / hop.name).mkdir(parents=True)
-    (out / hop.name / "config.yaml").write_text(text)
-    pop._write_manifest(out, "stag_hunt", {}, specs, {hop.name: text})
-    assert pop.plan_members([hop], out, overwrite=False) == {hop.name: "reuse"}
-    (out / hop.name / "config.yaml").write_text(text.replace("lr: 0.0005", "lr: 0.001"))
-    with pytest.raises(RunDirError, match=r"another config than the spec's \(keys that differ: lr: 0.001 -> 0.0005\);"):
-        pop.plan_members([hop], out, overwrite=False)
+    _reused_until_lr_changes(out, hop, specs, text, r"another config than the spec's \(keys that differ: "
+                                                     r"lr: 0.001 -> 0.0005\);")
 
 
 # ------------------------------------------------------------------ members as co-players
