@@ -134,6 +134,26 @@ def within(res, kinds, hops, pre: str) -> None:
             print(f"| {k} | {a} | {ci(acc.sum(1) / st.sum(1))} | {ci((acc.sum(1) - ch.sum(1)) / st.sum(1))} | {rise} |")
 
 
+def verdict(lo: float, hi: float) -> str:
+    """A 95 % interval's verdict: "yes" above 0, "no" below 0, "?" (cannot tell) across it."""
+    return "yes" if lo > 0 else ("no" if hi < 0 else "?")
+
+
+def sign(x) -> str:
+    """:func:`verdict` of the t-interval over seeds of ``x`` [S]."""
+    return verdict(*(float(v) for v in t_interval(np.asarray(x))[1:]))
+
+
+def belief_cells(ad: dict, c: int, pre: str) -> tuple[str, str, str]:
+    """Kind ``c``'s belief clauses on ``pre`` ("belief": the hindsight label, "pursuit": the
+    pursued target): the slope across K, the accuracy above chance, the rise within episodes
+    (:func:`thirds`; "?" with fewer than 3 steps scored in every seed)."""
+    metric = "belief_accuracy" if pre == "belief" else "pursuit_accuracy"
+    st, acc, ch, above, last = thirds(ad, c, pre)
+    return (sign(slope(ad[metric][:, c])), sign((acc.sum(1) - ch.sum(1)) / st.sum(1)),
+            sign(above[last] - above[0]) if last else "?")
+
+
 def clauses(path: str) -> dict[str, dict[str, str]]:
     """The done-when's clauses per co-player kind of one adaptation.json (HOP row):
     {clause: {kind: "yes" | "no" | "?"}}; "?" = cannot tell (the 95 % interval contains 0).
@@ -143,8 +163,6 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
     by pursuit)."""
     kinds, res, _, bases, ret = load(path)
     ad = {m: np.asarray(v) for m, v in res["HOP"]["adapt"].items()}
-    sign = lambda x: (lambda m, lo, hi: "yes" if lo > 0 else ("no" if hi < 0 else "?"))(
-        *(float(v) for v in t_interval(np.asarray(x))))
     out: dict[str, dict[str, str]] = {k: {} for k in (
         "HOP >= best baseline (means)", "HOP - best > 0 (interval)", "return does not fall across K",
         "belief accuracy rises across K", "belief accuracy above chance", "rises within episodes")}
@@ -155,22 +173,17 @@ def clauses(path: str) -> dict[str, dict[str, str]]:
             out["HOP - best > 0 (interval)"][k] = sign(ret("HOP", c).mean(1) - ret(best, c).mean(1))
         fall = sign(slope(ret("HOP", c)))
         out["return does not fall across K"][k] = "no" if fall == "no" else "yes"
-        out["belief accuracy rises across K"][k] = sign(slope(ad["belief_accuracy"][:, c]))
-        st, acc, ch, above, last = thirds(ad, c, "belief")
-        out["belief accuracy above chance"][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
-        out["rises within episodes"][k] = sign(above[last] - above[0]) if last else "?"
+        (out["belief accuracy rises across K"][k], out["belief accuracy above chance"][k],
+         out["rises within episodes"][k]) = belief_cells(ad, c, "belief")
     if "pursuit_steps" in ad:  # scripted kinds: the goal each co-player pursues is known
         for clause in (PURSUIT_ACROSS, PURSUIT_ABOVE, PURSUIT_WITHIN):
             out[clause] = {}
         for c, k in enumerate(kinds):
             if not np.all(ad["pursuit_steps"][:, c] > 0):
                 continue  # a learned kind: its goal is unknown
-            out[PURSUIT_ACROSS][k] = sign(slope(ad["pursuit_accuracy"][:, c]))
-            st, acc, ch, above, last = thirds(ad, c, "pursuit")
-            out[PURSUIT_ABOVE][k] = sign((acc.sum(1) - ch.sum(1)) / st.sum(1))
-            out[PURSUIT_WITHIN][k] = sign(above[last] - above[0]) if last else "?"
+            out[PURSUIT_ACROSS][k], out[PURSUIT_ABOVE][k], out[PURSUIT_WITHIN][k] = belief_cells(ad, c, "pursuit")
     carry = carry_rows(res, kinds, digits=None)  # HOP minus the control seed by seed, with intervals
-    paired = lambda r, m: "yes" if r[f"{m}_paired_slope_lo"] > 0 else ("no" if r[f"{m}_paired_slope_hi"] < 0 else "?")
+    paired = lambda r, m: verdict(r[f"{m}_paired_slope_lo"], r[f"{m}_paired_slope_hi"])
     if carry:
         out[PAIRED_RETURN] = {r["coplayers"]: "no" if paired(r, "focal_return") == "no" else "yes" for r in carry}
         out[PAIRED_ACCURACY] = {r["coplayers"]: paired(r, "belief_accuracy") for r in carry}

@@ -466,6 +466,13 @@ def trained_part(cfg: C) -> C:
     return dataclasses.replace(cfg, **{k: fields[k].default for k in getattr(cfg, "EVAL_ONLY", ())})
 
 
+def trained_changes(stored: Mapping[str, Any] | str, cfg: Any) -> list[str]:
+    """:func:`changed_keys` without the evaluation-only keys (``EVAL_ONLY``,
+    :func:`trained_part`): the keys in which ``cfg`` trains another run than ``stored``."""
+    eval_only = getattr(cfg, "EVAL_ONLY", ())
+    return [c for c in changed_keys(stored, cfg) if c.split(":", 1)[0] not in eval_only]
+
+
 def changed_keys(stored: Mapping[str, Any] | str, cfg: Any) -> list[str]:
     """The keys in which ``cfg`` differs from a stored config (a checkpoint's ``config``, or a
     run's ``config.yaml`` text), as ``"key: stored -> now"`` with dotted keys for sections

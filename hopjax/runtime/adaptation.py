@@ -107,7 +107,7 @@ from hopjax.algos.hop.trainer import HOPTrainer, make_env
 from hopjax.algos.ppo import PPOConfig
 from hopjax.buffers.episode import valid_mask
 from hopjax.buffers.masked import masked_returns
-from hopjax.config import ConfigError, changed_keys, from_stored, load_config, trained_part, updated
+from hopjax.config import ConfigError, from_stored, load_config, trained_changes, updated
 from hopjax.envs.scripted import PURSUIT, SCRIPTED
 from hopjax.runtime import checkpoint, rundir, signals
 from hopjax.runtime.reproduce.report import write_csv
@@ -351,9 +351,8 @@ def hop_agents(cfg: HOPConfig, seeds: int, run: str | Path | None):
     ConfigError if ``cfg`` differs from the checkpoint's config in a key that trains."""
     if run is not None:
         _, meta = checkpoint.load_meta(run)
-        stored = from_stored(HOPConfig, meta["config"])
-        if trained_part(stored) != trained_part(cfg):
-            changed = [c for c in changed_keys(meta["config"], cfg) if c.split(":", 1)[0] not in HOPConfig.EVAL_ONLY]
+        changed = trained_changes(meta["config"], cfg)
+        if changed:
             raise ConfigError(f"HOP run {str(run)!r} was trained with another config than the one given "
                               f"({'; '.join(changed)}): evaluate it with hop_config(..., run=RUN)")
         trainer = HOPTrainer(cfg)
@@ -567,6 +566,7 @@ def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control:
     rounded to ``digits`` places (None: not rounded, for decisions on the interval's sign)."""
     if hop not in results or control not in results or np.asarray(results[hop]["adapt"]["focal_return"]).shape[-1] < 2:
         return []
+    r = (lambda v: v) if digits is None else (lambda v: round(v, digits))
     rows = []
     for c, kind in enumerate(kinds):
         row = {"coplayers": kind, "seeds": int(np.asarray(results[hop]["adapt"]["focal_return"]).shape[0])}
@@ -577,7 +577,6 @@ def carry_rows(results: dict, kinds: tuple[str, ...], hop: str = "HOP", control:
                             ("paired_slope", episode_slope(a) - episode_slope(b)),
                             ("paired_mean", a.mean(1) - b.mean(1))):
                 mean, lo, hi = (float(v) for v in t_interval(x))
-                r = (lambda v: v) if digits is None else (lambda v: round(v, digits))
                 row.update({f"{m}_{name}": r(mean), f"{m}_{name}_lo": r(lo), f"{m}_{name}_hi": r(hi)})
         rows.append(row)
     return rows

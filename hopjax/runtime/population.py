@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hopjax.algos import registry
-from hopjax.config import (ConfigError, changed_keys, from_stored, load_config, parse_yaml, read_config_file,
+from hopjax.config import (ConfigError, from_stored, load_config, parse_yaml, read_config_file, trained_changes,
                            trained_part)
 
 SPEC_KEYS = ("env", "env_kwargs", "members")
@@ -190,9 +190,7 @@ def _changes(stored: str | None, cfg: Any) -> str:
     """`` (keys that differ: ...)`` between a run's stored ``config.yaml`` text and ``cfg``
     (evaluation-only keys left out), or nothing where the stored text is missing or
     unreadable."""
-    eval_only = getattr(cfg, "EVAL_ONLY", ())
-    changed = [c for c in (changed_keys(stored, cfg) if stored is not None else [])
-               if c.split(":", 1)[0] not in eval_only]
+    changed = trained_changes(stored, cfg) if stored is not None else []
     return f" (keys that differ: {'; '.join(changed)})" if changed else ""
 
 
