@@ -333,7 +333,11 @@ def evaluation_keys(seed: int, seeds: int, kinds) -> tuple[jax.Array, jax.Array]
     self-play with the name ``"self-play"``, so a kind's episodes depend neither on which
     other kinds are evaluated (``--population`` or not) nor on ``--seeds`` (``split`` keeps
     its prefix under ``jax_threefry_partitionable``, on by default since JAX 0.5.0, the version
-    hopjax requires), and self-play does not reuse a kind's key."""
+    hopjax requires), and self-play does not reuse a kind's key. ConfigError if that flag is off
+    (``JAX_THREEFRY_PARTITIONABLE=0``): a kind's episodes would then change with ``--seeds``."""
+    if not jax.config.jax_threefry_partitionable:
+        raise ConfigError("the adaptation protocol needs jax_threefry_partitionable (JAX's default since 0.5.0; "
+                          "unset JAX_THREEFRY_PARTITIONABLE): without it a kind's episodes change with --seeds")
     per_seed = _seed_keys(seed + 1, seeds)
 
     def named(name: str) -> jax.Array:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hopjax.runtime import adaptation
 from hopjax.runtime.plots import curve_styles, plot_adaptation_curve
@@ -66,6 +67,24 @@ def test_evaluation_keys_do_not_depend_on_the_other_kinds_or_the_seed_count():
     assert not np.array_equal(other[:, 0], keys[:, 0])
     want = jax.random.fold_in(jax.random.split(jax.random.PRNGKey(4), 4)[2], 0x7FFFFFFF & __import__("zlib").crc32(b"hare"))
     np.testing.assert_array_equal(adaptation.evaluation_keys(3, 4, ("hare",))[0][2, 0], want)
+
+
+def test_evaluation_keys_refuse_a_non_partitionable_threefry():
+    """With ``jax_threefry_partitionable`` off, ``split(k, 2)`` is not ``split(k, 4)[:2]``, so a
+    kind's episodes would change with ``--seeds``: a ConfigError naming the flag instead."""
+    import jax
+
+    from hopjax.config import ConfigError
+
+    before = jax.config.jax_threefry_partitionable
+    jax.config.update("jax_threefry_partitionable", False)
+    try:
+        k = jax.random.PRNGKey(0)
+        assert not np.array_equal(jax.random.split(k, 2), jax.random.split(k, 4)[:2])
+        with pytest.raises(ConfigError, match="jax_threefry_partitionable"):
+            adaptation.evaluation_keys(3, 4, ("stag",))
+    finally:
+        jax.config.update("jax_threefry_partitionable", before)
 
 
 def test_episode_slope_is_the_least_squares_slope():
@@ -222,7 +241,6 @@ def test_a_trained_runs_evaluation_keys_follow_set(tmp_path, monkeypatch):
     import dataclasses
 
     import jax
-    import pytest
 
     from hopjax.algos.hop.trainer import HOPTrainer
     from hopjax.config import ConfigError, to_dict
