@@ -76,15 +76,11 @@ def test_evaluation_keys_refuse_a_non_partitionable_threefry():
 
     from hopjax.config import ConfigError
 
-    before = jax.config.jax_threefry_partitionable
-    jax.config.update("jax_threefry_partitionable", False)
-    try:
+    with jax.threefry_partitionable(False):
         k = jax.random.PRNGKey(0)
         assert not np.array_equal(jax.random.split(k, 2), jax.random.split(k, 4)[:2])
         with pytest.raises(ConfigError, match="jax_threefry_partitionable"):
             adaptation.evaluation_keys(3, 4, ("stag",))
-    finally:
-        jax.config.update("jax_threefry_partitionable", before)
 
 
 def test_episode_slope_is_the_least_squares_slope():
