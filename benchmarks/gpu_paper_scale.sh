@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Issue 14's GPU figures at the HOP paper's scale, in one time-boxed run. From the repository root:
+#   bash benchmarks/gpu_paper_scale.sh [OUT_DIR] [SECONDS] [--tiny]
+# Every stage runs under its own time box (SIGINT: a training run saves its last checkpoint and
+# stops); what a stage wrote is packed into OUT_DIR/paper_scale.tar.gz after each stage, so a run
+# cut short still returns what was done. The log is OUT_DIR/paper_scale.log.
+#  A. PPO self-play on the paper's 8x8 Stag-Hunt with walls (configs/stag_hunt_ppo.yaml, env
+#     defaults), 4 seeds x 5e7 env steps, 4,096 envs per seed, seed-vmapped: the issue's control
+#     (measured on main cf06dbe with the earlier walls: 0.86-0.89 per agent, in the hare equilibrium).
+#  B. one PPO seed (seed 0, 2e7 env steps, 4,096 envs): the baseline run for D.
+#  C. HOP self-play at the paper's scale (configs/paper/stag_hunt_hop.yaml: 8x8 with walls, 35
+#     steps, 5 trees x 200 simulations, conv 16-32-32 + FC 512) with 128 envs (the issue's
+#     belief-accuracy figure, 0.22-0.24 over the first updates on cf06dbe, and issue 15's 159 env
+#     steps/s, were measured at 128 envs), until its time box ends. The buffer holds one update's
+#     128 episodes; 240 minibatches of 8 episodes keep the config's 15 SGD samples per new sample.
+#  D. the few-shot adaptation table and curve of C's checkpoint next to B (4 scripted co-player
+#     kinds, 1 focal seat, K = 5 episodes, 16 envs, 2 evaluation-key sets: one trained seed, so
+#     intervals are over evaluation keys), in the time left.
+# --tiny: sizes for a CPU check of the script (minutes), not for figures.
+set -uo pipefail
+OUT=${1:-benchmarks/results/gpu_paper_scale}
+TOTAL=${2:-575}
+TINY=${3:-}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+W=${W:-/tmp/hopjax_paper_scale}
+rm -rf "$W"; mkdir -p "$W/runs"
+LOG="$OUT/paper_scale.log"
+START=$(date +%s)
+export PYTHONUNBUFFERED=1
+HOPJAX=${HOPJAX:-python3 -m hopjax.runtime.cli}
+
+left() { echo $(( TOTAL - ($(date +%s) - START) )); }
+pack() { (cd "$W" && tar czf "$OUT/paper_scale.tar.gz" --exclude='checkpoints' --exclude='*.lock' runs) 2>>"$LOG"; }
+stage() {  # stage NAME SECONDS CMD...: run CMD under a SIGINT time box, log it, pack the runs
+  local name=$1 box=$2; shift 2
+  local l; l=$(left)
+  (( box > l - 10 )) && box=$(( l - 10 ))
+  if (( box < 30 )); then echo "== $name: skipped ($l s left)" | tee -a "$LOG"; return; fi
+  echo "== $name ($box s box, $(date -u +%H:%M:%S)): $*" | tee -a "$LOG"
+  local t0; t0=$(date +%s)
+  timeout -s INT -k 30 "$box" "$@" 2>&1 | tee -a "$LOG"
+  echo "== $name: exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
+  pack
+}
+
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
+  git log -1 --format='commit %H' 2>/dev/null || true
+  python3 -c 'import jax, flax, optax, mctx; print("jax", jax.__version__, jax.devices(), "flax", flax.__version__, "optax", optax.__version__, "mctx", mctx.__version__)'
+} 2>&1 | tee -a "$LOG"
+
+if [[ $TINY == --tiny ]]; then
+  PPO_A=(--set total_steps=5600 --set num_envs=16 --set chunk_updates=5)
+  PPO_B=(--set total_steps=5600 --set num_envs=16 --set chunk_updates=5)
+  HOP_C=(--set num_envs=2 --set num_simulations=2 --set num_trees=1 --set buffer_episodes=2
+         --set batch_episodes=2 --set sgd_steps=1 --set total_steps=2800 --set chunk_updates=1)
+  EVAL_D=(--seeds 1 --envs 2 --episodes 2)
+  BOX=(60 40 90 200)
+else
+  PPO_A=(--set total_steps=5e7 --set num_envs=4096 --set chunk_updates=25)
+  PPO_B=(--set total_steps=2e7 --set num_envs=4096 --set chunk_updates=25)
+  HOP_C=(--set num_envs=128 --set buffer_episodes=128 --set batch_episodes=8 --set sgd_steps=240
+         --set total_steps=2e6 --set chunk_updates=2)
+  EVAL_D=(--seeds 2 --envs 16 --episodes 5)
+  BOX=(90 45 200 400)
+fi
+
+stage "A: PPO self-play, paper 8x8, 4 seeds" "${BOX[0]}" \
+  $HOPJAX sweep configs/stag_hunt_ppo.yaml --seeds 4 "${PPO_A[@]}" --out "$W/runs" --no-progress
+stage "B: PPO seed 0 (baseline for D)" "${BOX[1]}" \
+  $HOPJAX train configs/stag_hunt_ppo.yaml "${PPO_B[@]}" --out "$W/runs" --no-progress
+stage "C: HOP self-play, paper scale, 128 envs" "${BOX[2]}" \
+  $HOPJAX train configs/paper/stag_hunt_hop.yaml "${HOP_C[@]}" --out "$W/runs" --no-progress
+BASE=()
+[[ -d $W/runs/stag_hunt_ppo/checkpoints ]] && BASE=(--baseline "PPO=$W/runs/stag_hunt_ppo")
+if [[ -d $W/runs/paper_stag_hunt_hop/checkpoints ]]; then
+  stage "D: adaptation at paper scale" "${BOX[3]}" \
+    $HOPJAX eval configs/paper/stag_hunt_hop.yaml --hop "$W/runs/paper_stag_hunt_hop" "${BASE[@]}" \
+    "${EVAL_D[@]}" --out "$W/runs"
+else
+  echo "== D: skipped (no HOP checkpoint)" | tee -a "$LOG"
+fi
+echo "== done after $(( $(date +%s) - START )) s" | tee -a "$LOG"
+pack
