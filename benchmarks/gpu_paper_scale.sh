@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Issue 14's GPU figures at the HOP paper's scale, in one time-boxed run. From the repository root:
 #   bash benchmarks/gpu_paper_scale.sh [OUT_DIR] [SECONDS] [--tiny]
+# STAGES (default SABCD) picks the stages and their order, e.g. STAGES=SC; an unknown letter stops
+# with exit 2. A 15-minute device session fits S alone (about 5 minutes) or A-D (the first run).
 # Every stage runs under its own time box (SIGINT: a training run saves its last checkpoint and
 # stops); what a stage wrote is packed into OUT_DIR/paper_scale.tar.gz after each stage, so a run
 # cut short still returns what was done. The log is OUT_DIR/paper_scale.log.
+# First run (2026-12-04, one H200, 15 minutes of device time): A finished in 61 s, C made two
+# updates at 55 env steps/s, D did not finish (benchmarks/RESULTS.md, "Paper scale on an NVIDIA
+# H200"); the search ran 3.7x slower than main cf06dbe's figure at 1,024 envs, hence stage S.
+#  S. the search and HOP training side by side with 1c73abe (before the CPU speed-ups of issue
+#     15): benchmarks/mcts_speedup.py --ref 1c73abe, 1,024 envs, 128 training envs (OUT_DIR/
+#     mcts_speedup.json).
 #  A. PPO self-play on the paper's 8x8 Stag-Hunt with walls (configs/stag_hunt_ppo.yaml, env
 #     defaults), 4 seeds x 5e7 env steps, 4,096 envs per seed, seed-vmapped: the issue's control
 #     (measured on main cf06dbe with the earlier walls: 0.86-0.89 per agent, in the hare equilibrium).
@@ -23,8 +31,8 @@ TOTAL=${2:-575}
 TINY=${3:-}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-W=${W:-/tmp/hopjax_paper_scale}
-rm -rf "$W"; mkdir -p "$W/runs"
+W=$(mktemp -d /tmp/hopjax_paper_scale.XXXXXX)  # the runs' scratch dir (their checkpoints stay there)
+mkdir -p "$W/runs"
 LOG="$OUT/paper_scale.log"
 START=$(date +%s)
 export PYTHONUNBUFFERED=1
@@ -32,14 +40,15 @@ HOPJAX=${HOPJAX:-python3 -m hopjax.runtime.cli}
 
 left() { echo $(( TOTAL - ($(date +%s) - START) )); }
 pack() { (cd "$W" && tar czf "$OUT/paper_scale.tar.gz" --exclude='checkpoints' --exclude='*.lock' runs) 2>>"$LOG"; }
-stage() {  # stage NAME SECONDS CMD...: run CMD under a SIGINT time box, log it, pack the runs
-  local name=$1 box=$2; shift 2
+stage() {  # stage NAME SECONDS GRACE CMD...: run CMD under a SIGINT time box (then GRACE s
+  # more before SIGKILL: a training chunk in flight finishes first), log it, pack the runs
+  local name=$1 box=$2 grace=$3; shift 3
   local l; l=$(left)
-  (( box > l - 10 )) && box=$(( l - 10 ))
+  (( box > l - 10 - grace )) && box=$(( l - 10 - grace ))
   if (( box < 30 )); then echo "== $name: skipped ($l s left)" | tee -a "$LOG"; return; fi
   echo "== $name ($box s box, $(date -u +%H:%M:%S)): $*" | tee -a "$LOG"
   local t0; t0=$(date +%s)
-  timeout -s INT -k 30 "$box" "$@" 2>&1 | tee -a "$LOG"
+  timeout -s INT -k "$grace" "$box" "$@" 2>&1 | tee -a "$LOG"
   echo "== $name: exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
   pack
 }
@@ -50,35 +59,44 @@ stage() {  # stage NAME SECONDS CMD...: run CMD under a SIGINT time box, log it,
 } 2>&1 | tee -a "$LOG"
 
 if [[ $TINY == --tiny ]]; then
+  SPEED_S=(--small --many 4 --hop-envs 2 --sims 4 --trees 2 --repeats 1 --one-calls 1)
   PPO_A=(--set total_steps=5600 --set num_envs=16 --set chunk_updates=5)
   PPO_B=(--set total_steps=5600 --set num_envs=16 --set chunk_updates=5)
   HOP_C=(--set num_envs=2 --set num_simulations=2 --set num_trees=1 --set buffer_episodes=2
          --set batch_episodes=2 --set sgd_steps=1 --set total_steps=2800 --set chunk_updates=1)
   EVAL_D=(--seeds 1 --envs 2 --episodes 2)
-  BOX=(60 40 90 200)
+  BOX=(300 60 40 90 200) GRACE_C=30
 else
+  SPEED_S=(--many 1024 --hop-envs 128 --repeats 3)
   PPO_A=(--set total_steps=5e7 --set num_envs=4096 --set chunk_updates=25)
   PPO_B=(--set total_steps=2e7 --set num_envs=4096 --set chunk_updates=25)
   HOP_C=(--set num_envs=128 --set buffer_episodes=128 --set batch_episodes=8 --set sgd_steps=240
-         --set total_steps=2e6 --set chunk_updates=2)
+         --set total_steps=2e6 --set chunk_updates=1)
   EVAL_D=(--seeds 2 --envs 16 --episodes 5)
-  BOX=(90 45 200 400)
+  BOX=(300 90 45 200 400) GRACE_C=100   # one HOP update took about 80 s on the H200
 fi
 
-stage "A: PPO self-play, paper 8x8, 4 seeds" "${BOX[0]}" \
-  $HOPJAX sweep configs/stag_hunt_ppo.yaml --seeds 4 "${PPO_A[@]}" --out "$W/runs" --no-progress
-stage "B: PPO seed 0 (baseline for D)" "${BOX[1]}" \
-  $HOPJAX train configs/stag_hunt_ppo.yaml "${PPO_B[@]}" --out "$W/runs" --no-progress
-stage "C: HOP self-play, paper scale, 128 envs" "${BOX[2]}" \
-  $HOPJAX train configs/paper/stag_hunt_hop.yaml "${HOP_C[@]}" --out "$W/runs" --no-progress
-BASE=()
-[[ -d $W/runs/stag_hunt_ppo/checkpoints ]] && BASE=(--baseline "PPO=$W/runs/stag_hunt_ppo")
-if [[ -d $W/runs/paper_stag_hunt_hop/checkpoints ]]; then
-  stage "D: adaptation at paper scale" "${BOX[3]}" \
-    $HOPJAX eval configs/paper/stag_hunt_hop.yaml --hop "$W/runs/paper_stag_hunt_hop" "${BASE[@]}" \
-    "${EVAL_D[@]}" --out "$W/runs"
-else
-  echo "== D: skipped (no HOP checkpoint)" | tee -a "$LOG"
-fi
+for st in $(echo "${STAGES:-SABCD}" | grep -o .); do
+  case $st in
+  S) stage "S: search and HOP training side by side with 1c73abe" "${BOX[0]}" 30 \
+       python3 benchmarks/mcts_speedup.py --ref 1c73abe "${SPEED_S[@]}" --json "$OUT/mcts_speedup.json" ;;
+  A) stage "A: PPO self-play, paper 8x8, 4 seeds" "${BOX[1]}" 30 \
+       $HOPJAX sweep configs/stag_hunt_ppo.yaml --seeds 4 "${PPO_A[@]}" --out "$W/runs" --no-progress ;;
+  B) stage "B: PPO seed 0 (baseline for D)" "${BOX[2]}" 30 \
+       $HOPJAX train configs/stag_hunt_ppo.yaml "${PPO_B[@]}" --out "$W/runs" --no-progress ;;
+  C) stage "C: HOP self-play, paper scale, 128 envs" "${BOX[3]}" "$GRACE_C" \
+       $HOPJAX train configs/paper/stag_hunt_hop.yaml "${HOP_C[@]}" --out "$W/runs" --no-progress ;;
+  D) BASE=()
+     compgen -G "$W/runs/stag_hunt_ppo/checkpoints/update_*" >/dev/null && BASE=(--baseline "PPO=$W/runs/stag_hunt_ppo")
+     if compgen -G "$W/runs/paper_stag_hunt_hop/checkpoints/update_*" >/dev/null; then
+       stage "D: adaptation at paper scale" "${BOX[4]}" 30 \
+         $HOPJAX eval configs/paper/stag_hunt_hop.yaml --hop "$W/runs/paper_stag_hunt_hop" "${BASE[@]}" \
+         "${EVAL_D[@]}" --out "$W/runs"
+     else
+       echo "== D: skipped (no HOP checkpoint)" | tee -a "$LOG"
+     fi ;;
+  *) echo "STAGES: unknown stage '$st' (S, A, B, C, D)" | tee -a "$LOG"; exit 2 ;;
+  esac
+done
 echo "== done after $(( $(date +%s) - START )) s" | tee -a "$LOG"
 pack
