@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Issue 14's GPU figures at the HOP paper's scale, in one time-boxed run. From the repository root:
 #   bash benchmarks/gpu_paper_scale.sh [OUT_DIR] [SECONDS] [--tiny]
-# STAGES (default SABCD) picks the stages and their order, e.g. STAGES=SC; an unknown letter stops
-# with exit 2. A 15-minute device session fits S alone (about 5 minutes) or A-D (the first run).
+# STAGES (default ABCD) picks the stages and their order, e.g. STAGES=S; a letter other than S, A,
+# B, C, D stops with exit 2 before anything runs. A 15-minute device session fits S alone (about
+# 5 minutes, an estimate: give it the whole run, STAGES=S ... OUT 540) or A-D (the first run).
+# OUT_DIR must not hold an earlier run's paper_scale.* files (refused: nothing is overwritten).
+# W=DIR reuses a scratch dir of runs (e.g. STAGES=D after A-C); default a fresh mktemp dir.
+# Exit status: 1 if a stage failed (a stage stopped by its time box is not a failure), else 0.
 # Every stage runs under its own time box (SIGINT: a training run saves its last checkpoint and
 # stops); what a stage wrote is packed into OUT_DIR/paper_scale.tar.gz after each stage, so a run
 # cut short still returns what was done. The log is OUT_DIR/paper_scale.log.
@@ -10,8 +14,8 @@
 # updates at 55 env steps/s, D did not finish (benchmarks/RESULTS.md, "Paper scale on an NVIDIA
 # H200"); the search ran 3.7x slower than main cf06dbe's figure at 1,024 envs, hence stage S.
 #  S. the search and HOP training side by side with 1c73abe (before the CPU speed-ups of issue
-#     15): benchmarks/mcts_speedup.py --ref 1c73abe, 1,024 envs, 128 training envs (OUT_DIR/
-#     mcts_speedup.json).
+#     15): benchmarks/mcts_speedup.py --ref 1c73abe, 1,024 envs, 32 training envs (OUT_DIR/
+#     mcts_speedup.json, written when it ends).
 #  A. PPO self-play on the paper's 8x8 Stag-Hunt with walls (configs/stag_hunt_ppo.yaml, env
 #     defaults), 4 seeds x 5e7 env steps, 4,096 envs per seed, seed-vmapped: the issue's control
 #     (measured on main cf06dbe with the earlier walls: 0.86-0.89 per agent, in the hare equilibrium).
@@ -26,13 +30,22 @@
 #     intervals are over evaluation keys), in the time left.
 # --tiny: sizes for a CPU check of the script (minutes), not for figures.
 set -uo pipefail
+usage="usage: [STAGES=ABCD] [W=DIR] bash benchmarks/gpu_paper_scale.sh [OUT_DIR] [SECONDS] [--tiny]"
 OUT=${1:-benchmarks/results/gpu_paper_scale}
 TOTAL=${2:-575}
 TINY=${3:-}
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-W=$(mktemp -d /tmp/hopjax_paper_scale.XXXXXX)  # the runs' scratch dir (their checkpoints stay there)
-mkdir -p "$W/runs"
+STAGES=${STAGES:-ABCD}
+[[ $OUT == -* ]] && { echo "OUT_DIR '$OUT' looks like an option; $usage" >&2; exit 2; }
+[[ $TOTAL =~ ^[0-9]+$ ]] || { echo "SECONDS must be a whole number, not '$TOTAL'; $usage" >&2; exit 2; }
+[[ -z $TINY || $TINY == --tiny ]] || { echo "unknown argument '$TINY'; $usage" >&2; exit 2; }
+[[ $STAGES =~ ^[SABCD]+$ ]] || { echo "STAGES='$STAGES': letters S, A, B, C, D only; $usage" >&2; exit 2; }
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || { echo "cannot use OUT_DIR '$OUT'" >&2; exit 2; }
+if compgen -G "$OUT/paper_scale.*" >/dev/null || [[ -e $OUT/mcts_speedup.json ]]; then
+  echo "$OUT holds an earlier run's files (paper_scale.*, mcts_speedup.json): choose another OUT_DIR" >&2; exit 2
+fi
+W=${W:-$(mktemp -d /tmp/hopjax_paper_scale.XXXXXX)}  # the runs' scratch dir (their checkpoints stay there)
+mkdir -p "$W/runs" || exit 2
+FAILED=0
 LOG="$OUT/paper_scale.log"
 START=$(date +%s)
 export PYTHONUNBUFFERED=1
@@ -49,7 +62,9 @@ stage() {  # stage NAME SECONDS GRACE CMD...: run CMD under a SIGINT time box (t
   echo "== $name ($box s box, $(date -u +%H:%M:%S)): $*" | tee -a "$LOG"
   local t0; t0=$(date +%s)
   timeout -s INT -k "$grace" "$box" "$@" 2>&1 | tee -a "$LOG"
-  echo "== $name: exit ${PIPESTATUS[0]} after $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  echo "== $name: exit $rc after $(( $(date +%s) - t0 )) s" | tee -a "$LOG"
+  case $rc in 0|124|130|137) ;; *) FAILED=1 ;; esac  # 124/130/137: stopped by its time box
   pack
 }
 
@@ -67,19 +82,20 @@ if [[ $TINY == --tiny ]]; then
   EVAL_D=(--seeds 1 --envs 2 --episodes 2)
   BOX=(300 60 40 90 200) GRACE_C=30
 else
-  SPEED_S=(--many 1024 --hop-envs 128 --repeats 3)
+  SPEED_S=(--many 1024 --hop-envs 32 --repeats 2)
   PPO_A=(--set total_steps=5e7 --set num_envs=4096 --set chunk_updates=25)
   PPO_B=(--set total_steps=2e7 --set num_envs=4096 --set chunk_updates=25)
   HOP_C=(--set num_envs=128 --set buffer_episodes=128 --set batch_episodes=8 --set sgd_steps=240
          --set total_steps=2e6 --set chunk_updates=1)
   EVAL_D=(--seeds 2 --envs 16 --episodes 5)
-  BOX=(300 90 45 200 400) GRACE_C=100   # one HOP update took about 80 s on the H200
+  BOX=(520 90 45 200 400) GRACE_C=100   # one HOP update took about 80 s on the H200
 fi
 
-for st in $(echo "${STAGES:-SABCD}" | grep -o .); do
+for (( i = 0; i < ${#STAGES}; i++ )); do
+  st=${STAGES:i:1}
   case $st in
   S) stage "S: search and HOP training side by side with 1c73abe" "${BOX[0]}" 30 \
-       python3 benchmarks/mcts_speedup.py --ref 1c73abe "${SPEED_S[@]}" --json "$OUT/mcts_speedup.json" ;;
+       ${HOPJAX%% *} benchmarks/mcts_speedup.py --ref 1c73abe "${SPEED_S[@]}" --json "$OUT/mcts_speedup.json" ;;
   A) stage "A: PPO self-play, paper 8x8, 4 seeds" "${BOX[1]}" 30 \
        $HOPJAX sweep configs/stag_hunt_ppo.yaml --seeds 4 "${PPO_A[@]}" --out "$W/runs" --no-progress ;;
   B) stage "B: PPO seed 0 (baseline for D)" "${BOX[2]}" 30 \
@@ -95,8 +111,8 @@ for st in $(echo "${STAGES:-SABCD}" | grep -o .); do
      else
        echo "== D: skipped (no HOP checkpoint)" | tee -a "$LOG"
      fi ;;
-  *) echo "STAGES: unknown stage '$st' (S, A, B, C, D)" | tee -a "$LOG"; exit 2 ;;
   esac
 done
-echo "== done after $(( $(date +%s) - START )) s" | tee -a "$LOG"
+echo "== done after $(( $(date +%s) - START )) s; runs (with checkpoints) in $W" | tee -a "$LOG"
 pack
+exit $FAILED
