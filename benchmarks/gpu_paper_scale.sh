@@ -49,7 +49,8 @@ FAILED=0
 LOG="$OUT/paper_scale.log"
 START=$(date +%s)
 export PYTHONUNBUFFERED=1
-HOPJAX=${HOPJAX:-python3 -m hopjax.runtime.cli}
+PY=${PY:-python3}  # the interpreter with jax and hopjax importable
+HOPJAX="$PY -m hopjax.runtime.cli"
 
 left() { echo $(( TOTAL - ($(date +%s) - START) )); }
 pack() { (cd "$W" && tar czf "$OUT/paper_scale.tar.gz" --exclude='checkpoints' --exclude='*.lock' runs) 2>>"$LOG"; }
@@ -70,7 +71,7 @@ stage() {  # stage NAME SECONDS GRACE CMD...: run CMD under a SIGINT time box (t
 
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
   git log -1 --format='commit %H' 2>/dev/null || true
-  python3 -c 'import jax, flax, optax, mctx; print("jax", jax.__version__, jax.devices(), "flax", flax.__version__, "optax", optax.__version__, "mctx", mctx.__version__)'
+  $PY -c 'import jax, flax, optax, mctx; print("jax", jax.__version__, jax.devices(), "flax", flax.__version__, "optax", optax.__version__, "mctx", mctx.__version__)'
 } 2>&1 | tee -a "$LOG"
 
 if [[ $TINY == --tiny ]]; then
@@ -95,7 +96,7 @@ for (( i = 0; i < ${#STAGES}; i++ )); do
   st=${STAGES:i:1}
   case $st in
   S) stage "S: search and HOP training side by side with 1c73abe" "${BOX[0]}" 30 \
-       ${HOPJAX%% *} benchmarks/mcts_speedup.py --ref 1c73abe "${SPEED_S[@]}" --json "$OUT/mcts_speedup.json" ;;
+       $PY benchmarks/mcts_speedup.py --ref 1c73abe "${SPEED_S[@]}" --json "$OUT/mcts_speedup.json" ;;
   A) stage "A: PPO self-play, paper 8x8, 4 seeds" "${BOX[1]}" 30 \
        $HOPJAX sweep configs/stag_hunt_ppo.yaml --seeds 4 "${PPO_A[@]}" --out "$W/runs" --no-progress ;;
   B) stage "B: PPO seed 0 (baseline for D)" "${BOX[2]}" 30 \
